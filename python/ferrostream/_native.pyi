@@ -1,0 +1,117 @@
+"""Type stubs for ``ferrostream._native``, the compiled engine (``src/python``).
+
+This is the contract between the Rust engine and the Python facade. Users never import it:
+``ferrostream`` and ``ferrostream.streaming`` wrap it with PySpark's API.
+
+Records cross the boundary by value: ``None``, ``bool``, ``int`` (64-bit), ``float``, ``str``,
+``bytes``, ``tuple`` and ``list`` become native engine values; every other object is held as an
+opaque reference. Lists come back as new lists (as PySpark's pickling between stages does).
+"""
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Optional
+
+PartitionFunc = Callable[[int, Iterator[Any]], Iterable[Any]]
+
+__version__: str
+
+class EngineContext:
+    """The engine side of a SparkContext: a worker pool of ``parallelism`` threads."""
+
+    def __init__(self, parallelism: int) -> None: ...
+    @property
+    def parallelism(self) -> int: ...
+    def stop(self) -> None: ...
+
+class Rdd:
+    """An immutable node of a lazily evaluated, partitioned dataset plan."""
+
+    @staticmethod
+    def from_partitions(ctx: EngineContext, partitions: list[list[Any]]) -> Rdd:
+        """A dataset whose partitions are the given lists (copied in)."""
+    @staticmethod
+    def text_file(ctx: EngineContext, paths: list[str], min_partitions: int) -> Rdd:
+        """UTF-8 lines of files. A directory means its files (names starting with ``.``/``_``
+        skipped), sorted by name. Raises FileNotFoundError naming a missing path."""
+    @staticmethod
+    def union(ctx: EngineContext, rdds: list[Rdd]) -> Rdd:
+        """The partitions of all inputs, in order."""
+    @property
+    def id(self) -> int: ...
+    def num_partitions(self) -> int: ...
+    def map_partitions(self, func: PartitionFunc) -> Rdd:
+        """Narrow step run in Python once per partition: ``func(split_index, iterator)``."""
+    def native_step(self, kind: str, expr: Any, fallback: PartitionFunc) -> Rdd:
+        """Narrow step run natively (GIL released, in parallel).
+
+        ``kind`` is one of ``map``, ``flat_map``, ``filter``, ``map_values``,
+        ``flat_map_values``, ``key_by`` (one-argument ``expr``) or ``combine`` (two-argument
+        ``expr``: per-partition reduce of ``(k, v)`` pairs by key, first-seen key order).
+        ``expr`` is the tuple encoding produced by ``ferrostream._analyze``. Where a record
+        is outside what native code handles (e.g. a type mismatch), the whole partition is
+        computed by ``fallback`` instead, which must compute the same step in Python.
+        Raises ValueError if ``expr`` is not a valid encoding.
+        """
+    def group_by_key_local(self) -> Rdd:
+        """Per partition: ``(k, v)`` pairs -> ``(k, [v, ...])``, keys in first-seen order."""
+    def partition_by(self, num_partitions: int, partition_func: Optional[Callable[[Any], int]]) -> Rdd:
+        """Shuffle ``(k, v)`` pairs into partition ``partition_func(k) % num_partitions``;
+        ``None`` means PySpark's ``portable_hash`` computed natively. Records keep their order:
+        source partition by source partition, then as they came."""
+    def coalesce(self, num_partitions: int) -> Rdd:
+        """Merge neighbouring partitions down to ``num_partitions`` (no shuffle)."""
+    def rebalance(self, num_partitions: int) -> Rdd:
+        """Shuffle into ``num_partitions`` partitions of (nearly) equal size."""
+    def persist(self) -> None:
+        """Keep the computed partitions once computed (``cache()``)."""
+    def unpersist(self) -> None: ...
+    @property
+    def is_cached(self) -> bool: ...
+    def collect(self) -> list[Any]: ...
+    def collect_partitions(self, indices: list[int]) -> list[list[Any]]: ...
+    def count(self) -> int: ...
+    def save_as_text_file(self, path: str) -> None:
+        """Hadoop layout: ``part-00000``... (one per partition, ``str(x)`` per line) and
+        ``_SUCCESS``, written to a temporary directory and renamed into place.
+        Raises FileExistsError if ``path`` exists."""
+
+ListenerCallback = Callable[[str, dict[str, Any]], None]
+
+class StreamingEngine:
+    """The driver of a StreamingContext: DStream graph, batch clock and job scheduler.
+
+    Streams are referred to by integer ids. Times are epoch milliseconds.
+    """
+
+    def __init__(self, ctx: EngineContext, batch_ms: int, manual_clock: bool) -> None: ...
+    def queue_stream(self, rdds: list[Rdd], one_at_a_time: bool, default: Optional[Rdd]) -> int:
+        """One queued RDD per batch (or all of them in the first batch), then ``default``
+        (or an empty RDD with one partition) for every later batch."""
+    def transform(
+        self, parents: list[int], func: Callable[[int, list[Optional[Rdd]]], Optional[Rdd]]
+    ) -> int:
+        """A stream whose RDD at time t is ``func(t, [parent RDDs at t])``. Parents must share
+        one slide duration."""
+    def union(self, parents: list[int]) -> int: ...
+    def foreach_rdd(self, stream: int, func: Callable[[int, Rdd], None], description: str) -> None:
+        """Register an output operation; run in registration order every batch."""
+    def remember(self, duration_ms: int) -> None: ...
+    def slide_ms(self, stream: int) -> int: ...
+    def slice(self, stream: int, begin_ms: int, end_ms: int) -> list[Rdd]:
+        """The remembered RDDs of ``stream`` with ``begin_ms <= time <= end_ms``."""
+    def set_listener(self, callback: ListenerCallback) -> None:
+        """``callback(event_name, info)`` for every StreamingListener event."""
+    def start(self) -> None:
+        """Validate the graph and start the batch clock."""
+    def stop(self, graceful: bool) -> None: ...
+    def state(self) -> str:
+        """``"INITIALIZED"``, ``"ACTIVE"`` or ``"STOPPED"``."""
+    def await_termination(self, timeout_ms: Optional[int]) -> bool:
+        """Wait (GIL released, Ctrl+C honoured) until stopped (True) or the timeout (False).
+        Raises the first unreported batch error."""
+    def clock_ms(self) -> int: ...
+    def start_time_ms(self) -> int:
+        """The zero time: one batch before the first batch time."""
+    def advance_clock(self, ms: int) -> None:
+        """Manual clock only: move time forward and wait until every batch that became due
+        has finished (errors are kept for ``await_termination``)."""

@@ -1,0 +1,94 @@
+//! The engine's error type: one enum, converted to Python exceptions in exactly one place
+//! (`src/python/errors.rs`).
+
+use std::error::Error as StdError;
+use std::fmt;
+
+/// A failure inside the engine.
+///
+/// `User` carries an error raised by user code (for Python: the `PyErr`, boxed so the engine
+/// stays free of pyo3); the bindings downcast it back so the user's exception reaches the
+/// caller unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A bad argument: maps to `ValueError`/`IllegalArgumentException`.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// An operation that is not valid in the current state (Spark's IllegalStateException).
+    #[error("{0}")]
+    IllegalState(String),
+    /// Spark's IllegalArgumentException ("requirement failed: ...").
+    #[error("{0}")]
+    Requirement(String),
+    /// An operation Spark does not support (UnsupportedOperationException).
+    #[error("{0}")]
+    Unsupported(String),
+    /// A value of the wrong type for an operation (e.g. an unhashable key).
+    #[error("{0}")]
+    Type(String),
+    /// An action that needs elements found none (`first`, `reduce` on an empty RDD).
+    #[error("{0}")]
+    Empty(String),
+    /// An I/O failure, with what was being done.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An exception raised by user code.
+    #[error("{0}")]
+    User(UserError),
+    /// A batch job failed; `source` is the underlying failure.
+    #[error("{message}")]
+    Job {
+        message: String,
+        #[source]
+        source: Box<EngineError>,
+    },
+    /// The operation was interrupted (Ctrl+C / KeyboardInterrupt).
+    #[error("interrupted")]
+    Interrupted,
+    /// A bug: an invariant that should hold did not (never a panic across the boundary).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// An opaque error raised by user code, boxed to keep the engine free of host types.
+pub struct UserError(pub Box<dyn StdError + Send + Sync>);
+
+impl fmt::Debug for UserError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UserError({})", self.0)
+    }
+}
+
+impl fmt::Display for UserError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl EngineError {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        EngineError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub fn user(err: impl StdError + Send + Sync + 'static) -> Self {
+        EngineError::User(UserError(Box::new(err)))
+    }
+
+    /// The innermost user error, if this failure was caused by user code.
+    pub fn user_error(&self) -> Option<&UserError> {
+        match self {
+            EngineError::User(u) => Some(u),
+            EngineError::Job { source, .. } => source.user_error(),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
