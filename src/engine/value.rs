@@ -213,7 +213,10 @@ impl Num {
             (Num::Float(a), Num::Float(b)) => a == b,
             (Num::Int(a), Num::Float(b)) | (Num::Float(b), Num::Int(a)) => {
                 // Exact comparison, as Python does (no rounding of large ints).
-                b.fract() == 0.0 && b >= -9.223_372_036_854_776e18 && b < 9.223_372_036_854_776e18 && (b as i64) == a
+                b.fract() == 0.0
+                    && b >= -9.223_372_036_854_776e18
+                    && b < 9.223_372_036_854_776e18
+                    && (b as i64) == a
             }
         }
     }
@@ -228,7 +231,11 @@ pub fn float_repr(f: f64) -> String {
         return if f > 0.0 { "inf".into() } else { "-inf".into() };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        return if f.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
     }
     // Rust's `{:e}` gives the shortest round-tripping digits, e.g. "1.5e-5" or "-1e16".
     let sci = format!("{f:e}");
@@ -271,7 +278,11 @@ pub fn float_repr(f: f64) -> String {
 /// Python's `repr(str)` for ASCII-printable text; other characters are escaped as Python
 /// does for non-printable code points, and printable non-ASCII characters are kept.
 fn str_repr(s: &str, out: &mut String) {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     out.push(quote);
     for c in s.chars() {
         match c {
@@ -283,8 +294,12 @@ fn str_repr(s: &str, out: &mut String) {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if (0x80..0xa0).contains(&(c as u32)) => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if (0x80..0xa0).contains(&(c as u32)) => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -292,7 +307,11 @@ fn str_repr(s: &str, out: &mut String) {
 }
 
 fn bytes_repr(b: &[u8], out: &mut String) {
-    let quote = if b.contains(&b'\'') && !b.contains(&b'"') { '"' } else { '\'' };
+    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
+        '"'
+    } else {
+        '\''
+    };
     out.push('b');
     out.push(quote);
     for &c in b {
@@ -366,7 +385,9 @@ impl Hasher for KeyHasher {
     }
     fn write_i64(&mut self, i: i64) {
         // Spread the bits: portable hashes of small ints are the ints themselves.
-        self.0 = (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+        self.0 = (i as u64)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(29);
     }
 }
 
@@ -401,7 +422,10 @@ mod tests {
         assert_eq!(t.to_py_repr().unwrap(), "(\"it's\", 2)");
         let one = Value::Tuple(Arc::from(vec![Value::None]));
         assert_eq!(one.to_py_str().unwrap(), "(None,)");
-        assert_eq!(Value::Bytes(Arc::from(&b"a\x00"[..])).to_py_repr().unwrap(), "b'a\\x00'");
+        assert_eq!(
+            Value::Bytes(Arc::from(&b"a\x00"[..])).to_py_repr().unwrap(),
+            "b'a\\x00'"
+        );
     }
 
     #[test]

@@ -1,0 +1,402 @@
+//! Resilient distributed datasets, local edition: an immutable plan of partitioned
+//! computations, evaluated lazily by actions on the context's worker pool.
+//!
+//! Narrow nodes (steps) run partition by partition, so a chain of them is pipelined: one task
+//! per partition carries records through every step. Shuffle nodes are stage boundaries: before
+//! an action runs, [`Rdd::prepare`] materialises every shuffle it depends on (map side in
+//! parallel, then buckets concatenated in source-partition order, as Spark's fetch does).
+
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
+use rayon::prelude::*;
+
+use crate::engine::context::EngineContext;
+use crate::engine::error::{EngineError, Result};
+use crate::engine::host::{KeyPartitioner, PartitionFn};
+use crate::engine::step::Step;
+use crate::engine::textio;
+use crate::engine::value::{Key, Value};
+
+pub type Partition = Vec<Value>;
+
+/// How a shuffle assigns records to output partitions.
+#[derive(Clone)]
+pub enum Partitioner {
+    /// PySpark's `portable_hash(key) % n`, computed natively.
+    PortableHash,
+    /// A user function of the key.
+    Host(Arc<dyn KeyPartitioner>),
+    /// Even spreading for `repartition`, key-less.
+    RoundRobin,
+}
+
+enum Node {
+    Source(Arc<Vec<Partition>>),
+    TextFile(Vec<textio::Split>),
+    Narrow {
+        parent: Arc<Rdd>,
+        step: Step,
+    },
+    Shuffle {
+        parent: Arc<Rdd>,
+        partitioner: Partitioner,
+        output: OnceLock<Vec<Partition>>,
+        lock: Mutex<()>,
+    },
+    Union(Vec<(Arc<Rdd>, usize)>),
+    Coalesce {
+        parent: Arc<Rdd>,
+        groups: Vec<std::ops::Range<usize>>,
+    },
+}
+
+/// One node of a dataset plan.
+pub struct Rdd {
+    id: u64,
+    ctx: Arc<EngineContext>,
+    node: Node,
+    num_partitions: usize,
+    cache: Mutex<Option<Vec<Option<Partition>>>>,
+}
+
+impl Rdd {
+    fn new(ctx: Arc<EngineContext>, node: Node, num_partitions: usize) -> Arc<Rdd> {
+        Arc::new(Rdd {
+            id: ctx.next_rdd_id(),
+            ctx,
+            node,
+            num_partitions,
+            cache: Mutex::new(None),
+        })
+    }
+
+    /// A dataset of the given partitions.
+    pub fn from_partitions(ctx: &Arc<EngineContext>, partitions: Vec<Partition>) -> Arc<Rdd> {
+        let n = partitions.len();
+        Rdd::new(ctx.clone(), Node::Source(Arc::new(partitions)), n)
+    }
+
+    /// An empty dataset with `n` (empty) partitions.
+    pub fn empty(ctx: &Arc<EngineContext>, n: usize) -> Arc<Rdd> {
+        Rdd::from_partitions(ctx, vec![Vec::new(); n])
+    }
+
+    /// The lines of text files (see [`textio::plan_splits`]).
+    pub fn text_file(
+        ctx: &Arc<EngineContext>,
+        paths: &[String],
+        min_partitions: usize,
+    ) -> Result<Arc<Rdd>> {
+        let splits = textio::plan_splits(paths, min_partitions)?;
+        let n = splits.len();
+        Ok(Rdd::new(ctx.clone(), Node::TextFile(splits), n))
+    }
+
+    /// The partitions of all `rdds`, in order.
+    pub fn union(ctx: &Arc<EngineContext>, rdds: &[Arc<Rdd>]) -> Arc<Rdd> {
+        let mut parts = Vec::new();
+        for rdd in rdds {
+            for i in 0..rdd.num_partitions {
+                parts.push((rdd.clone(), i));
+            }
+        }
+        let n = parts.len();
+        Rdd::new(ctx.clone(), Node::Union(parts), n)
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub fn context(&self) -> &Arc<EngineContext> {
+        &self.ctx
+    }
+
+    pub fn num_partitions(&self) -> usize {
+        self.num_partitions
+    }
+
+    /// A narrow step applied to every partition.
+    pub fn with_step(self: &Arc<Self>, step: Step) -> Arc<Rdd> {
+        Rdd::new(
+            self.ctx.clone(),
+            Node::Narrow {
+                parent: self.clone(),
+                step,
+            },
+            self.num_partitions,
+        )
+    }
+
+    /// A Python (host) function over whole partitions.
+    pub fn map_partitions(self: &Arc<Self>, f: Arc<dyn PartitionFn>) -> Arc<Rdd> {
+        self.with_step(Step::Host(f))
+    }
+
+    /// Shuffle `(key, value)` records (or any records, for round-robin) into `n` partitions.
+    pub fn shuffle(self: &Arc<Self>, n: usize, partitioner: Partitioner) -> Result<Arc<Rdd>> {
+        if n == 0 {
+            return Err(EngineError::InvalidArgument(
+                "numPartitions must be positive".into(),
+            ));
+        }
+        Ok(Rdd::new(
+            self.ctx.clone(),
+            Node::Shuffle {
+                parent: self.clone(),
+                partitioner,
+                output: OnceLock::new(),
+                lock: Mutex::new(()),
+            },
+            n,
+        ))
+    }
+
+    /// Merge neighbouring partitions down to `n` (no shuffle); never increases the count.
+    pub fn coalesce(self: &Arc<Self>, n: usize) -> Result<Arc<Rdd>> {
+        if n == 0 {
+            return Err(EngineError::InvalidArgument(
+                "numPartitions must be positive".into(),
+            ));
+        }
+        let parent_n = self.num_partitions;
+        if n >= parent_n {
+            return Ok(self.clone());
+        }
+        let groups = (0..n)
+            .map(|i| (i * parent_n / n)..((i + 1) * parent_n / n))
+            .collect();
+        Ok(Rdd::new(
+            self.ctx.clone(),
+            Node::Coalesce {
+                parent: self.clone(),
+                groups,
+            },
+            n,
+        ))
+    }
+
+    pub fn persist(&self) {
+        let mut cache = self.cache.lock();
+        if cache.is_none() {
+            *cache = Some(vec![None; self.num_partitions]);
+        }
+    }
+
+    pub fn unpersist(&self) {
+        *self.cache.lock() = None;
+    }
+
+    pub fn is_cached(&self) -> bool {
+        self.cache.lock().is_some()
+    }
+
+    /// Materialise every shuffle this dataset depends on, deepest first. Called by actions
+    /// before they run partition tasks, so tasks never wait for each other.
+    pub fn prepare(&self) -> Result<()> {
+        if let Some(cache) = self.cache.lock().as_ref() {
+            if cache.iter().all(Option::is_some) {
+                return Ok(());
+            }
+        }
+        match &self.node {
+            Node::Source(_) | Node::TextFile(_) => Ok(()),
+            Node::Narrow { parent, .. } | Node::Coalesce { parent, .. } => parent.prepare(),
+            Node::Union(parts) => {
+                let mut seen = std::collections::HashSet::new();
+                for (rdd, _) in parts {
+                    if seen.insert(rdd.id) {
+                        rdd.prepare()?;
+                    }
+                }
+                Ok(())
+            }
+            Node::Shuffle {
+                parent,
+                partitioner,
+                output,
+                lock,
+            } => {
+                if output.get().is_some() {
+                    return Ok(());
+                }
+                let _guard = lock.lock();
+                if output.get().is_some() {
+                    return Ok(());
+                }
+                parent.prepare()?;
+                let buckets = self.run_map_side(parent, partitioner)?;
+                let mut result: Vec<Partition> = vec![Vec::new(); self.num_partitions];
+                for map_output in buckets {
+                    for (out, bucket) in result.iter_mut().zip(map_output) {
+                        out.extend(bucket);
+                    }
+                }
+                let _ = output.set(result);
+                Ok(())
+            }
+        }
+    }
+
+    fn run_map_side(
+        &self,
+        parent: &Arc<Rdd>,
+        partitioner: &Partitioner,
+    ) -> Result<Vec<Vec<Partition>>> {
+        let n = self.num_partitions;
+        self.ctx.run(|| {
+            (0..parent.num_partitions)
+                .into_par_iter()
+                .map(|i| {
+                    let records = parent.compute(i)?;
+                    bucket(records, i, n, partitioner)
+                })
+                .collect()
+        })
+    }
+
+    /// Compute partition `i` (after [`Rdd::prepare`]).
+    pub fn compute(&self, i: usize) -> Result<Partition> {
+        if let Some(cache) = self.cache.lock().as_ref() {
+            if let Some(Some(p)) = cache.get(i) {
+                return Ok(p.clone());
+            }
+        }
+        let result = self.compute_uncached(i)?;
+        if let Some(cache) = self.cache.lock().as_mut() {
+            if let Some(slot) = cache.get_mut(i) {
+                *slot = Some(result.clone());
+            }
+        }
+        Ok(result)
+    }
+
+    fn compute_uncached(&self, i: usize) -> Result<Partition> {
+        match &self.node {
+            Node::Source(parts) => Ok(parts[i].clone()),
+            Node::TextFile(splits) => textio::read_split(&splits[i]),
+            Node::Narrow { parent, step } => {
+                let input = parent.compute(i)?;
+                step.apply(i, input)
+            }
+            Node::Shuffle { output, .. } => match output.get() {
+                Some(parts) => Ok(parts[i].clone()),
+                None => {
+                    self.prepare()?;
+                    Ok(output.get().map(|p| p[i].clone()).unwrap_or_default())
+                }
+            },
+            Node::Union(parts) => {
+                let (rdd, j) = &parts[i];
+                rdd.compute(*j)
+            }
+            Node::Coalesce { parent, groups } => {
+                let mut out = Vec::new();
+                for j in groups[i].clone() {
+                    out.extend(parent.compute(j)?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Compute the given partitions in parallel, in the order given.
+    pub fn compute_partitions(&self, indices: &[usize]) -> Result<Vec<Partition>> {
+        for &i in indices {
+            if i >= self.num_partitions {
+                return Err(EngineError::InvalidArgument(format!(
+                    "partition index {i} out of range (the dataset has {} partitions)",
+                    self.num_partitions
+                )));
+            }
+        }
+        self.prepare()?;
+        self.ctx
+            .run(|| indices.par_iter().map(|&i| self.compute(i)).collect())
+    }
+
+    /// Every partition.
+    pub fn compute_all(&self) -> Result<Vec<Partition>> {
+        let all: Vec<usize> = (0..self.num_partitions).collect();
+        self.compute_partitions(&all)
+    }
+
+    pub fn collect(&self) -> Result<Vec<Value>> {
+        Ok(self.compute_all()?.into_iter().flatten().collect())
+    }
+
+    pub fn count(&self) -> Result<usize> {
+        self.prepare()?;
+        self.ctx.run(|| {
+            (0..self.num_partitions)
+                .into_par_iter()
+                .map(|i| self.compute(i).map(|p| p.len()))
+                .sum()
+        })
+    }
+
+    /// Write `str(x)` per line into Hadoop's layout under `path` (see [`textio::save`]).
+    pub fn save_as_text_file(&self, path: &str) -> Result<()> {
+        self.prepare()?;
+        textio::save(path, self.num_partitions, |i| self.compute(i), &self.ctx)
+    }
+}
+
+/// Split one map-side partition into `n` buckets.
+fn bucket(
+    records: Partition,
+    map_index: usize,
+    n: usize,
+    partitioner: &Partitioner,
+) -> Result<Vec<Partition>> {
+    let mut buckets: Vec<Partition> = (0..n).map(|_| Vec::new()).collect();
+    match partitioner {
+        Partitioner::PortableHash => {
+            for record in records {
+                let (k, _) = record.as_pair()?;
+                let h = k.portable_hash()?;
+                buckets[h.rem_euclid(n as i64) as usize].push(record);
+            }
+        }
+        Partitioner::Host(f) => {
+            let keys = records
+                .iter()
+                .map(|r| r.as_pair().map(|(k, _)| k))
+                .collect::<Result<Vec<_>>>()?;
+            let ids = f.partition_ids(&keys)?;
+            if ids.len() != records.len() {
+                return Err(EngineError::Internal(
+                    "partition function returned the wrong number of ids".into(),
+                ));
+            }
+            for (record, id) in records.into_iter().zip(ids) {
+                buckets[id.rem_euclid(n as i64) as usize].push(record);
+            }
+        }
+        Partitioner::RoundRobin => {
+            // Start each source partition at a different target so small partitions spread.
+            let start = (map_index * 7919) % n;
+            for (j, record) in records.into_iter().enumerate() {
+                buckets[(start + j) % n].push(record);
+            }
+        }
+    }
+    Ok(buckets)
+}
+
+/// Group `(k, v)` records by key into `(k, [v...])`, keys in first-seen order.
+pub fn group_local(records: Partition) -> Result<Partition> {
+    let mut groups: crate::engine::value::KeyMap<Vec<Value>> = Default::default();
+    for record in records {
+        let (k, v) = record.as_pair()?;
+        groups
+            .entry(Key::new(k.clone())?)
+            .or_default()
+            .push(v.clone());
+    }
+    Ok(groups
+        .into_iter()
+        .map(|(k, vs)| Value::pair(k.value, Value::List(Arc::from(vs))))
+        .collect())
+}

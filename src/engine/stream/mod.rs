@@ -1,0 +1,500 @@
+//! The streaming driver: owns the DStream graph, ticks the batch clock and runs each batch's
+//! output operations in registration order, one batch at a time (Spark's default of one
+//! concurrent job). A failing batch is reported, not fatal: the next batch runs as usual.
+
+pub mod clock;
+pub mod graph;
+pub mod listener;
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle, ThreadId};
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::engine::context::EngineContext;
+use crate::engine::error::{EngineError, Result};
+use crate::engine::rdd::Rdd;
+use clock::{Clock, ManualClock, SystemClock};
+use graph::{Graph, Output, OutputFn, QueueSource, StreamKind, StreamNode, TransformFn};
+use listener::{BatchInfo, Info, Listener, OutputOpInfo};
+
+/// Lifecycle of a streaming context (Spark's `StreamingContextState`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunState {
+    Initialized,
+    Active,
+    Stopped,
+}
+
+impl RunState {
+    pub fn name(self) -> &'static str {
+        match self {
+            RunState::Initialized => "INITIALIZED",
+            RunState::Active => "ACTIVE",
+            RunState::Stopped => "STOPPED",
+        }
+    }
+}
+
+struct Shared {
+    state: RunState,
+    stop_requested: bool,
+    /// Time of the last batch that finished (or the zero time).
+    last_completed: i64,
+    errors: VecDeque<EngineError>,
+}
+
+/// Only one streaming context may be active per process.
+static ACTIVE: Mutex<Option<(usize, String)>> = Mutex::new(None);
+
+pub struct StreamingEngine {
+    ctx: Arc<EngineContext>,
+    batch_ms: i64,
+    clock: Arc<dyn Clock>,
+    manual: Option<Arc<ManualClock>>,
+    graph: Mutex<Graph>,
+    shared: Mutex<Shared>,
+    wake: Condvar,
+    listener: Mutex<Option<Arc<dyn Listener>>>,
+    zero_time: Mutex<i64>,
+    scheduler: Mutex<Option<JoinHandle<()>>>,
+    scheduler_thread: Mutex<Option<ThreadId>>,
+}
+
+impl StreamingEngine {
+    pub fn new(ctx: Arc<EngineContext>, batch_ms: i64, manual_clock: bool) -> Result<Arc<Self>> {
+        if batch_ms <= 0 {
+            return Err(EngineError::InvalidArgument(format!(
+                "batchDuration must be positive, got {batch_ms} ms"
+            )));
+        }
+        let manual = manual_clock.then(|| Arc::new(ManualClock::default()));
+        let clock: Arc<dyn Clock> = match &manual {
+            Some(m) => m.clone(),
+            None => Arc::new(SystemClock),
+        };
+        Ok(Arc::new(StreamingEngine {
+            ctx,
+            batch_ms,
+            clock,
+            manual,
+            graph: Mutex::new(Graph::default()),
+            shared: Mutex::new(Shared {
+                state: RunState::Initialized,
+                stop_requested: false,
+                last_completed: 0,
+                errors: VecDeque::new(),
+            }),
+            wake: Condvar::new(),
+            listener: Mutex::new(None),
+            zero_time: Mutex::new(0),
+            scheduler: Mutex::new(None),
+            scheduler_thread: Mutex::new(None),
+        }))
+    }
+
+    pub fn batch_ms(&self) -> i64 {
+        self.batch_ms
+    }
+
+    pub fn state(&self) -> RunState {
+        self.shared.lock().state
+    }
+
+    fn check_can_add(&self) -> Result<()> {
+        match self.state() {
+            RunState::Initialized => Ok(()),
+            RunState::Active => Err(EngineError::IllegalState(
+                "Adding new inputs, transformations, and output operations after starting a \
+                 context is not supported"
+                    .into(),
+            )),
+            RunState::Stopped => Err(EngineError::IllegalState(
+                "Adding new inputs, transformations, and output operations after stopping a \
+                 context is not supported"
+                    .into(),
+            )),
+        }
+    }
+
+    fn add_stream(&self, kind: StreamKind, parents: Vec<usize>, slide_ms: i64) -> Result<usize> {
+        self.check_can_add()?;
+        let mut graph = self.graph.lock();
+        let id = graph.streams.len();
+        graph
+            .streams
+            .push(Arc::new(StreamNode::new(id, kind, parents, slide_ms)));
+        Ok(id)
+    }
+
+    fn parents_slide(&self, parents: &[usize]) -> Result<i64> {
+        let graph = self.graph.lock();
+        let mut slide = None;
+        for &p in parents {
+            let node = graph
+                .streams
+                .get(p)
+                .ok_or_else(|| EngineError::InvalidArgument(format!("no DStream with id {p}")))?;
+            match slide {
+                None => slide = Some(node.slide_ms),
+                Some(s) if s != node.slide_ms => {
+                    return Err(EngineError::InvalidArgument(
+                        "All DStreams should have same slide duration".into(),
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        slide.ok_or_else(|| EngineError::InvalidArgument("should have at least one DStream".into()))
+    }
+
+    pub fn queue_stream(
+        &self,
+        rdds: Vec<Arc<Rdd>>,
+        one_at_a_time: bool,
+        default: Option<Arc<Rdd>>,
+    ) -> Result<usize> {
+        let source = QueueSource {
+            queue: Mutex::new(rdds.into_iter().collect()),
+            one_at_a_time,
+            default,
+        };
+        self.add_stream(StreamKind::Queue(source), Vec::new(), self.batch_ms)
+    }
+
+    pub fn transform(&self, parents: Vec<usize>, f: Arc<dyn TransformFn>) -> Result<usize> {
+        self.check_can_add()?;
+        let slide = self.parents_slide(&parents)?;
+        self.add_stream(StreamKind::Transform(f), parents, slide)
+    }
+
+    pub fn union(&self, parents: Vec<usize>) -> Result<usize> {
+        self.check_can_add()?;
+        let slide = self.parents_slide(&parents)?;
+        self.add_stream(StreamKind::Union, parents, slide)
+    }
+
+    pub fn foreach_rdd(
+        &self,
+        stream: usize,
+        f: Arc<dyn OutputFn>,
+        description: String,
+    ) -> Result<()> {
+        self.check_can_add()?;
+        self.parents_slide(&[stream])?;
+        self.graph.lock().outputs.push(Output {
+            stream,
+            func: f,
+            description,
+        });
+        Ok(())
+    }
+
+    pub fn slide_ms(&self, stream: usize) -> Result<i64> {
+        self.parents_slide(&[stream])
+    }
+
+    pub fn remember(&self, duration_ms: i64) -> Result<()> {
+        if duration_ms <= 0 {
+            return Err(EngineError::InvalidArgument(format!(
+                "remember duration must be positive, got {duration_ms} ms"
+            )));
+        }
+        self.graph.lock().remember_ms = Some(duration_ms);
+        Ok(())
+    }
+
+    pub fn set_listener(&self, listener: Arc<dyn Listener>) {
+        *self.listener.lock() = Some(listener);
+    }
+
+    fn emit(&self, name: &str, info: Info) {
+        let listener = self.listener.lock().clone();
+        if let Some(l) = listener {
+            l.on_event(name, &info);
+        }
+    }
+
+    pub fn clock_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub fn zero_time(&self) -> i64 {
+        *self.zero_time.lock()
+    }
+
+    /// The RDDs of `stream` remembered for batch times in `begin..=end`.
+    pub fn slice(&self, stream: usize, begin: i64, end: i64) -> Result<Vec<Arc<Rdd>>> {
+        if self.state() == RunState::Initialized {
+            return Err(EngineError::IllegalState(
+                "This DStream has not been initialized".into(),
+            ));
+        }
+        let graph = self.graph.lock();
+        let node = graph
+            .streams
+            .get(stream)
+            .ok_or_else(|| EngineError::InvalidArgument(format!("no DStream with id {stream}")))?;
+        let generated = node.generated.lock();
+        Ok(generated
+            .range(begin..=end)
+            .filter_map(|(_, r)| r.clone())
+            .collect())
+    }
+
+    /// Validate the graph and start the batch clock on a scheduler thread.
+    pub fn start(self: &Arc<Self>, callsite: &str) -> Result<()> {
+        {
+            let shared = self.shared.lock();
+            match shared.state {
+                RunState::Active => {
+                    log::warn!("StreamingContext has already been started");
+                    return Ok(());
+                }
+                RunState::Stopped => {
+                    return Err(EngineError::IllegalState(
+                        "StreamingContext has already been stopped".into(),
+                    ))
+                }
+                RunState::Initialized => {}
+            }
+        }
+        if self.graph.lock().outputs.is_empty() {
+            return Err(EngineError::Requirement(
+                "requirement failed: No output operations registered, so nothing to execute".into(),
+            ));
+        }
+        let me = Arc::as_ptr(self) as usize;
+        {
+            let mut active = ACTIVE.lock();
+            if let Some((_, site)) = active.as_ref() {
+                return Err(EngineError::IllegalState(format!(
+                    "Only one StreamingContext may be started in this JVM. Currently running \
+                     StreamingContext was started at{site}"
+                )));
+            }
+            *active = Some((me, format!("\n{callsite}")));
+        }
+        self.apply_remember_durations();
+        let first = clock::first_batch_time(self.clock.now_ms(), self.batch_ms);
+        let zero = first - self.batch_ms;
+        *self.zero_time.lock() = zero;
+        {
+            let mut shared = self.shared.lock();
+            shared.state = RunState::Active;
+            shared.last_completed = zero;
+        }
+        self.emit(
+            "onStreamingStarted",
+            Info::map(vec![("time", Info::Int(self.clock.now_ms()))]),
+        );
+        let engine = self.clone();
+        let handle = thread::Builder::new()
+            .name("ferrostream-scheduler".into())
+            .spawn(move || engine.run_scheduler(first))
+            .map_err(|e| EngineError::io("cannot start the scheduler thread", e))?;
+        *self.scheduler_thread.lock() = Some(handle.thread().id());
+        *self.scheduler.lock() = Some(handle);
+        Ok(())
+    }
+
+    fn apply_remember_durations(&self) {
+        let graph = self.graph.lock();
+        if let Some(r) = graph.remember_ms {
+            for node in &graph.streams {
+                node.remember_ms.fetch_max(r, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn run_scheduler(self: Arc<Self>, first: i64) {
+        let mut next = first;
+        loop {
+            {
+                let mut shared = self.shared.lock();
+                loop {
+                    if shared.stop_requested {
+                        drop(shared);
+                        self.finish();
+                        return;
+                    }
+                    if self.clock.now_ms() >= next {
+                        break;
+                    }
+                    let wait = if self.clock.is_manual() {
+                        Duration::from_millis(200)
+                    } else {
+                        let left = (next - self.clock.now_ms()).max(1) as u64;
+                        Duration::from_millis(left.min(200))
+                    };
+                    self.wake.wait_for(&mut shared, wait);
+                }
+            }
+            self.run_batch(next);
+            {
+                let mut shared = self.shared.lock();
+                shared.last_completed = next;
+            }
+            self.wake.notify_all();
+            next += self.batch_ms;
+        }
+    }
+
+    fn finish(&self) {
+        let mut shared = self.shared.lock();
+        shared.state = RunState::Stopped;
+        drop(shared);
+        self.wake.notify_all();
+    }
+
+    fn run_batch(&self, time: i64) {
+        let submitted = time.max(self.clock.now_ms().min(time));
+        let mut info = BatchInfo {
+            batch_time: time,
+            submission_time: submitted,
+            processing_start: -1,
+            processing_end: -1,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+        };
+        let graph = self.graph.lock();
+        for node in graph.streams.iter().filter(|n| n.is_input()) {
+            if !matches!(node.kind, StreamKind::Queue(_)) {
+                info.inputs.push((node.id, 0));
+            }
+        }
+        self.emit("onBatchSubmitted", info.to_info());
+        info.processing_start = self.clock.now_ms();
+        self.emit("onBatchStarted", info.to_info());
+        let zero = self.zero_time();
+        for (id, output) in graph.outputs.iter().enumerate() {
+            let mut op = OutputOpInfo {
+                id,
+                name: output.description.clone(),
+                description: output.description.clone(),
+                start: self.clock.now_ms(),
+                end: -1,
+                failure: None,
+            };
+            self.emit("onOutputOperationStarted", op.to_info(time));
+            let result = graph
+                .get_or_compute(&self.ctx, output.stream, time, zero)
+                .and_then(|rdd| match rdd {
+                    Some(rdd) => output.func.call(time, rdd),
+                    None => Ok(()),
+                });
+            op.end = self.clock.now_ms();
+            if let Err(e) = result {
+                op.failure = Some(e.to_string());
+                log::error!("Error running job for batch {time} ms: {e}");
+                self.shared.lock().errors.push_back(EngineError::Job {
+                    message: format!("Job failed for batch time {time} ms: {e}"),
+                    source: Box::new(e),
+                });
+                self.wake.notify_all();
+            }
+            self.emit("onOutputOperationCompleted", op.to_info(time));
+            info.outputs.push(op);
+        }
+        info.processing_end = self.clock.now_ms();
+        graph.forget_old(time);
+        drop(graph);
+        self.emit("onBatchCompleted", info.to_info());
+    }
+
+    /// Stop the clock. A graceful stop lets the running batch finish (batches run one at a
+    /// time, so that is all the data already handed out); so does a non-graceful one, since
+    /// user code cannot be interrupted midway safely. Idempotent.
+    pub fn stop(&self, _graceful: bool) {
+        {
+            let mut shared = self.shared.lock();
+            match shared.state {
+                RunState::Stopped => {
+                    log::warn!("StreamingContext has already been stopped");
+                    return;
+                }
+                RunState::Initialized => {
+                    shared.state = RunState::Stopped;
+                    drop(shared);
+                    self.wake.notify_all();
+                    return;
+                }
+                RunState::Active => shared.stop_requested = true,
+            }
+        }
+        self.wake.notify_all();
+        let on_scheduler = *self.scheduler_thread.lock() == Some(thread::current().id());
+        if !on_scheduler {
+            if let Some(handle) = self.scheduler.lock().take() {
+                let _ = handle.join();
+            }
+        }
+        let me = self as *const Self as usize;
+        let mut active = ACTIVE.lock();
+        if matches!(active.as_ref(), Some((id, _)) if *id == me) {
+            *active = None;
+        }
+        drop(active);
+        self.shared.lock().state = RunState::Stopped;
+        self.wake.notify_all();
+    }
+
+    /// Wait up to `slice` for termination. `Ok(Some(true))`: stopped; `Ok(None)`: still
+    /// running; `Err`: a batch failed since the last call (the error is handed out once).
+    pub fn await_slice(&self, slice: Duration) -> Result<Option<bool>> {
+        let mut shared = self.shared.lock();
+        if let Some(e) = shared.errors.pop_front() {
+            return Err(e);
+        }
+        if shared.state == RunState::Stopped {
+            return Ok(Some(true));
+        }
+        self.wake.wait_for(&mut shared, slice);
+        if let Some(e) = shared.errors.pop_front() {
+            return Err(e);
+        }
+        Ok((shared.state == RunState::Stopped).then_some(true))
+    }
+
+    /// Manual clock: move time by `ms`; returns the batch time that must complete before the
+    /// caller may return (see [`StreamingEngine::batches_done`]).
+    pub fn advance_clock(&self, ms: i64) -> Result<i64> {
+        let manual = self.manual.as_ref().ok_or_else(|| {
+            EngineError::IllegalState(
+                "advance_clock needs the manual clock (spark.streaming.clock)".into(),
+            )
+        })?;
+        let now = manual.advance(ms);
+        self.wake.notify_all();
+        Ok(now)
+    }
+
+    /// Wait up to `slice` until every batch due at `now` has finished (or the context
+    /// stopped). True when done.
+    pub fn batches_done(&self, now: i64, slice: Duration) -> bool {
+        let mut shared = self.shared.lock();
+        let done = |s: &Shared| {
+            s.state != RunState::Active
+                || s.stop_requested
+                || s.last_completed + self.batch_ms > now
+        };
+        if done(&shared) {
+            return true;
+        }
+        self.wake.wait_for(&mut shared, slice);
+        done(&shared)
+    }
+}
+
+impl Drop for StreamingEngine {
+    fn drop(&mut self) {
+        let me = self as *const Self as usize;
+        let mut active = ACTIVE.lock();
+        if matches!(active.as_ref(), Some((id, _)) if *id == me) {
+            *active = None;
+        }
+    }
+}

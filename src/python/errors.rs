@@ -1,0 +1,128 @@
+//! The one conversion from engine errors to Python exceptions.
+//!
+//! A user's own exception travels through the engine inside `EngineError::User` and comes out
+//! unchanged; a failed batch becomes `SparkException` with the user's exception as `__cause__`.
+
+use std::fmt;
+
+use pyo3::exceptions::{
+    PyFileExistsError, PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyPermissionError,
+    PyRuntimeError, PyTypeError, PyValueError,
+};
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+
+use crate::engine::error::EngineError;
+
+pyo3::import_exception!(ferrostream.errors, IllegalArgumentException);
+pyo3::import_exception!(ferrostream.errors, IllegalStateException);
+pyo3::import_exception!(ferrostream.errors, UnsupportedOperationException);
+pyo3::import_exception!(ferrostream.errors, SparkException);
+
+/// A Python exception carried through the engine.
+pub struct PyUserError(pub PyErr);
+
+impl fmt::Debug for PyUserError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for PyUserError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Python::attach(|py| {
+            let value = self.0.value(py);
+            let name = value
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "Exception".into());
+            match value.str() {
+                Ok(s) if !s.to_string_lossy().is_empty() => {
+                    write!(f, "{name}: {}", s.to_string_lossy())
+                }
+                _ => write!(f, "{name}"),
+            }
+        })
+    }
+}
+
+impl std::error::Error for PyUserError {}
+
+/// Wrap a Python exception raised by user code for the engine.
+pub fn user(err: PyErr) -> EngineError {
+    EngineError::user(PyUserError(err))
+}
+
+fn user_pyerr(py: Python<'_>, e: &EngineError) -> Option<PyErr> {
+    e.user_error()
+        .and_then(|u| u.0.downcast_ref::<PyUserError>())
+        .map(|p| p.0.clone_ref(py))
+}
+
+fn format_traceback(py: Python<'_>, err: &PyErr) -> String {
+    let formatted = (|| -> PyResult<String> {
+        let tb = py.import("traceback")?;
+        let lines = tb.call_method1(
+            "format_exception",
+            (err.get_type(py), err.value(py), err.traceback(py)),
+        )?;
+        let lines = lines.cast_into::<PyList>()?;
+        let mut out = String::new();
+        for line in lines.iter() {
+            out.push_str(&line.extract::<String>()?);
+        }
+        Ok(out)
+    })();
+    formatted.unwrap_or_else(|_| err.to_string())
+}
+
+/// Convert an engine error into the Python exception users should see.
+pub fn to_pyerr(py: Python<'_>, e: EngineError) -> PyErr {
+    match e {
+        EngineError::User(_) => {
+            user_pyerr(py, &e).unwrap_or_else(|| PyRuntimeError::new_err(e.to_string()))
+        }
+        EngineError::Job { ref message, .. } => match user_pyerr(py, &e) {
+            Some(cause) => {
+                let text = format!(
+                    "An exception was raised by Python:\n{}",
+                    format_traceback(py, &cause)
+                );
+                let err = SparkException::new_err(text);
+                err.set_cause(py, Some(cause));
+                err
+            }
+            None => SparkException::new_err(message.clone()),
+        },
+        EngineError::InvalidArgument(m) | EngineError::Empty(m) => PyValueError::new_err(m),
+        EngineError::Type(m) => PyTypeError::new_err(m),
+        EngineError::IllegalState(m) => IllegalStateException::new_err(m),
+        EngineError::Requirement(m) => IllegalArgumentException::new_err(m),
+        EngineError::Unsupported(m) => UnsupportedOperationException::new_err(m),
+        EngineError::Io { context, source } => {
+            let msg = format!("{context}: {source}");
+            match source.kind() {
+                std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err(msg),
+                std::io::ErrorKind::AlreadyExists => PyFileExistsError::new_err(msg),
+                std::io::ErrorKind::PermissionDenied => PyPermissionError::new_err(msg),
+                _ => PyOSError::new_err(msg),
+            }
+        }
+        EngineError::Interrupted => PyKeyboardInterrupt::new_err(()),
+        EngineError::Internal(m) => {
+            PyRuntimeError::new_err(format!("ferrostream internal error: {m}"))
+        }
+    }
+}
+
+/// `?`-friendly conversion for binding methods.
+pub trait IntoPyResult<T> {
+    fn py_err(self, py: Python<'_>) -> PyResult<T>;
+}
+
+impl<T> IntoPyResult<T> for Result<T, EngineError> {
+    fn py_err(self, py: Python<'_>) -> PyResult<T> {
+        self.map_err(|e| to_pyerr(py, e))
+    }
+}
