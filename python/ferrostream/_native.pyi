@@ -75,6 +75,11 @@ class Rdd:
         ``_SUCCESS``, written to a temporary directory and renamed into place.
         Raises FileExistsError if ``path`` exists."""
 
+def read_checkpoint(directory: str) -> Optional[tuple[int, bytes, str, list[str]]]:
+    """The newest intact checkpoint: ``(batch_ms, payload, path, skipped)``; ``skipped`` names
+    damaged newer files passed over. None if there is none. Raises IllegalStateException naming
+    the directory (and advising to delete it) for a checkpoint of an incompatible version."""
+
 ListenerCallback = Callable[[str, dict[str, Any]], None]
 
 class StreamingEngine:
@@ -93,6 +98,52 @@ class StreamingEngine:
         """A stream whose RDD at time t is ``func(t, [parent RDDs at t])``. Parents must share
         one slide duration."""
     def union(self, parents: list[int]) -> int: ...
+    def window(self, parent: int, window_ms: int, slide_ms: int) -> int:
+        """The union of the parent's RDDs in ``(t - window, t]``, every ``slide_ms``.
+        Raises ValueError (Spark's message) unless both are multiples of the parent's slide."""
+    def recurrent(
+        self,
+        parent: int,
+        func: Callable[[int, Optional[Rdd], list[Rdd], list[Rdd], list[Rdd]], Optional[Rdd]],
+        window_ms: int,
+        slide_ms: int,
+        initial: Optional[Rdd] = None,
+    ) -> int:
+        """A stream built from its own previous RDD (updateStateByKey, incremental windows).
+
+        At each batch time t (a multiple of ``slide_ms`` from the zero time) the engine calls
+        ``func(t, prev, old, new, window)``: ``prev`` is this stream's RDD at ``t - slide``
+        (``initial`` for the first batch), ``old`` the parent RDDs in
+        ``(t - slide - window, t - window]`` (they left the window), ``new`` those in
+        ``(t - slide, t]`` and ``window`` those in ``(t - window, t]``. The result is
+        materialised (lineage cut) and becomes the next batch's ``prev``. Needs a checkpoint
+        directory (``start()`` fails with Spark's message otherwise)."""
+    def text_file_stream(self, directory: str) -> int:
+        """New files of a directory, as UTF-8 lines (Spark's FileInputDStream rules: mtime in
+        ``[max(start, t - 60 s), t]``, not selected before; names starting with ``.``/``_``
+        skipped). A missing directory fails ``start()`` naming it."""
+    def binary_records_stream(self, directory: str, record_length: int) -> int:
+        """Like text_file_stream, as ``bytes`` records of ``record_length`` bytes."""
+    def socket_text_stream(
+        self, host: str, port: int, max_line_bytes: int = ..., restart_delay_ms: int = 2000
+    ) -> int:
+        """A receiver of UTF-8 lines from a TCP server; reconnects after failures (reported as
+        ``onReceiverError``)."""
+    def set_checkpoint_dir(self, directory: Optional[str]) -> None: ...
+    def set_checkpoint_hook(self, hook: Callable[[int], bytes]) -> None:
+        """After every batch (when a checkpoint dir is set), ``hook(batch_ms)`` returns the
+        payload, which the engine writes atomically with a checksum as
+        ``<dir>/checkpoint-<batch_ms>``, keeping the newest 5."""
+    def checkpoint_state(self) -> list[dict[str, Any]]:
+        """What a checkpoint must hold: ``[{"stream": id, "rdds": [(t, Rdd)],
+        "positions": [(t, position)], "snapshot": object}]`` for recurrent and input streams."""
+    def restore_rdd(self, stream: int, time_ms: int, rdd: Rdd) -> None: ...
+    def restore_position(self, stream: int, time_ms: int, position: Any) -> None:
+        """Rebuild an input batch from its checkpointed position (re-reads files)."""
+    def restore_snapshot(self, stream: int, snapshot: Any) -> None: ...
+    def restore_times(self, zero_ms: int, last_completed_ms: int) -> None:
+        """Continue after a checkpointed batch: the next batch is ``last_completed + batch``;
+        batches missed while down run back to back."""
     def foreach_rdd(self, stream: int, func: Callable[[int, Rdd], None], description: str) -> None:
         """Register an output operation; run in registration order every batch."""
     def remember(self, duration_ms: int) -> None: ...

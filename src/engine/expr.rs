@@ -12,7 +12,6 @@
 //! objects, NaN inside containers where CPython's identity shortcut matters) falls back.
 
 use std::cmp::Ordering;
-use std::sync::Arc;
 
 use crate::engine::error::{EngineError, Result};
 use crate::engine::value::{float_repr, Value};
@@ -560,7 +559,7 @@ fn float_divmod(vx: f64, wx: f64) -> (f64, f64) {
 }
 
 fn arith(op: BinOp, a: Num, b: Num) -> Ev<Value> {
-    use Num::{F, I};
+    use Num::I;
     let int = |r: Option<i64>| r.map(Value::Int).ok_or(Fallback);
     match (op, a, b) {
         (BinOp::Add, I(x), I(y)) => int(x.checked_add(y)),

@@ -1,11 +1,13 @@
 //! The pure-Rust engine: no Python here (`cargo check --no-default-features` proves it).
 
+pub mod checkpoint;
 pub mod context;
 pub mod error;
 pub mod expr;
 pub mod host;
 pub mod pyhash;
 pub mod rdd;
+pub mod source;
 pub mod step;
 pub mod stream;
 pub mod textio;

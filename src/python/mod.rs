@@ -17,5 +17,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rdd::PyEngineContext>()?;
     m.add_class::<rdd::PyRdd>()?;
     m.add_class::<streaming::PyStreamingEngine>()?;
+    m.add_function(wrap_pyfunction!(streaming::read_checkpoint, m)?)?;
     Ok(())
 }

@@ -4,12 +4,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
+use crate::engine::checkpoint;
+use crate::engine::source::files::{FileFormat, FileInput};
+use crate::engine::source::socket::SocketInput;
 use crate::engine::stream::StreamingEngine;
+use crate::python::conv::{py_to_value, value_to_py};
 use crate::python::detach::{run_detached, wait_detached, SIGNAL_POLL};
 use crate::python::errors::IntoPyResult;
 use crate::python::rdd::{PyEngineContext, PyRdd};
-use crate::python::udf::{PyListener, PyOutputFn, PyTransformFn};
+use crate::python::udf::{PyCheckpointHook, PyListener, PyOutputFn, PyRecurrentFn, PyTransformFn};
 
 #[pyclass(frozen, name = "StreamingEngine", module = "ferrostream._native")]
 pub struct PyStreamingEngine {
@@ -33,6 +38,38 @@ fn python_callsite(py: Python<'_>) -> String {
         Ok(site)
     })();
     found.unwrap_or_default()
+}
+
+impl PyStreamingEngine {
+    fn file_stream(&self, py: Python<'_>, directory: &str, format: FileFormat) -> PyResult<usize> {
+        let engine = Arc::downgrade(&self.inner);
+        let clock = Arc::new(move || engine.upgrade().map_or(0, |e| e.clock_ms()));
+        let input = FileInput::new(directory, format, self.inner.batch_ms(), clock).py_err(py)?;
+        self.inner.input_stream(Arc::new(input)).py_err(py)
+    }
+}
+
+fn checkpoint_path(dir: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(crate::engine::textio::local_path(dir))
+}
+
+/// The newest intact checkpoint in `directory`: `(time_ms, payload, path, skipped)` or None.
+/// `skipped` lists damaged newer files that were passed over.
+#[pyfunction]
+pub fn read_checkpoint<'py>(
+    py: Python<'py>,
+    directory: &str,
+) -> PyResult<Option<(i64, Bound<'py, pyo3::types::PyBytes>, String, Vec<String>)>> {
+    let dir = checkpoint_path(directory);
+    let loaded = run_detached(py, || checkpoint::read_latest(&dir))?;
+    Ok(loaded.map(|l| {
+        (
+            l.time,
+            pyo3::types::PyBytes::new(py, &l.payload),
+            l.path.to_string_lossy().into_owned(),
+            l.skipped,
+        )
+    }))
 }
 
 #[pymethods]
@@ -83,6 +120,147 @@ impl PyStreamingEngine {
         self.inner
             .foreach_rdd(stream, Arc::new(PyOutputFn(func)), description)
             .py_err(py)
+    }
+
+    fn window(
+        &self,
+        py: Python<'_>,
+        parent: usize,
+        window_ms: i64,
+        slide_ms: i64,
+    ) -> PyResult<usize> {
+        self.inner.window(parent, window_ms, slide_ms).py_err(py)
+    }
+
+    #[pyo3(signature = (parent, func, window_ms, slide_ms, initial=None))]
+    fn recurrent(
+        &self,
+        py: Python<'_>,
+        parent: usize,
+        func: Py<PyAny>,
+        window_ms: i64,
+        slide_ms: i64,
+        initial: Option<Py<PyRdd>>,
+    ) -> PyResult<usize> {
+        let initial = initial.map(|r| r.get().inner.clone());
+        self.inner
+            .recurrent(
+                parent,
+                Arc::new(PyRecurrentFn(func)),
+                window_ms,
+                slide_ms,
+                initial,
+            )
+            .py_err(py)
+    }
+
+    fn text_file_stream(&self, py: Python<'_>, directory: &str) -> PyResult<usize> {
+        self.file_stream(py, directory, FileFormat::Text)
+    }
+
+    fn binary_records_stream(
+        &self,
+        py: Python<'_>,
+        directory: &str,
+        record_length: i64,
+    ) -> PyResult<usize> {
+        if record_length <= 0 {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "recordLength must be positive, got {record_length}"
+            )));
+        }
+        self.file_stream(py, directory, FileFormat::Records(record_length as usize))
+    }
+
+    #[pyo3(signature = (host, port, max_line_bytes=crate::engine::source::socket::DEFAULT_MAX_LINE, restart_delay_ms=2000))]
+    fn socket_text_stream(
+        &self,
+        py: Python<'_>,
+        host: &str,
+        port: i64,
+        max_line_bytes: usize,
+        restart_delay_ms: u64,
+    ) -> PyResult<usize> {
+        let input = SocketInput::new(
+            host,
+            port,
+            max_line_bytes,
+            Duration::from_millis(restart_delay_ms),
+        )
+        .py_err(py)?;
+        self.inner.input_stream(Arc::new(input)).py_err(py)
+    }
+
+    fn set_checkpoint_dir(&self, directory: Option<String>) {
+        self.inner
+            .set_checkpoint_dir(directory.map(|d| checkpoint_path(&d)));
+    }
+
+    fn set_checkpoint_hook(&self, hook: Py<PyAny>) {
+        self.inner
+            .set_checkpoint_hook(Arc::new(PyCheckpointHook(hook)));
+    }
+
+    /// `[{"stream": id, "rdds": [(t, Rdd)], "positions": [(t, pos)], "snapshot": obj}]`.
+    fn checkpoint_state<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let mut out = Vec::new();
+        for state in self.inner.checkpoint_state() {
+            let d = PyDict::new(py);
+            d.set_item("stream", state.stream)?;
+            let rdds = state
+                .rdds
+                .into_iter()
+                .map(|(t, inner)| Ok((t, Py::new(py, PyRdd { inner })?)))
+                .collect::<PyResult<Vec<_>>>()?;
+            d.set_item("rdds", rdds)?;
+            let positions = state
+                .positions
+                .iter()
+                .map(|(t, p)| Ok((*t, value_to_py(py, p)?)))
+                .collect::<PyResult<Vec<_>>>()?;
+            d.set_item("positions", positions)?;
+            d.set_item("snapshot", value_to_py(py, &state.snapshot)?)?;
+            out.push(d);
+        }
+        Ok(out)
+    }
+
+    fn restore_rdd(
+        &self,
+        py: Python<'_>,
+        stream: usize,
+        time_ms: i64,
+        rdd: Py<PyRdd>,
+    ) -> PyResult<()> {
+        self.inner
+            .restore_rdd(stream, time_ms, rdd.get().inner.clone())
+            .py_err(py)
+    }
+
+    fn restore_position(
+        &self,
+        py: Python<'_>,
+        stream: usize,
+        time_ms: i64,
+        position: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let position = py_to_value(position).py_err(py)?;
+        let engine = &self.inner;
+        run_detached(py, || engine.restore_position(stream, time_ms, position))
+    }
+
+    fn restore_snapshot(
+        &self,
+        py: Python<'_>,
+        stream: usize,
+        snapshot: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let snapshot = py_to_value(snapshot).py_err(py)?;
+        self.inner.restore_snapshot(stream, snapshot).py_err(py)
+    }
+
+    fn restore_times(&self, zero_ms: i64, last_completed_ms: i64) {
+        self.inner.restore_times(zero_ms, last_completed_ms);
     }
 
     fn remember(&self, py: Python<'_>, duration_ms: i64) -> PyResult<()> {

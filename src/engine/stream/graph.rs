@@ -8,8 +8,10 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::engine::context::EngineContext;
-use crate::engine::error::Result;
+use crate::engine::error::{EngineError, Result};
 use crate::engine::rdd::Rdd;
+use crate::engine::stream::listener::Info;
+use crate::engine::value::Value;
 
 /// User code that derives a batch's RDD from the parents' RDDs (`DStream.transform`).
 pub trait TransformFn: Send + Sync {
@@ -21,6 +23,67 @@ pub trait OutputFn: Send + Sync {
     fn call(&self, time_ms: i64, rdd: Arc<Rdd>) -> Result<()>;
 }
 
+/// User code for a stream whose RDD depends on its own previous RDD (state, incremental
+/// windows): `prev` is the stream's RDD one slide earlier (or the initial RDD), `old` the parent
+/// RDDs that left the window since then, `new` those that entered, `window` all parent RDDs in
+/// the current window. The engine materialises the result, which cuts its lineage.
+pub trait RecurrentFn: Send + Sync {
+    fn call(
+        &self,
+        time_ms: i64,
+        prev: Option<Arc<Rdd>>,
+        old: Vec<Arc<Rdd>>,
+        new: Vec<Arc<Rdd>>,
+        window: Vec<Arc<Rdd>>,
+    ) -> Result<Option<Arc<Rdd>>>;
+}
+
+/// One batch of an input stream.
+pub struct InputBatch {
+    pub rdd: Arc<Rdd>,
+    /// Records in the batch, reported to listeners (None: the source reports none, as
+    /// Spark's queue stream).
+    pub records: Option<i64>,
+    /// What replays this batch after a restart (e.g. the files it read).
+    pub position: Option<Value>,
+}
+
+/// Something that emits receiver events (`onReceiverStarted`, ...) to the listeners.
+pub type EventSink = Arc<dyn Fn(&str, Info) + Send + Sync>;
+
+/// A source of input batches.
+pub trait Input: Send + Sync {
+    /// Checked at `start()`: e.g. the watched directory exists.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Start background work (receivers).
+    fn start(&self, _stream_id: usize, _events: EventSink) -> Result<()> {
+        Ok(())
+    }
+    fn stop(&self) {}
+    /// The batch at `time`; called once per batch time, in increasing time order.
+    fn batch(&self, ctx: &Arc<EngineContext>, time: i64) -> Result<InputBatch>;
+    /// Rebuild a checkpointed batch from its position.
+    fn replay(&self, ctx: &Arc<EngineContext>, time: i64, position: &Value) -> Result<Arc<Rdd>> {
+        let _ = (ctx, time, position);
+        Err(EngineError::Unsupported(
+            "this input stream cannot be replayed from a checkpoint".into(),
+        ))
+    }
+    /// State to keep across a restart besides per-batch positions.
+    fn snapshot(&self) -> Value {
+        Value::None
+    }
+    fn restore(&self, _snapshot: &Value) -> Result<()> {
+        Ok(())
+    }
+    /// Can a restart replay this source's batches?
+    fn recoverable(&self) -> bool {
+        false
+    }
+}
+
 /// `queueStream`: RDDs handed out one per batch (or all at once), then a default.
 pub struct QueueSource {
     pub queue: Mutex<VecDeque<Arc<Rdd>>>,
@@ -28,10 +91,29 @@ pub struct QueueSource {
     pub default: Option<Arc<Rdd>>,
 }
 
+impl Input for QueueSource {
+    fn batch(&self, ctx: &Arc<EngineContext>, _time: i64) -> Result<InputBatch> {
+        Ok(InputBatch {
+            rdd: next_from_queue(ctx, self),
+            records: None,
+            position: None,
+        })
+    }
+}
+
 pub enum StreamKind {
-    Queue(QueueSource),
+    Input(Arc<dyn Input>),
     Transform(Arc<dyn TransformFn>),
     Union,
+    /// The union of the parent's RDDs in `(t - window, t]`.
+    Window {
+        window_ms: i64,
+    },
+    Recurrent {
+        func: Arc<dyn RecurrentFn>,
+        window_ms: i64,
+        initial: Option<Arc<Rdd>>,
+    },
 }
 
 pub struct StreamNode {
@@ -42,22 +124,34 @@ pub struct StreamNode {
     /// How long generated RDDs are kept (at least one slide).
     pub remember_ms: AtomicI64,
     pub generated: Mutex<BTreeMap<i64, Option<Arc<Rdd>>>>,
+    /// Input streams: the replay position of each remembered batch.
+    pub positions: Mutex<BTreeMap<i64, Value>>,
+    /// Input streams: records per batch, for listeners.
+    pub records: Mutex<BTreeMap<i64, i64>>,
+    /// Needs a checkpoint directory (state, incremental windows).
+    pub must_checkpoint: bool,
 }
 
 impl StreamNode {
     pub fn new(id: usize, kind: StreamKind, parents: Vec<usize>, slide_ms: i64) -> StreamNode {
         StreamNode {
             id,
-            kind,
             parents,
             slide_ms,
             remember_ms: AtomicI64::new(slide_ms),
             generated: Mutex::new(BTreeMap::new()),
+            positions: Mutex::new(BTreeMap::new()),
+            records: Mutex::new(BTreeMap::new()),
+            must_checkpoint: kind_needs_checkpoint(&kind),
+            kind,
         }
     }
 
-    pub fn is_input(&self) -> bool {
-        matches!(self.kind, StreamKind::Queue(_))
+    pub fn input(&self) -> Option<&Arc<dyn Input>> {
+        match &self.kind {
+            StreamKind::Input(i) => Some(i),
+            _ => None,
+        }
     }
 }
 
@@ -92,7 +186,16 @@ impl Graph {
             return Ok(None);
         }
         let rdd = match &node.kind {
-            StreamKind::Queue(q) => Some(next_from_queue(ctx, q)),
+            StreamKind::Input(input) => {
+                let batch = input.batch(ctx, time)?;
+                if let Some(p) = batch.position {
+                    node.positions.lock().insert(time, p);
+                }
+                if let Some(n) = batch.records {
+                    node.records.lock().insert(time, n);
+                }
+                Some(batch.rdd)
+            }
             StreamKind::Transform(f) => {
                 let parents = node
                     .parents
@@ -114,9 +217,65 @@ impl Graph {
                     Some(Rdd::union(ctx, &present))
                 }
             }
+            StreamKind::Window { window_ms } => {
+                let parent = node.parents[0];
+                let rdds = self.parent_range(ctx, parent, time - window_ms, time, zero_time)?;
+                Some(Rdd::union(ctx, &rdds))
+            }
+            StreamKind::Recurrent {
+                func,
+                window_ms,
+                initial,
+            } => {
+                let slide = node.slide_ms;
+                let prev_time = time - slide;
+                let prev = if prev_time > zero_time {
+                    self.get_or_compute(ctx, stream, prev_time, zero_time)?
+                } else {
+                    initial.clone()
+                };
+                let parent = node.parents[0];
+                let old = self.parent_range(
+                    ctx,
+                    parent,
+                    prev_time - window_ms,
+                    time - window_ms,
+                    zero_time,
+                )?;
+                let new = self.parent_range(ctx, parent, prev_time, time, zero_time)?;
+                let window = self.parent_range(ctx, parent, time - window_ms, time, zero_time)?;
+                match func.call(time, prev, old, new, window)? {
+                    // Materialise: the next batch builds on this result, not on its lineage.
+                    Some(rdd) => Some(Rdd::from_partitions(ctx, rdd.compute_all()?)),
+                    None => None,
+                }
+            }
         };
         node.generated.lock().insert(time, rdd.clone());
         Ok(rdd)
+    }
+
+    /// The parent's RDDs for batch times in `(from, to]`.
+    fn parent_range(
+        &self,
+        ctx: &Arc<EngineContext>,
+        parent: usize,
+        from: i64,
+        to: i64,
+        zero_time: i64,
+    ) -> Result<Vec<Arc<Rdd>>> {
+        let slide = self.streams[parent].slide_ms;
+        let mut out = Vec::new();
+        let mut t = from + slide;
+        while t <= to {
+            if t > zero_time {
+                if let Some(rdd) = self.get_or_compute(ctx, parent, t, zero_time)? {
+                    out.push(rdd);
+                }
+            }
+            t += slide;
+        }
+        Ok(out)
     }
 
     /// Forget RDDs that no operation can ask for any more after the batch at `time`.
@@ -129,6 +288,11 @@ impl Graph {
             for t in old {
                 generated.remove(&t);
             }
+            drop(generated);
+            let mut positions = node.positions.lock();
+            positions.retain(|t, _| *t > time - keep);
+            drop(positions);
+            node.records.lock().retain(|t, _| *t > time - keep);
         }
     }
 }
@@ -146,4 +310,8 @@ fn next_from_queue(ctx: &Arc<EngineContext>, q: &QueueSource) -> Arc<Rdd> {
         }
     }
     q.default.clone().unwrap_or_else(|| Rdd::empty(ctx, 1))
+}
+
+fn kind_needs_checkpoint(kind: &StreamKind) -> bool {
+    matches!(kind, StreamKind::Recurrent { .. })
 }

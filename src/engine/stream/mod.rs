@@ -14,11 +14,16 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::engine::checkpoint;
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::rdd::Rdd;
+use crate::engine::value::Value;
 use clock::{Clock, ManualClock, SystemClock};
-use graph::{Graph, Output, OutputFn, QueueSource, StreamKind, StreamNode, TransformFn};
+use graph::{
+    EventSink, Graph, Input, Output, OutputFn, QueueSource, RecurrentFn, StreamKind, StreamNode,
+    TransformFn,
+};
 use listener::{BatchInfo, Info, Listener, OutputOpInfo};
 
 /// Lifecycle of a streaming context (Spark's `StreamingContextState`).
@@ -55,13 +60,37 @@ pub struct StreamingEngine {
     batch_ms: i64,
     clock: Arc<dyn Clock>,
     manual: Option<Arc<ManualClock>>,
+    /// The graph while it is being defined.
     graph: Mutex<Graph>,
+    /// The graph once started: immutable, shared without holding a lock across user code.
+    frozen: Mutex<Option<Arc<Graph>>>,
     shared: Mutex<Shared>,
     wake: Condvar,
     listener: Mutex<Option<Arc<dyn Listener>>>,
     zero_time: Mutex<i64>,
     scheduler: Mutex<Option<JoinHandle<()>>>,
     scheduler_thread: Mutex<Option<ThreadId>>,
+    checkpoint_dir: Mutex<Option<std::path::PathBuf>>,
+    checkpoint_hook: Mutex<Option<Arc<dyn CheckpointHook>>>,
+    /// Set by recovery: (zero time, last completed batch time).
+    restored: Mutex<Option<(i64, i64)>>,
+}
+
+/// Builds the checkpoint payload after a batch (the facade pickles the graph and the data
+/// it reads back through [`StreamingEngine::checkpoint_state`]).
+pub trait CheckpointHook: Send + Sync {
+    fn payload(&self, time: i64) -> Result<Vec<u8>>;
+}
+
+/// What a checkpoint must hold of one stream.
+pub struct StreamState {
+    pub stream: usize,
+    /// Materialised RDDs of recurrent streams, by batch time.
+    pub rdds: Vec<(i64, Arc<Rdd>)>,
+    /// Replay positions of an input stream, by batch time.
+    pub positions: Vec<(i64, Value)>,
+    /// An input's own state (e.g. recently selected files).
+    pub snapshot: Value,
 }
 
 impl StreamingEngine {
@@ -82,6 +111,7 @@ impl StreamingEngine {
             clock,
             manual,
             graph: Mutex::new(Graph::default()),
+            frozen: Mutex::new(None),
             shared: Mutex::new(Shared {
                 state: RunState::Initialized,
                 stop_requested: false,
@@ -93,7 +123,23 @@ impl StreamingEngine {
             zero_time: Mutex::new(0),
             scheduler: Mutex::new(None),
             scheduler_thread: Mutex::new(None),
+            checkpoint_dir: Mutex::new(None),
+            checkpoint_hook: Mutex::new(None),
+            restored: Mutex::new(None),
         }))
+    }
+
+    /// Run `f` on the graph: the frozen one once started, else the one being defined.
+    fn with_graph<R>(&self, f: impl FnOnce(&Graph) -> R) -> R {
+        let frozen = self.frozen.lock().clone();
+        match frozen {
+            Some(g) => f(&g),
+            None => f(&self.graph.lock()),
+        }
+    }
+
+    fn frozen_graph(&self) -> Arc<Graph> {
+        self.frozen.lock().clone().unwrap_or_default()
     }
 
     pub fn batch_ms(&self) -> i64 {
@@ -131,7 +177,10 @@ impl StreamingEngine {
     }
 
     fn parents_slide(&self, parents: &[usize]) -> Result<i64> {
-        let graph = self.graph.lock();
+        self.with_graph(|graph| Self::slide_of(graph, parents))
+    }
+
+    fn slide_of(graph: &Graph, parents: &[usize]) -> Result<i64> {
         let mut slide = None;
         for &p in parents {
             let node = graph
@@ -162,7 +211,158 @@ impl StreamingEngine {
             one_at_a_time,
             default,
         };
-        self.add_stream(StreamKind::Queue(source), Vec::new(), self.batch_ms)
+        self.input_stream(Arc::new(source))
+    }
+
+    /// Register an input source; its batches come every batch interval.
+    pub fn input_stream(&self, input: Arc<dyn Input>) -> Result<usize> {
+        self.add_stream(StreamKind::Input(input), Vec::new(), self.batch_ms)
+    }
+
+    fn check_window(&self, parent: usize, window_ms: i64, slide_ms: i64) -> Result<i64> {
+        let parent_slide = self.parents_slide(&[parent])?;
+        if window_ms <= 0 || window_ms % parent_slide != 0 {
+            return Err(EngineError::InvalidArgument(format!(
+                "windowDuration must be multiple of the parent dstream's slide (batch) duration \
+                 ({parent_slide} ms)"
+            )));
+        }
+        if slide_ms <= 0 || slide_ms % parent_slide != 0 {
+            return Err(EngineError::InvalidArgument(format!(
+                "slideDuration must be multiple of the parent dstream's slide (batch) duration \
+                 ({parent_slide} ms)"
+            )));
+        }
+        Ok(parent_slide)
+    }
+
+    fn extend_remember(&self, stream: usize, duration_ms: i64) {
+        self.with_graph(|graph| {
+            if let Some(node) = graph.streams.get(stream) {
+                node.remember_ms.fetch_max(duration_ms, Ordering::Relaxed);
+            }
+        });
+    }
+
+    /// `window(windowDuration, slideDuration)`.
+    pub fn window(&self, parent: usize, window_ms: i64, slide_ms: i64) -> Result<usize> {
+        self.check_can_add()?;
+        self.check_window(parent, window_ms, slide_ms)?;
+        let id = self.add_stream(StreamKind::Window { window_ms }, vec![parent], slide_ms)?;
+        self.extend_remember(parent, window_ms + slide_ms);
+        Ok(id)
+    }
+
+    /// A stream built from its own previous RDD (see [`RecurrentFn`]); needs checkpointing.
+    pub fn recurrent(
+        &self,
+        parent: usize,
+        func: Arc<dyn RecurrentFn>,
+        window_ms: i64,
+        slide_ms: i64,
+        initial: Option<Arc<Rdd>>,
+    ) -> Result<usize> {
+        self.check_can_add()?;
+        self.check_window(parent, window_ms, slide_ms)?;
+        let kind = StreamKind::Recurrent {
+            func,
+            window_ms,
+            initial,
+        };
+        let id = self.add_stream(kind, vec![parent], slide_ms)?;
+        self.extend_remember(parent, window_ms + slide_ms);
+        self.extend_remember(id, 2 * slide_ms);
+        Ok(id)
+    }
+
+    /// `StreamingContext.checkpoint(dir)` (or `SparkContext.setCheckpointDir`).
+    pub fn set_checkpoint_dir(&self, dir: Option<std::path::PathBuf>) {
+        *self.checkpoint_dir.lock() = dir;
+    }
+
+    pub fn set_checkpoint_hook(&self, hook: Arc<dyn CheckpointHook>) {
+        *self.checkpoint_hook.lock() = Some(hook);
+    }
+
+    /// What a checkpoint after batch `time` must hold, stream by stream.
+    pub fn checkpoint_state(&self) -> Vec<StreamState> {
+        self.with_graph(|graph| Self::state_of(graph))
+    }
+
+    fn state_of(graph: &Graph) -> Vec<StreamState> {
+        graph
+            .streams
+            .iter()
+            .filter_map(|node| match &node.kind {
+                StreamKind::Recurrent { .. } => Some(StreamState {
+                    stream: node.id,
+                    rdds: node
+                        .generated
+                        .lock()
+                        .iter()
+                        .filter_map(|(t, r)| r.clone().map(|r| (*t, r)))
+                        .collect(),
+                    positions: Vec::new(),
+                    snapshot: Value::None,
+                }),
+                StreamKind::Input(input) => Some(StreamState {
+                    stream: node.id,
+                    rdds: Vec::new(),
+                    positions: node
+                        .positions
+                        .lock()
+                        .iter()
+                        .map(|(t, p)| (*t, p.clone()))
+                        .collect(),
+                    snapshot: input.snapshot(),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Recovery: put back a recurrent stream's RDD for batch `time`.
+    pub fn restore_rdd(&self, stream: usize, time: i64, rdd: Arc<Rdd>) -> Result<()> {
+        let graph = self.graph.lock();
+        let node = graph
+            .streams
+            .get(stream)
+            .ok_or_else(|| EngineError::InvalidArgument(format!("no DStream with id {stream}")))?;
+        node.generated.lock().insert(time, Some(rdd));
+        Ok(())
+    }
+
+    /// Recovery: rebuild an input stream's batch at `time` from its checkpointed position.
+    pub fn restore_position(&self, stream: usize, time: i64, position: Value) -> Result<()> {
+        let graph = self.graph.lock();
+        let node = graph
+            .streams
+            .get(stream)
+            .ok_or_else(|| EngineError::InvalidArgument(format!("no DStream with id {stream}")))?;
+        let input = node.input().ok_or_else(|| {
+            EngineError::InvalidArgument(format!("DStream {stream} is not an input stream"))
+        })?;
+        let rdd = input.replay(&self.ctx, time, &position)?;
+        node.generated.lock().insert(time, Some(rdd));
+        node.positions.lock().insert(time, position);
+        Ok(())
+    }
+
+    /// Recovery: an input stream's own state.
+    pub fn restore_snapshot(&self, stream: usize, snapshot: Value) -> Result<()> {
+        let graph = self.graph.lock();
+        match graph.streams.get(stream).and_then(|n| n.input()) {
+            Some(input) => input.restore(&snapshot),
+            None => Err(EngineError::InvalidArgument(format!(
+                "DStream {stream} is not an input stream"
+            ))),
+        }
+    }
+
+    /// Recovery: continue after the checkpointed batch `last_completed`; batches missed while
+    /// the program was down run first, back to back.
+    pub fn restore_times(&self, zero_time: i64, last_completed: i64) {
+        *self.restored.lock() = Some((zero_time, last_completed));
     }
 
     pub fn transform(&self, parents: Vec<usize>, f: Arc<dyn TransformFn>) -> Result<usize> {
@@ -233,7 +433,7 @@ impl StreamingEngine {
                 "This DStream has not been initialized".into(),
             ));
         }
-        let graph = self.graph.lock();
+        let graph = self.frozen_graph();
         let node = graph
             .streams
             .get(stream)
@@ -267,6 +467,7 @@ impl StreamingEngine {
                 "requirement failed: No output operations registered, so nothing to execute".into(),
             ));
         }
+        self.validate_for_start()?;
         let me = Arc::as_ptr(self) as usize;
         {
             let mut active = ACTIVE.lock();
@@ -279,8 +480,19 @@ impl StreamingEngine {
             *active = Some((me, format!("\n{callsite}")));
         }
         self.apply_remember_durations();
-        let first = clock::first_batch_time(self.clock.now_ms(), self.batch_ms);
-        let zero = first - self.batch_ms;
+        let graph = std::mem::take(&mut *self.graph.lock());
+        *self.frozen.lock() = Some(Arc::new(graph));
+        let (first, zero) = match *self.restored.lock() {
+            Some((zero, last)) => (last + self.batch_ms, zero),
+            None => {
+                let first = clock::first_batch_time(self.clock.now_ms(), self.batch_ms);
+                (first, first - self.batch_ms)
+            }
+        };
+        if let Err(e) = self.start_inputs() {
+            ACTIVE.lock().take();
+            return Err(e);
+        }
         *self.zero_time.lock() = zero;
         {
             let mut shared = self.shared.lock();
@@ -299,6 +511,52 @@ impl StreamingEngine {
         *self.scheduler_thread.lock() = Some(handle.thread().id());
         *self.scheduler.lock() = Some(handle);
         Ok(())
+    }
+
+    fn validate_for_start(&self) -> Result<()> {
+        let graph = self.graph.lock();
+        let dir = self.checkpoint_dir.lock().clone();
+        if graph.streams.iter().any(|n| n.must_checkpoint) && dir.is_none() {
+            return Err(EngineError::Requirement(
+                "requirement failed: The checkpoint directory has not been set. Please set it \
+                 by StreamingContext.checkpoint()."
+                    .into(),
+            ));
+        }
+        if let Some(dir) = dir {
+            checkpoint::prepare_dir(&dir)?;
+        }
+        for node in &graph.streams {
+            if let Some(input) = node.input() {
+                input.validate()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn start_inputs(self: &Arc<Self>) -> Result<()> {
+        let graph = self.frozen_graph();
+        let weak = Arc::downgrade(self);
+        let events: EventSink = Arc::new(move |name: &str, info: Info| {
+            if let Some(engine) = weak.upgrade() {
+                engine.emit(name, info);
+            }
+        });
+        for node in &graph.streams {
+            if let Some(input) = node.input() {
+                input.start(node.id, events.clone())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn stop_inputs(&self) {
+        let graph = self.frozen_graph();
+        for node in &graph.streams {
+            if let Some(input) = node.input() {
+                input.stop();
+            }
+        }
     }
 
     fn apply_remember_durations(&self) {
@@ -344,6 +602,7 @@ impl StreamingEngine {
     }
 
     fn finish(&self) {
+        self.stop_inputs();
         let mut shared = self.shared.lock();
         shared.state = RunState::Stopped;
         drop(shared);
@@ -360,16 +619,22 @@ impl StreamingEngine {
             inputs: Vec::new(),
             outputs: Vec::new(),
         };
-        let graph = self.graph.lock();
-        for node in graph.streams.iter().filter(|n| n.is_input()) {
-            if !matches!(node.kind, StreamKind::Queue(_)) {
-                info.inputs.push((node.id, 0));
+        let graph = self.frozen_graph();
+        let zero = self.zero_time();
+        // Inputs are read when the batch is generated, as Spark's direct streams do, so
+        // listeners see their record counts from submission on.
+        for node in graph.streams.iter().filter(|n| n.input().is_some()) {
+            if let Err(e) = graph.get_or_compute(&self.ctx, node.id, time, zero) {
+                log::error!("Error generating input for batch {time} ms: {e}");
+                self.report(e, time);
+            }
+            if let Some(n) = node.records.lock().get(&time) {
+                info.inputs.push((node.id, *n));
             }
         }
         self.emit("onBatchSubmitted", info.to_info());
         info.processing_start = self.clock.now_ms();
         self.emit("onBatchStarted", info.to_info());
-        let zero = self.zero_time();
         for (id, output) in graph.outputs.iter().enumerate() {
             let mut op = OutputOpInfo {
                 id,
@@ -390,19 +655,38 @@ impl StreamingEngine {
             if let Err(e) = result {
                 op.failure = Some(e.to_string());
                 log::error!("Error running job for batch {time} ms: {e}");
-                self.shared.lock().errors.push_back(EngineError::Job {
-                    message: format!("Job failed for batch time {time} ms: {e}"),
-                    source: Box::new(e),
-                });
-                self.wake.notify_all();
+                self.report(e, time);
             }
             self.emit("onOutputOperationCompleted", op.to_info(time));
             info.outputs.push(op);
         }
         info.processing_end = self.clock.now_ms();
+        self.write_checkpoint(time);
         graph.forget_old(time);
-        drop(graph);
         self.emit("onBatchCompleted", info.to_info());
+    }
+
+    fn report(&self, e: EngineError, time: i64) {
+        self.shared.lock().errors.push_back(EngineError::Job {
+            message: format!("Job failed for batch time {time} ms: {e}"),
+            source: Box::new(e),
+        });
+        self.wake.notify_all();
+    }
+
+    /// After a batch: write what recovery needs. A failure is reported like a failed job.
+    fn write_checkpoint(&self, time: i64) {
+        let dir = self.checkpoint_dir.lock().clone();
+        let hook = self.checkpoint_hook.lock().clone();
+        if let (Some(dir), Some(hook)) = (dir, hook) {
+            let result = hook
+                .payload(time)
+                .and_then(|payload| checkpoint::write(&dir, time, &payload));
+            if let Err(e) = result {
+                log::error!("Error writing the checkpoint of batch {time} ms: {e}");
+                self.report(e, time);
+            }
+        }
     }
 
     /// Stop the clock. A graceful stop lets the running batch finish (batches run one at a
@@ -418,6 +702,7 @@ impl StreamingEngine {
                 }
                 RunState::Initialized => {
                     shared.state = RunState::Stopped;
+                    shared.stop_requested = true;
                     drop(shared);
                     self.wake.notify_all();
                     return;

@@ -1,0 +1,346 @@
+//! `textFileStream` / `binaryRecordsStream`: each batch reads the files that appeared in a
+//! directory since the previous batch.
+//!
+//! Selection follows Spark's FileInputDStream: at batch time `t` a file is new when its
+//! modification time is in `[threshold, t]` and it was not selected by a batch of the last
+//! `remember` (at least 60 s), where `threshold = max(start time, t - remember)`. Names starting
+//! with `.` or `_` (temporary and marker files) and Hadoop's `._COPYING_` files are skipped.
+//! Files are read when the batch is generated, so a file deleted later cannot hurt the batch;
+//! one that vanishes between listing and reading is logged and skipped.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use parking_lot::Mutex;
+
+use crate::engine::context::EngineContext;
+use crate::engine::error::{EngineError, Result};
+use crate::engine::rdd::{Partition, Rdd};
+use crate::engine::stream::graph::{EventSink, Input, InputBatch};
+use crate::engine::textio;
+use crate::engine::value::Value;
+
+/// Spark's `spark.streaming.fileStream.minRememberDuration`.
+pub const MIN_REMEMBER_MS: i64 = 60_000;
+
+#[derive(Clone, Copy, Debug)]
+pub enum FileFormat {
+    /// UTF-8 lines.
+    Text,
+    /// Fixed-length binary records.
+    Records(usize),
+}
+
+pub struct FileInput {
+    dir: PathBuf,
+    format: FileFormat,
+    remember_ms: i64,
+    clock_now: Arc<dyn Fn() -> i64 + Send + Sync>,
+    state: Mutex<FileState>,
+}
+
+#[derive(Default)]
+struct FileState {
+    /// Files selected by recent batches, by batch time.
+    selected: BTreeMap<i64, Vec<String>>,
+    /// Files older than this are never new (the start time: only new files are read).
+    initial_threshold: Option<i64>,
+}
+
+impl FileInput {
+    pub fn new(
+        dir: &str,
+        format: FileFormat,
+        batch_ms: i64,
+        clock_now: Arc<dyn Fn() -> i64 + Send + Sync>,
+    ) -> Result<FileInput> {
+        if let FileFormat::Records(0) = format {
+            return Err(EngineError::InvalidArgument(
+                "recordLength must be positive".into(),
+            ));
+        }
+        let remember_ms = batch_ms * ((MIN_REMEMBER_MS + batch_ms - 1) / batch_ms);
+        Ok(FileInput {
+            dir: PathBuf::from(textio::local_path(dir)),
+            format,
+            remember_ms,
+            clock_now,
+            state: Mutex::new(FileState::default()),
+        })
+    }
+
+    fn is_candidate(name: &str) -> bool {
+        !textio::is_hidden(name) && !name.ends_with("._COPYING_")
+    }
+
+    fn select(&self, time: i64) -> Result<Vec<String>> {
+        let mut state = self.state.lock();
+        let initial = *state
+            .initial_threshold
+            .get_or_insert_with(|| (self.clock_now)());
+        let threshold = initial.max(time - self.remember_ms);
+        let recent: HashSet<&String> = state.selected.values().flatten().collect();
+        let entries = fs::read_dir(&self.dir).map_err(|e| {
+            EngineError::io(format!("cannot list directory {}", self.dir.display()), e)
+        })?;
+        let mut chosen = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !Self::is_candidate(&name) {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            let mtime = meta
+                .modified()
+                .ok()
+                .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_millis() as i64);
+            let path = entry.path().to_string_lossy().into_owned();
+            if mtime < threshold || mtime > time || recent.contains(&path) {
+                continue;
+            }
+            chosen.push(path);
+        }
+        chosen.sort();
+        state.selected.insert(time, chosen.clone());
+        let keep_after = time - self.remember_ms;
+        state.selected.retain(|t, _| *t > keep_after);
+        Ok(chosen)
+    }
+
+    fn read(&self, ctx: &Arc<EngineContext>, files: &[String]) -> Result<(Arc<Rdd>, i64)> {
+        let mut partitions: Vec<Partition> = Vec::new();
+        for f in files {
+            let path = Path::new(f);
+            let bytes = match fs::read(path) {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    log::warn!("file {f} vanished before it could be read; skipped");
+                    continue;
+                }
+                Err(e) => return Err(EngineError::io(format!("cannot read {f}"), e)),
+            };
+            partitions.push(match self.format {
+                FileFormat::Text => split_lines(&bytes),
+                FileFormat::Records(n) => {
+                    if bytes.len() % n != 0 {
+                        return Err(EngineError::InvalidArgument(format!(
+                            "file {f} has {} bytes, which is not a multiple of the record \
+                             length {n}",
+                            bytes.len()
+                        )));
+                    }
+                    bytes
+                        .chunks(n)
+                        .map(|c| Value::Bytes(Arc::from(c)))
+                        .collect()
+                }
+            });
+        }
+        let records = partitions.iter().map(|p| p.len() as i64).sum();
+        // Spread large inputs over the worker threads.
+        let target = ctx.parallelism().max(1);
+        if partitions.len() < target && records as usize >= 4 * target {
+            let all: Vec<Value> = partitions.into_iter().flatten().collect();
+            let chunk = all.len().div_ceil(target);
+            partitions = all.chunks(chunk).map(<[Value]>::to_vec).collect();
+        }
+        Ok((Rdd::from_partitions(ctx, partitions), records))
+    }
+}
+
+fn split_lines(bytes: &[u8]) -> Partition {
+    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    body.split(|&b| b == b'\n')
+        .map(textio::decode_line)
+        .collect()
+}
+
+impl Input for FileInput {
+    fn validate(&self) -> Result<()> {
+        match fs::metadata(&self.dir) {
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(_) => Err(EngineError::InvalidArgument(format!(
+                "{} is not a directory",
+                self.dir.display()
+            ))),
+            Err(e) => Err(EngineError::io(
+                format!("directory {} does not exist", self.dir.display()),
+                e,
+            )),
+        }
+    }
+
+    fn start(&self, _stream_id: usize, _events: EventSink) -> Result<()> {
+        let mut state = self.state.lock();
+        if state.initial_threshold.is_none() {
+            state.initial_threshold = Some((self.clock_now)());
+        }
+        Ok(())
+    }
+
+    fn batch(&self, ctx: &Arc<EngineContext>, time: i64) -> Result<InputBatch> {
+        let files = self.select(time)?;
+        let (rdd, records) = self.read(ctx, &files)?;
+        let position = Value::List(files.iter().map(|f| Value::str(f)).collect());
+        Ok(InputBatch {
+            rdd,
+            records: Some(records),
+            position: Some(position),
+        })
+    }
+
+    fn replay(&self, ctx: &Arc<EngineContext>, time: i64, position: &Value) -> Result<Arc<Rdd>> {
+        let files = string_list(position)?;
+        self.state.lock().selected.insert(time, files.clone());
+        Ok(self.read(ctx, &files)?.0)
+    }
+
+    fn snapshot(&self) -> Value {
+        let state = self.state.lock();
+        let selected: Vec<Value> = state
+            .selected
+            .iter()
+            .map(|(t, files)| {
+                Value::pair(
+                    Value::Int(*t),
+                    Value::List(files.iter().map(|f| Value::str(f)).collect()),
+                )
+            })
+            .collect();
+        Value::pair(
+            Value::Int(state.initial_threshold.unwrap_or(0)),
+            Value::List(Arc::from(selected)),
+        )
+    }
+
+    fn restore(&self, snapshot: &Value) -> Result<()> {
+        let bad = || EngineError::InvalidArgument("malformed file stream checkpoint".into());
+        let (threshold, selected) = snapshot.as_pair().map_err(|_| bad())?;
+        let Value::Int(threshold) = threshold else {
+            return Err(bad());
+        };
+        let Value::List(entries) = selected else {
+            return Err(bad());
+        };
+        let mut state = self.state.lock();
+        state.initial_threshold = Some(*threshold);
+        for entry in entries.iter() {
+            let (t, files) = entry.as_pair().map_err(|_| bad())?;
+            let Value::Int(t) = t else { return Err(bad()) };
+            state.selected.insert(*t, string_list(files)?);
+        }
+        Ok(())
+    }
+
+    fn recoverable(&self) -> bool {
+        true
+    }
+}
+
+fn string_list(v: &Value) -> Result<Vec<String>> {
+    match v {
+        Value::List(items) | Value::Tuple(items) => items
+            .iter()
+            .map(|i| match i {
+                Value::Str(s) => Ok(s.to_string()),
+                _ => Err(EngineError::InvalidArgument(
+                    "malformed file list in checkpoint".into(),
+                )),
+            })
+            .collect(),
+        _ => Err(EngineError::InvalidArgument(
+            "malformed file list in checkpoint".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    fn set_mtime(path: &Path, ms: i64) {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(ms as u64);
+        fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
+
+    #[test]
+    fn each_file_is_selected_once_by_modification_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = FileInput::new(
+            &dir.path().to_string_lossy(),
+            FileFormat::Text,
+            1000,
+            Arc::new(|| 0),
+        )
+        .unwrap();
+        let ctx = EngineContext::new(1).unwrap();
+        input.start(0, Arc::new(|_: &str, _| {})).unwrap();
+        let a = dir.path().join("a.txt");
+        fs::write(&a, "x y\nz\n").unwrap();
+        set_mtime(&a, 1500);
+        let hidden = dir.path().join(".b.txt");
+        fs::write(&hidden, "no\n").unwrap();
+        set_mtime(&hidden, 1500);
+        let lines = |t| {
+            input
+                .batch(&ctx, t)
+                .unwrap()
+                .rdd
+                .collect()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_py_str().unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            lines(1000).is_empty(),
+            "not yet: modified after the batch time"
+        );
+        assert_eq!(lines(2000), ["x y", "z"]);
+        assert!(lines(3000).is_empty(), "already selected");
+    }
+
+    #[test]
+    fn binary_records_must_divide_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = FileInput::new(
+            &dir.path().to_string_lossy(),
+            FileFormat::Records(4),
+            1000,
+            Arc::new(|| 0),
+        )
+        .unwrap();
+        let ctx = EngineContext::new(1).unwrap();
+        let f = dir.path().join("r.bin");
+        fs::write(&f, b"abcdefg").unwrap();
+        set_mtime(&f, 500);
+        let err = input.batch(&ctx, 1000).err().unwrap().to_string();
+        assert!(
+            err.contains("not a multiple of the record length 4"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_directory_is_named() {
+        let input = FileInput::new("/no/such/dir", FileFormat::Text, 1000, Arc::new(|| 0)).unwrap();
+        let err = input.validate().err().unwrap().to_string();
+        assert!(err.contains("/no/such/dir"), "{err}");
+    }
+}

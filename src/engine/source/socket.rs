@@ -1,0 +1,250 @@
+//! `socketTextStream`: a receiver that connects to a TCP server and collects UTF-8 lines.
+//!
+//! As Spark restarts a failed receiver, this one reconnects after `restart_delay` when the
+//! server is not up yet or goes away, reporting each failure to listeners
+//! (`onReceiverError`) and the log; the context keeps running. Invalid UTF-8 is replaced and
+//! counted (logged once per batch); a line longer than `max_line` bytes is reported and
+//! dropped rather than buffered without bound.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+
+use crate::engine::context::EngineContext;
+use crate::engine::error::{EngineError, Result};
+use crate::engine::rdd::{Partition, Rdd};
+use crate::engine::stream::graph::{EventSink, Input, InputBatch};
+use crate::engine::stream::listener::Info;
+use crate::engine::value::Value;
+
+pub const DEFAULT_MAX_LINE: usize = 64 << 20;
+
+pub struct SocketInput {
+    host: String,
+    port: u16,
+    max_line: usize,
+    restart_delay: Duration,
+    received: Arc<Mutex<Vec<Value>>>,
+    invalid: Arc<AtomicU64>,
+    stopped: Arc<AtomicBool>,
+    stop_signal: Arc<Notify>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl SocketInput {
+    pub fn new(host: &str, port: i64, max_line: usize, restart_delay: Duration) -> Result<Self> {
+        let port = u16::try_from(port).ok().filter(|p| *p > 0).ok_or_else(|| {
+            EngineError::InvalidArgument(format!("port must be in 1..65535, got {port}"))
+        })?;
+        Ok(SocketInput {
+            host: host.to_string(),
+            port,
+            max_line: max_line.max(1),
+            restart_delay,
+            received: Arc::new(Mutex::new(Vec::new())),
+            invalid: Arc::new(AtomicU64::new(0)),
+            stopped: Arc::new(AtomicBool::new(false)),
+            stop_signal: Arc::new(Notify::new()),
+            task: Mutex::new(None),
+        })
+    }
+}
+
+struct Receiver {
+    stream_id: usize,
+    name: String,
+    host: String,
+    port: u16,
+    max_line: usize,
+    restart_delay: Duration,
+    received: Arc<Mutex<Vec<Value>>>,
+    invalid: Arc<AtomicU64>,
+    stopped: Arc<AtomicBool>,
+    stop_signal: Arc<Notify>,
+    events: EventSink,
+}
+
+impl Receiver {
+    fn info(&self, active: bool, error: Option<&str>) -> Info {
+        Info::map(vec![
+            ("streamId", Info::Int(self.stream_id as i64)),
+            ("name", Info::Str(self.name.clone())),
+            ("active", Info::Bool(active)),
+            ("location", Info::Str("localhost".into())),
+            (
+                "lastErrorMessage",
+                Info::Str(error.unwrap_or_default().to_string()),
+            ),
+            (
+                "lastError",
+                Info::Str(error.unwrap_or_default().to_string()),
+            ),
+            (
+                "lastErrorTime",
+                Info::Int(if error.is_some() { now_ms() } else { -1 }),
+            ),
+        ])
+    }
+
+    async fn run(self) {
+        (self.events)("onReceiverStarted", self.info(true, None));
+        while !self.stopped.load(Ordering::SeqCst) {
+            let outcome = tokio::select! {
+                r = self.receive() => r,
+                _ = self.stop_signal.notified() => break,
+            };
+            if self.stopped.load(Ordering::SeqCst) {
+                break;
+            }
+            let msg = match outcome {
+                Ok(()) => "Socket data stream had no more data".to_string(),
+                Err(e) => e,
+            };
+            log::warn!("Restarting receiver {}: {msg}", self.name);
+            (self.events)("onReceiverError", self.info(true, Some(&msg)));
+            tokio::select! {
+                _ = tokio::time::sleep(self.restart_delay) => {}
+                _ = self.stop_signal.notified() => break,
+            }
+        }
+        (self.events)("onReceiverStopped", self.info(false, None));
+    }
+
+    /// One connection: Ok at end of stream, Err with a message on failure.
+    async fn receive(&self) -> std::result::Result<(), String> {
+        let addr = format!("{}:{}", self.host, self.port);
+        let stream = TcpStream::connect(&addr)
+            .await
+            .map_err(|e| format!("Error connecting to {addr}: {e}"))?;
+        let mut reader = BufReader::with_capacity(1 << 16, stream);
+        let mut line = Vec::new();
+        let mut oversized = false;
+        let mut batch: Vec<Value> = Vec::new();
+        loop {
+            let buf = reader
+                .fill_buf()
+                .await
+                .map_err(|e| format!("Error receiving data from {addr}: {e}"))?;
+            if buf.is_empty() {
+                if !line.is_empty() && !oversized {
+                    batch.push(self.decode(&line));
+                }
+                self.received.lock().append(&mut batch);
+                return Ok(());
+            }
+            let mut consumed = 0;
+            for chunk in buf.split_inclusive(|&b| b == b'\n') {
+                consumed += chunk.len();
+                let (body, complete) = match chunk.strip_suffix(b"\n") {
+                    Some(b) => (b, true),
+                    None => (chunk, false),
+                };
+                if !oversized {
+                    if line.len() + body.len() > self.max_line {
+                        oversized = true;
+                        line.clear();
+                        let msg = format!(
+                            "a line from {addr} is longer than the limit of {} bytes; it was dropped",
+                            self.max_line
+                        );
+                        log::error!("{msg}");
+                        (self.events)("onReceiverError", self.info(true, Some(&msg)));
+                    } else {
+                        line.extend_from_slice(body);
+                    }
+                }
+                if complete {
+                    if !oversized {
+                        batch.push(self.decode(&line));
+                    }
+                    line.clear();
+                    oversized = false;
+                }
+            }
+            reader.consume(consumed);
+            if !batch.is_empty() {
+                self.received.lock().append(&mut batch);
+            }
+        }
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Value {
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        match std::str::from_utf8(bytes) {
+            Ok(s) => Value::str(s),
+            Err(_) => {
+                self.invalid.fetch_add(1, Ordering::Relaxed);
+                Value::str(&String::from_utf8_lossy(bytes))
+            }
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Input for SocketInput {
+    fn start(&self, stream_id: usize, events: EventSink) -> Result<()> {
+        let receiver = Receiver {
+            stream_id,
+            name: format!("SocketReceiver-{stream_id}"),
+            host: self.host.clone(),
+            port: self.port,
+            max_line: self.max_line,
+            restart_delay: self.restart_delay,
+            received: self.received.clone(),
+            invalid: self.invalid.clone(),
+            stopped: self.stopped.clone(),
+            stop_signal: self.stop_signal.clone(),
+            events,
+        };
+        let handle = super::runtime().spawn(receiver.run());
+        *self.task.lock() = Some(handle);
+        Ok(())
+    }
+
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.stop_signal.notify_waiters();
+        self.stop_signal.notify_one();
+        if let Some(handle) = self.task.lock().take() {
+            // Wait (briefly) for the receiver to report that it stopped.
+            let _ = super::runtime()
+                .block_on(async { tokio::time::timeout(Duration::from_secs(2), handle).await });
+        }
+    }
+
+    fn batch(&self, ctx: &Arc<EngineContext>, _time: i64) -> Result<InputBatch> {
+        let lines = std::mem::take(&mut *self.received.lock());
+        let invalid = self.invalid.swap(0, Ordering::Relaxed);
+        if invalid > 0 {
+            log::warn!(
+                "{invalid} line(s) from {}:{} were not valid UTF-8; invalid bytes were replaced",
+                self.host,
+                self.port
+            );
+        }
+        let records = lines.len() as i64;
+        // One partition per worker thread (Spark: one per block interval), none when empty.
+        let parts: Vec<Partition> = if lines.is_empty() {
+            Vec::new()
+        } else {
+            let n = ctx.parallelism().min(lines.len()).max(1);
+            let chunk = lines.len().div_ceil(n);
+            lines.chunks(chunk).map(<[Value]>::to_vec).collect()
+        };
+        Ok(InputBatch {
+            rdd: Rdd::from_partitions(ctx, parts),
+            records: Some(records),
+            position: None,
+        })
+    }
+}
