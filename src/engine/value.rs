@@ -214,8 +214,7 @@ impl Num {
             (Num::Int(a), Num::Float(b)) | (Num::Float(b), Num::Int(a)) => {
                 // Exact comparison, as Python does (no rounding of large ints).
                 b.fract() == 0.0
-                    && b >= -9.223_372_036_854_776e18
-                    && b < 9.223_372_036_854_776e18
+                    && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&b)
                     && (b as i64) == a
             }
         }

@@ -53,13 +53,16 @@ fn checkpoint_path(dir: &str) -> std::path::PathBuf {
     std::path::PathBuf::from(crate::engine::textio::local_path(dir))
 }
 
-/// The newest intact checkpoint in `directory`: `(time_ms, payload, path, skipped)` or None.
-/// `skipped` lists damaged newer files that were passed over.
+/// A checkpoint read back: `(time_ms, payload, path, skipped)`.
+type LoadedCheckpoint<'py> = (i64, Bound<'py, pyo3::types::PyBytes>, String, Vec<String>);
+
+/// The newest intact checkpoint in `directory`, or None. `skipped` lists damaged newer files
+/// that were passed over.
 #[pyfunction]
 pub fn read_checkpoint<'py>(
     py: Python<'py>,
     directory: &str,
-) -> PyResult<Option<(i64, Bound<'py, pyo3::types::PyBytes>, String, Vec<String>)>> {
+) -> PyResult<Option<LoadedCheckpoint<'py>>> {
     let dir = checkpoint_path(directory);
     let loaded = run_detached(py, || checkpoint::read_latest(&dir))?;
     Ok(loaded.map(|l| {

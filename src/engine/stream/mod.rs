@@ -286,7 +286,7 @@ impl StreamingEngine {
 
     /// What a checkpoint after batch `time` must hold, stream by stream.
     pub fn checkpoint_state(&self) -> Vec<StreamState> {
-        self.with_graph(|graph| Self::state_of(graph))
+        self.with_graph(Self::state_of)
     }
 
     fn state_of(graph: &Graph) -> Vec<StreamState> {
