@@ -1,0 +1,3 @@
+//! Engine integration tests: the streaming driver with Rust closures as user code.
+
+mod streaming;

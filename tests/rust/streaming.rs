@@ -1,0 +1,318 @@
+use std::io::Write;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use ferrostream::engine::context::EngineContext;
+use ferrostream::engine::error::Result;
+use ferrostream::engine::rdd::Rdd;
+use ferrostream::engine::source::socket::SocketInput;
+use ferrostream::engine::stream::graph::{OutputFn, RecurrentFn, TransformFn};
+use ferrostream::engine::stream::listener::{Info, Listener};
+use ferrostream::engine::stream::{CheckpointHook, StreamingEngine};
+use ferrostream::engine::value::Value;
+
+/// Only one streaming context may be active per process: tests take turns.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn ints(rdd: &Rdd) -> Vec<i64> {
+    rdd.collect()
+        .unwrap()
+        .into_iter()
+        .map(|v| match v {
+            Value::Int(i) => i,
+            other => panic!("not an int: {other:?}"),
+        })
+        .collect()
+}
+
+fn rdd_of(ctx: &Arc<EngineContext>, parts: Vec<Vec<i64>>) -> Arc<Rdd> {
+    Rdd::from_partitions(
+        ctx,
+        parts
+            .into_iter()
+            .map(|p| p.into_iter().map(Value::Int).collect())
+            .collect(),
+    )
+}
+
+/// Records `(time, collected ints)` for every batch.
+struct Collect(Arc<Mutex<Vec<(i64, Vec<i64>)>>>);
+
+impl OutputFn for Collect {
+    fn call(&self, time: i64, rdd: Arc<Rdd>) -> Result<()> {
+        self.0.lock().push((time, ints(&rdd)));
+        Ok(())
+    }
+}
+
+fn collector() -> (Arc<Mutex<Vec<(i64, Vec<i64>)>>>, Arc<Collect>) {
+    let out = Arc::new(Mutex::new(Vec::new()));
+    (out.clone(), Arc::new(Collect(out)))
+}
+
+fn advance(engine: &StreamingEngine, ms: i64) {
+    let now = engine.advance_clock(ms).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !engine.batches_done(now, Duration::from_millis(50)) {
+        assert!(Instant::now() < deadline, "batches did not finish");
+    }
+}
+
+#[test]
+fn queue_batches_arrive_at_aligned_times_in_order() {
+    let _turn = ONE_AT_A_TIME.lock();
+    let ctx = EngineContext::new(2).unwrap();
+    let engine = StreamingEngine::new(ctx.clone(), 1000, true).unwrap();
+    let rdds = vec![
+        rdd_of(&ctx, vec![vec![1, 2], vec![3]]),
+        rdd_of(&ctx, vec![vec![4]]),
+    ];
+    let q = engine.queue_stream(rdds, true, None).unwrap();
+    let (out, f) = collector();
+    engine.foreach_rdd(q, f, "collect".into()).unwrap();
+    engine.start("test").unwrap();
+    assert_eq!(engine.zero_time(), 0);
+    advance(&engine, 3000);
+    engine.stop(false);
+    assert_eq!(
+        *out.lock(),
+        vec![(1000, vec![1, 2, 3]), (2000, vec![4]), (3000, vec![])]
+    );
+}
+
+#[test]
+fn starting_without_outputs_or_twice_in_a_process_is_refused() {
+    let _turn = ONE_AT_A_TIME.lock();
+    let ctx = EngineContext::new(1).unwrap();
+    let a = StreamingEngine::new(ctx.clone(), 1000, true).unwrap();
+    a.queue_stream(Vec::new(), true, None).unwrap();
+    let err = a.start("x").unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "requirement failed: No output operations registered, so nothing to execute"
+    );
+}
+
+#[test]
+fn a_window_unions_the_batches_in_its_span_at_slide_multiples() {
+    let _turn = ONE_AT_A_TIME.lock();
+    let ctx = EngineContext::new(2).unwrap();
+    let engine = StreamingEngine::new(ctx.clone(), 1000, true).unwrap();
+    let rdds = (1..=5).map(|i| rdd_of(&ctx, vec![vec![i]])).collect();
+    let q = engine.queue_stream(rdds, true, None).unwrap();
+    let w = engine.window(q, 3000, 2000).unwrap();
+    let (out, f) = collector();
+    engine.foreach_rdd(w, f, "window".into()).unwrap();
+    assert!(
+        engine.window(q, 2500, 1000).is_err(),
+        "not a multiple of the batch"
+    );
+    engine.start("test").unwrap();
+    advance(&engine, 7000);
+    engine.stop(false);
+    assert_eq!(
+        *out.lock(),
+        vec![
+            (2000, vec![1, 2]),
+            (4000, vec![2, 3, 4]),
+            (6000, vec![4, 5]),
+        ]
+    );
+}
+
+/// A running sum: previous state plus every new value.
+struct RunningSum;
+
+impl RecurrentFn for RunningSum {
+    fn call(
+        &self,
+        _time: i64,
+        prev: Option<Arc<Rdd>>,
+        _old: Vec<Arc<Rdd>>,
+        new: Vec<Arc<Rdd>>,
+        _window: Vec<Arc<Rdd>>,
+    ) -> Result<Option<Arc<Rdd>>> {
+        let mut total: i64 = prev.map(|p| ints(&p).iter().sum()).unwrap_or(0);
+        for rdd in &new {
+            total += ints(rdd).iter().sum::<i64>();
+        }
+        let ctx = new[0].context().clone();
+        Ok(Some(rdd_of(&ctx, vec![vec![total]])))
+    }
+}
+
+struct Hook(Arc<Mutex<Vec<i64>>>);
+
+impl CheckpointHook for Hook {
+    fn payload(&self, time: i64) -> Result<Vec<u8>> {
+        self.0.lock().push(time);
+        Ok(format!("batch {time}").into_bytes())
+    }
+}
+
+#[test]
+fn recurrent_state_carries_over_and_checkpoints_are_written() {
+    let _turn = ONE_AT_A_TIME.lock();
+    let ctx = EngineContext::new(2).unwrap();
+    let engine = StreamingEngine::new(ctx.clone(), 1000, true).unwrap();
+    let rdds = vec![rdd_of(&ctx, vec![vec![1, 2]]), rdd_of(&ctx, vec![vec![10]])];
+    let q = engine.queue_stream(rdds, true, None).unwrap();
+    let s = engine
+        .recurrent(
+            q,
+            Arc::new(RunningSum),
+            1000,
+            1000,
+            Some(rdd_of(&ctx, vec![vec![100]])),
+        )
+        .unwrap();
+    let (out, f) = collector();
+    engine.foreach_rdd(s, f, "state".into()).unwrap();
+
+    let err = engine.start("test").unwrap_err().to_string();
+    assert!(
+        err.contains("The checkpoint directory has not been set"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    engine.set_checkpoint_dir(Some(dir.path().to_path_buf()));
+    let written = Arc::new(Mutex::new(Vec::new()));
+    engine.set_checkpoint_hook(Arc::new(Hook(written.clone())));
+    engine.start("test").unwrap();
+    advance(&engine, 3000);
+    engine.stop(false);
+    assert_eq!(
+        *out.lock(),
+        vec![(1000, vec![103]), (2000, vec![113]), (3000, vec![113])]
+    );
+    assert_eq!(*written.lock(), vec![1000, 2000, 3000]);
+    let latest = ferrostream::engine::checkpoint::read_latest(dir.path())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (latest.time, latest.payload),
+        (3000, b"batch 3000".to_vec())
+    );
+}
+
+/// Fails on the second batch only.
+struct FailOnce;
+
+impl TransformFn for FailOnce {
+    fn call(&self, time: i64, parents: Vec<Option<Arc<Rdd>>>) -> Result<Option<Arc<Rdd>>> {
+        if time == 2000 {
+            return Err(ferrostream::engine::error::EngineError::InvalidArgument(
+                "boom".into(),
+            ));
+        }
+        Ok(parents.into_iter().next().flatten())
+    }
+}
+
+#[test]
+fn a_failed_batch_is_reported_once_and_later_batches_run() {
+    let _turn = ONE_AT_A_TIME.lock();
+    let ctx = EngineContext::new(1).unwrap();
+    let engine = StreamingEngine::new(ctx.clone(), 1000, true).unwrap();
+    let rdds = (1..=3).map(|i| rdd_of(&ctx, vec![vec![i]])).collect();
+    let q = engine.queue_stream(rdds, true, None).unwrap();
+    let t = engine.transform(vec![q], Arc::new(FailOnce)).unwrap();
+    let (out, f) = collector();
+    engine.foreach_rdd(t, f, "collect".into()).unwrap();
+    engine.start("test").unwrap();
+    advance(&engine, 3000);
+    let err = engine.await_slice(Duration::ZERO).unwrap_err();
+    assert!(err.to_string().contains("boom"), "{err}");
+    assert_eq!(
+        engine.await_slice(Duration::ZERO).unwrap(),
+        None,
+        "reported once"
+    );
+    engine.stop(false);
+    assert_eq!(*out.lock(), vec![(1000, vec![1]), (3000, vec![3])]);
+}
+
+struct Events(Arc<Mutex<Vec<(String, String)>>>);
+
+impl Listener for Events {
+    fn on_event(&self, name: &str, info: &Info) {
+        if name.starts_with("onReceiver") {
+            let message = match info {
+                Info::Map(fields) => fields
+                    .iter()
+                    .find(|(k, _)| k == "lastErrorMessage")
+                    .map(|(_, v)| format!("{v:?}"))
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            self.0.lock().push((name.to_string(), message));
+        }
+    }
+}
+
+#[test]
+fn the_socket_receiver_retries_until_the_server_is_up_and_replaces_bad_utf8() {
+    // Reserve a port, then free it so the first connection attempts are refused.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ctx = EngineContext::new(2).unwrap();
+    let engine = StreamingEngine::new(ctx.clone(), 1000, true).unwrap();
+    let input =
+        SocketInput::new("127.0.0.1", i64::from(port), 16, Duration::from_millis(100)).unwrap();
+    let s = engine.input_stream(Arc::new(input)).unwrap();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    struct Strings(Arc<Mutex<Vec<String>>>);
+    impl OutputFn for Strings {
+        fn call(&self, _time: i64, rdd: Arc<Rdd>) -> Result<()> {
+            for v in rdd.collect()? {
+                self.0.lock().push(v.to_py_str()?);
+            }
+            Ok(())
+        }
+    }
+    engine
+        .foreach_rdd(s, Arc::new(Strings(received.clone())), "lines".into())
+        .unwrap();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    engine.set_listener(Arc::new(Events(events.clone())));
+    engine.start("test").unwrap();
+
+    std::thread::sleep(Duration::from_millis(300));
+    let server = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let (mut conn, _) = server.accept().unwrap();
+    conn.write_all(b"hello world\r\nbad \xff byte\n").unwrap();
+    conn.write_all(b"this line is far too long for the limit\nok\n")
+        .unwrap();
+    conn.flush().unwrap();
+    drop(conn);
+    std::thread::sleep(Duration::from_millis(300));
+    advance(&engine, 1000);
+    engine.stop(false);
+
+    assert_eq!(
+        *received.lock(),
+        vec!["hello world", "bad \u{fffd} byte", "ok"]
+    );
+    let events = events.lock();
+    assert_eq!(events.first().unwrap().0, "onReceiverStarted");
+    assert!(
+        events
+            .iter()
+            .any(|(n, m)| n == "onReceiverError" && m.contains("Error connecting")),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|(n, m)| n == "onReceiverError" && m.contains("longer than the limit")),
+        "{events:?}"
+    );
+    assert_eq!(events.last().unwrap().0, "onReceiverStopped");
+}
