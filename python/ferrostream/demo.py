@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from importlib import resources
 from typing import Optional
 
@@ -31,6 +32,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--rate", type=float, default=20.0, help="lines per second sent")
     args = p.parse_args(argv)
 
+    # The Spark 3.4+ deprecation notice of DStreams means nothing for this demo.
+    warnings.filterwarnings("ignore", "DStream is deprecated", FutureWarning)
     with LineServer(bundled_lines(), rate=args.rate, loop=True) as server:
         sc = SparkContext("local[2]", "NetworkWordCount")
         sc.setLogLevel("WARN")

@@ -1,0 +1,226 @@
+"""Helpers of :mod:`ferrostream.rdd`: argument checks, hashing, sampling, analysis hook."""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+from collections.abc import Iterable, Iterator
+from typing import Any, Callable
+
+__all__ = ["portable_hash"]
+
+_MASK64 = (1 << 64) - 1
+
+# Set to False (e.g. by tests) to force the Python implementation of every step.
+use_native = True
+_analyze_fn: Callable[[Any, int], tuple[Any, ...] | None] | None = None
+
+
+def native_expr(func: Any, nargs: int) -> tuple[Any, ...] | None:
+    """The native encoding of ``func`` (see ``ferrostream._analyze``), or None."""
+    global _analyze_fn
+    if not use_native:
+        return None
+    if _analyze_fn is None:
+        try:
+            from ferrostream._analyze import analyze
+        except ImportError:
+            analyze = lambda f, n: None
+        _analyze_fn = analyze
+    try:
+        return _analyze_fn(func, nargs)
+    except Exception:
+        return None
+
+
+# -- argument checks --------------------------------------------------------------------
+
+
+def check_callable(f: Any, name: str) -> None:
+    if not callable(f):
+        raise TypeError(f"{name} should be callable, got {type(f).__name__}: {f!r}")
+
+
+def _check_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            import operator
+
+            return operator.index(value)
+        except TypeError:
+            raise TypeError(
+                f"{name} should be an int, got {type(value).__name__}: {value!r}"
+            ) from None
+    return value
+
+
+def check_num_partitions(value: Any, name: str = "numPartitions") -> int | None:
+    """None, or a positive int; anything else raises TypeError/ValueError."""
+    if value is None:
+        return None
+    return required_num_partitions(value, name)
+
+
+def required_num_partitions(value: Any, name: str = "numPartitions") -> int:
+    """A positive int; anything else (None included) raises TypeError/ValueError."""
+    n = _check_int(value, name)
+    if n < 1:
+        raise ValueError(f"{name} should be a positive int, got {n}")
+    return n
+
+
+# -- portable hash ----------------------------------------------------------------------
+
+
+def _rotl(x: int, b: int) -> int:
+    return ((x << b) | (x >> (64 - b))) & _MASK64
+
+
+def _siphash13(data: bytes) -> int:
+    """SipHash-1-3 with a zero key: CPython's string hash under ``PYTHONHASHSEED=0``."""
+    v0 = 0x736F6D6570736575
+    v1 = 0x646F72616E646F6D
+    v2 = 0x6C7967656E657261
+    v3 = 0x7465646279746573
+
+    def rnd() -> None:
+        nonlocal v0, v1, v2, v3
+        v0 = (v0 + v1) & _MASK64
+        v1 = _rotl(v1, 13) ^ v0
+        v0 = _rotl(v0, 32)
+        v2 = (v2 + v3) & _MASK64
+        v3 = _rotl(v3, 16) ^ v2
+        v0 = (v0 + v3) & _MASK64
+        v3 = _rotl(v3, 21) ^ v0
+        v2 = (v2 + v1) & _MASK64
+        v1 = _rotl(v1, 17) ^ v2
+        v2 = _rotl(v2, 32)
+
+    n = len(data)
+    end = n - n % 8
+    for i in range(0, end, 8):
+        m = int.from_bytes(data[i : i + 8], "little")
+        v3 ^= m
+        rnd()
+        v0 ^= m
+    b = ((n & 0xFF) << 56) | int.from_bytes(data[end:], "little")
+    v3 ^= b
+    rnd()
+    v0 ^= b
+    v2 ^= 0xFF
+    rnd()
+    rnd()
+    rnd()
+    h = v0 ^ v1 ^ v2 ^ v3
+    if h >= 1 << 63:
+        h -= 1 << 64
+    return -2 if h == -1 else h
+
+
+def _str_bytes(s: str) -> bytes:
+    top = max(map(ord, s))
+    if top < 0x100:
+        return s.encode("latin-1")
+    if top < 0x10000:
+        return s.encode("utf-16-le")
+    return s.encode("utf-32-le")
+
+
+def portable_hash(x: Any) -> int:
+    """A hash of ``x`` that does not depend on the interpreter's hash seed.
+
+    Tuples are hashed element by element as PySpark does; strings and bytes are
+    hashed as CPython does with ``PYTHONHASHSEED=0`` (the seed PySpark's workers use),
+    so the partitions chosen are the same as in Spark and as in ferrostream's engine.
+
+    Examples
+    --------
+    >>> portable_hash(None)
+    0
+    >>> portable_hash((None, 1)) & 0xffffffff
+    219750521
+    """
+    if x is None:
+        return 0
+    if isinstance(x, tuple):
+        h = 0x345678
+        for item in x:
+            h ^= portable_hash(item)
+            h *= 1000003
+            h &= sys.maxsize
+        h ^= len(x)
+        if h == -1:
+            h = -2
+        return int(h)
+    if isinstance(x, str):
+        return _siphash13(_str_bytes(x)) if x else 0
+    if isinstance(x, (bytes, bytearray)):
+        return _siphash13(bytes(x)) if x else 0
+    return hash(x)
+
+
+# -- sampling -----------------------------------------------------------------------------
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    if mean <= 0:
+        return 0
+    if mean > 30:
+        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
+    limit = math.exp(-mean)
+    k = 0
+    p = rng.random()
+    while p > limit:
+        k += 1
+        p *= rng.random()
+    return k
+
+
+class Sampler:
+    """Partition function keeping each element with probability ``fraction`` (or, with
+    replacement, a Poisson(``fraction``) number of times); one RNG per partition."""
+
+    def __init__(self, with_replacement: bool, fraction: float, seed: int) -> None:
+        self.with_replacement = with_replacement
+        self.fraction = fraction
+        self.seed = seed
+
+    def __call__(self, split: int, it: Iterable[Any]) -> Iterator[Any]:
+        rng = random.Random(self.seed * 1_000_003 + split)
+        if self.with_replacement:
+            for x in it:
+                for _ in range(_poisson(rng, self.fraction)):
+                    yield x
+        else:
+            frac = self.fraction
+            for x in it:
+                if rng.random() < frac:
+                    yield x
+
+
+class RangeSampler:
+    """Partition function keeping elements whose per-element draw is in ``[lb, ub)``."""
+
+    def __init__(self, lb: float, ub: float, seed: int) -> None:
+        self.lb = lb
+        self.ub = ub
+        self.seed = seed
+
+    def __call__(self, split: int, it: Iterable[Any]) -> Iterator[Any]:
+        rng = random.Random(self.seed * 1_000_003 + split)
+        for x in it:
+            if self.lb <= rng.random() < self.ub:
+                yield x
+
+
+def fraction_for_sample_size(num: int, total: int, with_replacement: bool) -> float:
+    """A sampling fraction that yields at least ``num`` of ``total`` elements with very
+    high probability (the bounds Spark's ``takeSample`` uses)."""
+    fraction = num / total
+    if with_replacement:
+        num_stdev = 9 if num < 12 else 5
+        return fraction + num_stdev * math.sqrt(fraction / total)
+    delta = 0.00005
+    gamma = -math.log(delta) / total
+    return min(1.0, fraction + gamma + math.sqrt(gamma * gamma + 2 * gamma * fraction))

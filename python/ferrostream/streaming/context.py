@@ -1,0 +1,424 @@
+"""StreamingContext: the entry point of DStream programs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import traceback
+import warnings
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
+
+from ferrostream import _native
+from ferrostream.errors import (
+    IllegalArgumentException,
+    IllegalStateException,
+    SparkException,
+)
+from ferrostream.streaming.dstream import DStream, MultiTransformedDStream
+from ferrostream.streaming.listener import ListenerBus, StreamingListener
+from ferrostream.streaming.util import (
+    duration_ms,
+    is_sequence_input,
+    ms_to_datetime,
+    rdd_class,
+    require_callable,
+    unwrap_rdd,
+    wrap_rdd,
+)
+
+if TYPE_CHECKING:
+    from ferrostream import RDD, SparkContext
+
+__all__ = ["StreamingContext"]
+
+_log = logging.getLogger("ferrostream.streaming")
+
+_MANUAL_CLOCKS = ("org.apache.spark.util.manualclock", "manual")
+
+_DEPRECATION = "DStream is deprecated as of Spark 3.4.0. Migrate to Structured Streaming."
+
+
+class StreamingContext:
+    """Main entry point for Spark Streaming functionality.
+
+    A StreamingContext represents the connection to the engine for one streaming program;
+    it creates input DStreams and runs their batches every ``batchDuration`` seconds.
+
+    Parameters
+    ----------
+    sparkContext : SparkContext
+        The SparkContext the batch RDDs belong to.
+    batchDuration : int or float
+        The batch interval in seconds (fractions allowed, e.g. ``0.5``).
+    """
+
+    _activeContext: ClassVar[StreamingContext | None] = None
+    _transformerSerializer: ClassVar[Any] = None
+    _lock: ClassVar[threading.RLock] = threading.RLock()
+
+    def __init__(self, sparkContext: SparkContext, batchDuration: float | None = None):
+        warnings.warn(_DEPRECATION, FutureWarning, stacklevel=2)
+        assert batchDuration is not None, "batchDuration is required for a new StreamingContext"
+        batch_ms = duration_ms(batchDuration, "batchDuration")
+        self._sc = sparkContext
+        self._batch_ms = batch_ms
+        self._manual_clock = _uses_manual_clock(sparkContext)
+        self._engine = _native.StreamingEngine(sparkContext._ectx, batch_ms, self._manual_clock)
+        self._state = "INITIALIZED"
+        self._dstreams: list[DStream[Any]] = []
+        self._num_outputs = 0
+        self._has_queue_stream = False
+        self._queue_warned = False
+        self._checkpoint_dir: str | None = None
+        self._listener_bus: ListenerBus | None = None
+        self._start_site: str | None = None
+
+    # ----------------------------------------------------------------------------------
+    # class-level helpers
+
+    @classmethod
+    def getOrCreate(
+        cls, checkpointPath: str, setupFunc: Callable[[], StreamingContext]
+    ) -> StreamingContext:
+        """Recreate a StreamingContext from checkpoint data in ``checkpointPath``, or, when
+        there is none, create one with ``setupFunc()`` and enable checkpointing to
+        ``checkpointPath``."""
+        if not callable(setupFunc):
+            raise TypeError("setupFunc should be callable.")
+        ssc = setupFunc()
+        if not isinstance(ssc, StreamingContext):
+            raise TypeError(f"setupFunc should return a StreamingContext, got {type(ssc).__name__}")
+        ssc.checkpoint(checkpointPath)
+        return ssc
+
+    @classmethod
+    def getActive(cls) -> StreamingContext | None:
+        """Return the active (started and not stopped) StreamingContext, or None."""
+        with cls._lock:
+            active = cls._activeContext
+            if active is not None and active._engine.state() != "ACTIVE":
+                cls._activeContext = None
+                active = None
+            return active
+
+    @classmethod
+    def getActiveOrCreate(
+        cls, checkpointPath: str | None, setupFunc: Callable[[], StreamingContext]
+    ) -> StreamingContext:
+        """Return the active StreamingContext if there is one; otherwise
+        ``getOrCreate(checkpointPath, setupFunc)``, or ``setupFunc()`` when
+        ``checkpointPath`` is None."""
+        if not callable(setupFunc):
+            raise TypeError("setupFunc should be callable.")
+        active = cls.getActive()
+        if active is not None:
+            return active
+        if checkpointPath is not None:
+            return cls.getOrCreate(checkpointPath, setupFunc)
+        return setupFunc()
+
+    # ----------------------------------------------------------------------------------
+    # lifecycle
+
+    @property
+    def sparkContext(self) -> SparkContext:
+        """The SparkContext of this StreamingContext."""
+        return self._sc
+
+    def start(self) -> None:
+        """Start the execution of the streams."""
+        cls = type(self)
+        with cls._lock:
+            if self._state == "STOPPED" or self._engine.state() == "STOPPED":
+                raise IllegalStateException("StreamingContext has already been stopped")
+            if self._state == "ACTIVE":
+                _log.warning("StreamingContext has already been started")
+                return
+            active = cls.getActive()
+            if active is not None and active is not self:
+                raise IllegalStateException(
+                    "Only one StreamingContext may be started in this JVM. Currently running "
+                    f"StreamingContext was started at{active._start_site or ''}"
+                )
+            if self._num_outputs == 0:
+                raise IllegalArgumentException(
+                    "requirement failed: No output operations registered, so nothing to execute"
+                )
+            for dstream in self._dstreams:
+                dstream._validate_at_start()
+            if self._has_queue_stream and self._checkpoint_dir is not None:
+                self._warn_queue_checkpointing()
+            self._engine.start()
+            self._state = "ACTIVE"
+            self._start_site = "\n" + "".join(traceback.format_stack()[:-1][-8:])
+            cls._activeContext = self
+
+    def awaitTermination(self, timeout: float | None = None) -> None:
+        """Wait until the context is stopped or a batch fails (the failure is raised).
+
+        With ``timeout`` (seconds), return after at most that long.
+        """
+        self._await(timeout)
+
+    def awaitTerminationOrTimeout(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` seconds; return True if the context stopped, False on
+        timeout. A failed batch is raised."""
+        return self._await(timeout)
+
+    def _await(self, timeout: float | None) -> bool:
+        timeout_ms = None if timeout is None else max(0, int(float(timeout) * 1000))
+        try:
+            return bool(self._engine.await_termination(timeout_ms))
+        except KeyboardInterrupt:
+            _log.warning("interrupted: stopping the StreamingContext")
+            self.stop(stopSparkContext=False)
+            raise
+        except SparkException as exc:
+            inner = exc.__cause__
+            if isinstance(inner, SparkException):
+                # A batch failed on a SparkException raised inside user code (e.g. by an
+                # RDD action): report that one rather than a wrapper of it.
+                raise inner from inner.__cause__
+            raise
+
+    def stop(self, stopSparkContext: bool = True, stopGraceFully: bool = False) -> None:
+        """Stop the execution of the streams, after the running batches when
+        ``stopGraceFully``; also stop the SparkContext unless ``stopSparkContext`` is False.
+        Stopping twice does nothing more."""
+        cls = type(self)
+        with cls._lock:
+            previous = self._state
+            self._state = "STOPPED"
+            if cls._activeContext is self:
+                cls._activeContext = None
+        if previous == "STOPPED":
+            _log.warning("StreamingContext has already been stopped")
+        else:
+            if previous == "INITIALIZED":
+                _log.warning("StreamingContext has not been started yet")
+            # Outside the lock: this waits for the running batch, whose code may itself
+            # call getActive() or stop().
+            self._engine.stop(bool(stopGraceFully))
+        if stopSparkContext:
+            self._sc.stop()
+
+    def remember(self, duration: float) -> None:
+        """Keep the RDDs of every DStream for at least ``duration`` seconds (for ``slice``
+        and for inspecting past batches)."""
+        self._engine.remember(duration_ms(duration, "duration"))
+
+    def checkpoint(self, directory: str | None) -> None:
+        """Set the checkpoint directory (created if missing); also the SparkContext's."""
+        if directory is None:
+            self._checkpoint_dir = None
+            return
+        path = os.fspath(directory)
+        os.makedirs(path, exist_ok=True)
+        self._checkpoint_dir = path
+        set_dir = getattr(self._sc, "setCheckpointDir", None)
+        if set_dir is not None:
+            set_dir(path)
+
+    # ----------------------------------------------------------------------------------
+    # inputs
+
+    def socketTextStream(
+        self, hostname: str, port: int, storageLevel: Any = None
+    ) -> DStream[str]:
+        """Create a DStream of the UTF-8 lines received from a TCP server.
+
+        A receiver connects to ``hostname:port`` and splits what it receives on ``\\n`` (a
+        trailing ``\\r`` is removed); each batch holds the lines received during its interval.
+        If the server is not up yet or goes away, the receiver reconnects every
+        ``spark.streaming.receiverRestartDelay`` ms (default 2000), reporting each failure to
+        ``StreamingListener.onReceiverError`` and the log, and the context keeps running.
+        Invalid UTF-8 is replaced (and counted in the log); a line longer than
+        ``spark.ferrostream.socket.maxLineBytes`` (default 64 MiB) is reported and dropped.
+
+        Parameters
+        ----------
+        hostname : str
+            Host to connect to.
+        port : int
+            Port to connect to.
+        storageLevel : StorageLevel, optional
+            Accepted for compatibility; received lines are kept in memory.
+        """
+        if not isinstance(hostname, str):
+            raise TypeError(f"hostname should be a str, got {type(hostname).__name__}")
+        if isinstance(port, bool) or not isinstance(port, int):
+            raise TypeError(f"port should be an int, got {type(port).__name__}")
+        if not 0 < port < 65536:
+            raise ValueError(f"port should be in 1..65535, got {port}")
+        self._check_can_add()
+        conf = self._sc.getConf()
+        max_line = int(conf.get("spark.ferrostream.socket.maxLineBytes", str(64 << 20)))
+        delay = int(conf.get("spark.streaming.receiverRestartDelay", "2000"))
+        stream_id = self._engine.socket_text_stream(hostname, port, max_line, delay)
+        return DStream(self, stream_id)
+
+    def textFileStream(self, directory: str) -> DStream[str]:
+        """Create a DStream of the lines of new files appearing in ``directory``.
+
+        Each batch reads the files whose modification time is at most the batch time and
+        that no earlier batch read (files older than the context's start, or than 60 s before
+        the batch, are ignored, as in Spark). Names starting with ``.`` or ``_`` are skipped:
+        write files elsewhere (or under such a name) and move them in when complete.
+        ``file://`` URLs are accepted. A missing directory fails ``start()``, naming it.
+        """
+        self._check_can_add()
+        stream_id = self._engine.text_file_stream(_directory_arg(directory))
+        return DStream(self, stream_id)
+
+    def binaryRecordsStream(self, directory: str, recordLength: int) -> DStream[bytes]:
+        """Create a DStream of fixed-length ``bytes`` records of new files in ``directory``.
+
+        Files are picked up as in :meth:`textFileStream`. A file whose length is not a
+        multiple of ``recordLength`` fails that batch with an error naming it.
+        """
+        if isinstance(recordLength, bool) or not isinstance(recordLength, int):
+            raise TypeError(f"recordLength should be an int, got {type(recordLength).__name__}")
+        if recordLength <= 0:
+            raise ValueError(f"recordLength should be positive, got {recordLength}")
+        self._check_can_add()
+        stream_id = self._engine.binary_records_stream(_directory_arg(directory), recordLength)
+        return DStream(self, stream_id)
+
+    def queueStream(
+        self, rdds: list[Any], oneAtATime: bool = True, default: Any = None
+    ) -> DStream[Any]:
+        """Create a DStream from a list of RDDs (or of plain lists, which are parallelized).
+
+        One RDD is used per batch (all of them in the first batch when ``oneAtATime`` is
+        False); afterwards every batch gets ``default``, or an empty RDD. Changes made to
+        ``rdds`` later are not seen.
+        """
+        self._check_can_add()
+        jrdds = [self._to_engine_rdd(item, f"rdds[{i}]") for i, item in enumerate(rdds)]
+        jdefault = None if default is None else self._to_engine_rdd(default, "default")
+        stream_id = self._engine.queue_stream(jrdds, bool(oneAtATime), jdefault)
+        self._has_queue_stream = True
+        if self._checkpoint_dir is not None:
+            self._warn_queue_checkpointing()
+        return DStream(self, stream_id)
+
+    def _warn_queue_checkpointing(self) -> None:
+        if not self._queue_warned:
+            self._queue_warned = True
+            _log.warning(
+                "queueStream doesn't support checkpointing. Please don't use queueStream when "
+                "checkpointing is enabled."
+            )
+
+    def _to_engine_rdd(self, item: Any, where: str) -> _native.Rdd:
+        rdd_type = rdd_class()
+        if isinstance(item, rdd_type):
+            jrdd = unwrap_rdd(item, where)
+            assert jrdd is not None
+            return jrdd
+        if is_sequence_input(item):
+            parallelized = self._sc.parallelize(list(item))
+            jrdd = unwrap_rdd(parallelized, "parallelize")
+            assert jrdd is not None
+            return jrdd
+        raise TypeError(
+            f"queueStream: {where} should be an RDD or a list, got {type(item).__name__}: {item!r}"
+        )
+
+    # ----------------------------------------------------------------------------------
+    # combining streams
+
+    def union(self, *dstreams: DStream[Any]) -> DStream[Any]:
+        """Create a DStream with the elements of all given DStreams (same slide duration)."""
+        if not dstreams:
+            raise ValueError("should have at least one DStream to union")
+        for d in dstreams:
+            if not isinstance(d, DStream):
+                raise TypeError(f"union expects DStreams, got {type(d).__name__}")
+        if len(dstreams) == 1:
+            return dstreams[0]
+        if len({d._slideDuration for d in dstreams}) > 1:
+            raise ValueError("All DStreams should have same slide duration")
+        self._check_can_add()
+        stream_id = self._engine.union([d._jdstream for d in dstreams])
+        return DStream(self, stream_id)
+
+    def transform(
+        self, dstreams: list[DStream[Any]], transformFunc: Callable[[tuple[Any, ...]], RDD[Any]]
+    ) -> DStream[Any]:
+        """Create a DStream whose RDD of each batch is ``transformFunc(rdds)``, where ``rdds``
+        is the tuple of the batch RDDs of ``dstreams``."""
+        require_callable(transformFunc, "transform: transformFunc")
+        streams = list(dstreams)
+        if not streams:
+            raise ValueError("should have at least one DStream to transform")
+        for d in streams:
+            if not isinstance(d, DStream):
+                raise TypeError(f"transform expects DStreams, got {type(d).__name__}")
+
+        def call(_t: Any, *rdds: Any) -> Any:
+            return transformFunc(rdds)
+
+        return MultiTransformedDStream(self, streams, call)
+
+    def addStreamingListener(self, streamingListener: StreamingListener) -> None:
+        """Register a :class:`StreamingListener` to receive the events of this context."""
+        if self._listener_bus is None:
+            self._listener_bus = ListenerBus()
+            self._engine.set_listener(self._listener_bus)
+        self._listener_bus.add(streamingListener)
+
+    # ----------------------------------------------------------------------------------
+    # internals used by DStream
+
+    def _register_dstream(self, dstream: DStream[Any]) -> None:
+        self._dstreams.append(dstream)
+
+    def _check_can_add(self) -> None:
+        engine_state = self._engine.state()
+        if self._state == "STOPPED" or engine_state == "STOPPED":
+            raise IllegalStateException(
+                "Adding new inputs, transformations, and output operations after stopping a "
+                "context is not supported"
+            )
+        if self._state == "ACTIVE" or engine_state == "ACTIVE":
+            raise IllegalStateException(
+                "Adding new inputs, transformations, and output operations after starting a "
+                "context is not supported"
+            )
+
+    def _register_output(
+        self,
+        dstream: DStream[Any],
+        func: Callable[[Any, Any], Any],
+        description: str,
+        raw_time: bool = False,
+    ) -> None:
+        """Register ``func(time, rdd)`` to run on every batch of ``dstream``. ``time`` is a
+        ``datetime``, or the epoch ms when ``raw_time``."""
+        self._check_can_add()
+        stream_id = dstream._jdstream
+        sc = self._sc
+
+        def run(t_ms: int, jrdd: _native.Rdd) -> None:
+            # User exceptions propagate unchanged: the engine reports them as a failed batch.
+            when: Any = t_ms if raw_time else ms_to_datetime(t_ms)
+            func(when, wrap_rdd(jrdd, sc))
+
+        self._engine.foreach_rdd(stream_id, run, description)
+        self._num_outputs += 1
+
+
+def _directory_arg(directory: Any) -> str:
+    if not isinstance(directory, (str, os.PathLike)):
+        raise TypeError(f"directory should be a str, got {type(directory).__name__}")
+    return os.fspath(directory)
+
+
+def _uses_manual_clock(sc: Any) -> bool:
+    try:
+        clock = sc.getConf().get("spark.streaming.clock")
+    except Exception:
+        return False
+    return isinstance(clock, str) and clock.strip().lower() in _MANUAL_CLOCKS

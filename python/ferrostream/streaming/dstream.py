@@ -1,0 +1,420 @@
+"""DStream: a discretized stream, one RDD per batch.
+
+Operations are built from ``transform``: each builds the batch RDD with the RDD API of
+``ferrostream.rdd``. Consecutive transforms are fused into one Python function (as PySpark
+does), so narrow steps of one batch pipeline inside the RDD layer, and the engine node of a
+transformed stream is created only when something needs it (an output operation, a union,
+``slice``...).
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
+
+from ferrostream.errors import (
+    IllegalArgumentException,
+    UnsupportedOperationException,
+)
+from ferrostream.streaming._pairs import PairDStreamMixin
+from ferrostream.streaming.util import (
+    Timestamp,
+    arg_count,
+    duration_ms,
+    ms_to_datetime,
+    rddToFileName,
+    require_callable,
+    to_epoch_ms,
+    unwrap_rdd,
+    user_callsite,
+    wrap_rdd,
+)
+
+if TYPE_CHECKING:
+    from ferrostream import RDD, _native
+    from ferrostream.streaming.context import StreamingContext
+
+__all__ = ["DStream"]
+
+T_co = TypeVar("T_co", covariant=True)
+U = TypeVar("U")
+
+_RULE = "-" * 43
+
+BatchFunc = Callable[..., Any]
+
+
+def _key_by_none(x: Any) -> tuple[None, Any]:
+    return (None, x)
+
+
+def _second(kv: tuple[Any, Any]) -> Any:
+    return kv[1]
+
+
+def _count_partition(iterator: Iterable[Any]) -> list[int]:
+    return [sum(1 for _ in iterator)]
+
+
+def _is_already_exists(exc: BaseException) -> bool:
+    if isinstance(exc, FileExistsError):
+        return True
+    text = str(exc)
+    return "FileAlreadyExistsException" in text or "already exists" in text
+
+
+class DStream(PairDStreamMixin, Generic[T_co]):
+    """A Discretized Stream: a continuous sequence of RDDs of the same type, one per batch.
+
+    DStreams are created from a :class:`StreamingContext` (``queueStream``, ...) or by
+    transforming other DStreams (``map``, ``reduceByKey``, ``window``...). Output operations
+    (``pprint``, ``foreachRDD``, ``saveAsTextFiles``) make the context compute them every
+    batch.
+    """
+
+    def __init__(self, ssc: StreamingContext, stream_id: int | None = None) -> None:
+        self._ssc = ssc
+        self._sc = ssc._sc
+        self._stream_id = stream_id
+        self._jrdd_deserializer: Any = None
+        self.is_cached = False
+        self.is_checkpointed = False
+        self._storage_level: Any = None
+        self._checkpoint_ms: int | None = None
+        ssc._register_dstream(self)
+
+    # ----------------------------------------------------------------------------------
+    # engine plumbing
+
+    @property
+    def _jdstream(self) -> int:
+        """The engine stream id (created on first use for transformed streams)."""
+        assert self._stream_id is not None
+        return self._stream_id
+
+    @property
+    def _slideDuration(self) -> float:
+        """The interval between two RDDs of this stream, in seconds."""
+        return self._ssc._engine.slide_ms(self._jdstream) / 1000.0
+
+    def _make_node(self, parents: list[DStream[Any]], func: BatchFunc) -> int:
+        """Create the engine node computing ``func(time, *parent_rdds)`` for ``self``."""
+        ssc = self._ssc
+        ssc._check_can_add()
+        sc = self._sc
+        owner = self
+
+        def compute(t_ms: int, jrdds: list[_native.Rdd | None]) -> _native.Rdd | None:
+            # User exceptions propagate unchanged: the engine reports them as a failed batch
+            # (SparkException with the user's exception as __cause__).
+            rdds = [wrap_rdd(j, sc) for j in jrdds]
+            out = func(ms_to_datetime(t_ms), *rdds)
+            level = owner._storage_level
+            if out is not None and level is not None and hasattr(out, "persist"):
+                out = out.persist(level)
+            jrdd = unwrap_rdd(out, "transform function")
+            if jrdd is not None and level is not None and not jrdd.is_cached:
+                jrdd.persist()
+            return jrdd
+
+        parent_ids = [p._jdstream for p in parents]
+        return ssc._engine.transform(parent_ids, compute)
+
+    # ----------------------------------------------------------------------------------
+    # basics
+
+    def context(self) -> StreamingContext:
+        """Return the StreamingContext of this DStream."""
+        return self._ssc
+
+    def transform(self, func: Callable[..., Any]) -> DStream[Any]:
+        """Return a new DStream whose RDD of each batch is ``func(rdd)`` or
+        ``func(time, rdd)`` of this stream's RDD. ``time`` is a naive local ``datetime``."""
+        require_callable(func, "transform: func")
+        nargs = arg_count(func)
+        if nargs == 1:
+            one = func
+
+            def as_two(_t: datetime, rdd: Any) -> Any:
+                return one(rdd)
+
+            return TransformedDStream(self, as_two)
+        if nargs != 2:
+            raise AssertionError("func should take one or two arguments")
+        return TransformedDStream(self, func)
+
+    def transformWith(
+        self, func: Callable[..., Any], other: DStream[Any], keepSerializer: bool = False
+    ) -> DStream[Any]:
+        """Return a new DStream whose RDD of each batch is ``func(rdd, other_rdd)`` or
+        ``func(time, rdd, other_rdd)``. ``None`` is passed for a stream without an RDD at
+        that time."""
+        require_callable(func, "transformWith: func")
+        _check_dstream(other, "transformWith")
+        nargs = arg_count(func)
+        if nargs == 2:
+            two = func
+
+            def as_three(_t: datetime, a: Any, b: Any) -> Any:
+                return two(a, b)
+
+            return MultiTransformedDStream(self._ssc, [self, other], as_three)
+        if nargs != 3:
+            raise AssertionError("func should take two or three arguments")
+        return MultiTransformedDStream(self._ssc, [self, other], func)
+
+    # ----------------------------------------------------------------------------------
+    # stateless element operations
+
+    def map(self, f: Callable[[Any], U], preservesPartitioning: bool = False) -> DStream[U]:
+        """Return a new DStream with ``f`` applied to every element."""
+        require_callable(f, "map: f")
+        return self.transform(lambda rdd: rdd.map(f, preservesPartitioning))
+
+    def flatMap(
+        self, f: Callable[[Any], Iterable[U]], preservesPartitioning: bool = False
+    ) -> DStream[U]:
+        """Return a new DStream with ``f`` applied to every element and the results
+        flattened."""
+        require_callable(f, "flatMap: f")
+        return self.transform(lambda rdd: rdd.flatMap(f, preservesPartitioning))
+
+    def filter(self, f: Callable[[Any], bool]) -> DStream[Any]:
+        """Return a new DStream with only the elements for which ``f`` is true."""
+        require_callable(f, "filter: f")
+        return self.transform(lambda rdd: rdd.filter(f))
+
+    def mapPartitions(
+        self, f: Callable[[Iterator[Any]], Iterable[U]], preservesPartitioning: bool = False
+    ) -> DStream[U]:
+        """Return a new DStream with ``f(iterator)`` applied to each partition of each RDD."""
+        require_callable(f, "mapPartitions: f")
+        return self.transform(lambda rdd: rdd.mapPartitions(f, preservesPartitioning))
+
+    def mapPartitionsWithIndex(
+        self, f: Callable[[int, Iterator[Any]], Iterable[U]], preservesPartitioning: bool = False
+    ) -> DStream[U]:
+        """Return a new DStream with ``f(partition_index, iterator)`` applied to each
+        partition of each RDD."""
+        require_callable(f, "mapPartitionsWithIndex: f")
+        return self.transform(lambda rdd: rdd.mapPartitionsWithIndex(f, preservesPartitioning))
+
+    def reduce(self, func: Callable[[Any, Any], Any]) -> DStream[Any]:
+        """Return a new DStream with one element per batch: the elements reduced by
+        ``func`` (nothing for an empty batch)."""
+        require_callable(func, "reduce: func")
+        return self.map(_key_by_none).reduceByKey(func, 1).map(_second)
+
+    def count(self) -> DStream[int]:
+        """Return a new DStream with one element per batch: its number of elements."""
+        return self.mapPartitions(_count_partition).reduce(operator.add)
+
+    def glom(self) -> DStream[list[Any]]:
+        """Return a new DStream with one list per partition of each RDD."""
+        return self.transform(lambda rdd: rdd.glom())
+
+    def repartition(self, numPartitions: int) -> DStream[Any]:
+        """Return a new DStream whose RDDs have exactly ``numPartitions`` partitions."""
+        n = self._partitions(numPartitions)
+        return self.transform(lambda rdd: rdd.repartition(n))
+
+    def union(self, other: DStream[Any]) -> DStream[Any]:
+        """Return a new DStream with the elements of this stream and of ``other`` in every
+        batch. Both must have the same slide duration."""
+        _check_dstream(other, "union")
+        if self._slideDuration != other._slideDuration:
+            raise ValueError("the two DStream should have same slide duration")
+        return self.transformWith(lambda a, b: a.union(b), other, True)
+
+    # ----------------------------------------------------------------------------------
+    # persistence and checkpointing
+
+    def cache(self) -> DStream[T_co]:
+        """Persist the RDDs of this DStream in memory (``StorageLevel.MEMORY_ONLY``)."""
+        from ferrostream.storagelevel import StorageLevel
+
+        self.persist(StorageLevel.MEMORY_ONLY)
+        return self
+
+    def persist(self, storageLevel: Any) -> DStream[T_co]:
+        """Persist the RDDs of this DStream with the given storage level."""
+        if self._ssc._state != "INITIALIZED":
+            raise UnsupportedOperationException(
+                "Cannot change storage level of an DStream after streaming context has started"
+            )
+        self.is_cached = True
+        self._storage_level = storageLevel
+        return self
+
+    def checkpoint(self, interval: float) -> DStream[T_co]:
+        """Checkpoint the RDDs of this DStream every ``interval`` seconds (a multiple of the
+        slide duration; checked when the context starts)."""
+        if self._ssc._state != "INITIALIZED":
+            raise UnsupportedOperationException(
+                "Cannot change checkpoint interval of an DStream after streaming context "
+                "has started"
+            )
+        self._checkpoint_ms = duration_ms(interval, "interval")
+        self.is_checkpointed = True
+        return self
+
+    def _validate_at_start(self) -> None:
+        if self._checkpoint_ms is None:
+            return
+        slide = round(self._slideDuration * 1000)
+        name = type(self).__name__
+        every = self._checkpoint_ms
+        if every < slide:
+            raise IllegalArgumentException(
+                f"requirement failed: The checkpoint interval for {name} has been set to "
+                f"{every} ms which is lower than its slide time ({slide} ms). "
+                f"Please set it to at least {slide} ms."
+            )
+        if every % slide != 0:
+            raise IllegalArgumentException(
+                f"requirement failed: The checkpoint interval for {name} has been set to "
+                f"{every} ms which not a multiple of its slide time ({slide} ms). "
+                f"Please set it to a multiple of {slide} ms."
+            )
+        if self._ssc._checkpoint_dir is None and not _sc_has_checkpoint_dir(self._sc):
+            raise IllegalArgumentException(
+                "requirement failed: The checkpoint directory has not been set. "
+                "Please set it by StreamingContext.checkpoint()."
+            )
+
+    # ----------------------------------------------------------------------------------
+    # output operations
+
+    def foreachRDD(self, func: Callable[..., Any]) -> None:
+        """Apply ``func(rdd)`` or ``func(time, rdd)`` to the RDD of every batch.
+
+        The form is chosen by the number of positional parameters of ``func``; ``time`` is a
+        naive local ``datetime``. This is an output operation.
+        """
+        require_callable(func, "foreachRDD: func")
+        if arg_count(func) == 1:
+            one = func
+
+            def as_two(_t: datetime, rdd: Any) -> Any:
+                return one(rdd)
+
+            self._ssc._register_output(self, as_two, user_callsite("foreachRDD"))
+        else:
+            self._ssc._register_output(self, func, user_callsite("foreachRDD"))
+
+    def pprint(self, num: int = 10) -> None:
+        """Print the first ``num`` elements of every batch (``...`` marks more), under a
+        header with the batch time. This is an output operation."""
+        if isinstance(num, bool) or not isinstance(num, int):
+            raise TypeError(f"num should be an int, got {type(num).__name__}")
+
+        def show(t: datetime, rdd: RDD[Any]) -> None:
+            taken = rdd.take(num + 1)
+            lines = [_RULE, f"Time: {t}", _RULE]
+            lines.extend(str(record) for record in taken[:num])
+            if len(taken) > num:
+                lines.append("...")
+            lines.append("")
+            print("\n".join(lines), flush=True)
+
+        self._ssc._register_output(self, show, user_callsite("pprint"))
+
+    def saveAsTextFiles(self, prefix: str, suffix: str | None = None) -> None:
+        """Save every batch as a text-file directory ``prefix-<time ms>[.suffix]``
+        (``part-NNNNN`` files and ``_SUCCESS``). This is an output operation."""
+        if not isinstance(prefix, str):
+            prefix = os.fspath(prefix)
+
+        def save(t_ms: int, rdd: RDD[Any]) -> None:
+            path = rddToFileName(prefix, suffix, t_ms)
+            if os.path.exists(path):
+                return
+            try:
+                rdd.saveAsTextFile(path)
+            except Exception as exc:
+                if not _is_already_exists(exc):
+                    raise
+
+        self._ssc._register_output(self, save, user_callsite("saveAsTextFiles"), raw_time=True)
+
+    # ----------------------------------------------------------------------------------
+    # time-based access
+
+    def slice(self, begin: Timestamp, end: Timestamp) -> list[RDD[Any]]:
+        """Return the remembered RDDs of this stream with ``begin <= time <= end``.
+
+        ``begin`` and ``end`` are ``datetime``s (local time) or unix seconds.
+        """
+        begin_ms = to_epoch_ms(begin)
+        end_ms = to_epoch_ms(end)
+        jrdds = self._ssc._engine.slice(self._jdstream, begin_ms, end_ms)
+        return [rdd for rdd in (wrap_rdd(j, self._sc) for j in jrdds) if rdd is not None]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} id={self._stream_id}>"
+
+
+class TransformedDStream(DStream[Any]):
+    """A DStream computed from one parent with ``func(time, rdd)``.
+
+    When the parent is itself a plain, uncached, uncheckpointed TransformedDStream, the two
+    functions are fused and the parent's engine node is skipped.
+    """
+
+    def __init__(self, prev: DStream[Any], func: BatchFunc) -> None:
+        super().__init__(prev._ssc)
+        if type(prev) is TransformedDStream and not prev.is_cached and not prev.is_checkpointed:
+            inner = prev.func
+            outer = func
+
+            def fused(t: datetime, rdd: Any) -> Any:
+                return outer(t, inner(t, rdd))
+
+            self.prev: DStream[Any] = prev.prev
+            self.func: BatchFunc = fused
+        else:
+            self.prev = prev
+            self.func = func
+
+    @property
+    def _jdstream(self) -> int:
+        if self._stream_id is None:
+            self._stream_id = self._make_node([self.prev], self.func)
+        return self._stream_id
+
+    @property
+    def _slideDuration(self) -> float:
+        return self.prev._slideDuration
+
+
+class MultiTransformedDStream(DStream[Any]):
+    """A DStream computed from several parents with ``func(time, *rdds)``; its engine node is
+    created at once (as PySpark creates the JVM stream of ``transformWith``)."""
+
+    def __init__(self, ssc: StreamingContext, parents: list[DStream[Any]], func: BatchFunc):
+        super().__init__(ssc)
+        slides = {p._slideDuration for p in parents}
+        if len(slides) > 1:
+            raise IllegalArgumentException(
+                "requirement failed: Some of the DStreams have different slide durations"
+            )
+        self.parents = parents
+        self.func = func
+        self._stream_id = self._make_node(parents, func)
+
+    @property
+    def _slideDuration(self) -> float:
+        return self.parents[0]._slideDuration
+
+
+def _check_dstream(other: Any, op: str) -> None:
+    if not isinstance(other, DStream):
+        raise TypeError(f"{op}: other should be a DStream, got {type(other).__name__}")
+
+
+def _sc_has_checkpoint_dir(sc: Any) -> bool:
+    get_dir = getattr(sc, "getCheckpointDir", None)
+    return get_dir is not None and get_dir() is not None
