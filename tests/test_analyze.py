@@ -54,9 +54,16 @@ def c(v):
         (lambda x: max(x, 0), 1, ("call", "max", (A0, c(0)))),
         (lambda x: x.split(",", 1), 1, ("method", "split", A0, (c(","), c(1)))),
         (lambda x: ",".join(x), 1, ("method", "join", c(","), (A0,))),
-        (lambda x: x ** 2 // 3 - 1.5 / x * 2, 1,
-         ("binop", "-", ("binop", "//", ("binop", "**", A0, c(2)), c(3)),
-          ("binop", "*", ("binop", "/", c(1.5), A0), c(2)))),
+        (
+            lambda x: x**2 // 3 - 1.5 / x * 2,
+            1,
+            (
+                "binop",
+                "-",
+                ("binop", "//", ("binop", "**", A0, c(2)), c(3)),
+                ("binop", "*", ("binop", "/", c(1.5), A0), c(2)),
+            ),
+        ),
         (lambda a, b, c: a < b < c, 3, ("and", ("cmp", "<", A0, A1), ("cmp", "<", A1, ("arg", 2)))),
         (lambda x: None, 1, c(None)),
         (lambda x: "a" if x is None else x, 1, ("cond", ("cmp", "is", A0, c(None)), c("a"), A0)),
@@ -80,7 +87,10 @@ def test_builtins_passed_directly():
     assert analyze(str.split, 1) == ("method", "split", A0, ())
     assert analyze(str.lower, 1) == ("method", "lower", A0, ())
     assert analyze(operator.itemgetter(1), 1) == ("getitem", A0, c(1))
-    assert analyze(operator.itemgetter(1, 0), 1) == ("tuple", (("getitem", A0, c(1)), ("getitem", A0, c(0))))
+    assert analyze(operator.itemgetter(1, 0), 1) == (
+        "tuple",
+        (("getitem", A0, c(1)), ("getitem", A0, c(0))),
+    )
     # Wrong arity or unsupported callables.
     assert analyze(add, 1) is None
     assert analyze(len, 2) is None
@@ -180,6 +190,31 @@ def test_rejected(func, nargs):
     assert analyze(func, nargs) is None
 
 
+def _with_try(x):
+    try:
+        return int(x)
+    except ValueError:
+        return 0
+
+
+def _with_local(line):
+    words = line.split()
+    return words
+
+
+def test_try_and_locals_rejected():
+    assert analyze(_with_try, 1) is None
+    assert analyze(_with_local, 1) is None
+
+
+def test_plain_def_recognised():
+    def pair(word):
+        """A docstring does not matter."""
+        return (word, 1)
+
+    assert analyze(pair, 1) == ("tuple", (A0, c(1)))
+
+
 def test_partial_and_bound_methods_rejected():
     import functools
 
@@ -199,7 +234,7 @@ def test_cache_follows_global_rebinding():
 
 
 def test_cache_follows_code_replacement():
-    f = lambda x: x + 1  # noqa: E731
+    f = lambda x: x + 1
     assert analyze(f, 1) == ("binop", "+", A0, c(1))
     f.__code__ = (lambda x: print(x)).__code__
     assert analyze(f, 1) is None
@@ -213,7 +248,7 @@ def test_cache_is_weak():
     import gc
     import weakref
 
-    f = lambda x: x  # noqa: E731
+    f = lambda x: x
     analyze(f, 1)
     r = weakref.ref(f)
     del f
@@ -242,8 +277,15 @@ def interp(e, args):
             return container[slice(*(interp(p, args) for p in idx[1:]))]
         return container[interp(idx, args)]
     if tag == "binop":
-        ops = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
-               "//": operator.floordiv, "%": operator.mod, "**": operator.pow}
+        ops = {
+            "+": operator.add,
+            "-": operator.sub,
+            "*": operator.mul,
+            "/": operator.truediv,
+            "//": operator.floordiv,
+            "%": operator.mod,
+            "**": operator.pow,
+        }
         return ops[e[1]](interp(e[2], args), interp(e[3], args))
     if tag == "unary":
         v = interp(e[2], args)
@@ -251,9 +293,16 @@ def interp(e, args):
     if tag == "cmp":
         a, b = interp(e[2], args), interp(e[3], args)
         return {
-            "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
-            ">": operator.gt, ">=": operator.ge, "in": lambda x, y: x in y,
-            "not in": lambda x, y: x not in y, "is": operator.is_, "is not": operator.is_not,
+            "==": operator.eq,
+            "!=": operator.ne,
+            "<": operator.lt,
+            "<=": operator.le,
+            ">": operator.gt,
+            ">=": operator.ge,
+            "in": lambda x, y: x in y,
+            "not in": lambda x, y: x not in y,
+            "is": operator.is_,
+            "is not": operator.is_not,
         }[e[1]](a, b)
     if tag == "cond":
         return interp(e[2], args) if interp(e[1], args) else interp(e[3], args)
@@ -273,13 +322,44 @@ def interp(e, args):
 def outcome(f, args):
     try:
         return ("ok", repr(f(*args)))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return ("raised", type(exc).__name__)
 
 
-SAMPLES_1 = [0, 1, -7, 2**62, 3.5, -0.0, math.nan, True, False, None, "", "a b  c", " Hello ", "x,y,z",
-             "héllo", (1, 2), ("k", 3), [4, 5], b"ab", (None,), ()]
-SAMPLES_2 = [(1, 2), (3, 3), (-4, 1.5), ("a", "b"), (True, 2), ((1,), (2,)), ("x", 1), (None, 0), (0, "")]
+SAMPLES_1 = [
+    0,
+    1,
+    -7,
+    2**62,
+    3.5,
+    -0.0,
+    math.nan,
+    True,
+    False,
+    None,
+    "",
+    "a b  c",
+    " Hello ",
+    "x,y,z",
+    "héllo",
+    (1, 2),
+    ("k", 3),
+    [4, 5],
+    b"ab",
+    (None,),
+    (),
+]
+SAMPLES_2 = [
+    (1, 2),
+    (3, 3),
+    (-4, 1.5),
+    ("a", "b"),
+    (True, 2),
+    ((1,), (2,)),
+    ("x", 1),
+    (None, 0),
+    (0, ""),
+]
 
 SEMANTIC_1 = [
     lambda line: line.split(" "),

@@ -165,10 +165,13 @@ def test_user_exception_in_foreach_rdd(ssc: StreamingContext) -> None:
     cause = info.value.__cause__
     assert type(cause) is ValueError
     assert str(cause) == "boom in batch"
-    assert ssc.awaitTerminationOrTimeout(0.001) is False
+    # The context keeps running: later batches still run ...
     run_batches(ssc, 2)
     assert seen == [[1], [2], [3]]
-    assert ssc.awaitTerminationOrTimeout(0.001) is False
+    # ... and, as in Spark, the failure stays: every later wait raises it again.
+    with pytest.raises(SparkException) as again:
+        ssc.awaitTerminationOrTimeout(0.001)
+    assert type(again.value.__cause__) is ValueError
 
 
 def test_user_exception_in_map_function(ssc: StreamingContext) -> None:

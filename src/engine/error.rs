@@ -46,6 +46,9 @@ pub enum EngineError {
         #[source]
         source: Box<EngineError>,
     },
+    /// A failure reported earlier and handed out again (Spark's sticky batch error).
+    #[error("{0}")]
+    Reported(std::sync::Arc<EngineError>),
     /// The operation was interrupted (Ctrl+C / KeyboardInterrupt).
     #[error("interrupted")]
     Interrupted,
@@ -86,6 +89,7 @@ impl EngineError {
         match self {
             EngineError::User(u) => Some(u),
             EngineError::Job { source, .. } => source.user_error(),
+            EngineError::Reported(inner) => inner.user_error(),
             _ => None,
         }
     }

@@ -643,7 +643,16 @@ fn arith(op: BinOp, a: Num, b: Num) -> Ev<Value> {
 // Operators
 
 fn repeat_seq(seq: &Value, count: i64) -> Ev<Value> {
-    let n = usize::try_from(count.max(0)).map_err(|_| Fallback)?;
+    let mut n = usize::try_from(count.max(0)).map_err(|_| Fallback)?;
+    let empty = match seq {
+        Value::Str(s) => s.is_empty(),
+        Value::Bytes(b) => b.is_empty(),
+        Value::Tuple(t) | Value::List(t) => t.is_empty(),
+        _ => return Err(Fallback),
+    };
+    if empty {
+        n = 0; // `() * 2**62` is `()` at once
+    }
     let limit = |len: usize| -> Ev<()> {
         match len.checked_mul(n) {
             Some(t) if t <= MAX_REPEAT_LEN => Ok(()),
@@ -1609,11 +1618,7 @@ mod tests {
             ],
             &Value::Bool(true),
         );
-        check(
-            &lt,
-            &[i(i64::MAX), f(9.223372036854775807e18)],
-            &Value::Bool(true),
-        );
+        check(&lt, &[i(i64::MAX), f(TWO_63)], &Value::Bool(true));
         check(&lt, &[i(1), f(f64::NAN)], &Value::Bool(false));
         check(
             &cmp_e(">=", arg(0), arg(1)),
@@ -1770,6 +1775,9 @@ mod tests {
         check(&repeat, &[s("ab"), i(-1)], &s(""));
         check(&repeat, &[Value::Bool(true), s("ab")], &s("ab"));
         check(&repeat, &[t(vec![i(1)]), i(3)], &t(vec![i(1), i(1), i(1)]));
+        check(&repeat, &[t(vec![]), i(1 << 62)], &t(vec![]));
+        check(&repeat, &[s(""), i(i64::MAX)], &s(""));
+        check(&repeat, &[l(vec![]), i(i64::MAX)], &l(vec![]));
         falls_back(&repeat, &[s("ab"), i(i64::MAX)]);
     }
 

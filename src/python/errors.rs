@@ -79,11 +79,23 @@ fn format_traceback(py: Python<'_>, err: &PyErr) -> String {
 
 /// Convert an engine error into the Python exception users should see.
 pub fn to_pyerr(py: Python<'_>, e: EngineError) -> PyErr {
+    to_pyerr_ref(py, &e)
+}
+
+fn to_pyerr_ref(py: Python<'_>, e: &EngineError) -> PyErr {
     match e {
-        EngineError::User(_) => {
-            user_pyerr(py, &e).unwrap_or_else(|| PyRuntimeError::new_err(e.to_string()))
-        }
-        EngineError::Job { ref message, .. } => match user_pyerr(py, &e) {
+        EngineError::Reported(inner) => to_pyerr_ref(py, inner),
+        // User code failed inside an action or a batch: Spark's "An exception was raised by
+        // Python" with the user's own exception as the cause. An interrupt stays an interrupt,
+        // and an error that already is a SparkException is not wrapped twice.
+        EngineError::User(_) | EngineError::Job { .. } => match user_pyerr(py, e) {
+            Some(cause)
+                if cause.is_instance_of::<PyKeyboardInterrupt>(py)
+                    || cause.is_instance_of::<pyo3::exceptions::PySystemExit>(py)
+                    || cause.is_instance_of::<SparkException>(py) =>
+            {
+                cause
+            }
             Some(cause) => {
                 let text = format!(
                     "An exception was raised by Python:\n{}",
@@ -93,13 +105,13 @@ pub fn to_pyerr(py: Python<'_>, e: EngineError) -> PyErr {
                 err.set_cause(py, Some(cause));
                 err
             }
-            None => SparkException::new_err(message.clone()),
+            None => SparkException::new_err(e.to_string()),
         },
-        EngineError::InvalidArgument(m) | EngineError::Empty(m) => PyValueError::new_err(m),
-        EngineError::Type(m) => PyTypeError::new_err(m),
-        EngineError::IllegalState(m) => IllegalStateException::new_err(m),
-        EngineError::Requirement(m) => IllegalArgumentException::new_err(m),
-        EngineError::Unsupported(m) => UnsupportedOperationException::new_err(m),
+        EngineError::InvalidArgument(m) | EngineError::Empty(m) => PyValueError::new_err(m.clone()),
+        EngineError::Type(m) => PyTypeError::new_err(m.clone()),
+        EngineError::IllegalState(m) => IllegalStateException::new_err(m.clone()),
+        EngineError::Requirement(m) => IllegalArgumentException::new_err(m.clone()),
+        EngineError::Unsupported(m) => UnsupportedOperationException::new_err(m.clone()),
         EngineError::Io { context, source } => {
             let msg = format!("{context}: {source}");
             match source.kind() {

@@ -6,7 +6,6 @@ pub mod clock;
 pub mod graph;
 pub mod listener;
 
-use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle, ThreadId};
@@ -49,7 +48,9 @@ struct Shared {
     stop_requested: bool,
     /// Time of the last batch that finished (or the zero time).
     last_completed: i64,
-    errors: VecDeque<EngineError>,
+    /// The latest batch failure. As in Spark, it stays: every later `awaitTermination*`
+    /// raises it again.
+    error: Option<Arc<EngineError>>,
 }
 
 /// Only one streaming context may be active per process.
@@ -116,7 +117,7 @@ impl StreamingEngine {
                 state: RunState::Initialized,
                 stop_requested: false,
                 last_completed: 0,
-                errors: VecDeque::new(),
+                error: None,
             }),
             wake: Condvar::new(),
             listener: Mutex::new(None),
@@ -667,10 +668,10 @@ impl StreamingEngine {
     }
 
     fn report(&self, e: EngineError, time: i64) {
-        self.shared.lock().errors.push_back(EngineError::Job {
+        self.shared.lock().error = Some(Arc::new(EngineError::Job {
             message: format!("Job failed for batch time {time} ms: {e}"),
             source: Box::new(e),
-        });
+        }));
         self.wake.notify_all();
     }
 
@@ -728,18 +729,18 @@ impl StreamingEngine {
     }
 
     /// Wait up to `slice` for termination. `Ok(Some(true))`: stopped; `Ok(None)`: still
-    /// running; `Err`: a batch failed since the last call (the error is handed out once).
+    /// running; `Err`: a batch failed (the latest failure, every time from then on).
     pub fn await_slice(&self, slice: Duration) -> Result<Option<bool>> {
         let mut shared = self.shared.lock();
-        if let Some(e) = shared.errors.pop_front() {
-            return Err(e);
+        if let Some(e) = &shared.error {
+            return Err(EngineError::Reported(e.clone()));
         }
         if shared.state == RunState::Stopped {
             return Ok(Some(true));
         }
         self.wake.wait_for(&mut shared, slice);
-        if let Some(e) = shared.errors.pop_front() {
-            return Err(e);
+        if let Some(e) = &shared.error {
+            return Err(EngineError::Reported(e.clone()));
         }
         Ok((shared.state == RunState::Stopped).then_some(true))
     }
