@@ -167,6 +167,59 @@ impl Expr {
     }
 }
 
+/// What a split on the argument itself splits on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SplitOn<'e> {
+    /// `x.split()`: runs of whitespace, as Python defines it.
+    Whitespace,
+    /// `x.split(sep)` with a non-empty `sep`.
+    Sep(&'e str),
+}
+
+/// Shapes the engine runs as tight loops when steps are fused (see `engine::step`).
+impl Expr {
+    /// `arg0.split()` or `arg0.split(sep)` with a constant separator and no maxsplit.
+    pub fn as_split_of_arg0(&self) -> Option<SplitOn<'_>> {
+        match &self.node {
+            Node::Method(Method::Split, recv, args) if matches!(**recv, Node::Arg(0)) => {
+                match args.as_slice() {
+                    [] | [Node::Const(Value::None)] => Some(SplitOn::Whitespace),
+                    [Node::Const(Value::Str(sep))] if !sep.is_empty() => Some(SplitOn::Sep(sep)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// The two items of a two-item tuple expression, as expressions of their own.
+    pub fn pair_parts(&self) -> Option<(Expr, Expr)> {
+        match &self.node {
+            Node::Tuple(items) if items.len() == 2 => Some((
+                Expr::from_node(items[0].clone()),
+                Expr::from_node(items[1].clone()),
+            )),
+            _ => None,
+        }
+    }
+
+    /// `arg0 + arg1` (as in `lambda a, b: a + b` and `operator.add`).
+    pub fn is_add_of_args(&self) -> bool {
+        matches!(&self.node, Node::BinOp(BinOp::Add, a, b)
+            if matches!(**a, Node::Arg(0)) && matches!(**b, Node::Arg(1)))
+    }
+
+    /// Is this just the first argument?
+    pub fn is_arg0(&self) -> bool {
+        matches!(self.node, Node::Arg(0))
+    }
+
+    fn from_node(node: Node) -> Expr {
+        let arity = node.max_arg().map_or(0, |m| m + 1);
+        Expr { node, arity }
+    }
+}
+
 const MAX_DEPTH: usize = 200;
 
 fn parse_list(v: &Value, depth: usize) -> Result<Vec<Node>> {
@@ -994,6 +1047,11 @@ fn py_isspace(c: char) -> bool {
 
 fn str_list(parts: Vec<&str>) -> Value {
     Value::List(parts.into_iter().map(Value::str).collect::<Vec<_>>().into())
+}
+
+/// `s.split()`: the pieces between runs of (Python's) whitespace.
+pub fn split_whitespace_all(s: &str) -> Vec<&str> {
+    split_whitespace(s, -1)
 }
 
 /// `s.split()` / `s.split(None, maxsplit)`, CPython's algorithm.

@@ -102,10 +102,10 @@ pub fn hash_str(s: &str) -> i64 {
     if s.is_empty() {
         return 0;
     }
-    let max = s.chars().map(|c| c as u32).max().unwrap_or(0);
-    if max < 0x80 {
+    if s.is_ascii() {
         return siphash13(s.as_bytes());
     }
+    let max = s.chars().map(|c| c as u32).max().unwrap_or(0);
     let mut buf: Vec<u8>;
     if max < 0x100 {
         buf = s.chars().map(|c| c as u32 as u8).collect();

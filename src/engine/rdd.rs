@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::host::{KeyPartitioner, PartitionFn};
-use crate::engine::step::Step;
+use crate::engine::step::{NativeKind, Step};
 use crate::engine::textio;
 use crate::engine::value::{Key, Value};
 
@@ -277,6 +277,9 @@ impl Rdd {
             Node::Source(parts) => Ok(parts[i].clone()),
             Node::TextFile(splits) => textio::read_split(&splits[i]),
             Node::Narrow { parent, step } => {
+                if step.native().is_some() {
+                    return self.compute_fused(i);
+                }
                 let input = parent.compute(i)?;
                 step.apply(i, input)
             }
@@ -299,6 +302,49 @@ impl Rdd {
                 Ok(out)
             }
         }
+    }
+
+    /// A native step and the native steps right above it (not cached, no combine before the
+    /// last) run as one fused pass per record; if a record needs Python, the steps run one by
+    /// one instead, each with its own fallback.
+    fn compute_fused(&self, i: usize) -> Result<Partition> {
+        let mut chain: Vec<&Rdd> = vec![self];
+        let mut base: &Rdd = self;
+        while let Node::Narrow { parent, .. } = &base.node {
+            let next: &Rdd = parent;
+            let fusable = match &next.node {
+                Node::Narrow { step, .. } => matches!(
+                    step.native(),
+                    Some((kind, _)) if kind != NativeKind::Combine
+                ),
+                _ => false,
+            };
+            base = next;
+            if !fusable || next.is_cached() {
+                break;
+            }
+            chain.push(next);
+        }
+        // `base` is the first node that is not part of the chain.
+        let input = base.compute(i)?;
+        chain.reverse();
+        let steps: Vec<(NativeKind, &crate::engine::expr::Expr)> = chain
+            .iter()
+            .filter_map(|r| match &r.node {
+                Node::Narrow { step, .. } => step.native(),
+                _ => None,
+            })
+            .collect();
+        if let Ok(out) = crate::engine::step::run_fused(&steps, &input) {
+            return Ok(out);
+        }
+        let mut data = input;
+        for r in chain {
+            if let Node::Narrow { step, .. } = &r.node {
+                data = step.apply(i, data)?;
+            }
+        }
+        Ok(data)
     }
 
     /// Compute the given partitions in parallel, in the order given.

@@ -9,10 +9,10 @@
 use std::sync::Arc;
 
 use crate::engine::error::Result;
-use crate::engine::expr::{Expr, Fallback};
+use crate::engine::expr::{Expr, Fallback, SplitOn};
 use crate::engine::host::PartitionFn;
 use crate::engine::rdd::{group_local, Partition};
-use crate::engine::value::{Key, KeyMap, Value};
+use crate::engine::value::{Key, KeyMap, StrKey, Value};
 
 /// What a native step does with its expression.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,4 +145,242 @@ fn extend_iterable(out: &mut Vec<Value>, v: Value) -> Result<(), Fallback> {
         _ => return Err(Fallback),
     }
     Ok(())
+}
+
+/// A record in flight through fused steps: owned, or a piece borrowed from the input (a word
+/// just split from a line), which is only copied if a later step needs an owned value.
+enum Rec<'a> {
+    V(Value),
+    S(&'a str),
+}
+
+impl Rec<'_> {
+    fn with<R>(&self, f: impl FnOnce(&Value) -> R) -> R {
+        match self {
+            Rec::V(v) => f(v),
+            Rec::S(s) => f(&Value::str(s)),
+        }
+    }
+
+    fn into_value(self) -> Value {
+        match self {
+            Rec::V(v) => v,
+            Rec::S(s) => Value::str(s),
+        }
+    }
+}
+
+trait Sink {
+    fn accept(&mut self, rec: Rec<'_>) -> Result<(), Fallback>;
+}
+
+struct Collect(Vec<Value>);
+
+impl Sink for Collect {
+    fn accept(&mut self, rec: Rec<'_>) -> Result<(), Fallback> {
+        self.0.push(rec.into_value());
+        Ok(())
+    }
+}
+
+/// The per-partition reduce by key at the end of a fused chain. When the step before it builds
+/// the pair (`lambda w: (w, 1)`), key and value are computed directly, without the tuple, and a
+/// borrowed string key is looked up without allocating.
+struct CombineSink<'e> {
+    acc: KeyMap<Value>,
+    pair: Option<(Expr, Expr)>,
+    reducer: &'e Expr,
+    /// The reducer is `a + b`: ints are added here directly.
+    adds: bool,
+}
+
+impl CombineSink<'_> {
+    fn reduce(&self, acc: &Value, value: &Value) -> Result<Value, Fallback> {
+        if self.adds {
+            if let (Value::Int(a), Value::Int(b)) = (acc, value) {
+                if let Some(sum) = a.checked_add(*b) {
+                    return Ok(Value::Int(sum));
+                }
+            }
+        }
+        self.reducer.eval(&[acc, value])
+    }
+
+    fn merge(&mut self, key: Key, value: Value) -> Result<(), Fallback> {
+        match self.acc.get_index_of(&key) {
+            Some(i) => {
+                let merged = self.reduce(&self.acc[i], &value)?;
+                self.acc[i] = merged;
+            }
+            None => {
+                self.acc.insert(key, value);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Sink for CombineSink<'_> {
+    fn accept(&mut self, rec: Rec<'_>) -> Result<(), Fallback> {
+        let Some((key_expr, value_expr)) = &self.pair else {
+            let v = rec.into_value();
+            let (k, x) = v.as_pair().map_err(|_| Fallback)?;
+            let key = Key::new(k.clone()).map_err(|_| Fallback)?;
+            return self.merge(key, x.clone());
+        };
+        let value = if value_expr.arity() == 0 {
+            value_expr.eval(&[])?
+        } else {
+            rec.with(|x| value_expr.eval(&[x]))?
+        };
+        if key_expr.is_arg0() {
+            if let Rec::S(s) = rec {
+                let probe = StrKey::new(s);
+                return match self.acc.get_index_of(&probe) {
+                    Some(i) => {
+                        let merged = self.reduce(&self.acc[i], &value)?;
+                        self.acc[i] = merged;
+                        Ok(())
+                    }
+                    None => {
+                        self.acc.insert(Key::from_str_hashed(probe.hash, s), value);
+                        Ok(())
+                    }
+                };
+            }
+        }
+        let key = rec.with(|x| key_expr.eval(&[x]))?;
+        self.merge(Key::new(key).map_err(|_| Fallback)?, value)
+    }
+}
+
+fn push(steps: &[(NativeKind, &Expr)], rec: Rec<'_>, sink: &mut dyn Sink) -> Result<(), Fallback> {
+    let Some((&(kind, expr), rest)) = steps.split_first() else {
+        return sink.accept(rec);
+    };
+    match kind {
+        NativeKind::FlatMap => {
+            if let Some(on) = expr.as_split_of_arg0() {
+                match &rec {
+                    Rec::S(s) => return split_push(s, on, rest, sink),
+                    Rec::V(Value::Str(s)) => return split_push(s, on, rest, sink),
+                    _ => {}
+                }
+            }
+            let mut items = Vec::new();
+            extend_iterable(&mut items, rec.with(|x| expr.eval(&[x]))?)?;
+            for item in items {
+                push(rest, Rec::V(item), sink)?;
+            }
+            Ok(())
+        }
+        NativeKind::Map => {
+            let v = rec.with(|x| expr.eval(&[x]))?;
+            push(rest, Rec::V(v), sink)
+        }
+        NativeKind::Filter => {
+            if rec.with(|x| expr.eval(&[x]))?.truthy().ok_or(Fallback)? {
+                push(rest, rec, sink)
+            } else {
+                Ok(())
+            }
+        }
+        NativeKind::KeyBy => {
+            let v = rec.into_value();
+            let k = expr.eval(&[&v])?;
+            push(rest, Rec::V(Value::pair(k, v)), sink)
+        }
+        NativeKind::MapValues => {
+            let v = rec.into_value();
+            let (k, x) = v.as_pair().map_err(|_| Fallback)?;
+            let out = Value::pair(k.clone(), expr.eval(&[x])?);
+            push(rest, Rec::V(out), sink)
+        }
+        NativeKind::FlatMapValues => {
+            let v = rec.into_value();
+            let (k, x) = v.as_pair().map_err(|_| Fallback)?;
+            let mut items = Vec::new();
+            extend_iterable(&mut items, expr.eval(&[x])?)?;
+            for item in items {
+                push(rest, Rec::V(Value::pair(k.clone(), item)), sink)?;
+            }
+            Ok(())
+        }
+        // A combine is only ever the sink of a chain.
+        NativeKind::Combine => Err(Fallback),
+    }
+}
+
+fn split_push(
+    s: &str,
+    on: SplitOn<'_>,
+    rest: &[(NativeKind, &Expr)],
+    sink: &mut dyn Sink,
+) -> Result<(), Fallback> {
+    match on {
+        SplitOn::Sep(sep) if sep.len() == 1 && sep.is_ascii() => {
+            let c = sep.as_bytes()[0] as char;
+            for piece in s.split(c) {
+                push(rest, Rec::S(piece), sink)?;
+            }
+        }
+        SplitOn::Sep(sep) => {
+            for piece in s.split(sep) {
+                push(rest, Rec::S(piece), sink)?;
+            }
+        }
+        SplitOn::Whitespace => {
+            for piece in crate::engine::expr::split_whitespace_all(s) {
+                push(rest, Rec::S(piece), sink)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Run a chain of native steps (at most one combine, last) over a partition in one pass per
+/// record: no intermediate partitions, and (see [`CombineSink`]) no per-record allocation for
+/// the word-count shape. `Err(Fallback)` means: run the steps one by one instead.
+pub fn run_fused(steps: &[(NativeKind, &Expr)], input: &[Value]) -> Result<Partition, Fallback> {
+    match steps.split_last() {
+        Some((&(NativeKind::Combine, reducer), before)) => {
+            let (pre, pair) = match before.split_last() {
+                Some((&(NativeKind::Map, map), pre)) if map.pair_parts().is_some() => {
+                    (pre, map.pair_parts())
+                }
+                _ => (before, None),
+            };
+            let mut sink = CombineSink {
+                acc: KeyMap::default(),
+                pair,
+                reducer,
+                adds: reducer.is_add_of_args(),
+            };
+            for x in input {
+                push(pre, Rec::V(x.clone()), &mut sink)?;
+            }
+            Ok(sink
+                .acc
+                .into_iter()
+                .map(|(k, v)| Value::pair(k.value, v))
+                .collect())
+        }
+        _ => {
+            let mut sink = Collect(Vec::with_capacity(input.len()));
+            for x in input {
+                push(steps, Rec::V(x.clone()), &mut sink)?;
+            }
+            Ok(sink.0)
+        }
+    }
+}
+
+impl Step {
+    /// The kind and expression of a native step.
+    pub fn native(&self) -> Option<(NativeKind, &Expr)> {
+        match self {
+            Step::Native { kind, expr, .. } => Some((*kind, expr)),
+            _ => None,
+        }
+    }
 }

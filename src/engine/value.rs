@@ -345,6 +345,14 @@ impl Key {
         })
     }
 
+    /// A string key whose portable hash is already known.
+    pub fn from_str_hashed(hash: i64, s: &str) -> Key {
+        Key {
+            hash,
+            value: Value::str(s),
+        }
+    }
+
     pub fn hash(&self) -> i64 {
         self.hash
     }
@@ -366,6 +374,33 @@ impl Eq for Key {}
 impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
         state.write_i64(self.hash);
+    }
+}
+
+/// A borrowed string looked up in a [`KeyMap`] without allocating a [`Key`].
+pub struct StrKey<'a> {
+    pub hash: i64,
+    pub s: &'a str,
+}
+
+impl<'a> StrKey<'a> {
+    pub fn new(s: &'a str) -> StrKey<'a> {
+        StrKey {
+            hash: pyhash::hash_str(s),
+            s,
+        }
+    }
+}
+
+impl Hash for StrKey<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_i64(self.hash);
+    }
+}
+
+impl indexmap::Equivalent<Key> for StrKey<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        key.hash == self.hash && matches!(&key.value, Value::Str(k) if **k == *self.s)
     }
 }
 
