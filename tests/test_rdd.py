@@ -559,3 +559,18 @@ def test_broadcast_and_accumulator_in_word_count(sc: SparkContext, engine_mode: 
         ("sat", 1),
     ]
     assert dropped.value == 3
+
+
+def test_pipe_sample_by_key_and_job_group(sc: SparkContext) -> None:
+    assert sc.parallelize(["1", "2", "", "3"]).pipe("cat").collect() == ["1", "2", "", "3"]
+    with pytest.raises(Exception, match="exited with error code"):
+        sc.parallelize(["x"]).pipe("exit 3", checkCode=True).collect()
+    fractions = {"a": 0.2, "b": 0.1}
+    rdd = sc.parallelize(list(fractions)).cartesian(sc.parallelize(range(0, 1000)))
+    sample = dict(rdd.sampleByKey(False, fractions, 2).groupByKey().collect())
+    assert 100 < len(sample["a"]) < 300
+    assert 50 < len(sample["b"]) < 150
+    again = dict(rdd.sampleByKey(False, fractions, 2).groupByKey().mapValues(list).collect())
+    assert again["a"] == list(sample["a"])
+    assert sc.parallelize([1, 2]).collectWithJobGroup("g", "d") == [1, 2]
+    assert sc.getLocalProperty("spark.jobGroup.id") == "g"

@@ -54,7 +54,9 @@ class Rdd:
         """
     def group_by_key_local(self) -> Rdd:
         """Per partition: ``(k, v)`` pairs -> ``(k, [v, ...])``, keys in first-seen order."""
-    def partition_by(self, num_partitions: int, partition_func: Optional[Callable[[Any], int]]) -> Rdd:
+    def partition_by(
+        self, num_partitions: int, partition_func: Optional[Callable[[Any], int]]
+    ) -> Rdd:
         """Shuffle ``(k, v)`` pairs into partition ``partition_func(k) % num_partitions``;
         ``None`` means PySpark's ``portable_hash`` computed natively. Records keep their order:
         source partition by source partition, then as they came."""

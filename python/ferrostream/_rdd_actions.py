@@ -61,6 +61,13 @@ class ActionsMixin:
                 f"Output directory file:{os.path.abspath(target)} already exists"
             ) from None
 
+    def collectWithJobGroup(
+        self: RDD[Any], groupId: str, description: str, interruptOnCancel: bool = False
+    ) -> list[Any]:
+        """:meth:`collect`, labelling the job with a job group."""
+        self.ctx.setJobGroup(groupId, description, interruptOnCancel)
+        return self.collect()
+
     def first(self: RDD[Any]) -> Any:
         """The first element; ValueError if the RDD is empty.
 
@@ -210,8 +217,10 @@ class ActionsMixin:
 
         Examples
         --------
-        >>> def f(x): print(x)
-        >>> sc.parallelize([1, 2, 3, 4, 5]).foreach(f)
+        >>> total = sc.accumulator(0)
+        >>> sc.parallelize([1, 2, 3, 4, 5]).foreach(lambda x: total.add(x))
+        >>> total.value
+        15
         """
         check_callable(f, "f")
 
@@ -227,10 +236,12 @@ class ActionsMixin:
 
         Examples
         --------
+        >>> sizes = sc.accumulator(0)
         >>> def f(iterator):
-        ...     for x in iterator:
-        ...         print(x)
-        >>> sc.parallelize([1, 2, 3, 4, 5]).foreachPartition(f)
+        ...     sizes.add(len(list(iterator)))
+        >>> sc.parallelize([1, 2, 3, 4, 5], 2).foreachPartition(f)
+        >>> sizes.value
+        5
         """
         check_callable(f, "f")
 

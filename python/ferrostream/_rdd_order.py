@@ -228,6 +228,66 @@ class OrderMixin:
         out._parents = (self, other)
         return out.mapPartitionsWithIndex(pair)
 
+    def sampleByKey(
+        self: RDD[Any],
+        withReplacement: bool,
+        fractions: dict[Any, float],
+        seed: int | None = None,
+    ) -> RDD[Any]:
+        """Sample ``(k, v)`` pairs with a different fraction per key (``fractions[k]``).
+
+        Examples
+        --------
+        >>> fractions = {"a": 0.2, "b": 0.1}
+        >>> rdd = sc.parallelize(fractions.keys()).cartesian(sc.parallelize(range(0, 1000)))
+        >>> sample = dict(rdd.sampleByKey(False, fractions, 2).groupByKey().collect())
+        >>> 100 < len(sample["a"]) < 300 and 50 < len(sample["b"]) < 150
+        True
+        """
+        for key, fraction in fractions.items():
+            if fraction < 0.0:
+                raise ValueError(f"Negative fraction value: {fraction} for key {key!r}")
+        if seed is None:
+            seed = random.randint(0, sys.maxsize)
+        samplers = {k: Sampler(bool(withReplacement), float(f), seed) for k, f in fractions.items()}
+
+        def run(split: int, it: Iterable[Any]) -> Iterator[Any]:
+            rng_by_key: dict[Any, Iterator[Any]] = {}
+            for kv in it:
+                gen = rng_by_key.get(kv[0])
+                if gen is None:
+                    sampler = samplers[kv[0]]
+                    gen = rng_by_key[kv[0]] = sampler.repeats(split)
+                yield from [kv] * next(gen)
+
+        return self.mapPartitionsWithIndex(run)
+
+    def pipe(
+        self: RDD[Any], command: str, env: dict[str, str] | None = None, checkCode: bool = False
+    ) -> RDD[str]:
+        """Feed each partition's elements (one per line) to a shell ``command`` and return
+        its output lines.
+
+        Examples
+        --------
+        >>> sc.parallelize(["1", "2", "", "3"]).pipe("cat").collect()
+        ['1', '2', '', '3']
+        """
+        import subprocess
+
+        def run(_: int, it: Iterable[Any]) -> list[str]:
+            data = "".join(f"{x}\n" for x in it).encode("utf-8")
+            proc = subprocess.run(
+                command, shell=True, input=data, capture_output=True, env=env, check=False
+            )
+            if checkCode and proc.returncode:
+                raise RuntimeError(
+                    f"Pipe function `{command}' exited with error code {proc.returncode}"
+                )
+            return proc.stdout.decode("utf-8").splitlines()
+
+        return self.mapPartitionsWithIndex(run)
+
     # -- pairing ------------------------------------------------------------------------
 
     def cartesian(self: RDD[Any], other: RDD[Any]) -> RDD[tuple[Any, Any]]:

@@ -198,6 +198,15 @@ class Sampler:
                 if rng.random() < frac:
                     yield x
 
+    def repeats(self, split: int) -> Iterator[int]:
+        """How many copies of each successive element to keep (an endless stream)."""
+        rng = random.Random(self.seed * 1_000_003 + split)
+        while True:
+            if self.with_replacement:
+                yield _poisson(rng, self.fraction)
+            else:
+                yield 1 if rng.random() < self.fraction else 0
+
 
 class RangeSampler:
     """Partition function keeping elements whose per-element draw is in ``[lb, ub)``."""

@@ -65,6 +65,7 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         self._op = _op
         self._is_text = False
         self._parents: tuple[RDD[Any], ...] = ()
+        self.partitioner: Any = None
 
     # -- engine plumbing ----------------------------------------------------------------
 

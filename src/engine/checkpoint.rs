@@ -42,6 +42,13 @@ pub fn prepare_dir(dir: &Path) -> Result<()> {
         )
     })?;
     let _ = fs::remove_file(probe);
+    // Temporary files of writes that a crash interrupted.
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&format!(".{PREFIX}")) && name.contains(".tmp-") {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
     Ok(())
 }
 

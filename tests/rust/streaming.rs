@@ -319,3 +319,82 @@ fn the_socket_receiver_retries_until_the_server_is_up_and_replaces_bad_utf8() {
     );
     assert_eq!(events.last().unwrap().0, "onReceiverStopped");
 }
+
+/// Multiplies every element by 10.
+struct TimesTen;
+
+impl TransformFn for TimesTen {
+    fn call(&self, _time: i64, parents: Vec<Option<Arc<Rdd>>>) -> Result<Option<Arc<Rdd>>> {
+        let Some(rdd) = parents.into_iter().next().flatten() else {
+            return Ok(None);
+        };
+        let ctx = rdd.context().clone();
+        let scaled = ints(&rdd).into_iter().map(|x| x * 10).collect();
+        Ok(Some(rdd_of(&ctx, vec![scaled])))
+    }
+}
+
+#[test]
+fn a_window_over_a_transformed_stream_sees_each_input_batch_once() {
+    let _turn = ONE_AT_A_TIME.lock();
+    let ctx = EngineContext::new(2).unwrap();
+    let engine = StreamingEngine::new(ctx.clone(), 1000, true).unwrap();
+    let rdds = (1..=6).map(|i| rdd_of(&ctx, vec![vec![i]])).collect();
+    let q = engine.queue_stream(rdds, true, None).unwrap();
+    let t = engine.transform(vec![q], Arc::new(TimesTen)).unwrap();
+    let w = engine.window(t, 3000, 3000).unwrap();
+    let (out, f) = collector();
+    engine.foreach_rdd(w, f, "window".into()).unwrap();
+    engine.start("test").unwrap();
+    advance(&engine, 6000);
+    engine.stop(false);
+    assert_eq!(
+        *out.lock(),
+        vec![(3000, vec![10, 20, 30]), (6000, vec![40, 50, 60])]
+    );
+}
+
+/// Adds new values to the state, but fails on the batch holding 13.
+struct SumFailingOn13;
+
+impl RecurrentFn for SumFailingOn13 {
+    fn call(
+        &self,
+        time: i64,
+        prev: Option<Arc<Rdd>>,
+        old: Vec<Arc<Rdd>>,
+        new: Vec<Arc<Rdd>>,
+        window: Vec<Arc<Rdd>>,
+    ) -> Result<Option<Arc<Rdd>>> {
+        if new.iter().any(|r| ints(r).contains(&13)) {
+            return Err(ferrostream::engine::error::EngineError::InvalidArgument(
+                "unlucky".into(),
+            ));
+        }
+        RunningSum.call(time, prev, old, new, window)
+    }
+}
+
+#[test]
+fn a_failed_state_batch_keeps_the_previous_state() {
+    let _turn = ONE_AT_A_TIME.lock();
+    let ctx = EngineContext::new(1).unwrap();
+    let engine = StreamingEngine::new(ctx.clone(), 1000, true).unwrap();
+    let rdds = [1, 13, 100]
+        .into_iter()
+        .map(|i| rdd_of(&ctx, vec![vec![i]]))
+        .collect();
+    let q = engine.queue_stream(rdds, true, None).unwrap();
+    let s = engine
+        .recurrent(q, Arc::new(SumFailingOn13), 1000, 1000, None)
+        .unwrap();
+    let (out, f) = collector();
+    engine.foreach_rdd(s, f, "state".into()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    engine.set_checkpoint_dir(Some(dir.path().to_path_buf()));
+    engine.start("test").unwrap();
+    advance(&engine, 3000);
+    engine.stop(false);
+    // Batch 2 failed: its output did not run, and batch 3 continued from batch 1's state.
+    assert_eq!(*out.lock(), vec![(1000, vec![1]), (3000, vec![101])]);
+}

@@ -9,10 +9,11 @@ from __future__ import annotations
 import operator
 from typing import TYPE_CHECKING, Any, Callable
 
+from ferrostream.streaming._funcs import RddMethod, RddMethodWith
 from ferrostream.streaming.util import require_callable
 
 if TYPE_CHECKING:
-    from ferrostream import RDD, SparkContext
+    from ferrostream import SparkContext
     from ferrostream.streaming.dstream import DStream
 
 
@@ -54,7 +55,7 @@ class PairDStreamMixin:
         """
         require_callable(func, "reduceByKey: func")
         n = self._partitions(numPartitions)
-        return self.transform(lambda rdd: rdd.reduceByKey(func, n))
+        return self.transform(RddMethod("reduceByKey", func, n))
 
     def combineByKey(
         self,
@@ -69,11 +70,9 @@ class PairDStreamMixin:
         require_callable(mergeValue, "combineByKey: mergeValue")
         require_callable(mergeCombiners, "combineByKey: mergeCombiners")
         n = self._partitions(numPartitions)
-
-        def combine(rdd: RDD[Any]) -> RDD[Any]:
-            return rdd.combineByKey(createCombiner, mergeValue, mergeCombiners, n)
-
-        return self.transform(combine)
+        return self.transform(
+            RddMethod("combineByKey", createCombiner, mergeValue, mergeCombiners, n)
+        )
 
     def partitionBy(
         self, numPartitions: int, partitionFunc: Callable[[Any], int] | None = None
@@ -82,25 +81,25 @@ class PairDStreamMixin:
         partitions with ``partitionFunc`` (default: ``portable_hash``)."""
         n = self._partitions(numPartitions)
         if partitionFunc is None:
-            return self.transform(lambda rdd: rdd.partitionBy(n))
+            return self.transform(RddMethod("partitionBy", n))
         require_callable(partitionFunc, "partitionBy: partitionFunc")
-        return self.transform(lambda rdd: rdd.partitionBy(n, partitionFunc))
+        return self.transform(RddMethod("partitionBy", n, partitionFunc))
 
     def mapValues(self, f: Callable[[Any], Any]) -> DStream[Any]:
         """Return a new DStream applying ``f`` to the value of each pair, keeping the keys
         (and the partitioning)."""
         require_callable(f, "mapValues: f")
-        return self.transform(lambda rdd: rdd.mapValues(f))
+        return self.transform(RddMethod("mapValues", f))
 
     def flatMapValues(self, f: Callable[[Any], Any]) -> DStream[Any]:
         """Return a new DStream with one pair ``(k, x)`` for each ``x`` in ``f(v)``."""
         require_callable(f, "flatMapValues: f")
-        return self.transform(lambda rdd: rdd.flatMapValues(f))
+        return self.transform(RddMethod("flatMapValues", f))
 
     def groupByKey(self, numPartitions: int | None = None) -> DStream[Any]:
         """Return a new DStream with ``(k, ResultIterable of values)`` for each key per batch."""
         n = self._partitions(numPartitions)
-        return self.transform(lambda rdd: rdd.groupByKey(n))
+        return self.transform(RddMethod("groupByKey", n))
 
     def countByValue(self) -> DStream[tuple[Any, int]]:
         """Return a new DStream with ``(value, count)`` for each distinct element per batch."""
@@ -110,26 +109,26 @@ class PairDStreamMixin:
         """Return a new DStream cogrouping each batch with the batch of ``other``:
         ``(k, (ResultIterable(values here), ResultIterable(values there)))``."""
         n = self._partitions(numPartitions)
-        return self.transformWith(lambda a, b: a.cogroup(b, n), other)
+        return self.transformWith(RddMethodWith("cogroup", n), other)
 
     def join(self, other: DStream[Any], numPartitions: int | None = None) -> DStream[Any]:
         """Return a new DStream with the inner join of each batch with the batch of ``other``:
         ``(k, (v, w))``."""
         n = self._partitions(numPartitions)
-        return self.transformWith(lambda a, b: a.join(b, n), other)
+        return self.transformWith(RddMethodWith("join", n), other)
 
     def leftOuterJoin(self, other: DStream[Any], numPartitions: int | None = None) -> DStream[Any]:
         """Return a new DStream with the left outer join per batch: ``(k, (v, w or None))``."""
         n = self._partitions(numPartitions)
-        return self.transformWith(lambda a, b: a.leftOuterJoin(b, n), other)
+        return self.transformWith(RddMethodWith("leftOuterJoin", n), other)
 
     def rightOuterJoin(self, other: DStream[Any], numPartitions: int | None = None) -> DStream[Any]:
         """Return a new DStream with the right outer join per batch: ``(k, (v or None, w))``."""
         n = self._partitions(numPartitions)
-        return self.transformWith(lambda a, b: a.rightOuterJoin(b, n), other)
+        return self.transformWith(RddMethodWith("rightOuterJoin", n), other)
 
     def fullOuterJoin(self, other: DStream[Any], numPartitions: int | None = None) -> DStream[Any]:
         """Return a new DStream with the full outer join per batch:
         ``(k, (v or None, w or None))``."""
         n = self._partitions(numPartitions)
-        return self.transformWith(lambda a, b: a.fullOuterJoin(b, n), other)
+        return self.transformWith(RddMethodWith("fullOuterJoin", n), other)

@@ -15,16 +15,16 @@ from ferrostream.errors import (
     IllegalStateException,
     SparkException,
 )
+from ferrostream.streaming import _checkpoint
+from ferrostream.streaming._funcs import OutputRunner, TupleArgs
 from ferrostream.streaming.dstream import DStream, MultiTransformedDStream
 from ferrostream.streaming.listener import ListenerBus, StreamingListener
 from ferrostream.streaming.util import (
     duration_ms,
     is_sequence_input,
-    ms_to_datetime,
     rdd_class,
     require_callable,
     unwrap_rdd,
-    wrap_rdd,
 )
 
 if TYPE_CHECKING:
@@ -51,20 +51,30 @@ class StreamingContext:
         The SparkContext the batch RDDs belong to.
     batchDuration : int or float
         The batch interval in seconds (fractions allowed, e.g. ``0.5``).
+    jssc : optional
+        Used by :meth:`getOrCreate` only: the checkpoint a context is recovered from.
     """
 
     _activeContext: ClassVar[StreamingContext | None] = None
     _transformerSerializer: ClassVar[Any] = None
     _lock: ClassVar[threading.RLock] = threading.RLock()
 
-    def __init__(self, sparkContext: SparkContext, batchDuration: float | None = None):
+    def __init__(
+        self, sparkContext: SparkContext, batchDuration: float | None = None, jssc: Any = None
+    ):
         warnings.warn(_DEPRECATION, FutureWarning, stacklevel=2)
-        assert batchDuration is not None, "batchDuration is required for a new StreamingContext"
-        batch_ms = duration_ms(batchDuration, "batchDuration")
+        recovered = jssc if isinstance(jssc, _checkpoint.Checkpoint) else None
+        if recovered is not None:
+            batch_ms = recovered.batch_ms
+        else:
+            assert batchDuration is not None, "batchDuration is required for a new StreamingContext"
+            batch_ms = duration_ms(batchDuration, "batchDuration")
         self._sc = sparkContext
         self._batch_ms = batch_ms
         self._manual_clock = _uses_manual_clock(sparkContext)
-        self._engine = _native.StreamingEngine(sparkContext._ectx, batch_ms, self._manual_clock)
+        native = _native.StreamingEngine(sparkContext._ectx, batch_ms, self._manual_clock)
+        # Records the calls that define the graph: checkpoints replay them on recovery.
+        self._engine = _checkpoint.RecordingEngine(native)
         self._state = "INITIALIZED"
         self._dstreams: list[DStream[Any]] = []
         self._num_outputs = 0
@@ -73,6 +83,14 @@ class StreamingContext:
         self._checkpoint_dir: str | None = None
         self._listener_bus: ListenerBus | None = None
         self._start_site: str | None = None
+        self._recovered_from: str | None = None
+        if recovered is not None:
+            self._recover(recovered)
+
+    def __reduce__(self) -> Any:
+        # Spark's CONTEXT_ONLY_VALID_ON_DRIVER error, raised by the SparkContext's own
+        # __reduce__: a function referencing the StreamingContext cannot be checkpointed.
+        return self._sc.__reduce__()
 
     # ----------------------------------------------------------------------------------
     # class-level helpers
@@ -83,9 +101,38 @@ class StreamingContext:
     ) -> StreamingContext:
         """Recreate a StreamingContext from checkpoint data in ``checkpointPath``, or, when
         there is none, create one with ``setupFunc()`` and enable checkpointing to
-        ``checkpointPath``."""
+        ``checkpointPath``.
+
+        A recovered context has the checkpointed graph, batch interval and state, and goes on
+        with the batch after the checkpointed one (batches missed while the program was down
+        run first); ``setupFunc`` is not called. It uses the active SparkContext, or a new one
+        made from the checkpointed configuration. Damaged newer checkpoint files are skipped
+        with a warning.
+
+        Parameters
+        ----------
+        checkpointPath : str
+            Checkpoint directory used in a previous run of the program.
+        setupFunc : function
+            Function that creates a new StreamingContext and sets up its DStreams.
+
+        Raises
+        ------
+        IllegalStateException
+            When the checkpoint was written by an incompatible program or ferrostream
+            version: delete the directory or use another one.
+        """
         if not callable(setupFunc):
             raise TypeError("setupFunc should be callable.")
+        path = _local_path(os.fspath(checkpointPath))
+        checkpoint = _checkpoint.read(path)
+        if checkpoint is not None:
+            from ferrostream.context import SparkContext
+
+            sc = SparkContext._active_spark_context
+            if sc is None:
+                sc = SparkContext(conf=checkpoint.spark_conf())
+            return cls(sc, None, checkpoint)
         ssc = setupFunc()
         if not isinstance(ssc, StreamingContext):
             raise TypeError(f"setupFunc should return a StreamingContext, got {type(ssc).__name__}")
@@ -149,10 +196,47 @@ class StreamingContext:
                 dstream._validate_at_start()
             if self._has_queue_stream and self._checkpoint_dir is not None:
                 self._warn_queue_checkpointing()
+            self._apply_checkpoint_dir()
+            self._install_checkpoint_writer()
             self._engine.start()
             self._state = "ACTIVE"
             self._start_site = "\n" + "".join(traceback.format_stack()[:-1][-8:])
             cls._activeContext = self
+
+    def _apply_checkpoint_dir(self) -> None:
+        """Give the engine the checkpoint directory: this context's, else the SparkContext's
+        (``sc.setCheckpointDir`` also satisfies the stateful streams, as in Spark)."""
+        directory = self._checkpoint_dir
+        if directory is None:
+            get_dir = getattr(self._sc, "getCheckpointDir", None)
+            directory = get_dir() if get_dir is not None else None
+        self._engine.set_checkpoint_dir(directory)
+
+    def _install_checkpoint_writer(self) -> None:
+        """With ``checkpoint(directory)`` set, pickle the graph (a function that cannot be
+        pickled fails here, naming it) and have the engine checkpoint every batch."""
+        directory = self._checkpoint_dir
+        if directory is None:
+            return
+        recipe = _checkpoint.encode_recipe(self._engine.calls, directory)
+        conf = self._sc.getConf().getAll()
+        self._engine.set_checkpoint_hook(
+            _checkpoint.CheckpointWriter(self, recipe, conf, directory)
+        )
+
+    def _recover(self, checkpoint: _checkpoint.Checkpoint) -> None:
+        """Rebuild the checkpointed graph and state on this new context."""
+        _checkpoint.restore(self, checkpoint)
+        if self._manual_clock:
+            # As Spark's JobGenerator does on restart: the manual clock jumps to the
+            # checkpointed time (plus spark.streaming.manualClock.jump).
+            jump = int(self._sc.getConf().get("spark.streaming.manualClock.jump", "0"))
+            target = checkpoint.time_ms + jump
+            now = int(self._engine.clock_ms())
+            if target > now:
+                self._engine.advance_clock(target - now)
+        self.checkpoint(checkpoint.directory)
+        self._recovered_from = checkpoint.path
 
     def awaitTermination(self, timeout: float | None = None) -> None:
         """Wait until the context is stopped or a batch fails (the failure is raised).
@@ -209,16 +293,32 @@ class StreamingContext:
         self._engine.remember(duration_ms(duration, "duration"))
 
     def checkpoint(self, directory: str | None) -> None:
-        """Set the checkpoint directory (created if missing); also the SparkContext's."""
+        """Enable checkpointing: after every batch, the DStream graph (with its functions,
+        pickled with cloudpickle), the state of stateful streams and the positions of file
+        streams are saved in ``directory``, from which :meth:`getOrCreate` recovers the
+        context after a failure. Also sets the SparkContext's checkpoint directory.
+
+        The directory is created if missing; ``start()`` fails, naming it, when it cannot be
+        created or written. ``None`` disables checkpointing.
+
+        Parameters
+        ----------
+        directory : str
+            A local directory (``file://`` URLs are accepted).
+        """
         if directory is None:
             self._checkpoint_dir = None
             return
-        path = os.fspath(directory)
-        os.makedirs(path, exist_ok=True)
+        path = _local_path(os.fspath(directory))
         self._checkpoint_dir = path
-        set_dir = getattr(self._sc, "setCheckpointDir", None)
-        if set_dir is not None:
-            set_dir(path)
+        try:
+            os.makedirs(path, exist_ok=True)
+            set_dir = getattr(self._sc, "setCheckpointDir", None)
+            if set_dir is not None:
+                set_dir(path)
+        except OSError as exc:
+            # start() reports it: the engine checks the directory can be created and written.
+            _log.debug("cannot create the checkpoint directory %s yet: %s", path, exc)
 
     # ----------------------------------------------------------------------------------
     # inputs
@@ -356,11 +456,7 @@ class StreamingContext:
         for d in streams:
             if not isinstance(d, DStream):
                 raise TypeError(f"transform expects DStreams, got {type(d).__name__}")
-
-        def call(_t: Any, *rdds: Any) -> Any:
-            return transformFunc(rdds)
-
-        return MultiTransformedDStream(self, streams, call)
+        return MultiTransformedDStream(self, streams, TupleArgs(transformFunc))
 
     def addStreamingListener(self, streamingListener: StreamingListener) -> None:
         """Register a :class:`StreamingListener` to receive the events of this context."""
@@ -399,15 +495,17 @@ class StreamingContext:
         ``datetime``, or the epoch ms when ``raw_time``."""
         self._check_can_add()
         stream_id = dstream._jdstream
-        sc = self._sc
-
-        def run(t_ms: int, jrdd: _native.Rdd) -> None:
-            # User exceptions propagate unchanged: the engine reports them as a failed batch.
-            when: Any = t_ms if raw_time else ms_to_datetime(t_ms)
-            func(when, wrap_rdd(jrdd, sc))
-
-        self._engine.foreach_rdd(stream_id, run, description)
+        self._engine.foreach_rdd(stream_id, OutputRunner(func, raw_time), description)
         self._num_outputs += 1
+
+
+def _local_path(path: str) -> str:
+    """A local path from a path or a ``file:`` URL."""
+    if path.startswith("file://"):
+        return path[len("file://") :]
+    if path.startswith("file:"):
+        return path[len("file:") :]
+    return path
 
 
 def _directory_arg(directory: Any) -> str:

@@ -12,37 +12,41 @@ from __future__ import annotations
 import operator
 import os
 from collections.abc import Iterable, Iterator
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
 
 from ferrostream.errors import (
     IllegalArgumentException,
     UnsupportedOperationException,
 )
+from ferrostream.streaming._funcs import (
+    BatchTransform,
+    DropTime,
+    Fused,
+    PPrint,
+    RddMethod,
+    RddMethodWith,
+    SaveAsTextFiles,
+)
 from ferrostream.streaming._pairs import PairDStreamMixin
+from ferrostream.streaming._window import WindowedDStreamMixin
 from ferrostream.streaming.util import (
     Timestamp,
     arg_count,
     duration_ms,
-    ms_to_datetime,
-    rddToFileName,
     require_callable,
     to_epoch_ms,
-    unwrap_rdd,
     user_callsite,
     wrap_rdd,
 )
 
 if TYPE_CHECKING:
-    from ferrostream import RDD, _native
+    from ferrostream import RDD
     from ferrostream.streaming.context import StreamingContext
 
 __all__ = ["DStream"]
 
 T_co = TypeVar("T_co", covariant=True)
 U = TypeVar("U")
-
-_RULE = "-" * 43
 
 BatchFunc = Callable[..., Any]
 
@@ -59,14 +63,7 @@ def _count_partition(iterator: Iterable[Any]) -> list[int]:
     return [sum(1 for _ in iterator)]
 
 
-def _is_already_exists(exc: BaseException) -> bool:
-    if isinstance(exc, FileExistsError):
-        return True
-    text = str(exc)
-    return "FileAlreadyExistsException" in text or "already exists" in text
-
-
-class DStream(PairDStreamMixin, Generic[T_co]):
+class DStream(PairDStreamMixin, WindowedDStreamMixin, Generic[T_co]):
     """A Discretized Stream: a continuous sequence of RDDs of the same type, one per batch.
 
     DStreams are created from a :class:`StreamingContext` (``queueStream``, ...) or by
@@ -84,6 +81,7 @@ class DStream(PairDStreamMixin, Generic[T_co]):
         self.is_checkpointed = False
         self._storage_level: Any = None
         self._checkpoint_ms: int | None = None
+        self._node_func: BatchTransform | None = None
         ssc._register_dstream(self)
 
     # ----------------------------------------------------------------------------------
@@ -104,24 +102,13 @@ class DStream(PairDStreamMixin, Generic[T_co]):
         """Create the engine node computing ``func(time, *parent_rdds)`` for ``self``."""
         ssc = self._ssc
         ssc._check_can_add()
-        sc = self._sc
-        owner = self
-
-        def compute(t_ms: int, jrdds: list[_native.Rdd | None]) -> _native.Rdd | None:
-            # User exceptions propagate unchanged: the engine reports them as a failed batch
-            # (SparkException with the user's exception as __cause__).
-            rdds = [wrap_rdd(j, sc) for j in jrdds]
-            out = func(ms_to_datetime(t_ms), *rdds)
-            level = owner._storage_level
-            if out is not None and level is not None and hasattr(out, "persist"):
-                out = out.persist(level)
-            jrdd = unwrap_rdd(out, "transform function")
-            if jrdd is not None and level is not None and not jrdd.is_cached:
-                jrdd.persist()
-            return jrdd
-
+        # A picklable function object (checkpoints hold it); persist() may still set its
+        # storage level, until the context starts.
+        compute = BatchTransform(func, self._storage_level)
         parent_ids = [p._jdstream for p in parents]
-        return ssc._engine.transform(parent_ids, compute)
+        stream_id = ssc._engine.transform(parent_ids, compute)
+        self._node_func = compute
+        return stream_id
 
     # ----------------------------------------------------------------------------------
     # basics
@@ -136,12 +123,7 @@ class DStream(PairDStreamMixin, Generic[T_co]):
         require_callable(func, "transform: func")
         nargs = arg_count(func)
         if nargs == 1:
-            one = func
-
-            def as_two(_t: datetime, rdd: Any) -> Any:
-                return one(rdd)
-
-            return TransformedDStream(self, as_two)
+            return TransformedDStream(self, DropTime(func))
         if nargs != 2:
             raise AssertionError("func should take one or two arguments")
         return TransformedDStream(self, func)
@@ -156,12 +138,7 @@ class DStream(PairDStreamMixin, Generic[T_co]):
         _check_dstream(other, "transformWith")
         nargs = arg_count(func)
         if nargs == 2:
-            two = func
-
-            def as_three(_t: datetime, a: Any, b: Any) -> Any:
-                return two(a, b)
-
-            return MultiTransformedDStream(self._ssc, [self, other], as_three)
+            return MultiTransformedDStream(self._ssc, [self, other], DropTime(func))
         if nargs != 3:
             raise AssertionError("func should take two or three arguments")
         return MultiTransformedDStream(self._ssc, [self, other], func)
@@ -172,7 +149,7 @@ class DStream(PairDStreamMixin, Generic[T_co]):
     def map(self, f: Callable[[Any], U], preservesPartitioning: bool = False) -> DStream[U]:
         """Return a new DStream with ``f`` applied to every element."""
         require_callable(f, "map: f")
-        return self.transform(lambda rdd: rdd.map(f, preservesPartitioning))
+        return self.transform(RddMethod("map", f, preservesPartitioning))
 
     def flatMap(
         self, f: Callable[[Any], Iterable[U]], preservesPartitioning: bool = False
@@ -180,19 +157,19 @@ class DStream(PairDStreamMixin, Generic[T_co]):
         """Return a new DStream with ``f`` applied to every element and the results
         flattened."""
         require_callable(f, "flatMap: f")
-        return self.transform(lambda rdd: rdd.flatMap(f, preservesPartitioning))
+        return self.transform(RddMethod("flatMap", f, preservesPartitioning))
 
     def filter(self, f: Callable[[Any], bool]) -> DStream[Any]:
         """Return a new DStream with only the elements for which ``f`` is true."""
         require_callable(f, "filter: f")
-        return self.transform(lambda rdd: rdd.filter(f))
+        return self.transform(RddMethod("filter", f))
 
     def mapPartitions(
         self, f: Callable[[Iterator[Any]], Iterable[U]], preservesPartitioning: bool = False
     ) -> DStream[U]:
         """Return a new DStream with ``f(iterator)`` applied to each partition of each RDD."""
         require_callable(f, "mapPartitions: f")
-        return self.transform(lambda rdd: rdd.mapPartitions(f, preservesPartitioning))
+        return self.transform(RddMethod("mapPartitions", f, preservesPartitioning))
 
     def mapPartitionsWithIndex(
         self, f: Callable[[int, Iterator[Any]], Iterable[U]], preservesPartitioning: bool = False
@@ -200,7 +177,7 @@ class DStream(PairDStreamMixin, Generic[T_co]):
         """Return a new DStream with ``f(partition_index, iterator)`` applied to each
         partition of each RDD."""
         require_callable(f, "mapPartitionsWithIndex: f")
-        return self.transform(lambda rdd: rdd.mapPartitionsWithIndex(f, preservesPartitioning))
+        return self.transform(RddMethod("mapPartitionsWithIndex", f, preservesPartitioning))
 
     def reduce(self, func: Callable[[Any, Any], Any]) -> DStream[Any]:
         """Return a new DStream with one element per batch: the elements reduced by
@@ -214,12 +191,12 @@ class DStream(PairDStreamMixin, Generic[T_co]):
 
     def glom(self) -> DStream[list[Any]]:
         """Return a new DStream with one list per partition of each RDD."""
-        return self.transform(lambda rdd: rdd.glom())
+        return self.transform(RddMethod("glom"))
 
     def repartition(self, numPartitions: int) -> DStream[Any]:
         """Return a new DStream whose RDDs have exactly ``numPartitions`` partitions."""
         n = self._partitions(numPartitions)
-        return self.transform(lambda rdd: rdd.repartition(n))
+        return self.transform(RddMethod("repartition", n))
 
     def union(self, other: DStream[Any]) -> DStream[Any]:
         """Return a new DStream with the elements of this stream and of ``other`` in every
@@ -227,7 +204,7 @@ class DStream(PairDStreamMixin, Generic[T_co]):
         _check_dstream(other, "union")
         if self._slideDuration != other._slideDuration:
             raise ValueError("the two DStream should have same slide duration")
-        return self.transformWith(lambda a, b: a.union(b), other, True)
+        return self.transformWith(RddMethodWith("union"), other, True)
 
     # ----------------------------------------------------------------------------------
     # persistence and checkpointing
@@ -247,6 +224,8 @@ class DStream(PairDStreamMixin, Generic[T_co]):
             )
         self.is_cached = True
         self._storage_level = storageLevel
+        if self._node_func is not None:
+            self._node_func.storage_level = storageLevel
         return self
 
     def checkpoint(self, interval: float) -> DStream[T_co]:
@@ -296,12 +275,7 @@ class DStream(PairDStreamMixin, Generic[T_co]):
         """
         require_callable(func, "foreachRDD: func")
         if arg_count(func) == 1:
-            one = func
-
-            def as_two(_t: datetime, rdd: Any) -> Any:
-                return one(rdd)
-
-            self._ssc._register_output(self, as_two, user_callsite("foreachRDD"))
+            self._ssc._register_output(self, DropTime(func), user_callsite("foreachRDD"))
         else:
             self._ssc._register_output(self, func, user_callsite("foreachRDD"))
 
@@ -310,35 +284,16 @@ class DStream(PairDStreamMixin, Generic[T_co]):
         header with the batch time. This is an output operation."""
         if isinstance(num, bool) or not isinstance(num, int):
             raise TypeError(f"num should be an int, got {type(num).__name__}")
-
-        def show(t: datetime, rdd: RDD[Any]) -> None:
-            taken = rdd.take(num + 1)
-            lines = [_RULE, f"Time: {t}", _RULE]
-            lines.extend(str(record) for record in taken[:num])
-            if len(taken) > num:
-                lines.append("...")
-            lines.append("")
-            print("\n".join(lines), flush=True)
-
-        self._ssc._register_output(self, show, user_callsite("pprint"))
+        self._ssc._register_output(self, PPrint(num), user_callsite("pprint"))
 
     def saveAsTextFiles(self, prefix: str, suffix: str | None = None) -> None:
         """Save every batch as a text-file directory ``prefix-<time ms>[.suffix]``
         (``part-NNNNN`` files and ``_SUCCESS``). This is an output operation."""
         if not isinstance(prefix, str):
             prefix = os.fspath(prefix)
-
-        def save(t_ms: int, rdd: RDD[Any]) -> None:
-            path = rddToFileName(prefix, suffix, t_ms)
-            if os.path.exists(path):
-                return
-            try:
-                rdd.saveAsTextFile(path)
-            except Exception as exc:
-                if not _is_already_exists(exc):
-                    raise
-
-        self._ssc._register_output(self, save, user_callsite("saveAsTextFiles"), raw_time=True)
+        self._ssc._register_output(
+            self, SaveAsTextFiles(prefix, suffix), user_callsite("saveAsTextFiles"), raw_time=True
+        )
 
     # ----------------------------------------------------------------------------------
     # time-based access
@@ -367,14 +322,8 @@ class TransformedDStream(DStream[Any]):
     def __init__(self, prev: DStream[Any], func: BatchFunc) -> None:
         super().__init__(prev._ssc)
         if type(prev) is TransformedDStream and not prev.is_cached and not prev.is_checkpointed:
-            inner = prev.func
-            outer = func
-
-            def fused(t: datetime, rdd: Any) -> Any:
-                return outer(t, inner(t, rdd))
-
             self.prev: DStream[Any] = prev.prev
-            self.func: BatchFunc = fused
+            self.func: BatchFunc = Fused(func, prev.func)
         else:
             self.prev = prev
             self.func = func

@@ -114,6 +114,22 @@ def rdd_class() -> type[RDD[Any]]:
     return RDD
 
 
+def active_sc() -> SparkContext:
+    """The active SparkContext, looked up when a batch runs.
+
+    Functions handed to the engine call this instead of holding a SparkContext, so they stay
+    picklable for checkpoints (a SparkContext refuses to be pickled, as in Spark).
+    """
+    from ferrostream.context import SparkContext
+
+    sc = SparkContext._active_spark_context
+    if sc is None:
+        from ferrostream.errors import IllegalStateException
+
+        raise IllegalStateException("Cannot call methods on a stopped SparkContext.")
+    return sc
+
+
 def wrap_rdd(jrdd: _native.Rdd | None, sc: SparkContext) -> RDD[Any] | None:
     """An engine ``Rdd`` as a ``ferrostream.rdd.RDD`` (``None`` stays ``None``)."""
     if jrdd is None:

@@ -130,6 +130,9 @@ pub struct StreamNode {
     pub records: Mutex<BTreeMap<i64, i64>>,
     /// Needs a checkpoint directory (state, incremental windows).
     pub must_checkpoint: bool,
+    /// Input streams: the latest batch time read. A source is never asked again for a time at
+    /// or before it (that would hand out data twice or out of order).
+    pub last_input_time: AtomicI64,
 }
 
 impl StreamNode {
@@ -143,6 +146,7 @@ impl StreamNode {
             positions: Mutex::new(BTreeMap::new()),
             records: Mutex::new(BTreeMap::new()),
             must_checkpoint: kind_needs_checkpoint(&kind),
+            last_input_time: AtomicI64::new(i64::MIN),
             kind,
         }
     }
@@ -187,6 +191,13 @@ impl Graph {
         }
         let rdd = match &node.kind {
             StreamKind::Input(input) => {
+                if node.last_input_time.fetch_max(time, Ordering::SeqCst) >= time {
+                    log::warn!(
+                        "the batch of input stream {stream} at {time} ms is no longer \
+                         remembered; it is treated as empty"
+                    );
+                    return Ok(None);
+                }
                 let batch = input.batch(ctx, time)?;
                 if let Some(p) = batch.position {
                     node.positions.lock().insert(time, p);
@@ -244,10 +255,28 @@ impl Graph {
                 )?;
                 let new = self.parent_range(ctx, parent, prev_time, time, zero_time)?;
                 let window = self.parent_range(ctx, parent, time - window_ms, time, zero_time)?;
-                match func.call(time, prev, old, new, window)? {
-                    // Materialise: the next batch builds on this result, not on its lineage.
-                    Some(rdd) => Some(Rdd::from_partitions(ctx, rdd.compute_all()?)),
-                    None => None,
+                let kept = prev.clone();
+                let result = func
+                    .call(time, prev, old, new, window)
+                    .and_then(|out| match out {
+                        // Materialise: the next batch builds on this result, not on its lineage.
+                        Some(rdd) => Ok(Some(Rdd::from_partitions(ctx, rdd.compute_all()?))),
+                        None => Ok(None),
+                    });
+                match result {
+                    Ok(rdd) => rdd,
+                    Err(e) => {
+                        // The batch fails. A state stream (window == slide) keeps the previous
+                        // batch's state, and the next batch continues from it; an incremental
+                        // window forgets, so the next batch recomputes its whole window.
+                        let kept = if *window_ms == node.slide_ms {
+                            kept
+                        } else {
+                            None
+                        };
+                        node.generated.lock().insert(time, kept);
+                        return Err(e);
+                    }
                 }
             }
         };

@@ -346,6 +346,7 @@ impl StreamingEngine {
         let rdd = input.replay(&self.ctx, time, &position)?;
         node.generated.lock().insert(time, Some(rdd));
         node.positions.lock().insert(time, position);
+        node.last_input_time.fetch_max(time, Ordering::Relaxed);
         Ok(())
     }
 
@@ -560,11 +561,29 @@ impl StreamingEngine {
         }
     }
 
+    /// Every stream keeps its RDDs as long as anything downstream may ask for them: a window
+    /// (or a recurrent stream) needs its parent's RDDs for its own remember duration plus the
+    /// window and one slide, and that need passes on to all ancestors, as in Spark.
     fn apply_remember_durations(&self) {
         let graph = self.graph.lock();
         if let Some(r) = graph.remember_ms {
             for node in &graph.streams {
                 node.remember_ms.fetch_max(r, Ordering::Relaxed);
+            }
+        }
+        // Parents are always defined before their children: walk children first.
+        for node in graph.streams.iter().rev() {
+            let own = node.remember_ms.load(Ordering::Relaxed);
+            let extra = match &node.kind {
+                StreamKind::Window { window_ms } | StreamKind::Recurrent { window_ms, .. } => {
+                    window_ms + node.slide_ms
+                }
+                _ => 0,
+            };
+            for &p in &node.parents {
+                graph.streams[p]
+                    .remember_ms
+                    .fetch_max(own + extra, Ordering::Relaxed);
             }
         }
     }
@@ -662,8 +681,8 @@ impl StreamingEngine {
             info.outputs.push(op);
         }
         info.processing_end = self.clock.now_ms();
-        self.write_checkpoint(time);
         graph.forget_old(time);
+        self.write_checkpoint(time);
         self.emit("onBatchCompleted", info.to_info());
     }
 

@@ -1,0 +1,323 @@
+"""updateStateByKey: exact per-batch state with the manual clock (Spark 3.5 rules)."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import cloudpickle  # type: ignore[import-untyped]
+import pytest
+
+from ferrostream.errors import IllegalArgumentException, SparkException
+from ferrostream.streaming import DStream, StreamingContext, StreamingListener, _window
+from ferrostream.testing import batch_times, collect_stream, run_batches, streaming_context
+
+NO_CHECKPOINT = (
+    "requirement failed: The checkpoint directory has not been set. "
+    "Please set it by StreamingContext.checkpoint()."
+)
+
+
+class OutputOutcomes(StreamingListener):
+    """Records the batch second of every output operation, split by success."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ok: list[int] = []
+        self.failed: list[int] = []
+
+    def onOutputOperationCompleted(self, outputOperationCompleted: Any) -> None:
+        info = outputOperationCompleted.outputOperationInfo()
+        second = info.batchTime().milliseconds() // 1000
+        (self.ok if info.failureReason() is None else self.failed).append(second)
+
+
+@pytest.fixture
+def bare_ssc() -> Iterator[StreamingContext]:
+    """A context without a checkpoint directory."""
+    ctx = streaming_context(1, app="test_streaming_state")
+    yield ctx
+    ctx.stop(stopSparkContext=True)
+
+
+@pytest.fixture
+def ssc(bare_ssc: StreamingContext, tmp_path: Path) -> StreamingContext:
+    bare_ssc.checkpoint(str(tmp_path / "checkpoint"))
+    return bare_ssc
+
+
+def running_sum(values: list[int], state: Optional[int]) -> int:
+    return sum(values) + (state or 0)
+
+
+def run(
+    ssc: StreamingContext, inputs: list[Any], op: Callable[[DStream[Any]], DStream[Any]], n: int
+) -> list[list[Any]]:
+    out = collect_stream(op(ssc.queueStream(inputs)))
+    ssc.start()
+    run_batches(ssc, n)
+    assert ssc.awaitTerminationOrTimeout(0.001) is False
+    return out
+
+
+def sort_all(batches: list[list[Any]]) -> list[list[Any]]:
+    return [sorted(b) for b in batches]
+
+
+def test_running_sum_emitted_every_batch(ssc: StreamingContext, engine_mode: str) -> None:
+    data = [[("a", 1), ("b", 2), ("a", 3)], [("b", 1)], [], [("c", 7)]]
+    out = run(ssc, data, lambda s: s.updateStateByKey(running_sum), 6)
+    assert sort_all(out) == [
+        [("a", 4), ("b", 2)],
+        [("a", 4), ("b", 3)],
+        [("a", 4), ("b", 3)],
+        [("a", 4), ("b", 3), ("c", 7)],
+        [("a", 4), ("b", 3), ("c", 7)],
+        [("a", 4), ("b", 3), ("c", 7)],
+    ]
+
+
+def test_update_function_arguments(ssc: StreamingContext) -> None:
+    calls: list[tuple[list[int], Optional[int]]] = []
+
+    def update(values: list[int], state: Optional[int]) -> int:
+        assert isinstance(values, list)
+        calls.append((sorted(values), state))
+        return running_sum(values, state)
+
+    src = ssc.queueStream([[("a", 1), ("a", 2), ("a", 3)]])
+    out = collect_stream(src.updateStateByKey(update))
+    ssc.start()
+    run_batches(ssc, 1)
+    # First sight of a key: its values grouped, state None.
+    assert calls == [([1, 2, 3], None)]
+    run_batches(ssc, 2)
+    # No new values: [] and the state, every batch.
+    assert calls == [([1, 2, 3], None), ([], 6), ([], 6)]
+    assert out == [[("a", 6)]] * 3
+
+
+def test_new_values_grouped_across_partitions(ssc: StreamingContext) -> None:
+    seen: list[tuple[list[int], Optional[list[int]]]] = []
+
+    def collect_values(values: list[int], state: Optional[list[int]]) -> list[int]:
+        seen.append((sorted(values), state))
+        return sorted((state or []) + values)
+
+    sc = ssc.sparkContext
+    rdd = sc.parallelize([("k", 3), ("k", 1), ("k", 2), ("k", 5)], 4)
+    out = collect_stream(ssc.queueStream([rdd, [("k", 4)]]).updateStateByKey(collect_values))
+    ssc.start()
+    run_batches(ssc, 2)
+    assert out == [[("k", [1, 2, 3, 5])], [("k", [1, 2, 3, 4, 5])]]
+    assert seen == [([1, 2, 3, 5], None), ([4], [1, 2, 3, 5])]
+
+
+def test_returning_none_deletes_the_key(ssc: StreamingContext) -> None:
+    def until_stop(values: list[Any], state: Optional[int]) -> Optional[int]:
+        if "stop" in values:
+            return None
+        return (state or 0) + len(values)
+
+    data = [[("a", 1), ("b", 1)], [("a", "stop"), ("b", 2)], [("a", 5)], [("b", "stop")]]
+    out = run(ssc, data, lambda s: s.updateStateByKey(until_stop), 5)
+    assert sort_all(out) == [
+        [("a", 1), ("b", 1)],
+        [("b", 2)],
+        [("a", 1), ("b", 2)],
+        [("a", 1)],
+        [("a", 1)],
+    ]
+
+
+def test_new_key_returning_none_is_never_stored(ssc: StreamingContext) -> None:
+    out = run(
+        ssc,
+        [[("a", 1), ("b", -1)]],
+        lambda s: s.updateStateByKey(lambda vs, st: None if sum(vs) < 0 else running_sum(vs, st)),
+        2,
+    )
+    assert out == [[("a", 1)], [("a", 1)]]
+
+
+def test_initial_rdd(ssc: StreamingContext) -> None:
+    sc = ssc.sparkContext
+    initial = sc.parallelize([("a", 10), ("c", 5)])
+    out = run(
+        ssc,
+        [[("a", 1), ("b", 2)], []],
+        lambda s: s.updateStateByKey(running_sum, initialRDD=initial),
+        2,
+    )
+    assert sort_all(out) == [[("a", 11), ("b", 2), ("c", 5)], [("a", 11), ("b", 2), ("c", 5)]]
+
+
+def test_initial_state_as_list(ssc: StreamingContext) -> None:
+    seen: list[tuple[str, list[int], Any]] = []
+
+    def update(values: list[int], state: Any) -> Any:
+        seen.append(("call", sorted(values), state))
+        return running_sum(values, state)
+
+    out = run(
+        ssc,
+        [[("a", 1)]],
+        lambda s: s.updateStateByKey(update, initialRDD=[("a", 100), ("z", 1)]),
+        1,
+    )
+    assert sorted(out[0]) == [("a", 101), ("z", 1)]
+    assert sorted(seen, key=lambda call: call[2]) == [("call", [], 1), ("call", [1], 100)]
+
+
+def test_empty_initial_list_means_no_initial_state(ssc: StreamingContext) -> None:
+    out = run(ssc, [[("a", 1)]], lambda s: s.updateStateByKey(running_sum, initialRDD=[]), 1)
+    assert out == [[("a", 1)]]
+
+
+def test_batches_without_parent_rdd_keep_the_state(ssc: StreamingContext) -> None:
+    # The parent has no RDD for empty batches: the state stays (none before the first
+    # state, so nothing is output), and the initial state is used once data comes.
+    src = ssc.queueStream([[], [("a", 1)], [], [("a", 2)]])
+    sparse = src.transform(lambda rdd: None if rdd.isEmpty() else rdd)
+    out = collect_stream(sparse.updateStateByKey(running_sum, initialRDD=[("z", 5)]))
+    ssc.start()
+    run_batches(ssc, 4)
+    assert ssc.awaitTerminationOrTimeout(0.001) is False
+    assert sort_all(out) == [[("a", 1), ("z", 5)], [("a", 1), ("z", 5)], [("a", 3), ("z", 5)]]
+
+
+def test_num_partitions(ssc: StreamingContext) -> None:
+    sizes: list[int] = []
+    state = ssc.queueStream([[("a", 1), ("b", 2), ("c", 3)]]).updateStateByKey(running_sum, 3)
+    state.foreachRDD(lambda rdd: sizes.append(rdd.getNumPartitions()))
+    ssc.start()
+    run_batches(ssc, 2)
+    assert sizes == [3, 3]
+
+
+def test_default_num_partitions(ssc: StreamingContext) -> None:
+    sizes: list[int] = []
+    state = ssc.queueStream([[("a", 1)]]).updateStateByKey(running_sum)
+    state.foreachRDD(lambda rdd: sizes.append(rdd.getNumPartitions()))
+    ssc.start()
+    run_batches(ssc, 2)
+    assert sizes == [ssc.sparkContext.defaultParallelism] * 2
+
+
+def test_state_of_a_windowed_stream_updates_every_slide(ssc: StreamingContext) -> None:
+    src = ssc.queueStream([[("a", 1)], [("a", 2)], [("a", 4)], [("a", 8)]])
+    state = src.window(2, 2).updateStateByKey(running_sum)
+    out = collect_stream(state)
+    times = batch_times(state)
+    ssc.start()
+    run_batches(ssc, 6)
+    assert times == [datetime.fromtimestamp(float(s)) for s in (2, 4, 6)]
+    assert out == [[("a", 3)], [("a", 15)], [("a", 15)]]
+
+
+def test_state_after_reduce_by_key(ssc: StreamingContext, engine_mode: str) -> None:
+    data = [["x", "y", "x"], ["y"]]
+
+    def op(s: DStream[Any]) -> DStream[Any]:
+        return s.map(lambda w: (w, 1)).reduceByKey(operator.add).updateStateByKey(running_sum)
+
+    out = run(ssc, data, op, 2)
+    assert sort_all(out) == [[("x", 2), ("y", 1)], [("x", 2), ("y", 2)]]
+
+
+def test_failed_update_fails_only_its_batch(ssc: StreamingContext) -> None:
+    calls: list[list[Any]] = []
+
+    def update(values: list[Any], state: Optional[int]) -> int:
+        calls.append(sorted(values, key=repr))
+        if "boom" in values:
+            raise ValueError("bad value in batch")
+        return running_sum(values, state)
+
+    data = [[("a", 1)], [("a", 2), ("b", "boom")], [("a", 4)], [("b", 1)]]
+    outcomes = OutputOutcomes()
+    ssc.addStreamingListener(outcomes)
+    out = collect_stream(ssc.queueStream(data).updateStateByKey(update))
+    ssc.start()
+    run_batches(ssc, 5)
+    with pytest.raises(SparkException) as info:
+        ssc.awaitTerminationOrTimeout(1)
+    assert type(info.value.__cause__) is ValueError
+    assert str(info.value.__cause__) == "bad value in batch"
+    assert (outcomes.ok, outcomes.failed) == ([1, 3, 4, 5], [2])
+    # Batch 2 produced nothing; batch 3 went on from batch 1's state (a = 1).
+    assert sort_all(out) == [[("a", 1)], [("a", 5)], [("a", 5), ("b", 1)], [("a", 5), ("b", 1)]]
+    # The failing batch's values were not offered to updateFunc again.
+    assert sum(1 for c in calls if "boom" in c) == 1
+
+
+def test_failure_in_first_batch_keeps_the_initial_state(ssc: StreamingContext) -> None:
+    def update(values: list[Any], state: Optional[int]) -> int:
+        if "boom" in values:
+            raise ValueError("first batch fails")
+        return running_sum(values, state)
+
+    outcomes = OutputOutcomes()
+    ssc.addStreamingListener(outcomes)
+    src = ssc.queueStream([[("a", "boom")], [("a", 1)]])
+    out = collect_stream(src.updateStateByKey(update, initialRDD=[("a", 10)]))
+    ssc.start()
+    run_batches(ssc, 3)
+    with pytest.raises(SparkException):
+        ssc.awaitTerminationOrTimeout(1)
+    assert (outcomes.ok, outcomes.failed) == ([2, 3], [1])
+    assert out == [[("a", 11)], [("a", 11)]]
+
+
+def test_update_func_must_be_callable(bare_ssc: StreamingContext) -> None:
+    src = bare_ssc.queueStream([[("a", 1)]])
+    with pytest.raises(TypeError, match="updateFunc"):
+        src.updateStateByKey(42)  # type: ignore[arg-type]
+
+
+def test_needs_a_checkpoint_directory(bare_ssc: StreamingContext) -> None:
+    bare_ssc.queueStream([[("a", 1)]]).updateStateByKey(running_sum).pprint()
+    with pytest.raises(IllegalArgumentException) as info:
+        bare_ssc.start()
+    assert str(info.value) == NO_CHECKPOINT
+
+
+def test_spark_context_checkpoint_dir_is_enough(bare_ssc: StreamingContext, tmp_path: Path) -> None:
+    bare_ssc.sparkContext.setCheckpointDir(str(tmp_path / "rdd-checkpoints"))
+    out = collect_stream(bare_ssc.queueStream([[("a", 1)]]).updateStateByKey(running_sum))
+    bare_ssc.start()
+    run_batches(bare_ssc, 2)
+    assert out == [[("a", 1)], [("a", 1)]]
+
+
+def test_engine_functions_are_picklable(
+    ssc: StreamingContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps: list[Any] = []
+    original = _window.WindowedDStreamMixin._recurrent
+
+    def spy(self: Any, parent: Any, step: Any, *args: Any) -> Any:
+        steps.append(step)
+        return original(self, parent, step, *args)
+
+    monkeypatch.setattr(_window.WindowedDStreamMixin, "_recurrent", spy)
+    src = ssc.queueStream([[("a", 1)]])
+    src.updateStateByKey(lambda vs, s: sum(vs) + (s or 0), initialRDD=[("a", 1)]).pprint()
+    src.reduceByKeyAndWindow(operator.add, operator.sub, 5, 1, 2, lambda kv: True).pprint()
+    src.groupByKeyAndWindow(5, 1).pprint()
+    assert len(steps) == 3
+    for step in steps:
+        copy = cloudpickle.loads(cloudpickle.dumps(step))
+        assert type(copy) is type(step)
+        assert copy._asked == set()
+    state = cloudpickle.loads(cloudpickle.dumps(steps[0]))
+    assert state.update_func([2, 3], 1) == 6
+    assert state.num_partitions == ssc.sparkContext.defaultParallelism
+    assert steps[0]._initial is not None and state._initial is None
+    assert state.initial_id == steps[0]._initial.id
+    window = cloudpickle.loads(cloudpickle.dumps(steps[1]))
+    assert (window.window_ms, window.slide_ms, window.num_partitions) == (5000, 1000, 2)
+    assert window.filter_func(("k", 0)) is True
