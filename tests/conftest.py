@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from ferrostream import SparkContext
+from ferrostream.streaming import StreamingContext
+from ferrostream.testing import streaming_context
 
 
 @pytest.fixture(params=["native", "python"])
@@ -26,3 +29,18 @@ def sc() -> Iterator[SparkContext]:
         yield context
     finally:
         context.stop()
+
+
+@pytest.fixture
+def bare_ssc(request: pytest.FixtureRequest) -> Iterator[StreamingContext]:
+    """A manual-clock StreamingContext (1 s batches) without a checkpoint directory."""
+    ctx = streaming_context(1, app=request.node.name)
+    yield ctx
+    ctx.stop(stopSparkContext=True)
+
+
+@pytest.fixture
+def checkpointed_ssc(bare_ssc: StreamingContext, tmp_path: Path) -> StreamingContext:
+    """``bare_ssc`` with a checkpoint directory under ``tmp_path``."""
+    bare_ssc.checkpoint(str(tmp_path / "checkpoint"))
+    return bare_ssc

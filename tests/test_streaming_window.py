@@ -9,7 +9,6 @@ long, and reduce the whole window again otherwise.
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
@@ -19,41 +18,14 @@ import pytest
 from ferrostream.errors import IllegalArgumentException, IllegalStateException, SparkException
 from ferrostream.rdd import RDD
 from ferrostream.resultiterable import ResultIterable
-from ferrostream.streaming import DStream, StreamingContext, StreamingListener
+from ferrostream.streaming import DStream, StreamingContext
 from ferrostream.testing import batch_times, collect_stream, run_batches, streaming_context
-
-NO_CHECKPOINT = (
-    "requirement failed: The checkpoint directory has not been set. "
-    "Please set it by StreamingContext.checkpoint()."
-)
-
-
-class OutputOutcomes(StreamingListener):
-    """Records the batch second of every output operation, split by success."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ok: list[int] = []
-        self.failed: list[int] = []
-
-    def onOutputOperationCompleted(self, outputOperationCompleted: Any) -> None:
-        info = outputOperationCompleted.outputOperationInfo()
-        second = info.batchTime().milliseconds() // 1000
-        (self.ok if info.failureReason() is None else self.failed).append(second)
+from stateful_helpers import NO_CHECKPOINT, OutputOutcomes
 
 
 @pytest.fixture
-def bare_ssc() -> Iterator[StreamingContext]:
-    """A context without a checkpoint directory."""
-    ctx = streaming_context(1, app="test_streaming_window")
-    yield ctx
-    ctx.stop(stopSparkContext=True)
-
-
-@pytest.fixture
-def ssc(bare_ssc: StreamingContext, tmp_path: Path) -> StreamingContext:
-    bare_ssc.checkpoint(str(tmp_path / "checkpoint"))
-    return bare_ssc
+def ssc(checkpointed_ssc: StreamingContext) -> StreamingContext:
+    return checkpointed_ssc
 
 
 def run(

@@ -69,19 +69,7 @@ impl TransformFn for PyTransformFn {
                 .map_err(user)?;
             let args = PyList::new(py, items).map_err(user)?;
             let out = self.0.bind(py).call1((time_ms, args)).map_err(user)?;
-            if out.is_none() {
-                return Ok(None);
-            }
-            let rdd = out.cast::<PyRdd>().map_err(|_| {
-                EngineError::Type(format!(
-                    "a transform function must return an RDD or None, not {}",
-                    out.get_type()
-                        .name()
-                        .map(|n| n.to_string())
-                        .unwrap_or_default()
-                ))
-            })?;
-            Ok(Some(rdd.get().inner.clone()))
+            rdd_result(&out)
         })
     }
 }
