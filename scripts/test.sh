@@ -13,7 +13,7 @@ step() { printf '\n==> %s\n' "$*"; }
 step "Python environment (.venv)"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet "maturin>=1.9.4,<2" pytest ruff cloudpickle
+.venv/bin/python -m pip install --quiet "maturin>=1.9.4,<2" pytest ruff mypy cloudpickle
 
 step "Rust: format, lints, engine without pyo3, unit tests"
 cargo fmt --check
@@ -24,8 +24,9 @@ cargo test --no-default-features --locked --quiet
 step "Build and install ferrostream into .venv"
 .venv/bin/maturin develop --release --locked --quiet 2>&1 | grep -v '^$' | tail -n 3
 
-step "Python lint"
+step "Python lint; the native module's stubs checked against the built module"
 .venv/bin/ruff check python tests benches examples
+.venv/bin/python -m mypy.stubtest ferrostream._native
 
 step "pytest"
 set +e

@@ -9,20 +9,23 @@ opaque reference. Lists come back as new lists (as PySpark's pickling between st
 """
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Optional
+from typing import Any, Optional, final
 
-PartitionFunc = Callable[[int, Iterator[Any]], Iterable[Any]]
+_PartitionFunc = Callable[[int, Iterator[Any]], Iterable[Any]]
 
 __version__: str
+__all__ = ["EngineContext", "Rdd", "StreamingEngine", "__version__", "read_checkpoint"]
 
+@final
 class EngineContext:
     """The engine side of a SparkContext: a worker pool of ``parallelism`` threads."""
 
-    def __init__(self, parallelism: int) -> None: ...
+    def __new__(cls, parallelism: int) -> EngineContext: ...
     @property
     def parallelism(self) -> int: ...
     def stop(self) -> None: ...
 
+@final
 class Rdd:
     """An immutable node of a lazily evaluated, partitioned dataset plan."""
 
@@ -39,9 +42,9 @@ class Rdd:
     @property
     def id(self) -> int: ...
     def num_partitions(self) -> int: ...
-    def map_partitions(self, func: PartitionFunc) -> Rdd:
+    def map_partitions(self, func: _PartitionFunc) -> Rdd:
         """Narrow step run in Python once per partition: ``func(split_index, iterator)``."""
-    def native_step(self, kind: str, expr: Any, fallback: PartitionFunc) -> Rdd:
+    def native_step(self, kind: str, expr: Any, fallback: _PartitionFunc) -> Rdd:
         """Narrow step run natively (GIL released, in parallel).
 
         ``kind`` is one of ``map``, ``flat_map``, ``filter``, ``map_values``,
@@ -55,7 +58,7 @@ class Rdd:
     def group_by_key_local(self) -> Rdd:
         """Per partition: ``(k, v)`` pairs -> ``(k, [v, ...])``, keys in first-seen order."""
     def partition_by(
-        self, num_partitions: int, partition_func: Optional[Callable[[Any], int]]
+        self, num_partitions: int, partition_func: Optional[Callable[[Any], int]] = None
     ) -> Rdd:
         """Shuffle ``(k, v)`` pairs into partition ``partition_func(k) % num_partitions``;
         ``None`` means PySpark's ``portable_hash`` computed natively. Records keep their order:
@@ -82,16 +85,19 @@ def read_checkpoint(directory: str) -> Optional[tuple[int, bytes, str, list[str]
     damaged newer files passed over. None if there is none. Raises IllegalStateException naming
     the directory (and advising to delete it) for a checkpoint of an incompatible version."""
 
-ListenerCallback = Callable[[str, dict[str, Any]], None]
+_ListenerCallback = Callable[[str, dict[str, Any]], None]
 
+@final
 class StreamingEngine:
     """The driver of a StreamingContext: DStream graph, batch clock and job scheduler.
 
     Streams are referred to by integer ids. Times are epoch milliseconds.
     """
 
-    def __init__(self, ctx: EngineContext, batch_ms: int, manual_clock: bool) -> None: ...
-    def queue_stream(self, rdds: list[Rdd], one_at_a_time: bool, default: Optional[Rdd]) -> int:
+    def __new__(cls, ctx: EngineContext, batch_ms: int, manual_clock: bool) -> StreamingEngine: ...
+    def queue_stream(
+        self, rdds: list[Rdd], one_at_a_time: bool, default: Optional[Rdd] = None
+    ) -> int:
         """One queued RDD per batch (or all of them in the first batch), then ``default``
         (or an empty RDD with one partition) for every later batch."""
     def transform(
@@ -152,14 +158,14 @@ class StreamingEngine:
     def slide_ms(self, stream: int) -> int: ...
     def slice(self, stream: int, begin_ms: int, end_ms: int) -> list[Rdd]:
         """The remembered RDDs of ``stream`` with ``begin_ms <= time <= end_ms``."""
-    def set_listener(self, callback: ListenerCallback) -> None:
+    def set_listener(self, callback: _ListenerCallback) -> None:
         """``callback(event_name, info)`` for every StreamingListener event."""
     def start(self) -> None:
         """Validate the graph and start the batch clock."""
     def stop(self, graceful: bool) -> None: ...
     def state(self) -> str:
         """``"INITIALIZED"``, ``"ACTIVE"`` or ``"STOPPED"``."""
-    def await_termination(self, timeout_ms: Optional[int]) -> bool:
+    def await_termination(self, timeout_ms: Optional[int] = None) -> bool:
         """Wait (GIL released, Ctrl+C honoured) until stopped (True) or the timeout (False).
         Raises the first unreported batch error."""
     def clock_ms(self) -> int: ...
