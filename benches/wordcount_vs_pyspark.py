@@ -33,15 +33,8 @@ Examples:
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import statistics
-import subprocess
 import sys
-import tempfile
-import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -50,42 +43,12 @@ REPO_ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
 
 import _corpus  # noqa: E402
+import _harness  # noqa: E402
+from _harness import busy_per_batch, fmt_rss  # noqa: E402
 
-# The program run by both engines.  ``__ENGINE__`` is the only substitution (the package name in
-# the imports).
-CHILD_PROGRAM = r"""
-import json, os, sys, threading, time
-T_START = time.time()
-sys.path.insert(0, os.environ["WC_BENCH_DIR"])
-import _corpus
-
-from __ENGINE__ import SparkConf, SparkContext
-from __ENGINE__.streaming import StreamingContext
-
-N_LINES = int(os.environ["WC_LINES"])
-N_CHUNKS = int(os.environ["WC_CHUNKS"])
-VARIANT = os.environ["WC_VARIANT"]
-COUNTS_OUT = os.environ["WC_COUNTS_OUT"]
-TIMEOUT = float(os.environ.get("WC_TIMEOUT", "900"))
-BATCH = float(os.environ.get("WC_BATCH", "1"))
-
-T_IMPORTED = time.time()
-conf = (SparkConf().setMaster("local[2]").setAppName("wordcount-bench")
-        .set("spark.ui.enabled", "false").set("spark.ui.showConsoleProgress", "false"))
-sc = SparkContext(conf=conf)
-sc.setLogLevel("ERROR")
-T_SC = time.time()
-
-chunks = _corpus.load_chunks(N_CHUNKS, N_LINES)
-T_LOADED = time.time()
-rdds = [sc.parallelize(chunk, 2) for chunk in chunks]
-del chunks
-T_RDDS = time.time()
-
-ssc = StreamingContext(sc, BATCH)
-lines = ssc.queueStream(rdds)
-
-
+# The pipeline, appended to ``_harness.CHILD_PRELUDE`` (which defines ``lines``, ``rt.done``,
+# ``rt.errors`` and ``run_and_report``); ``__ENGINE__`` is the package name in the imports.
+CHILD_BODY = r"""
 def build_opaque(lines):
     # Functionally identical to the seed lambdas, but they read closure variables.
     sep = " "
@@ -107,8 +70,6 @@ else:
 
 batches = []   # (scheduled batch time, callback entry, collect end, number of records)
 results = []
-errors = []
-done = threading.Event()
 
 
 def on_batch(t, rdd):
@@ -118,178 +79,43 @@ def on_batch(t, rdd):
     try:
         out = rdd.collect()
     except Exception as e:  # recorded, reported by the parent
-        errors.append(repr(e)[:2000])
-        done.set()
+        rt.errors.append(repr(e)[:2000])
+        rt.done.set()
         raise
     t_out = time.time()
     if len(batches) < N_CHUNKS:
         batches.append((t.timestamp(), t_in, t_out, len(out)))
         results.append(out)
         if len(batches) == N_CHUNKS:
-            done.set()
+            rt.done.set()
+
+
+def payload():
+    total = {}
+    for out in results:
+        for w, c in out:
+            total[w] = total.get(w, 0) + c
+    return {"batches": batches, "counts": total}
 
 
 counts.foreachRDD(on_batch)
-T_BUILT = time.time()
-ssc.start()
-T_STARTED = time.time()
-finished = done.wait(TIMEOUT)
-T_DONE = time.time()
-ssc.stop(stopSparkContext=True, stopGraceFully=False)
-T_STOPPED = time.time()
-
-total = {}
-for out in results:
-    for w, c in out:
-        total[w] = total.get(w, 0) + c
-with open(COUNTS_OUT, "w") as f:
-    json.dump(total, f)
-print("WC_RESULT " + json.dumps({
-    "finished": finished, "errors": errors, "batches": batches,
-    "t": {"start": T_START, "imported": T_IMPORTED, "sc": T_SC, "loaded": T_LOADED, "rdds": T_RDDS,
-          "built": T_BUILT, "started": T_STARTED, "done": T_DONE, "stopped": T_STOPPED},
-}), flush=True)
+run_and_report(payload)
 """
-
-# --------------------------------------------------------------------------------------------
-# /proc sampling
-
-
-def _children_map() -> dict[int, list[int]]:
-    kids: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                s = f.read()
-        except OSError:
-            continue
-        ppid = int(s[s.rfind(")") + 2 :].split()[1])
-        kids.setdefault(ppid, []).append(int(d))
-    return kids
-
-
-def _rss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _comm(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/comm") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
-
-
-class RssSampler(threading.Thread):
-    """Peak RSS (MiB) of a process tree: driver / jvm / workers (python under the JVM) / other."""
-
-    def __init__(self, pid: int, interval: float = 0.1):
-        super().__init__(daemon=True)
-        self.pid, self.interval = pid, interval
-        self.peak = {"driver": 0, "jvm": 0, "workers": 0, "other": 0, "total": 0}
-        self._halt = threading.Event()
-
-    def sample(self) -> None:
-        kids = _children_map()
-        cur = {"driver": _rss_kb(self.pid), "jvm": 0, "workers": 0, "other": 0}
-        stack = [(c, False) for c in kids.get(self.pid, [])]
-        while stack:
-            pid, under_jvm = stack.pop()
-            comm = _comm(pid)
-            if comm == "java":
-                cur["jvm"] += _rss_kb(pid)
-                under = True
-            else:
-                kind = "workers" if under_jvm and comm.startswith("python") else "other"
-                cur[kind] += _rss_kb(pid)
-                under = under_jvm
-            stack.extend((c, under) for c in kids.get(pid, []))
-        cur["total"] = sum(cur.values())
-        for k, v in cur.items():
-            self.peak[k] = max(self.peak[k], v)
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            self.sample()
-            self._halt.wait(self.interval)
-
-    def stop(self) -> dict[str, float]:
-        self._halt.set()
-        self.join()
-        return {k: v / 1024.0 for k, v in self.peak.items()}
-
-
-# --------------------------------------------------------------------------------------------
 
 
 def run_once(engine: str, python: str, args, expected: Counter, total_words: int) -> dict:
-    program = CHILD_PROGRAM.replace("__ENGINE__", engine)
-    with tempfile.TemporaryDirectory(prefix=f"wc-{engine}-") as tmp:
-        prog = Path(tmp) / "wordcount_program.py"
-        prog.write_text(program)
-        counts_out = Path(tmp) / "counts.json"
-        env = dict(os.environ)
-        env.update(
-            {
-                "WC_BENCH_DIR": str(BENCH_DIR),
-                "WC_LINES": str(args.lines),
-                "WC_CHUNKS": str(args.chunks),
-                "WC_VARIANT": args.variant,
-                "WC_COUNTS_OUT": str(counts_out),
-                "WC_TIMEOUT": str(args.timeout),
-                "WC_BATCH": str(args.batch),
-                "SPARK_LOCAL_IP": "127.0.0.1",
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
-        t_launch = time.time()
-        proc = subprocess.Popen(
-            [python, str(prog)],
-            cwd=tmp,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        sampler = RssSampler(proc.pid)
-        sampler.start()
-        try:
-            out, err = proc.communicate(timeout=args.timeout + 120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-        rss = sampler.stop()
-        res = None
-        for line in out.splitlines():
-            if line.startswith("WC_RESULT "):
-                res = json.loads(line[len("WC_RESULT ") :])
-        if res is None or not res["finished"] or res["errors"]:
-            tail = "\n".join(err.strip().splitlines()[-30:])
-            return {
-                "engine": engine,
-                "ok": False,
-                "error": f"rc={proc.returncode} result={res and res['errors']}\n{tail}",
-            }
-        got = Counter(json.loads(counts_out.read_text()))
+    run = _harness.run_child(engine, python, CHILD_BODY, args, "wordcount", args.variant)
+    if not run["ok"]:
+        return run
+    res, t_launch = run["res"], run["t_launch"]
+    got = Counter(res["counts"])
     b = res["batches"]
     t = res["t"]
     e2e = b[-1][2] - b[0][0]
     # Busy time per batch: from when the batch could start (its scheduled time, or the end of the
     # previous batch when batches queue up) to the end of its collect.  This counts the work
     # whether an engine runs the batch lazily inside collect() or before calling foreachRDD.
-    per_batch, prev_end = [], 0.0
-    for sched, _t_in, t_out, _n in b:
-        per_batch.append(t_out - max(sched, prev_end))
-        prev_end = t_out
+    per_batch = busy_per_batch([(sched, t_out) for sched, _t_in, t_out, _n in b])
     busy = sum(per_batch)
     in_cb = sum(x[2] - x[1] for x in b)
     return {
@@ -306,23 +132,17 @@ def run_once(engine: str, python: str, args, expected: Counter, total_words: int
         "load_s": t["loaded"] - t["sc"],
         "rdds_s": t["rdds"] - t["loaded"],
         "max_batch_s": max(per_batch),
-        "rss": rss,
+        "rss": run["rss"],
     }
 
 
 def fmt_run(r: dict) -> str:
     if not r["ok"]:
         return f"{r['engine']:<12} FAILED: {r['error']}"
-    rss = r["rss"]
-    mem = (
-        f"driver {rss['driver']:7.0f}  jvm {rss['jvm']:6.0f}  workers {rss['workers']:6.0f}"
-        if r["engine"] == "pyspark"
-        else f"process {rss['driver'] + rss['other']:7.0f}"
-    )
     return (
         f"{r['engine']:<12} {r['wps_e2e'] / 1e6:8.3f} {r['wps_proc'] / 1e6:9.3f} {r['e2e_s']:7.2f} "
         f"{r['proc_s']:7.2f} {r['max_batch_s']:6.2f} {r['sc_s']:6.2f} {r['first_result_s']:7.2f}  "
-        f"{'OK' if r['match'] else 'MISMATCH':<8}  RSS MiB: {mem}"
+        f"{'OK' if r['match'] else 'MISMATCH':<8}  RSS MiB: {fmt_rss(r['engine'], r['rss'])}"
     )
 
 
@@ -333,31 +153,10 @@ HEADER = (
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    ap.add_argument("--lines", type=int, default=_corpus.DEFAULT_LINES)
-    ap.add_argument("--chunks", type=int, default=20)
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument(
-        "--batch",
-        type=float,
-        default=1.0,
-        help="batch interval in seconds (default 1); see the end-to-end note above",
-    )
+    ap = _harness.base_parser(__doc__, 20, str(REPO_ROOT / ".venv" / "bin" / "python"))
     ap.add_argument("--variant", choices=["seed", "opaque"], default="seed")
-    ap.add_argument("--engines", default="pyspark,ferrostream")
-    ap.add_argument("--pyspark-python", default="/tmp/spark-ref/bin/python")
-    ap.add_argument("--ferrostream-python", default=str(REPO_ROOT / ".venv" / "bin" / "python"))
-    ap.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per run")
-    ap.add_argument("--json", help="also write all run results to this file")
     args = ap.parse_args()
-
-    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    pythons = {"pyspark": args.pyspark_python, "ferrostream": args.ferrostream_python}
-    for e in engines:
-        if e not in pythons:
-            ap.error(f"unknown engine {e}")
+    engines, pythons = _harness.engine_pythons(ap, args)
 
     path = _corpus.ensure_corpus(args.lines)
     lines = _corpus.load_lines(args.lines)
@@ -372,8 +171,7 @@ def main() -> None:
 
     results: dict[str, list[dict]] = {e: [] for e in engines}
     for i in range(args.runs):
-        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-        print(f"\nrun {i + 1}/{args.runs}   (load average before the run: {load})")
+        print("\n" + _harness.load_banner(i, args.runs))
         print(HEADER)
         for e in engines:
             r = run_once(e, pythons[e], args, expected, total_words)
@@ -383,15 +181,12 @@ def main() -> None:
     print("\nmedians")
     print(HEADER)
     med: dict[str, dict] = {}
+    keys = ("wps_e2e", "wps_proc", "e2e_s", "proc_s", "max_batch_s", "sc_s", "first_result_s")
     for e in engines:
-        ok = [r for r in results[e] if r["ok"]]
-        if not ok:
+        m = _harness.median_run(results[e], keys)
+        if m is None:
             print(f"{e:<12} no successful run")
             continue
-        keys = ("wps_e2e", "wps_proc", "e2e_s", "proc_s", "max_batch_s", "sc_s", "first_result_s")
-        m = {k: statistics.median(r[k] for r in ok) for k in keys}
-        m["rss"] = {k: statistics.median(r["rss"][k] for r in ok) for k in ok[0]["rss"]}
-        m.update(engine=e, ok=True, match=all(r["match"] for r in ok))
         med[e] = m
         print(fmt_run(m))
     if "pyspark" in med and "ferrostream" in med:

@@ -1,0 +1,298 @@
+"""Shared pieces of the ``*_vs_pyspark`` benchmarks (not part of CI).
+
+* ``CHILD_PRELUDE``: the start of the program both engines run (``__ENGINE__`` is replaced by
+  ``pyspark`` or ``ferrostream``): a local[2] SparkContext with the UI off and log level ERROR,
+  the corpus of ``benches/_corpus.py`` split into ``BENCH_CHUNKS`` RDDs
+  (``sc.parallelize(chunk, 2)``), a StreamingContext of ``BENCH_BATCH`` s and
+  ``lines = ssc.queueStream(rdds)``.  A benchmark appends its pipeline and ends with
+  ``run_and_report(payload)``, which runs the context until ``rt.done`` is set and writes
+  ``payload()`` plus timestamps as JSON (``rt`` is this module, imported by the child).
+* ``run_child``: runs one such program in a fresh interpreter while sampling its peak RSS.
+* ``busy_per_batch``: the "processing only" time of each batch.
+* argument parsing, medians and table helpers common to the scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import _corpus
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+
+CHILD_PRELUDE = r"""
+import json, os, sys, threading, time
+T_START = time.time()
+sys.path.insert(0, os.environ["BENCH_DIR"])
+import _corpus
+
+from __ENGINE__ import SparkConf, SparkContext
+from __ENGINE__.streaming import StreamingContext
+
+N_LINES = int(os.environ["BENCH_LINES"])
+N_CHUNKS = int(os.environ["BENCH_CHUNKS"])
+VARIANT = os.environ["BENCH_VARIANT"]
+RESULT_OUT = os.environ["BENCH_RESULT_OUT"]
+TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "900"))
+BATCH = float(os.environ.get("BENCH_BATCH", "1"))
+
+T_IMPORTED = time.time()
+conf = (SparkConf().setMaster("local[2]").setAppName(os.environ["BENCH_APP"])
+        .set("spark.ui.enabled", "false").set("spark.ui.showConsoleProgress", "false"))
+sc = SparkContext(conf=conf)
+sc.setLogLevel("ERROR")
+T_SC = time.time()
+
+chunks = _corpus.load_chunks(N_CHUNKS, N_LINES)
+T_LOADED = time.time()
+rdds = [sc.parallelize(chunk, 2) for chunk in chunks]
+del chunks
+T_RDDS = time.time()
+
+ssc = StreamingContext(sc, BATCH)
+lines = ssc.queueStream(rdds)
+
+# Run state shared with the callbacks.  It lives in the imported module ``rt`` rather than in
+# this __main__ module: with checkpointing, engines pickle the callbacks by value (cloudpickle)
+# together with the __main__ globals they use, but pickle a module by its name.
+import _harness as rt
+rt.errors = []   # repr of exceptions raised in output callbacks, reported by the parent
+rt.done = threading.Event()
+
+
+def run_and_report(payload):
+    t_built = time.time()
+    ssc.start()
+    t_started = time.time()
+    finished = rt.done.wait(TIMEOUT)
+    t_done = time.time()
+    ssc.stop(stopSparkContext=True, stopGraceFully=False)
+    t_stopped = time.time()
+    out = payload()
+    out.update({
+        "finished": finished, "errors": rt.errors,
+        "t": {"start": T_START, "imported": T_IMPORTED, "sc": T_SC, "loaded": T_LOADED,
+              "rdds": T_RDDS, "built": t_built, "started": t_started, "done": t_done,
+              "stopped": t_stopped},
+    })
+    with open(RESULT_OUT, "w") as f:
+        json.dump(out, f)
+"""
+
+# --------------------------------------------------------------------------------------------
+# /proc sampling
+
+
+def _children_map() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                s = f.read()
+        except OSError:
+            continue
+        ppid = int(s[s.rfind(")") + 2 :].split()[1])
+        kids.setdefault(ppid, []).append(int(d))
+    return kids
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+class RssSampler(threading.Thread):
+    """Peak RSS (MiB) of a process tree: driver / jvm / workers (python under the JVM) / other."""
+
+    def __init__(self, pid: int, interval: float = 0.1):
+        super().__init__(daemon=True)
+        self.pid, self.interval = pid, interval
+        self.peak = {"driver": 0, "jvm": 0, "workers": 0, "other": 0, "total": 0}
+        self._halt = threading.Event()
+
+    def sample(self) -> None:
+        kids = _children_map()
+        cur = {"driver": _rss_kb(self.pid), "jvm": 0, "workers": 0, "other": 0}
+        stack = [(c, False) for c in kids.get(self.pid, [])]
+        while stack:
+            pid, under_jvm = stack.pop()
+            comm = _comm(pid)
+            if comm == "java":
+                cur["jvm"] += _rss_kb(pid)
+                under = True
+            else:
+                kind = "workers" if under_jvm and comm.startswith("python") else "other"
+                cur[kind] += _rss_kb(pid)
+                under = under_jvm
+            stack.extend((c, under) for c in kids.get(pid, []))
+        cur["total"] = sum(cur.values())
+        for k, v in cur.items():
+            self.peak[k] = max(self.peak[k], v)
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self.sample()
+            self._halt.wait(self.interval)
+
+    def stop(self) -> dict[str, float]:
+        self._halt.set()
+        self.join()
+        return {k: v / 1024.0 for k, v in self.peak.items()}
+
+
+def fmt_rss(engine: str, rss: dict[str, float]) -> str:
+    if engine == "pyspark":
+        return f"driver {rss['driver']:7.0f}  jvm {rss['jvm']:6.0f}  workers {rss['workers']:6.0f}"
+    return f"process {rss['driver'] + rss['other']:7.0f}"
+
+
+# --------------------------------------------------------------------------------------------
+# running one child
+
+
+def run_child(engine: str, python: str, body: str, args, app: str, variant: str, **env_extra):
+    """Run ``CHILD_PRELUDE + body`` for ``engine`` in a fresh ``python``.
+
+    Returns ``{"ok": True, "res": <the child's JSON>, "rss": peaks, "t_launch": t}`` or
+    ``{"ok": False, "error": text}``.  ``BENCH_TMP`` (a fresh directory removed afterwards) is
+    in the child's environment, with ``env_extra`` (names prefixed with ``BENCH_``).
+    """
+    program = (CHILD_PRELUDE + body).replace("__ENGINE__", engine)
+    with tempfile.TemporaryDirectory(prefix=f"bench-{engine}-") as tmp:
+        prog = Path(tmp) / f"{app}_program.py"
+        prog.write_text(program)
+        result_out = Path(tmp) / "result.json"
+        env = dict(os.environ)
+        env.update(
+            {
+                "BENCH_DIR": str(BENCH_DIR),
+                "BENCH_TMP": tmp,
+                "BENCH_APP": app,
+                "BENCH_LINES": str(args.lines),
+                "BENCH_CHUNKS": str(args.chunks),
+                "BENCH_VARIANT": variant,
+                "BENCH_RESULT_OUT": str(result_out),
+                "BENCH_TIMEOUT": str(args.timeout),
+                "BENCH_BATCH": str(args.batch),
+                "SPARK_LOCAL_IP": "127.0.0.1",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update({f"BENCH_{k.upper()}": str(v) for k, v in env_extra.items()})
+        t_launch = time.time()
+        proc = subprocess.Popen(
+            [python, str(prog)],
+            cwd=tmp,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        sampler = RssSampler(proc.pid)
+        sampler.start()
+        try:
+            _out, err = proc.communicate(timeout=args.timeout + 120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _out, err = proc.communicate()
+        rss = sampler.stop()
+        res = json.loads(result_out.read_text()) if result_out.exists() else None
+    if res is None or not res["finished"] or res["errors"]:
+        tail = "\n".join(err.strip().splitlines()[-30:])
+        return {
+            "engine": engine,
+            "ok": False,
+            "error": f"rc={proc.returncode} result={res and res['errors']}\n{tail}",
+        }
+    return {"engine": engine, "ok": True, "res": res, "rss": rss, "t_launch": t_launch}
+
+
+def busy_per_batch(batches) -> list[float]:
+    """Busy time of each batch, from ``(scheduled time, end of its last output)`` in order.
+
+    A batch is busy from when it could start (its scheduled time, or the end of the previous
+    batch when batches queue up) to its end, which counts the work whether an engine does it
+    lazily inside the output's action or before calling the output.
+    """
+    out, prev_end = [], 0.0
+    for sched, end in batches:
+        out.append(end - max(sched, prev_end))
+        prev_end = end
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# command line and summaries
+
+
+def base_parser(doc: str, chunks: int, ferrostream_python: str) -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--lines", type=int, default=_corpus.DEFAULT_LINES)
+    ap.add_argument("--chunks", type=int, default=chunks, help=f"input RDDs (default {chunks})")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument(
+        "--batch",
+        type=float,
+        default=1.0,
+        help="batch interval in seconds (default 1); see the end-to-end note above",
+    )
+    ap.add_argument("--engines", default="pyspark,ferrostream")
+    ap.add_argument("--pyspark-python", default="/tmp/spark-ref/bin/python")
+    ap.add_argument("--ferrostream-python", default=ferrostream_python)
+    ap.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per run")
+    ap.add_argument("--json", help="also write all run results to this file")
+    return ap
+
+
+def engine_pythons(ap: argparse.ArgumentParser, args) -> tuple[list[str], dict[str, str]]:
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    pythons = {"pyspark": args.pyspark_python, "ferrostream": args.ferrostream_python}
+    for e in engines:
+        if e not in pythons:
+            ap.error(f"unknown engine {e}")
+    return engines, pythons
+
+
+def load_banner(i: int, runs: int) -> str:
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"run {i + 1}/{runs}   (load average before the run: {load})"
+
+
+def median_run(runs: list[dict], keys, check: str = "match") -> dict | None:
+    """The median of ``keys`` and of the RSS peaks over the successful ``runs``; ``check`` is
+    true only when it is true in all of them."""
+    ok = [r for r in runs if r["ok"]]
+    if not ok:
+        return None
+    m = {k: statistics.median(r[k] for r in ok) for k in keys}
+    m["rss"] = {k: statistics.median(r["rss"][k] for r in ok) for k in ok[0]["rss"]}
+    m.update(engine=ok[0]["engine"], ok=True, runs=len(ok))
+    m[check] = all(r[check] for r in ok)
+    return m
