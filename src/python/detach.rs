@@ -1,6 +1,9 @@
 //! The GIL choke point. Engine work runs with the GIL released; long waits poll for signals
 //! so Ctrl+C (and Jupyter's interrupt) reach the user as `KeyboardInterrupt`.
 
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::mpsc;
+use std::thread;
 use std::time::Duration;
 
 use pyo3::prelude::*;
@@ -13,11 +16,53 @@ pub const SIGNAL_POLL: Duration = Duration::from_millis(50);
 
 /// Run engine work with the GIL released. Worker threads attach on their own when they run
 /// user code, so this must wrap every call that may compute partitions.
-pub fn run_detached<T: Send>(
+///
+/// The work runs on a thread of its own while this thread waits with the GIL released and
+/// checks for signals every [`SIGNAL_POLL`]: Ctrl+C (or Jupyter's interrupt) raises
+/// `KeyboardInterrupt` at once, and the abandoned work finishes in the background with its
+/// result dropped. A panic in the work becomes an error, never a crash.
+pub fn run_detached<T: Send + 'static>(
     py: Python<'_>,
-    f: impl FnOnce() -> Result<T, EngineError> + Send,
+    f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
 ) -> PyResult<T> {
-    py.detach(f).map_err(|e| to_pyerr(py, e))
+    let (tx, rx) = mpsc::channel();
+    thread::Builder::new()
+        .name("ferrostream-action".into())
+        .spawn(move || {
+            let outcome = panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+                Err(EngineError::Internal(format!(
+                    "engine panicked: {}",
+                    panic_message(payload.as_ref())
+                )))
+            });
+            let _ = tx.send(outcome);
+        })
+        .map_err(|e| to_pyerr(py, EngineError::io("cannot start a worker thread", e)))?;
+    let mut rx = rx;
+    loop {
+        // The receiver travels into the detached closure and back (it is Send, not Sync).
+        let (received, back) = py.detach(move || (rx.recv_timeout(SIGNAL_POLL), rx));
+        rx = back;
+        match received {
+            Ok(outcome) => return outcome.map_err(|e| to_pyerr(py, e)),
+            Err(mpsc::RecvTimeoutError::Timeout) => py.check_signals()?,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(to_pyerr(
+                    py,
+                    EngineError::Internal("engine work ended without a result".into()),
+                ))
+            }
+        }
+    }
+}
+
+/// The text of a panic payload.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 /// Repeat `poll` (each call waits at most about [`SIGNAL_POLL`]) with the GIL released until it

@@ -77,8 +77,8 @@ impl PyRdd {
         paths: Vec<String>,
         min_partitions: usize,
     ) -> PyResult<Self> {
-        let inner = &ctx.inner;
-        run_detached(py, || Rdd::text_file(inner, &paths, min_partitions)).map(wrap)
+        let inner = ctx.inner.clone();
+        run_detached(py, move || Rdd::text_file(&inner, &paths, min_partitions)).map(wrap)
     }
 
     #[staticmethod]
@@ -174,8 +174,8 @@ impl PyRdd {
     }
 
     fn collect<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let rdd = &self.inner;
-        let records = run_detached(py, || rdd.collect())?;
+        let rdd = self.inner.clone();
+        let records = run_detached(py, move || rdd.collect())?;
         partition_to_py(py, &records)
     }
 
@@ -184,8 +184,8 @@ impl PyRdd {
         py: Python<'py>,
         indices: Vec<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let rdd = &self.inner;
-        let parts = run_detached(py, || rdd.compute_partitions(&indices))?;
+        let rdd = self.inner.clone();
+        let parts = run_detached(py, move || rdd.compute_partitions(&indices))?;
         let lists = parts
             .iter()
             .map(|p| partition_to_py(py, p))
@@ -194,13 +194,13 @@ impl PyRdd {
     }
 
     fn count(&self, py: Python<'_>) -> PyResult<usize> {
-        let rdd = &self.inner;
-        run_detached(py, || rdd.count())
+        let rdd = self.inner.clone();
+        run_detached(py, move || rdd.count())
     }
 
     fn save_as_text_file(&self, py: Python<'_>, path: String) -> PyResult<()> {
-        let rdd = &self.inner;
-        run_detached(py, || rdd.save_as_text_file(&path))
+        let rdd = self.inner.clone();
+        run_detached(py, move || rdd.save_as_text_file(&path))
     }
 
     fn __repr__(&self) -> String {

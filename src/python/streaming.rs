@@ -64,7 +64,7 @@ pub fn read_checkpoint<'py>(
     directory: &str,
 ) -> PyResult<Option<LoadedCheckpoint<'py>>> {
     let dir = checkpoint_path(directory);
-    let loaded = run_detached(py, || checkpoint::read_latest(&dir))?;
+    let loaded = run_detached(py, move || checkpoint::read_latest(&dir))?;
     Ok(loaded.map(|l| {
         (
             l.time,
@@ -248,8 +248,10 @@ impl PyStreamingEngine {
         position: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let position = py_to_value(position).py_err(py)?;
-        let engine = &self.inner;
-        run_detached(py, || engine.restore_position(stream, time_ms, position))
+        let engine = self.inner.clone();
+        run_detached(py, move || {
+            engine.restore_position(stream, time_ms, position)
+        })
     }
 
     fn restore_snapshot(
@@ -291,16 +293,16 @@ impl PyStreamingEngine {
 
     fn start(&self, py: Python<'_>) -> PyResult<()> {
         let site = python_callsite(py);
-        let engine = &self.inner;
-        run_detached(py, || engine.start(&site))
+        let engine = self.inner.clone();
+        run_detached(py, move || engine.start(&site))
     }
 
     fn stop(&self, py: Python<'_>, graceful: bool) -> PyResult<()> {
+        // On the calling thread, not through `run_detached`: a stop from inside a batch
+        // (on the scheduler thread) must see that and not wait for the scheduler to finish.
         let engine = &self.inner;
-        run_detached(py, || {
-            engine.stop(graceful);
-            Ok(())
-        })
+        py.detach(|| engine.stop(graceful));
+        Ok(())
     }
 
     fn state(&self) -> &'static str {

@@ -611,7 +611,20 @@ impl StreamingEngine {
                     self.wake.wait_for(&mut shared, wait);
                 }
             }
-            self.run_batch(next);
+            // A bug must not kill the scheduler: a panic fails the batch like any error.
+            if let Err(payload) =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_batch(next)))
+            {
+                let what = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                self.report(
+                    EngineError::Internal(format!("engine panicked: {what}")),
+                    next,
+                );
+            }
             {
                 let mut shared = self.shared.lock();
                 shared.last_completed = next;

@@ -1,0 +1,80 @@
+"""Ctrl+C (SIGINT) reaches a running program promptly: during awaitTermination() and during a
+long RDD action, as Jupyter's interrupt button does."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+AWAIT = r"""
+import time, warnings
+warnings.simplefilter("ignore")
+from ferrostream import SparkContext
+from ferrostream.streaming import StreamingContext
+sc = SparkContext("local[2]", "interrupt")
+ssc = StreamingContext(sc, 0.2)
+ssc.queueStream([[1, 2, 3]]).count().pprint()
+ssc.start()
+print("READY", flush=True)
+try:
+    ssc.awaitTermination()
+except KeyboardInterrupt:
+    print("INTERRUPTED", ssc._engine.state(), flush=True)
+"""
+
+ACTION = r"""
+import time
+from ferrostream import SparkContext
+sc = SparkContext("local[2]", "interrupt")
+slow = sc.parallelize(range(100000), 2).map(lambda x: time.sleep(0.001) or x)
+print("READY", flush=True)
+start = time.monotonic()
+try:
+    slow.count()
+    print("FINISHED", flush=True)
+except KeyboardInterrupt:
+    print("INTERRUPTED after %.1f s" % (time.monotonic() - start), flush=True)
+"""
+
+
+def _interrupt(program: str, tmp_path: Path) -> str:
+    script = tmp_path / "prog.py"
+    script.write_text(program)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while proc.stdout.readline().strip() != "READY":
+        assert time.monotonic() < deadline and proc.poll() is None, "program did not start"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("the program did not react to SIGINT")
+    return out
+
+
+def test_ctrl_c_interrupts_await_termination_and_stops_the_context(tmp_path: Path) -> None:
+    out = _interrupt(AWAIT, tmp_path)
+    assert "INTERRUPTED STOPPED" in out, out
+
+
+def test_ctrl_c_interrupts_a_long_action(tmp_path: Path) -> None:
+    out = _interrupt(ACTION, tmp_path)
+    # The count alone would take about 50 s on two threads; the interrupt lands in well under.
+    assert "INTERRUPTED after" in out, out
+    seconds = float(out.split("INTERRUPTED after")[1].split()[0])
+    assert seconds < 10, out
