@@ -5,6 +5,10 @@
 pub mod clock;
 pub mod graph;
 pub mod listener;
+mod recovery;
+mod scheduler;
+
+pub use recovery::{CheckpointHook, StreamState};
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -17,13 +21,12 @@ use crate::engine::checkpoint;
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::rdd::Rdd;
-use crate::engine::value::Value;
 use clock::{Clock, ManualClock, SystemClock};
 use graph::{
     EventSink, Graph, Input, Output, OutputFn, QueueSource, RecurrentFn, StreamKind, StreamNode,
     TransformFn,
 };
-use listener::{BatchInfo, Info, Listener, OutputOpInfo};
+use listener::{Info, Listener};
 
 /// Lifecycle of a streaming context (Spark's `StreamingContextState`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,23 +78,6 @@ pub struct StreamingEngine {
     checkpoint_hook: Mutex<Option<Arc<dyn CheckpointHook>>>,
     /// Set by recovery: (zero time, last completed batch time).
     restored: Mutex<Option<(i64, i64)>>,
-}
-
-/// Builds the checkpoint payload after a batch (the facade pickles the graph and the data
-/// it reads back through [`StreamingEngine::checkpoint_state`]).
-pub trait CheckpointHook: Send + Sync {
-    fn payload(&self, time: i64) -> Result<Vec<u8>>;
-}
-
-/// What a checkpoint must hold of one stream.
-pub struct StreamState {
-    pub stream: usize,
-    /// Materialised RDDs of recurrent streams, by batch time.
-    pub rdds: Vec<(i64, Arc<Rdd>)>,
-    /// Replay positions of an input stream, by batch time.
-    pub positions: Vec<(i64, Value)>,
-    /// An input's own state (e.g. recently selected files).
-    pub snapshot: Value,
 }
 
 impl StreamingEngine {
@@ -274,97 +260,6 @@ impl StreamingEngine {
         self.extend_remember(parent, window_ms + slide_ms);
         self.extend_remember(id, 2 * slide_ms);
         Ok(id)
-    }
-
-    /// `StreamingContext.checkpoint(dir)` (or `SparkContext.setCheckpointDir`).
-    pub fn set_checkpoint_dir(&self, dir: Option<std::path::PathBuf>) {
-        *self.checkpoint_dir.lock() = dir;
-    }
-
-    pub fn set_checkpoint_hook(&self, hook: Arc<dyn CheckpointHook>) {
-        *self.checkpoint_hook.lock() = Some(hook);
-    }
-
-    /// What a checkpoint after batch `time` must hold, stream by stream.
-    pub fn checkpoint_state(&self) -> Vec<StreamState> {
-        self.with_graph(Self::state_of)
-    }
-
-    fn state_of(graph: &Graph) -> Vec<StreamState> {
-        graph
-            .streams
-            .iter()
-            .filter_map(|node| match &node.kind {
-                StreamKind::Recurrent { .. } => Some(StreamState {
-                    stream: node.id,
-                    rdds: node
-                        .generated
-                        .lock()
-                        .iter()
-                        .filter_map(|(t, r)| r.clone().map(|r| (*t, r)))
-                        .collect(),
-                    positions: Vec::new(),
-                    snapshot: Value::None,
-                }),
-                StreamKind::Input(input) => Some(StreamState {
-                    stream: node.id,
-                    rdds: Vec::new(),
-                    positions: node
-                        .positions
-                        .lock()
-                        .iter()
-                        .map(|(t, p)| (*t, p.clone()))
-                        .collect(),
-                    snapshot: input.snapshot(),
-                }),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// Recovery: put back a recurrent stream's RDD for batch `time`.
-    pub fn restore_rdd(&self, stream: usize, time: i64, rdd: Arc<Rdd>) -> Result<()> {
-        let graph = self.graph.lock();
-        let node = graph
-            .streams
-            .get(stream)
-            .ok_or_else(|| EngineError::InvalidArgument(format!("no DStream with id {stream}")))?;
-        node.generated.lock().insert(time, Some(rdd));
-        Ok(())
-    }
-
-    /// Recovery: rebuild an input stream's batch at `time` from its checkpointed position.
-    pub fn restore_position(&self, stream: usize, time: i64, position: Value) -> Result<()> {
-        let graph = self.graph.lock();
-        let node = graph
-            .streams
-            .get(stream)
-            .ok_or_else(|| EngineError::InvalidArgument(format!("no DStream with id {stream}")))?;
-        let input = node.input().ok_or_else(|| {
-            EngineError::InvalidArgument(format!("DStream {stream} is not an input stream"))
-        })?;
-        let rdd = input.replay(&self.ctx, time, &position)?;
-        node.generated.lock().insert(time, Some(rdd));
-        node.positions.lock().insert(time, position);
-        node.last_input_time.fetch_max(time, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// Recovery: an input stream's own state.
-    pub fn restore_snapshot(&self, stream: usize, snapshot: Value) -> Result<()> {
-        let graph = self.graph.lock();
-        match graph.streams.get(stream).and_then(|n| n.input()) {
-            Some(input) => input.restore(&snapshot),
-            None => Err(EngineError::InvalidArgument(format!(
-                "DStream {stream} is not an input stream"
-            ))),
-        }
-    }
-
-    /// Recovery: continue after the checkpointed batch `last_completed`; batches missed while
-    /// the program was down run first, back to back.
-    pub fn restore_times(&self, zero_time: i64, last_completed: i64) {
-        *self.restored.lock() = Some((zero_time, last_completed));
     }
 
     pub fn transform(&self, parents: Vec<usize>, f: Arc<dyn TransformFn>) -> Result<usize> {
@@ -584,140 +479,6 @@ impl StreamingEngine {
                 graph.streams[p]
                     .remember_ms
                     .fetch_max(own + extra, Ordering::Relaxed);
-            }
-        }
-    }
-
-    fn run_scheduler(self: Arc<Self>, first: i64) {
-        let mut next = first;
-        loop {
-            {
-                let mut shared = self.shared.lock();
-                loop {
-                    if shared.stop_requested {
-                        drop(shared);
-                        self.finish();
-                        return;
-                    }
-                    if self.clock.now_ms() >= next {
-                        break;
-                    }
-                    let wait = if self.clock.is_manual() {
-                        Duration::from_millis(200)
-                    } else {
-                        let left = (next - self.clock.now_ms()).max(1) as u64;
-                        Duration::from_millis(left.min(200))
-                    };
-                    self.wake.wait_for(&mut shared, wait);
-                }
-            }
-            // A bug must not kill the scheduler: a panic fails the batch like any error.
-            if let Err(payload) =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_batch(next)))
-            {
-                let what = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".into());
-                self.report(
-                    EngineError::Internal(format!("engine panicked: {what}")),
-                    next,
-                );
-            }
-            {
-                let mut shared = self.shared.lock();
-                shared.last_completed = next;
-            }
-            self.wake.notify_all();
-            next += self.batch_ms;
-        }
-    }
-
-    fn finish(&self) {
-        self.stop_inputs();
-        let mut shared = self.shared.lock();
-        shared.state = RunState::Stopped;
-        drop(shared);
-        self.wake.notify_all();
-    }
-
-    fn run_batch(&self, time: i64) {
-        let submitted = time.max(self.clock.now_ms().min(time));
-        let mut info = BatchInfo {
-            batch_time: time,
-            submission_time: submitted,
-            processing_start: -1,
-            processing_end: -1,
-            inputs: Vec::new(),
-            outputs: Vec::new(),
-        };
-        let graph = self.frozen_graph();
-        let zero = self.zero_time();
-        // Inputs are read when the batch is generated, as Spark's direct streams do, so
-        // listeners see their record counts from submission on.
-        for node in graph.streams.iter().filter(|n| n.input().is_some()) {
-            if let Err(e) = graph.get_or_compute(&self.ctx, node.id, time, zero) {
-                log::error!("Error generating input for batch {time} ms: {e}");
-                self.report(e, time);
-            }
-            if let Some(n) = node.records.lock().get(&time) {
-                info.inputs.push((node.id, *n));
-            }
-        }
-        self.emit("onBatchSubmitted", info.to_info());
-        info.processing_start = self.clock.now_ms();
-        self.emit("onBatchStarted", info.to_info());
-        for (id, output) in graph.outputs.iter().enumerate() {
-            let mut op = OutputOpInfo {
-                id,
-                name: output.description.clone(),
-                description: output.description.clone(),
-                start: self.clock.now_ms(),
-                end: -1,
-                failure: None,
-            };
-            self.emit("onOutputOperationStarted", op.to_info(time));
-            let result = graph
-                .get_or_compute(&self.ctx, output.stream, time, zero)
-                .and_then(|rdd| match rdd {
-                    Some(rdd) => output.func.call(time, rdd),
-                    None => Ok(()),
-                });
-            op.end = self.clock.now_ms();
-            if let Err(e) = result {
-                op.failure = Some(e.to_string());
-                log::error!("Error running job for batch {time} ms: {e}");
-                self.report(e, time);
-            }
-            self.emit("onOutputOperationCompleted", op.to_info(time));
-            info.outputs.push(op);
-        }
-        info.processing_end = self.clock.now_ms();
-        graph.forget_old(time);
-        self.write_checkpoint(time);
-        self.emit("onBatchCompleted", info.to_info());
-    }
-
-    fn report(&self, e: EngineError, time: i64) {
-        self.shared.lock().error = Some(Arc::new(EngineError::Job {
-            message: format!("Job failed for batch time {time} ms: {e}"),
-            source: Box::new(e),
-        }));
-        self.wake.notify_all();
-    }
-
-    /// After a batch: write what recovery needs. A failure is reported like a failed job.
-    fn write_checkpoint(&self, time: i64) {
-        let dir = self.checkpoint_dir.lock().clone();
-        let hook = self.checkpoint_hook.lock().clone();
-        if let (Some(dir), Some(hook)) = (dir, hook) {
-            let result = hook
-                .payload(time)
-                .and_then(|payload| checkpoint::write(&dir, time, &payload));
-            if let Err(e) = result {
-                log::error!("Error writing the checkpoint of batch {time} ms: {e}");
-                self.report(e, time);
             }
         }
     }
