@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -13,6 +13,7 @@ from ferrostream.rdd import RDD
 from ferrostream.streaming import DStream, StreamingContext
 from ferrostream.streaming.dstream import TransformedDStream
 from ferrostream.testing import collect_stream, run_batches, streaming_context
+from streaming_helpers import run
 
 
 @pytest.fixture
@@ -20,16 +21,6 @@ def ssc() -> Iterator[StreamingContext]:
     ctx = streaming_context(1, app="test_streaming_ops")
     yield ctx
     ctx.stop(stopSparkContext=True)
-
-
-def run(
-    ssc: StreamingContext, inputs: list[Any], op: Callable[[DStream[Any]], DStream[Any]], n: int
-) -> list[list[Any]]:
-    out = collect_stream(op(ssc.queueStream(inputs)))
-    ssc.start()
-    run_batches(ssc, n)
-    assert ssc.awaitTerminationOrTimeout(0.001) is False
-    return out
 
 
 def test_map_then_empty_batches(ssc: StreamingContext) -> None:

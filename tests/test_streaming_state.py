@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import cloudpickle  # type: ignore[import-untyped]
 import pytest
@@ -13,7 +13,7 @@ import pytest
 from ferrostream.errors import IllegalArgumentException, SparkException
 from ferrostream.streaming import DStream, StreamingContext, _window
 from ferrostream.testing import batch_times, collect_stream, run_batches
-from stateful_helpers import NO_CHECKPOINT, OutputOutcomes
+from streaming_helpers import NO_CHECKPOINT, OutputOutcomes, run
 
 
 def running_sum(values: list[int], state: Optional[int]) -> int:
@@ -24,16 +24,6 @@ def running_sum(values: list[int], state: Optional[int]) -> int:
 @pytest.fixture
 def ssc(checkpointed_ssc: StreamingContext) -> StreamingContext:
     return checkpointed_ssc
-
-
-def run(
-    ssc: StreamingContext, inputs: list[Any], op: Callable[[DStream[Any]], DStream[Any]], n: int
-) -> list[list[Any]]:
-    out = collect_stream(op(ssc.queueStream(inputs)))
-    ssc.start()
-    run_batches(ssc, n)
-    assert ssc.awaitTerminationOrTimeout(0.001) is False
-    return out
 
 
 def sort_all(batches: list[list[Any]]) -> list[list[Any]]:

@@ -20,22 +20,12 @@ from ferrostream.rdd import RDD
 from ferrostream.resultiterable import ResultIterable
 from ferrostream.streaming import DStream, StreamingContext
 from ferrostream.testing import batch_times, collect_stream, run_batches, streaming_context
-from stateful_helpers import NO_CHECKPOINT, OutputOutcomes
+from streaming_helpers import NO_CHECKPOINT, OutputOutcomes, run
 
 
 @pytest.fixture
 def ssc(checkpointed_ssc: StreamingContext) -> StreamingContext:
     return checkpointed_ssc
-
-
-def run(
-    ssc: StreamingContext, inputs: list[Any], op: Callable[[DStream[Any]], DStream[Any]], n: int
-) -> list[list[Any]]:
-    out = collect_stream(op(ssc.queueStream(inputs)))
-    ssc.start()
-    run_batches(ssc, n)
-    assert ssc.awaitTerminationOrTimeout(0.001) is False
-    return out
 
 
 def sort_all(batches: list[list[Any]]) -> list[list[Any]]:

@@ -25,15 +25,22 @@ use crate::engine::value::Value;
 pub const DEFAULT_MAX_LINE: usize = 64 << 20;
 
 pub struct SocketInput {
+    shared: Arc<Shared>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// What the input and its receiver task share.
+struct Shared {
     host: String,
     port: u16,
     max_line: usize,
     restart_delay: Duration,
-    received: Arc<Mutex<Vec<Value>>>,
-    invalid: Arc<AtomicU64>,
-    stopped: Arc<AtomicBool>,
-    stop_signal: Arc<Notify>,
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Lines received and not yet handed to a batch.
+    received: Mutex<Vec<Value>>,
+    /// Lines with invalid UTF-8 since the last batch.
+    invalid: AtomicU64,
+    stopped: AtomicBool,
+    stop_signal: Notify,
 }
 
 impl SocketInput {
@@ -42,14 +49,16 @@ impl SocketInput {
             EngineError::InvalidArgument(format!("port must be in 1..65535, got {port}"))
         })?;
         Ok(SocketInput {
-            host: host.to_string(),
-            port,
-            max_line: max_line.max(1),
-            restart_delay,
-            received: Arc::new(Mutex::new(Vec::new())),
-            invalid: Arc::new(AtomicU64::new(0)),
-            stopped: Arc::new(AtomicBool::new(false)),
-            stop_signal: Arc::new(Notify::new()),
+            shared: Arc::new(Shared {
+                host: host.to_string(),
+                port,
+                max_line: max_line.max(1),
+                restart_delay,
+                received: Mutex::new(Vec::new()),
+                invalid: AtomicU64::new(0),
+                stopped: AtomicBool::new(false),
+                stop_signal: Notify::new(),
+            }),
             task: Mutex::new(None),
         })
     }
@@ -58,14 +67,7 @@ impl SocketInput {
 struct Receiver {
     stream_id: usize,
     name: String,
-    host: String,
-    port: u16,
-    max_line: usize,
-    restart_delay: Duration,
-    received: Arc<Mutex<Vec<Value>>>,
-    invalid: Arc<AtomicU64>,
-    stopped: Arc<AtomicBool>,
-    stop_signal: Arc<Notify>,
+    shared: Arc<Shared>,
     events: EventSink,
 }
 
@@ -93,12 +95,12 @@ impl Receiver {
 
     async fn run(self) {
         (self.events)("onReceiverStarted", self.info(true, None));
-        while !self.stopped.load(Ordering::SeqCst) {
+        while !self.shared.stopped.load(Ordering::SeqCst) {
             let outcome = tokio::select! {
                 r = self.receive() => r,
-                _ = self.stop_signal.notified() => break,
+                _ = self.shared.stop_signal.notified() => break,
             };
-            if self.stopped.load(Ordering::SeqCst) {
+            if self.shared.stopped.load(Ordering::SeqCst) {
                 break;
             }
             let msg = match outcome {
@@ -108,8 +110,8 @@ impl Receiver {
             log::warn!("Restarting receiver {}: {msg}", self.name);
             (self.events)("onReceiverError", self.info(true, Some(&msg)));
             tokio::select! {
-                _ = tokio::time::sleep(self.restart_delay) => {}
-                _ = self.stop_signal.notified() => break,
+                _ = tokio::time::sleep(self.shared.restart_delay) => {}
+                _ = self.shared.stop_signal.notified() => break,
             }
         }
         (self.events)("onReceiverStopped", self.info(false, None));
@@ -117,7 +119,7 @@ impl Receiver {
 
     /// One connection: Ok at end of stream, Err with a message on failure.
     async fn receive(&self) -> std::result::Result<(), String> {
-        let addr = format!("{}:{}", self.host, self.port);
+        let addr = format!("{}:{}", self.shared.host, self.shared.port);
         let stream = TcpStream::connect(&addr)
             .await
             .map_err(|e| format!("Error connecting to {addr}: {e}"))?;
@@ -134,7 +136,7 @@ impl Receiver {
                 if !line.is_empty() && !oversized {
                     batch.push(self.decode(&line));
                 }
-                self.received.lock().append(&mut batch);
+                self.shared.received.lock().append(&mut batch);
                 return Ok(());
             }
             let mut consumed = 0;
@@ -145,12 +147,12 @@ impl Receiver {
                     None => (chunk, false),
                 };
                 if !oversized {
-                    if line.len() + body.len() > self.max_line {
+                    if line.len() + body.len() > self.shared.max_line {
                         oversized = true;
                         line.clear();
                         let msg = format!(
                             "a line from {addr} is longer than the limit of {} bytes; it was dropped",
-                            self.max_line
+                            self.shared.max_line
                         );
                         log::error!("{msg}");
                         (self.events)("onReceiverError", self.info(true, Some(&msg)));
@@ -168,7 +170,7 @@ impl Receiver {
             }
             reader.consume(consumed);
             if !batch.is_empty() {
-                self.received.lock().append(&mut batch);
+                self.shared.received.lock().append(&mut batch);
             }
         }
     }
@@ -178,7 +180,7 @@ impl Receiver {
         match std::str::from_utf8(bytes) {
             Ok(s) => Value::str(s),
             Err(_) => {
-                self.invalid.fetch_add(1, Ordering::Relaxed);
+                self.shared.invalid.fetch_add(1, Ordering::Relaxed);
                 Value::str(&String::from_utf8_lossy(bytes))
             }
         }
@@ -196,14 +198,7 @@ impl Input for SocketInput {
         let receiver = Receiver {
             stream_id,
             name: format!("SocketReceiver-{stream_id}"),
-            host: self.host.clone(),
-            port: self.port,
-            max_line: self.max_line,
-            restart_delay: self.restart_delay,
-            received: self.received.clone(),
-            invalid: self.invalid.clone(),
-            stopped: self.stopped.clone(),
-            stop_signal: self.stop_signal.clone(),
+            shared: self.shared.clone(),
             events,
         };
         let handle = super::runtime().spawn(receiver.run());
@@ -212,9 +207,9 @@ impl Input for SocketInput {
     }
 
     fn stop(&self) {
-        self.stopped.store(true, Ordering::SeqCst);
-        self.stop_signal.notify_waiters();
-        self.stop_signal.notify_one();
+        self.shared.stopped.store(true, Ordering::SeqCst);
+        self.shared.stop_signal.notify_waiters();
+        self.shared.stop_signal.notify_one();
         if let Some(handle) = self.task.lock().take() {
             // Wait (briefly) for the receiver to report that it stopped.
             let _ = super::runtime()
@@ -223,13 +218,13 @@ impl Input for SocketInput {
     }
 
     fn batch(&self, ctx: &Arc<EngineContext>, _time: i64) -> Result<InputBatch> {
-        let lines = std::mem::take(&mut *self.received.lock());
-        let invalid = self.invalid.swap(0, Ordering::Relaxed);
+        let lines = std::mem::take(&mut *self.shared.received.lock());
+        let invalid = self.shared.invalid.swap(0, Ordering::Relaxed);
         if invalid > 0 {
             log::warn!(
                 "{invalid} line(s) from {}:{} were not valid UTF-8; invalid bytes were replaced",
-                self.host,
-                self.port
+                self.shared.host,
+                self.shared.port
             );
         }
         let records = lines.len() as i64;
