@@ -24,8 +24,9 @@ cargo test --no-default-features --locked --quiet
 step "Build and install ferrostream into .venv"
 .venv/bin/maturin develop --release --locked --quiet 2>&1 | grep -v '^$' | tail -n 3
 
-step "Python lint; the native module's stubs checked against the built module"
+step "Python lint, types, and the native module's stubs checked against the built module"
 .venv/bin/ruff check python tests benches examples
+.venv/bin/python -m mypy python/ferrostream
 .venv/bin/python -m mypy.stubtest ferrostream._native
 
 step "pytest"

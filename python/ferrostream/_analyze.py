@@ -468,7 +468,7 @@ def _analyze_function(func: types.FunctionType, nargs: int) -> tuple[Optional[tu
         or code.co_freevars
         or code.co_cellvars
         or code.co_nlocals != nargs
-        or getattr(code, "co_exceptiontable", b"")  # try/except (3.11+)
+        or (sys.version_info >= (3, 11) and code.co_exceptiontable)  # try/except
     ):
         return None, ()
     interp = _Interp(func, nargs)

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="misc"
+# (The mixins annotate `self: RDD[Any]`: their methods run on RDDs, which inherit them.)
 """Actions of :class:`ferrostream.rdd.RDD` that aggregate to the driver (a mixin)."""
 
 from __future__ import annotations
@@ -475,6 +477,7 @@ class ActionsMixin:
                 else:
                     edges = [lo + i * inc for i in range(buckets)] + [hi]
         else:
+            assert isinstance(buckets, (list, tuple))
             edges = list(buckets)
             if len(edges) < 2:
                 raise ValueError("buckets should have more than one value")

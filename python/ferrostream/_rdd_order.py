@@ -1,3 +1,5 @@
+# mypy: disable-error-code="misc"
+# (The mixins annotate `self: RDD[Any]`: their methods run on RDDs, which inherit them.)
 """Sampling, sorting and zipping operations of :class:`ferrostream.rdd.RDD` (a mixin)."""
 
 from __future__ import annotations

@@ -23,10 +23,8 @@ def native_expr(func: Any, nargs: int) -> tuple[Any, ...] | None:
     if not use_native:
         return None
     if _analyze_fn is None:
-        try:
-            from ferrostream._analyze import analyze
-        except ImportError:
-            analyze = lambda f, n: None
+        from ferrostream._analyze import analyze
+
         _analyze_fn = analyze
     try:
         return _analyze_fn(func, nargs)

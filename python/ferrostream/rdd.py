@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Iterable, Iterator
@@ -89,7 +90,7 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         if pending is None:
             return self._jrdd.map_partitions(func)
         source, prev = pending
-        return source.map_partitions(lambda s, it: func(s, prev(s, it)))
+        return source.map_partitions(lambda s, it: func(s, iter(prev(s, it))))
 
     def _native_step(self, kind: str, func: Any, fallback: PartitionFunc) -> RDD[Any] | None:
         expr = _util.native_expr(func, 2 if kind == "combine" else 1)
@@ -536,7 +537,7 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
             left = num - len(items)
             parts = list(range(scanned, min(scanned + to_try, total)))
             if self._pending() is not None:
-                jrdd = self._pipe(lambda _, it, left=left: _first_n(it, left))
+                jrdd = self._pipe(functools.partial(_first_n_of_partition, left))
                 results = jrdd.collect_partitions(parts)
             else:
                 results = self._collect_partitions(parts)
@@ -559,7 +560,7 @@ class PipelinedRDD(RDD[T]):
         pending = prev._pending()
         if pending is not None:
             source, prev_func = pending
-            self._func: PartitionFunc = lambda s, it: func(s, prev_func(s, it))
+            self._func: PartitionFunc = lambda s, it: func(s, iter(prev_func(s, it)))
             self._source = source
             self._depth: int = prev._depth + 1  # type: ignore[attr-defined]
             self._parents = prev._parents
@@ -582,6 +583,11 @@ class PipelinedRDD(RDD[T]):
 
     def getNumPartitions(self) -> int:
         return int(self._source.num_partitions())
+
+
+def _first_n_of_partition(n: int, _split: int, it: Iterator[Any]) -> Iterator[Any]:
+    """The first ``n`` records of a partition (a partition function for ``take``)."""
+    return _first_n(it, n)
 
 
 def _first_n(it: Iterable[Any], n: int) -> Iterator[Any]:
