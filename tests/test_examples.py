@@ -25,7 +25,6 @@ from typing import Any, Callable
 import pytest
 
 from ferrostream.lineserver import LineServer
-from ferrostream.streaming import DStream
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -33,10 +32,6 @@ BROKERAGE = EXAMPLES / "brokerage"
 DEADLINE = 45.0  # seconds; results normally arrive within a few
 SEPARATOR = "-" * 43
 
-needs_state = pytest.mark.skipif(
-    not hasattr(DStream, "updateStateByKey"), reason="updateStateByKey not implemented yet"
-)
-needs_window = pytest.mark.skipif(not hasattr(DStream, "window"), reason="window not implemented")
 
 
 def submit_command() -> list[str]:
@@ -224,7 +219,6 @@ def test_network_wordcount(running: list[Program], tmp_path: Path) -> None:
     assert all(len(batch) <= len(VOCABULARY) for batch in pprint_pairs(program.lines()))
 
 
-@needs_state
 def test_stateful_network_wordcount(running: list[Program], tmp_path: Path) -> None:
     sent = word_lines(200, [*VOCABULARY, "hello"], seed=2)
     expected = word_counts(sent) + Counter({"hello": 1, "world": 1})
@@ -312,9 +306,10 @@ def test_recoverable_network_wordcount(running: list[Program], tmp_path: Path) -
         program.wait_for(
             lambda: any(s.startswith("Counts at time") for s in program.lines()), "a batch"
         )
-        recovered = "Creating a new context" not in program.lines()
-        # A new context starts the output file afresh; a recovered one appends to it.
-        offset = lines_after_first if recovered else 0
+        # getOrCreate recovered the context from the checkpoint: setupFunc was not called,
+        # and the recovered context appends to the output file.
+        assert "Creating a new context" not in program.lines()
+        offset = lines_after_first
         program.wait_for(
             lambda: (
                 _sum_counts(_file_counts(out)[offset:]) == kept_second
@@ -322,8 +317,6 @@ def test_recoverable_network_wordcount(running: list[Program], tmp_path: Path) -
             ),
             "the second run's counts in the output file",
         )
-    if not recovered:
-        pytest.xfail("getOrCreate did not recover the context from its checkpoint")
     assert _sum_counts(_file_counts(out)[:lines_after_first]) == kept_first
 
 
@@ -446,8 +439,6 @@ def test_split_and_send(tmp_path: Path) -> None:
     assert text == orders.read_text()
 
 
-@needs_state
-@needs_window
 def test_brokerage_pipeline(running: list[Program], tmp_path: Path) -> None:
     orders = tmp_path / "orders.txt"
     args = ["--orders", "2400", "--clients", "40", "--out", orders]

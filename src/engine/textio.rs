@@ -7,7 +7,7 @@
 //! directory next to the target and renamed into place, so a reader never sees a partial result.
 
 use std::fs;
-use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -146,15 +146,6 @@ pub fn read_split(split: &Split) -> Result<Partition> {
         buf.clear();
     }
     Ok(lines)
-}
-
-/// Read a whole file's bytes.
-pub fn read_all(path: &Path) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    fs::File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut out))
-        .map_err(|e| EngineError::io(format!("cannot read {}", path.display()), e))?;
-    Ok(out)
 }
 
 /// Write `num_partitions` partitions (computed by `compute`) under `path` in Hadoop's layout.

@@ -259,6 +259,7 @@ impl Listener for Events {
 
 #[test]
 fn the_socket_receiver_retries_until_the_server_is_up_and_replaces_bad_utf8() {
+    let _turn = ONE_AT_A_TIME.lock();
     // Reserve a port, then free it so the first connection attempts are refused.
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -396,5 +397,30 @@ fn a_failed_state_batch_keeps_the_previous_state() {
     advance(&engine, 3000);
     engine.stop(false);
     // Batch 2 failed: its output did not run, and batch 3 continued from batch 1's state.
+    assert_eq!(*out.lock(), vec![(1000, vec![1]), (3000, vec![101])]);
+}
+
+#[test]
+fn a_failing_parent_of_a_state_stream_keeps_the_previous_state() {
+    let _turn = ONE_AT_A_TIME.lock();
+    let ctx = EngineContext::new(1).unwrap();
+    let engine = StreamingEngine::new(ctx.clone(), 1000, true).unwrap();
+    let rdds = [1, 10, 100]
+        .into_iter()
+        .map(|i| rdd_of(&ctx, vec![vec![i]]))
+        .collect();
+    let q = engine.queue_stream(rdds, true, None).unwrap();
+    // The transform fails at 2000 ms, before the state function runs.
+    let t = engine.transform(vec![q], Arc::new(FailOnce)).unwrap();
+    let s = engine
+        .recurrent(t, Arc::new(RunningSum), 1000, 1000, None)
+        .unwrap();
+    let (out, f) = collector();
+    engine.foreach_rdd(s, f, "state".into()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    engine.set_checkpoint_dir(Some(dir.path().to_path_buf()));
+    engine.start("test").unwrap();
+    advance(&engine, 3000);
+    engine.stop(false);
     assert_eq!(*out.lock(), vec![(1000, vec![1]), (3000, vec![101])]);
 }

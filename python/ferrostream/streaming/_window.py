@@ -124,24 +124,12 @@ def _union(sc: SparkContext, rdds: list[RDD[Any]]) -> RDD[Any]:
 class _RecurrentStep:
     """Base of the functions given to ``StreamingEngine.recurrent``.
 
-    The engine keeps a batch's result only once it has been computed; when computing it failed
-    (in user code), the next batch asks for the same time again. A step remembers which times
-    it was already asked for (not pickled), so such a second request takes
-    :meth:`after_failure` instead of running the failing computation again.
+    When a batch fails, the engine decides what stands for it: a state stream keeps the
+    previous state, an incremental window recomputes its whole window next time.
     """
 
     def __init__(self, slide_ms: int) -> None:
         self.slide_ms = slide_ms
-        self._asked: set[int] = set()
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state.pop("_asked", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._asked = set()
 
     def __call__(
         self,
@@ -151,11 +139,6 @@ class _RecurrentStep:
         new: list[_native.Rdd],
         window: list[_native.Rdd],
     ) -> _native.Rdd | None:
-        if t_ms in self._asked:
-            return self.after_failure(prev)
-        horizon = t_ms - 4 * self.slide_ms
-        self._asked = {t for t in self._asked if t > horizon}
-        self._asked.add(t_ms)
         sc = active_sc()
         out = self.compute(
             sc,
@@ -165,10 +148,6 @@ class _RecurrentStep:
             [rdd_class()(j, sc) for j in window],
         )
         return unwrap_rdd(out, type(self).__name__)
-
-    def after_failure(self, prev: _native.Rdd | None) -> _native.Rdd | None:
-        """The result for a batch whose computation failed."""
-        raise NotImplementedError
 
     def compute(
         self,
@@ -201,11 +180,6 @@ class _ReduceWindowStep(_RecurrentStep):
         self.filter_func = filter_func
         self.num_partitions = num_partitions
         self.window_ms = window_ms
-
-    def after_failure(self, prev: _native.Rdd | None) -> _native.Rdd | None:
-        # No result: the next batch recomputes its whole window (and so recovers once the
-        # failing data has left the window).
-        return None
 
     def compute(
         self,
@@ -261,17 +235,13 @@ class _UpdateStateStep(_RecurrentStep):
         self._initial = initial
 
     def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
+        state = dict(self.__dict__)
         state.pop("_initial", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
+        self.__dict__.update(state)
         self._initial = None
-
-    def after_failure(self, prev: _native.Rdd | None) -> _native.Rdd | None:
-        # The failed batch changes nothing: later batches go on from the state before it.
-        return prev
 
     def compute(
         self,

@@ -75,7 +75,6 @@ class StreamingContext:
         native = _native.StreamingEngine(sparkContext._ectx, batch_ms, self._manual_clock)
         # Records the calls that define the graph: checkpoints replay them on recovery.
         self._engine = _checkpoint.RecordingEngine(native)
-        self._state = "INITIALIZED"
         self._dstreams: list[DStream[Any]] = []
         self._num_outputs = 0
         self._has_queue_stream = False
@@ -177,7 +176,7 @@ class StreamingContext:
         """Start the execution of the streams."""
         cls = type(self)
         with cls._lock:
-            if self._state == "STOPPED" or self._engine.state() == "STOPPED":
+            if self._state == "STOPPED":
                 raise IllegalStateException("StreamingContext has already been stopped")
             if self._state == "ACTIVE":
                 _log.warning("StreamingContext has already been started")
@@ -199,7 +198,6 @@ class StreamingContext:
             self._apply_checkpoint_dir()
             self._install_checkpoint_writer()
             self._engine.start()
-            self._state = "ACTIVE"
             self._start_site = "\n" + "".join(traceback.format_stack()[:-1][-8:])
             cls._activeContext = self
 
@@ -273,7 +271,6 @@ class StreamingContext:
         cls = type(self)
         with cls._lock:
             previous = self._state
-            self._state = "STOPPED"
             if cls._activeContext is self:
                 cls._activeContext = None
         if previous == "STOPPED":
@@ -471,14 +468,19 @@ class StreamingContext:
     def _register_dstream(self, dstream: DStream[Any]) -> None:
         self._dstreams.append(dstream)
 
+    @property
+    def _state(self) -> str:
+        """``INITIALIZED``, ``ACTIVE`` or ``STOPPED``, as the engine has it."""
+        return str(self._engine.state())
+
     def _check_can_add(self) -> None:
-        engine_state = self._engine.state()
-        if self._state == "STOPPED" or engine_state == "STOPPED":
+        # Checked here (the engine checks too) so that the error comes before any other.
+        if self._state == "STOPPED":
             raise IllegalStateException(
                 "Adding new inputs, transformations, and output operations after stopping a "
                 "context is not supported"
             )
-        if self._state == "ACTIVE" or engine_state == "ACTIVE":
+        if self._state == "ACTIVE":
             raise IllegalStateException(
                 "Adding new inputs, transformations, and output operations after starting a "
                 "context is not supported"

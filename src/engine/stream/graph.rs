@@ -245,24 +245,28 @@ impl Graph {
                 } else {
                     initial.clone()
                 };
-                let parent = node.parents[0];
-                let old = self.parent_range(
-                    ctx,
-                    parent,
-                    prev_time - window_ms,
-                    time - window_ms,
-                    zero_time,
-                )?;
-                let new = self.parent_range(ctx, parent, prev_time, time, zero_time)?;
-                let window = self.parent_range(ctx, parent, time - window_ms, time, zero_time)?;
                 let kept = prev.clone();
-                let result = func
-                    .call(time, prev, old, new, window)
-                    .and_then(|out| match out {
-                        // Materialise: the next batch builds on this result, not on its lineage.
+                let parent = node.parents[0];
+                // Everything the batch needs, parents included: if any of it fails, the
+                // failure handling below applies.
+                let result = (|| {
+                    let range = |from, to| self.parent_range(ctx, parent, from, to, zero_time);
+                    let new = range(prev_time, time)?;
+                    let (old, window) = if *window_ms == slide {
+                        // State: nothing leaves a one-slide window, and it is the new data.
+                        (Vec::new(), new.clone())
+                    } else {
+                        (
+                            range(prev_time - window_ms, time - window_ms)?,
+                            range(time - window_ms, time)?,
+                        )
+                    };
+                    match func.call(time, prev, old, new, window)? {
+                        // Materialise: the next batch builds on this result, not its lineage.
                         Some(rdd) => Ok(Some(Rdd::from_partitions(ctx, rdd.compute_all()?))),
                         None => Ok(None),
-                    });
+                    }
+                })();
                 match result {
                     Ok(rdd) => rdd,
                     Err(e) => {
