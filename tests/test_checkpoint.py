@@ -152,7 +152,7 @@ def test_payload_layout(sc: SparkContext, tmp_path: Path) -> None:
     assert [m for m, _site, _blob in pickle.loads(data["recipe"])] == [
         "text_file_stream",
         "transform",
-        "recurrent",
+        "state_stream",
         "foreach_rdd",
     ]
     state = {s["stream"]: s for s in data["streams"]}
@@ -242,7 +242,7 @@ def test_unpicklable_state_function_is_named(sc: SparkContext, tmp_path: Path) -
     with pytest.raises(SparkException) as info:
         ssc.start()
     assert ".<locals>.locked_sum (test_checkpoint.py:" in str(info.value)
-    assert "used by recurrent at test_checkpoint.py:" in str(info.value)
+    assert "used by state_stream at test_checkpoint.py:" in str(info.value)
 
 
 def test_unpicklable_function_is_fine_without_checkpointing(sc: SparkContext) -> None:

@@ -109,23 +109,37 @@ class StreamingEngine:
     def window(self, parent: int, window_ms: int, slide_ms: int) -> int:
         """The union of the parent's RDDs in ``(t - window, t]``, every ``slide_ms``.
         Raises ValueError (Spark's message) unless both are multiples of the parent's slide."""
-    def recurrent(
+    def state_stream(
         self,
         parent: int,
-        func: Callable[[int, Optional[Rdd], list[Rdd], list[Rdd], list[Rdd]], Optional[Rdd]],
+        update: Callable[[list[Any], Any], Any],
+        update_expr: Optional[tuple[Any, ...]],
+        num_partitions: int,
+        initial: Optional[Rdd],
+        description: str,
+    ) -> int:
+        """``updateStateByKey``: a keyed stream whose state the engine keeps, hash-partitioned
+        into ``num_partitions``, across batches. ``update(new_values, old_state)`` runs for
+        every key with a state or new values (natively when ``update_expr``, its proven form,
+        is given); None removes the key. Needs a checkpoint directory."""
+    def reduced_window_stream(
+        self,
+        parent: int,
+        func: Callable[[Any, Any], Any],
+        func_expr: Optional[tuple[Any, ...]],
+        inv: Callable[[Any, Any], Any],
+        inv_expr: Optional[tuple[Any, ...]],
+        filter: Optional[Callable[[Any], bool]],
+        filter_expr: Optional[tuple[Any, ...]],
         window_ms: int,
         slide_ms: int,
-        initial: Optional[Rdd] = None,
+        num_partitions: int,
+        description: str,
     ) -> int:
-        """A stream built from its own previous RDD (updateStateByKey, incremental windows).
-
-        At each batch time t (a multiple of ``slide_ms`` from the zero time) the engine calls
-        ``func(t, prev, old, new, window)``: ``prev`` is this stream's RDD at ``t - slide``
-        (``initial`` for the first batch), ``old`` the parent RDDs in
-        ``(t - slide - window, t - window]`` (they left the window), ``new`` those in
-        ``(t - slide, t]`` and ``window`` those in ``(t - window, t]``. The result is
-        materialised (lineage cut) and becomes the next batch's ``prev``. Needs a checkpoint
-        directory (``start()`` fails with Spark's message otherwise)."""
+        """Incremental ``reduceByKeyAndWindow`` over ``parent`` (reduced by key per batch): the
+        engine keeps the window's value per key, reducing in the batches that enter with
+        ``func`` and taking out those that leave with ``inv`` (Spark's rules: recomputed from
+        the window when it is shorter than five slides). Needs a checkpoint directory."""
     def text_file_stream(self, directory: str) -> int:
         """New files of a directory, as UTF-8 lines (Spark's FileInputDStream rules: mtime in
         ``[max(start, t - 60 s), t]``, not selected before; names starting with ``.``/``_``

@@ -5,6 +5,7 @@ mod conv;
 mod detach;
 mod errors;
 mod rdd;
+mod state;
 mod streaming;
 mod udf;
 

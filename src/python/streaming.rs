@@ -9,12 +9,14 @@ use pyo3::types::PyDict;
 use crate::engine::checkpoint;
 use crate::engine::source::files::{FileFormat, FileInput};
 use crate::engine::source::socket::SocketInput;
+use crate::engine::stream::state::{StateStream, WindowStream};
 use crate::engine::stream::StreamingEngine;
 use crate::python::conv::{py_to_value, value_to_py};
 use crate::python::detach::{run_detached, wait_detached, SIGNAL_POLL};
 use crate::python::errors::IntoPyResult;
 use crate::python::rdd::{PyEngineContext, PyRdd};
-use crate::python::udf::{PyCheckpointHook, PyListener, PyOutputFn, PyRecurrentFn, PyTransformFn};
+use crate::python::state::{pair_fn, predicate, update_fn};
+use crate::python::udf::{PyCheckpointHook, PyListener, PyOutputFn, PyTransformFn};
 
 #[pyclass(frozen, name = "StreamingEngine", module = "ferrostream._native")]
 pub struct PyStreamingEngine {
@@ -135,25 +137,53 @@ impl PyStreamingEngine {
         self.inner.window(parent, window_ms, slide_ms).py_err(py)
     }
 
-    #[pyo3(signature = (parent, func, window_ms, slide_ms, initial=None))]
-    fn recurrent(
+    /// `updateStateByKey`: `update_expr` is the proven native form of `update` (or None).
+    #[pyo3(signature = (parent, update, update_expr, num_partitions, initial, description))]
+    #[allow(clippy::too_many_arguments)]
+    fn state_stream(
+        &self,
+        py: Python<'_>,
+        parent: usize,
+        update: Py<PyAny>,
+        update_expr: Option<&Bound<'_, PyAny>>,
+        num_partitions: usize,
+        initial: Option<Py<PyRdd>>,
+        description: String,
+    ) -> PyResult<usize> {
+        let update = update_fn(update, update_expr).py_err(py)?;
+        let initial = initial.map(|r| r.get().inner.clone());
+        let state = StateStream::new(update, num_partitions, initial, description).py_err(py)?;
+        self.inner.state_stream(parent, state).py_err(py)
+    }
+
+    /// Incremental `reduceByKeyAndWindow` over `parent` (already reduced by key per batch).
+    #[pyo3(signature = (parent, func, func_expr, inv, inv_expr, filter, filter_expr, window_ms, slide_ms, num_partitions, description))]
+    #[allow(clippy::too_many_arguments)]
+    fn reduced_window_stream(
         &self,
         py: Python<'_>,
         parent: usize,
         func: Py<PyAny>,
+        func_expr: Option<&Bound<'_, PyAny>>,
+        inv: Py<PyAny>,
+        inv_expr: Option<&Bound<'_, PyAny>>,
+        filter: Option<Py<PyAny>>,
+        filter_expr: Option<&Bound<'_, PyAny>>,
         window_ms: i64,
         slide_ms: i64,
-        initial: Option<Py<PyRdd>>,
+        num_partitions: usize,
+        description: String,
     ) -> PyResult<usize> {
-        let initial = initial.map(|r| r.get().inner.clone());
+        let func = pair_fn(func, func_expr).py_err(py)?;
+        let inv = pair_fn(inv, inv_expr).py_err(py)?;
+        let filter = match filter {
+            Some(f) => Some(predicate(f, filter_expr).py_err(py)?),
+            None => None,
+        };
+        let window = WindowStream::new(func, inv, filter, num_partitions, window_ms, description)
+            .py_err(py)?;
         self.inner
-            .recurrent(
-                parent,
-                Arc::new(PyRecurrentFn(func)),
-                window_ms,
-                slide_ms,
-                initial,
-            )
+            .reduced_window_stream(parent, window, slide_ms)
             .py_err(py)
     }
 

@@ -9,8 +9,9 @@ use ferrostream::engine::context::EngineContext;
 use ferrostream::engine::error::Result;
 use ferrostream::engine::rdd::Rdd;
 use ferrostream::engine::source::socket::SocketInput;
-use ferrostream::engine::stream::graph::{OutputFn, RecurrentFn, TransformFn};
+use ferrostream::engine::stream::graph::{OutputFn, TransformFn};
 use ferrostream::engine::stream::listener::{Info, Listener};
+use ferrostream::engine::stream::state::{HostUpdateFn, StateStream, UserFn};
 use ferrostream::engine::stream::{CheckpointHook, StreamingEngine};
 use ferrostream::engine::value::Value;
 
@@ -126,24 +127,80 @@ fn a_window_unions_the_batches_in_its_span_at_slide_multiples() {
     );
 }
 
-/// A running sum: previous state plus every new value.
+/// A running sum per key (`sum(new) + (old or 0)`), failing on a batch that holds 13.
 struct RunningSum;
 
-impl RecurrentFn for RunningSum {
-    fn call(
-        &self,
-        _time: i64,
-        prev: Option<Arc<Rdd>>,
-        _old: Vec<Arc<Rdd>>,
-        new: Vec<Arc<Rdd>>,
-        _window: Vec<Arc<Rdd>>,
-    ) -> Result<Option<Arc<Rdd>>> {
-        let mut total: i64 = prev.map(|p| ints(&p).iter().sum()).unwrap_or(0);
-        for rdd in &new {
-            total += ints(rdd).iter().sum::<i64>();
-        }
-        let ctx = new[0].context().clone();
-        Ok(Some(rdd_of(&ctx, vec![vec![total]])))
+impl HostUpdateFn for RunningSum {
+    fn update(&self, items: Vec<(Vec<Value>, Value)>) -> Result<Vec<Value>> {
+        items
+            .into_iter()
+            .map(|(new, old)| {
+                let mut total = match old {
+                    Value::Int(i) => i,
+                    _ => 0,
+                };
+                for v in new {
+                    match v {
+                        Value::Int(13) => {
+                            return Err(ferrostream::engine::error::EngineError::InvalidArgument(
+                                "unlucky".into(),
+                            ))
+                        }
+                        Value::Int(i) => total += i,
+                        other => panic!("not an int: {other:?}"),
+                    }
+                }
+                Ok(Value::Int(total))
+            })
+            .collect()
+    }
+}
+
+/// A running-sum state stream keyed by "k" over a stream of ints.
+fn running_sum(engine: &StreamingEngine, parent: usize, initial: Option<Arc<Rdd>>) -> usize {
+    let keyed = engine.transform(vec![parent], Arc::new(KeyByK)).unwrap();
+    let update = UserFn {
+        native: None,
+        host: Arc::new(RunningSum) as Arc<dyn HostUpdateFn>,
+    };
+    let state = StateStream::new(update, 2, initial, "test state".into()).unwrap();
+    let s = engine.state_stream(keyed, state).unwrap();
+    engine.transform(vec![s], Arc::new(Values)).unwrap()
+}
+
+/// `x -> ("k", x)`.
+struct KeyByK;
+
+impl TransformFn for KeyByK {
+    fn call(&self, _time: i64, parents: Vec<Option<Arc<Rdd>>>) -> Result<Option<Arc<Rdd>>> {
+        let Some(rdd) = parents.into_iter().next().flatten() else {
+            return Ok(None);
+        };
+        let ctx = rdd.context().clone();
+        let pairs = rdd
+            .collect()?
+            .into_iter()
+            .map(|v| Value::pair(Value::str("k"), v))
+            .collect();
+        Ok(Some(Rdd::from_partitions(&ctx, vec![pairs])))
+    }
+}
+
+/// `(k, v) -> v`.
+struct Values;
+
+impl TransformFn for Values {
+    fn call(&self, _time: i64, parents: Vec<Option<Arc<Rdd>>>) -> Result<Option<Arc<Rdd>>> {
+        let Some(rdd) = parents.into_iter().next().flatten() else {
+            return Ok(None);
+        };
+        let ctx = rdd.context().clone();
+        let values = rdd
+            .collect()?
+            .into_iter()
+            .map(|v| v.as_pair().map(|(_, x)| x.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(Rdd::from_partitions(&ctx, vec![values])))
     }
 }
 
@@ -157,21 +214,17 @@ impl CheckpointHook for Hook {
 }
 
 #[test]
-fn recurrent_state_carries_over_and_checkpoints_are_written() {
+fn keyed_state_carries_over_and_checkpoints_are_written() {
     let _turn = ONE_AT_A_TIME.lock();
     let ctx = EngineContext::new(2).unwrap();
     let engine = StreamingEngine::new(ctx.clone(), 1000, true).unwrap();
     let rdds = vec![rdd_of(&ctx, vec![vec![1, 2]]), rdd_of(&ctx, vec![vec![10]])];
     let q = engine.queue_stream(rdds, true, None).unwrap();
-    let s = engine
-        .recurrent(
-            q,
-            Arc::new(RunningSum),
-            1000,
-            1000,
-            Some(rdd_of(&ctx, vec![vec![100]])),
-        )
-        .unwrap();
+    let initial = Rdd::from_partitions(
+        &ctx,
+        vec![vec![Value::pair(Value::str("k"), Value::Int(100))]],
+    );
+    let s = running_sum(&engine, q, Some(initial));
     let (out, f) = collector();
     engine.foreach_rdd(s, f, "state".into()).unwrap();
 
@@ -355,27 +408,6 @@ fn a_window_over_a_transformed_stream_sees_each_input_batch_once() {
     );
 }
 
-/// Adds new values to the state, but fails on the batch holding 13.
-struct SumFailingOn13;
-
-impl RecurrentFn for SumFailingOn13 {
-    fn call(
-        &self,
-        time: i64,
-        prev: Option<Arc<Rdd>>,
-        old: Vec<Arc<Rdd>>,
-        new: Vec<Arc<Rdd>>,
-        window: Vec<Arc<Rdd>>,
-    ) -> Result<Option<Arc<Rdd>>> {
-        if new.iter().any(|r| ints(r).contains(&13)) {
-            return Err(ferrostream::engine::error::EngineError::InvalidArgument(
-                "unlucky".into(),
-            ));
-        }
-        RunningSum.call(time, prev, old, new, window)
-    }
-}
-
 #[test]
 fn a_failed_state_batch_keeps_the_previous_state() {
     let _turn = ONE_AT_A_TIME.lock();
@@ -386,9 +418,7 @@ fn a_failed_state_batch_keeps_the_previous_state() {
         .map(|i| rdd_of(&ctx, vec![vec![i]]))
         .collect();
     let q = engine.queue_stream(rdds, true, None).unwrap();
-    let s = engine
-        .recurrent(q, Arc::new(SumFailingOn13), 1000, 1000, None)
-        .unwrap();
+    let s = running_sum(&engine, q, None);
     let (out, f) = collector();
     engine.foreach_rdd(s, f, "state".into()).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -412,9 +442,7 @@ fn a_failing_parent_of_a_state_stream_keeps_the_previous_state() {
     let q = engine.queue_stream(rdds, true, None).unwrap();
     // The transform fails at 2000 ms, before the state function runs.
     let t = engine.transform(vec![q], Arc::new(FailOnce)).unwrap();
-    let s = engine
-        .recurrent(t, Arc::new(RunningSum), 1000, 1000, None)
-        .unwrap();
+    let s = running_sum(&engine, t, None);
     let (out, f) = collector();
     engine.foreach_rdd(s, f, "state".into()).unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -131,15 +131,23 @@ class RecordingEngine:
     def window(self, parent: int, window_ms: int, slide_ms: int) -> int:
         return int(self._call("window", parent, window_ms, slide_ms))
 
-    def recurrent(
+    def state_stream(
         self,
         parent: int,
-        func: Callable[..., Any],
-        window_ms: int,
-        slide_ms: int,
-        initial: Optional[_native.Rdd] = None,
+        update: Callable[..., Any],
+        update_expr: Any,
+        num_partitions: int,
+        initial: Optional[_native.Rdd],
+        description: str,
     ) -> int:
-        return int(self._call("recurrent", parent, func, window_ms, slide_ms, initial))
+        return int(
+            self._call(
+                "state_stream", parent, update, update_expr, num_partitions, initial, description
+            )
+        )
+
+    def reduced_window_stream(self, parent: int, *args: Any) -> int:
+        return int(self._call("reduced_window_stream", parent, *args))
 
     def text_file_stream(self, directory: str) -> int:
         return int(self._call("text_file_stream", directory))

@@ -11,6 +11,7 @@ use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::rdd::Rdd;
 use crate::engine::stream::listener::Info;
+use crate::engine::stream::state::{snapshot_rdd, StateStream, WindowStream};
 use crate::engine::value::Value;
 
 /// User code that derives a batch's RDD from the parents' RDDs (`DStream.transform`).
@@ -21,21 +22,6 @@ pub trait TransformFn: Send + Sync {
 /// User code run for every batch (`foreachRDD`).
 pub trait OutputFn: Send + Sync {
     fn call(&self, time_ms: i64, rdd: Arc<Rdd>) -> Result<()>;
-}
-
-/// User code for a stream whose RDD depends on its own previous RDD (state, incremental
-/// windows): `prev` is the stream's RDD one slide earlier (or the initial RDD), `old` the parent
-/// RDDs that left the window since then, `new` those that entered, `window` all parent RDDs in
-/// the current window. The engine materialises the result, which cuts its lineage.
-pub trait RecurrentFn: Send + Sync {
-    fn call(
-        &self,
-        time_ms: i64,
-        prev: Option<Arc<Rdd>>,
-        old: Vec<Arc<Rdd>>,
-        new: Vec<Arc<Rdd>>,
-        window: Vec<Arc<Rdd>>,
-    ) -> Result<Option<Arc<Rdd>>>;
 }
 
 /// One batch of an input stream.
@@ -109,11 +95,10 @@ pub enum StreamKind {
     Window {
         window_ms: i64,
     },
-    Recurrent {
-        func: Arc<dyn RecurrentFn>,
-        window_ms: i64,
-        initial: Option<Arc<Rdd>>,
-    },
+    /// `updateStateByKey`: keyed state kept by the engine.
+    State(Arc<StateStream>),
+    /// `reduceByKeyAndWindow` with an inverse function: a keyed window kept by the engine.
+    ReducedWindow(Arc<WindowStream>),
 }
 
 pub struct StreamNode {
@@ -192,13 +177,25 @@ impl Graph {
         let rdd = match &node.kind {
             StreamKind::Input(input) => {
                 if node.last_input_time.fetch_max(time, Ordering::SeqCst) >= time {
+                    // As Spark's receiver streams after a restart without a write-ahead log:
+                    // data of a batch that can no longer be read is an empty batch.
                     log::warn!(
                         "the batch of input stream {stream} at {time} ms is no longer \
-                         remembered; it is treated as empty"
+                         available (it was received before a restart or forgotten); it is \
+                         treated as empty"
                     );
-                    return Ok(None);
+                    let empty = Rdd::empty(ctx, 1);
+                    node.generated.lock().insert(time, Some(empty.clone()));
+                    return Ok(Some(empty));
                 }
-                let batch = input.batch(ctx, time)?;
+                let batch = match input.batch(ctx, time) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        // The batch has no data; its jobs are skipped (the error is reported).
+                        node.generated.lock().insert(time, None);
+                        return Err(e);
+                    }
+                };
                 if let Some(p) = batch.position {
                     node.positions.lock().insert(time, p);
                 }
@@ -233,55 +230,20 @@ impl Graph {
                 let rdds = self.parent_range(ctx, parent, time - window_ms, time, zero_time)?;
                 Some(Rdd::union(ctx, &rdds))
             }
-            StreamKind::Recurrent {
-                func,
-                window_ms,
-                initial,
-            } => {
-                let slide = node.slide_ms;
-                let prev_time = time - slide;
-                let prev = if prev_time > zero_time {
-                    self.get_or_compute(ctx, stream, prev_time, zero_time)?
-                } else {
-                    initial.clone()
-                };
-                let kept = prev.clone();
+            StreamKind::State(state) => {
                 let parent = node.parents[0];
-                // Everything the batch needs, parents included: if any of it fails, the
-                // failure handling below applies.
-                let result = (|| {
-                    let range = |from, to| self.parent_range(ctx, parent, from, to, zero_time);
-                    let new = range(prev_time, time)?;
-                    let (old, window) = if *window_ms == slide {
-                        // State: nothing leaves a one-slide window, and it is the new data.
-                        (Vec::new(), new.clone())
-                    } else {
-                        (
-                            range(prev_time - window_ms, time - window_ms)?,
-                            range(time - window_ms, time)?,
-                        )
-                    };
-                    match func.call(time, prev, old, new, window)? {
-                        // Materialise: the next batch builds on this result, not its lineage.
-                        Some(rdd) => Ok(Some(Rdd::from_partitions(ctx, rdd.compute_all()?))),
-                        None => Ok(None),
-                    }
-                })();
-                match result {
-                    Ok(rdd) => rdd,
-                    Err(e) => {
-                        // The batch fails. A state stream (window == slide) keeps the previous
-                        // batch's state, and the next batch continues from it; an incremental
-                        // window forgets, so the next batch recomputes its whole window.
-                        let kept = if *window_ms == node.slide_ms {
-                            kept
-                        } else {
-                            None
-                        };
-                        node.generated.lock().insert(time, kept);
-                        return Err(e);
-                    }
-                }
+                let get = |t| self.get_or_compute(ctx, parent, t, zero_time);
+                state
+                    .compute(ctx, time, node.slide_ms, zero_time, &get)?
+                    .map(|snap| snapshot_rdd(ctx, &snap))
+            }
+            StreamKind::ReducedWindow(window) => {
+                let parent = node.parents[0];
+                let parent_slide = self.streams[parent].slide_ms;
+                let get = |t| self.get_or_compute(ctx, parent, t, zero_time);
+                window
+                    .compute(ctx, time, node.slide_ms, parent_slide, zero_time, &get)?
+                    .map(|snap| snapshot_rdd(ctx, &snap))
             }
         };
         node.generated.lock().insert(time, rdd.clone());
@@ -346,5 +308,5 @@ fn next_from_queue(ctx: &Arc<EngineContext>, q: &QueueSource) -> Arc<Rdd> {
 }
 
 fn kind_needs_checkpoint(kind: &StreamKind) -> bool {
-    matches!(kind, StreamKind::Recurrent { .. })
+    matches!(kind, StreamKind::State(_) | StreamKind::ReducedWindow(_))
 }

@@ -7,6 +7,7 @@ pub mod graph;
 pub mod listener;
 mod recovery;
 mod scheduler;
+pub mod state;
 
 pub use recovery::{CheckpointHook, StreamState};
 
@@ -23,10 +24,10 @@ use crate::engine::error::{EngineError, Result};
 use crate::engine::rdd::Rdd;
 use clock::{Clock, ManualClock, SystemClock};
 use graph::{
-    EventSink, Graph, Input, Output, OutputFn, QueueSource, RecurrentFn, StreamKind, StreamNode,
-    TransformFn,
+    EventSink, Graph, Input, Output, OutputFn, QueueSource, StreamKind, StreamNode, TransformFn,
 };
 use listener::{Info, Listener};
+use state::{StateStream, WindowStream};
 
 /// Lifecycle of a streaming context (Spark's `StreamingContextState`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -240,23 +241,32 @@ impl StreamingEngine {
         Ok(id)
     }
 
-    /// A stream built from its own previous RDD (see [`RecurrentFn`]); needs checkpointing.
-    pub fn recurrent(
+    /// `updateStateByKey`: a keyed state stream over `parent`; needs checkpointing.
+    pub fn state_stream(&self, parent: usize, state: StateStream) -> Result<usize> {
+        self.check_can_add()?;
+        let slide = self.parents_slide(&[parent])?;
+        let id = self.add_stream(StreamKind::State(Arc::new(state)), vec![parent], slide)?;
+        self.extend_remember(parent, 2 * slide);
+        self.extend_remember(id, 2 * slide);
+        Ok(id)
+    }
+
+    /// Incremental `reduceByKeyAndWindow` over `parent` (the stream reduced by key per
+    /// batch); needs checkpointing.
+    pub fn reduced_window_stream(
         &self,
         parent: usize,
-        func: Arc<dyn RecurrentFn>,
-        window_ms: i64,
+        window: WindowStream,
         slide_ms: i64,
-        initial: Option<Arc<Rdd>>,
     ) -> Result<usize> {
         self.check_can_add()?;
+        let window_ms = window.window_ms;
         self.check_window(parent, window_ms, slide_ms)?;
-        let kind = StreamKind::Recurrent {
-            func,
-            window_ms,
-            initial,
-        };
-        let id = self.add_stream(kind, vec![parent], slide_ms)?;
+        let id = self.add_stream(
+            StreamKind::ReducedWindow(Arc::new(window)),
+            vec![parent],
+            slide_ms,
+        )?;
         self.extend_remember(parent, window_ms + slide_ms);
         self.extend_remember(id, 2 * slide_ms);
         Ok(id)
@@ -470,9 +480,9 @@ impl StreamingEngine {
         for node in graph.streams.iter().rev() {
             let own = node.remember_ms.load(Ordering::Relaxed);
             let extra = match &node.kind {
-                StreamKind::Window { window_ms } | StreamKind::Recurrent { window_ms, .. } => {
-                    window_ms + node.slide_ms
-                }
+                StreamKind::Window { window_ms } => window_ms + node.slide_ms,
+                StreamKind::ReducedWindow(w) => w.window_ms + node.slide_ms,
+                StreamKind::State(_) => 2 * node.slide_ms,
                 _ => 0,
             };
             for &p in &node.parents {

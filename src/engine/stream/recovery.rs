@@ -47,7 +47,7 @@ impl StreamingEngine {
             .streams
             .iter()
             .filter_map(|node| match &node.kind {
-                StreamKind::Recurrent { .. } => Some(StreamState {
+                StreamKind::State(_) | StreamKind::ReducedWindow(_) => Some(StreamState {
                     stream: node.id,
                     rdds: node
                         .generated
@@ -81,6 +81,21 @@ impl StreamingEngine {
             .streams
             .get(stream)
             .ok_or_else(|| EngineError::InvalidArgument(format!("no DStream with id {stream}")))?;
+        match &node.kind {
+            StreamKind::State(state) => state.restore(super::state::restore_snapshot(
+                &self.ctx,
+                time,
+                &rdd,
+                state.num_partitions,
+            )?),
+            StreamKind::ReducedWindow(w) => w.restore(super::state::restore_snapshot(
+                &self.ctx,
+                time,
+                &rdd,
+                w.num_partitions,
+            )?),
+            _ => {}
+        }
         node.generated.lock().insert(time, Some(rdd));
         Ok(())
     }

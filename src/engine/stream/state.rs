@@ -1,0 +1,674 @@
+//! Keyed state that lives in the engine across batches: `updateStateByKey` and the incremental
+//! `reduceByKeyAndWindow`.
+//!
+//! A keyed stream owns a hash-partitioned store: partition `p` maps every key whose portable hash
+//! is `p (mod n)` to its value, in insertion order (keys already there first, then new keys in
+//! the order they first appear in the batch, which is the order PySpark's cogroup gives). Each
+//! batch is bucketed once into that partitioning, the partitions are updated in parallel, and
+//! the user's function runs natively when the facade proved it (else in one host call per
+//! partition). A batch builds a new [`Snapshot`]; it becomes current only when every partition
+//! succeeded, and RDDs handed out earlier keep reading the snapshot they were made from.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rayon::prelude::*;
+
+use crate::engine::context::EngineContext;
+use crate::engine::error::{EngineError, Result};
+use crate::engine::expr::{Expr, Fallback};
+use crate::engine::rdd::{Partition, PartitionSource, Rdd};
+use crate::engine::value::{Key, KeyMap, Value};
+
+/// The values of one partition of a keyed store.
+pub type StateMap = KeyMap<Value>;
+
+/// The store of a keyed stream at one batch time.
+pub struct Snapshot {
+    pub time: i64,
+    pub parts: Vec<Arc<StateMap>>,
+}
+
+impl Snapshot {
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(|p| p.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Reads a snapshot as `(key, value)` records, one RDD partition per store partition.
+struct SnapshotReader(Arc<Snapshot>);
+
+impl PartitionSource for SnapshotReader {
+    fn num_partitions(&self) -> usize {
+        self.0.parts.len()
+    }
+
+    fn compute(&self, i: usize) -> Result<Partition> {
+        Ok(self.0.parts[i]
+            .iter()
+            .map(|(k, v)| Value::pair(k.value.clone(), v.clone()))
+            .collect())
+    }
+}
+
+/// The RDD of a snapshot.
+pub fn snapshot_rdd(ctx: &Arc<EngineContext>, snapshot: &Arc<Snapshot>) -> Arc<Rdd> {
+    Rdd::lazy(ctx, Arc::new(SnapshotReader(snapshot.clone())))
+}
+
+// ------------------------------------------------------------------------------------------
+// user functions
+
+/// `updateFunc(new_values, old_state)` in the host language, over a whole partition: one call
+/// returns the new state of every item (`Value::None` deletes the key).
+pub trait HostUpdateFn: Send + Sync {
+    fn update(&self, items: Vec<(Vec<Value>, Value)>) -> Result<Vec<Value>>;
+}
+
+/// A two-argument host function (`func`, `invFunc`) over a whole partition.
+pub trait HostPairFn: Send + Sync {
+    /// `f(a, b)` for every pair.
+    fn apply(&self, pairs: Vec<(Value, Value)>) -> Result<Vec<Value>>;
+    /// `functools.reduce(f, group)` for every (non-empty) group.
+    fn reduce(&self, groups: Vec<Vec<Value>>) -> Result<Vec<Value>>;
+}
+
+/// A one-argument host predicate (`filterFunc`) over a whole partition.
+pub trait HostPredicate: Send + Sync {
+    fn test(&self, items: Vec<Value>) -> Result<Vec<bool>>;
+}
+
+/// A user function: native when proven (an [`Expr`]), with the host function for everything
+/// native code does not model.
+pub struct UserFn<H: ?Sized> {
+    pub native: Option<Arc<Expr>>,
+    pub host: Arc<H>,
+}
+
+impl<H: ?Sized> Clone for UserFn<H> {
+    fn clone(&self) -> Self {
+        UserFn {
+            native: self.native.clone(),
+            host: self.host.clone(),
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// bucketing
+
+/// A partition of `(key, value)` records with the keys' hashes computed.
+type Keyed = Vec<(Key, Value)>;
+
+/// Bucket the `(key, value)` records of `parts` into `n` partitions by portable hash, keeping
+/// the source order within each bucket (source partitions in order, as a shuffle fetches).
+fn bucket(ctx: &Arc<EngineContext>, rdd: &Rdd, n: usize) -> Result<Vec<Keyed>> {
+    let parts = rdd.compute_all()?;
+    let mapped: Vec<Vec<Keyed>> = ctx.run(|| {
+        parts
+            .into_par_iter()
+            .map(|part| {
+                let mut buckets: Vec<Keyed> = (0..n).map(|_| Vec::new()).collect();
+                for record in part {
+                    let (k, v) = record.as_pair()?;
+                    let key = Key::new(k.clone())?;
+                    let p = key.partition(n);
+                    buckets[p].push((key, v.clone()));
+                }
+                Ok(buckets)
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    let mut out: Vec<Keyed> = (0..n).map(|_| Vec::new()).collect();
+    for buckets in mapped {
+        for (target, b) in out.iter_mut().zip(buckets) {
+            target.extend(b);
+        }
+    }
+    Ok(out)
+}
+
+/// A snapshot from the `(key, value)` records of `rdd` (recovery).
+pub fn restore_snapshot(
+    ctx: &Arc<EngineContext>,
+    time: i64,
+    rdd: &Rdd,
+    n: usize,
+) -> Result<Snapshot> {
+    let parts = bucket(ctx, rdd, n)?
+        .into_iter()
+        .map(|records| Arc::new(records.into_iter().collect::<StateMap>()))
+        .collect();
+    Ok(Snapshot { time, parts })
+}
+
+// ------------------------------------------------------------------------------------------
+// updateStateByKey
+
+/// The keyed store of an `updateStateByKey` stream.
+pub struct StateStream {
+    pub update: UserFn<dyn HostUpdateFn>,
+    pub num_partitions: usize,
+    /// The state before the first batch (`initialRDD`), bucketed when first needed.
+    pub initial: Option<Arc<Rdd>>,
+    /// What the user called, for error messages.
+    pub description: String,
+    /// The last batch time applied, with the state then (None: no state yet).
+    current: Mutex<Option<(i64, Option<Arc<Snapshot>>)>>,
+}
+
+impl StateStream {
+    pub fn new(
+        update: UserFn<dyn HostUpdateFn>,
+        num_partitions: usize,
+        initial: Option<Arc<Rdd>>,
+        description: String,
+    ) -> Result<StateStream> {
+        if num_partitions == 0 {
+            return Err(EngineError::InvalidArgument(
+                "numPartitions must be positive".into(),
+            ));
+        }
+        Ok(StateStream {
+            update,
+            num_partitions,
+            initial,
+            description,
+            current: Mutex::new(None),
+        })
+    }
+
+    /// The latest state (the one the next batch builds on).
+    pub fn current(&self) -> Option<Arc<Snapshot>> {
+        self.current.lock().as_ref().and_then(|(_, s)| s.clone())
+    }
+
+    /// Recovery: the state at a checkpointed batch time.
+    pub fn restore(&self, snapshot: Snapshot) {
+        *self.current.lock() = Some((snapshot.time, Some(Arc::new(snapshot))));
+    }
+
+    /// The state at `time`. `parent(t)` is the parent stream's RDD at `t`. Batches between
+    /// the last one applied and `time` (after a recovery) are applied first, in order.
+    pub fn compute(
+        &self,
+        ctx: &Arc<EngineContext>,
+        time: i64,
+        slide: i64,
+        zero_time: i64,
+        parent: &dyn Fn(i64) -> Result<Option<Arc<Rdd>>>,
+    ) -> Result<Option<Arc<Snapshot>>> {
+        let last = self.current.lock().clone();
+        let (mut t, mut state) = match last {
+            Some((t, s)) if t == time => return Ok(s),
+            Some((t, s)) if t < time && t >= zero_time => (t, s),
+            _ => (zero_time, None),
+        };
+        while t < time {
+            t += slide;
+            let result = parent(t).and_then(|rdd| match rdd {
+                // No parent RDD: the state stays as it was (none before the first batch, even
+                // with an initial RDD), as Spark's StateDStream.
+                None => Ok(state.as_ref().map(|s| relabel(s, t))),
+                Some(rdd) => self.apply(ctx, t, state.as_deref(), &rdd).map(Some),
+            });
+            match result {
+                Ok(next) => state = next,
+                Err(e) => {
+                    // The batch fails; the state stays as it was and the next batch goes on
+                    // from it.
+                    let kept = state.as_ref().map(|s| relabel(s, t));
+                    *self.current.lock() = Some((t, kept));
+                    return Err(e);
+                }
+            }
+            *self.current.lock() = Some((t, state.clone()));
+        }
+        Ok(state)
+    }
+
+    fn apply(
+        &self,
+        ctx: &Arc<EngineContext>,
+        time: i64,
+        prev: Option<&Snapshot>,
+        batch: &Rdd,
+    ) -> Result<Arc<Snapshot>> {
+        let n = self.num_partitions;
+        let batch = bucket(ctx, batch, n)?;
+        let initial = match (prev, &self.initial) {
+            (None, Some(rdd)) => Some(bucket(ctx, rdd, n)?),
+            _ => None,
+        };
+        let parts: Vec<Arc<StateMap>> = ctx.run(|| {
+            batch
+                .into_par_iter()
+                .enumerate()
+                .map(|(p, records)| {
+                    let from_initial;
+                    let old: Option<&StateMap> = match (prev, &initial) {
+                        (Some(s), _) => Some(&s.parts[p]),
+                        (None, Some(init)) => {
+                            from_initial = first_wins(&init[p]);
+                            Some(&from_initial)
+                        }
+                        (None, None) => None,
+                    };
+                    update_partition(&self.update, old, records).map(Arc::new)
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
+        Ok(Arc::new(Snapshot { time, parts }))
+    }
+}
+
+fn relabel(s: &Arc<Snapshot>, time: i64) -> Arc<Snapshot> {
+    Arc::new(Snapshot {
+        time,
+        parts: s.parts.clone(),
+    })
+}
+
+/// An initial state partition; for a key given twice the first value is kept.
+fn first_wins(records: &Keyed) -> StateMap {
+    let mut map = StateMap::default();
+    for (k, v) in records {
+        map.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    map
+}
+
+/// One partition of `updateStateByKey`: every key with a state or new values gets
+/// `update(new_values, old_state)`; a None result removes the key.
+fn update_partition(
+    f: &UserFn<dyn HostUpdateFn>,
+    old: Option<&StateMap>,
+    records: Keyed,
+) -> Result<StateMap> {
+    let mut groups: KeyMap<Vec<Value>> = KeyMap::default();
+    for (k, v) in records {
+        groups.entry(k).or_default().push(v);
+    }
+    let mut taken = vec![false; groups.len()];
+    // (key, new values, old state), old keys first in their order, then new keys.
+    let mut items: Vec<(Key, Vec<Value>, Value)> =
+        Vec::with_capacity(old.map_or(0, |o| o.len()) + groups.len());
+    if let Some(old) = old {
+        for (k, s) in old {
+            let new = match groups.get_index_of(k) {
+                Some(i) => {
+                    taken[i] = true;
+                    std::mem::take(&mut groups[i])
+                }
+                None => Vec::new(),
+            };
+            items.push((k.clone(), new, s.clone()));
+        }
+    }
+    for (i, (k, vs)) in groups.into_iter().enumerate() {
+        if !taken[i] {
+            items.push((k, vs, Value::None));
+        }
+    }
+    let states = match &f.native {
+        Some(expr) => match native_update(expr, &items) {
+            Ok(states) => states,
+            Err(Fallback) => host_update(f, &items)?,
+        },
+        None => host_update(f, &items)?,
+    };
+    let mut out = StateMap::with_capacity_and_hasher(items.len(), Default::default());
+    for ((k, _, _), s) in items.into_iter().zip(states) {
+        if !matches!(s, Value::None) {
+            out.insert(k, s);
+        }
+    }
+    Ok(out)
+}
+
+fn native_update(expr: &Expr, items: &[(Key, Vec<Value>, Value)]) -> Result<Vec<Value>, Fallback> {
+    let empty = Value::List(Arc::from(Vec::new()));
+    items
+        .iter()
+        .map(|(_, new, old)| {
+            let values = if new.is_empty() {
+                empty.clone()
+            } else {
+                Value::List(Arc::from(new.as_slice()))
+            };
+            expr.eval(&[&values, old])
+        })
+        .collect()
+}
+
+fn host_update(
+    f: &UserFn<dyn HostUpdateFn>,
+    items: &[(Key, Vec<Value>, Value)],
+) -> Result<Vec<Value>> {
+    let args = items
+        .iter()
+        .map(|(_, new, old)| (new.clone(), old.clone()))
+        .collect();
+    let out = f.host.update(args)?;
+    if out.len() != items.len() {
+        return Err(EngineError::Internal(
+            "the update function returned the wrong number of states".into(),
+        ));
+    }
+    Ok(out)
+}
+
+// ------------------------------------------------------------------------------------------
+// reduceByKeyAndWindow with an inverse function
+
+/// Below this ratio of window to slide, Spark recomputes the window from its batches instead of
+/// updating the previous window ("for small window, reduce once will be better than twice").
+pub const INCREMENTAL_RATIO: i64 = 5;
+
+/// The keyed store of an incremental `reduceByKeyAndWindow` stream (Spark's
+/// `PythonReducedWindowedDStream` rules). Its parent is the stream reduced by key per batch.
+pub struct WindowStream {
+    pub func: UserFn<dyn HostPairFn>,
+    pub inv: UserFn<dyn HostPairFn>,
+    pub filter: Option<UserFn<dyn HostPredicate>>,
+    pub num_partitions: usize,
+    pub window_ms: i64,
+    pub description: String,
+    current: Mutex<Option<Arc<Snapshot>>>,
+    /// The parent's batches, bucketed, for as long as the window needs them.
+    slices: Mutex<std::collections::BTreeMap<i64, Arc<Vec<Keyed>>>>,
+}
+
+impl WindowStream {
+    pub fn new(
+        func: UserFn<dyn HostPairFn>,
+        inv: UserFn<dyn HostPairFn>,
+        filter: Option<UserFn<dyn HostPredicate>>,
+        num_partitions: usize,
+        window_ms: i64,
+        description: String,
+    ) -> Result<WindowStream> {
+        if num_partitions == 0 {
+            return Err(EngineError::InvalidArgument(
+                "numPartitions must be positive".into(),
+            ));
+        }
+        Ok(WindowStream {
+            func,
+            inv,
+            filter,
+            num_partitions,
+            window_ms,
+            description,
+            current: Mutex::new(None),
+            slices: Mutex::new(Default::default()),
+        })
+    }
+
+    pub fn current(&self) -> Option<Arc<Snapshot>> {
+        self.current.lock().clone()
+    }
+
+    pub fn restore(&self, snapshot: Snapshot) {
+        *self.current.lock() = Some(Arc::new(snapshot));
+    }
+
+    fn slice(
+        &self,
+        ctx: &Arc<EngineContext>,
+        t: i64,
+        parent: &dyn Fn(i64) -> Result<Option<Arc<Rdd>>>,
+    ) -> Result<Option<Arc<Vec<Keyed>>>> {
+        if let Some(s) = self.slices.lock().get(&t) {
+            return Ok(Some(s.clone()));
+        }
+        let Some(rdd) = parent(t)? else {
+            return Ok(None);
+        };
+        let bucketed = Arc::new(bucket(ctx, &rdd, self.num_partitions)?);
+        self.slices.lock().insert(t, bucketed.clone());
+        Ok(Some(bucketed))
+    }
+
+    /// The parent's slices for batch times in `(from, to]` (`slide` apart).
+    fn range(
+        &self,
+        ctx: &Arc<EngineContext>,
+        from: i64,
+        to: i64,
+        parent_slide: i64,
+        zero_time: i64,
+        parent: &dyn Fn(i64) -> Result<Option<Arc<Rdd>>>,
+    ) -> Result<Vec<Arc<Vec<Keyed>>>> {
+        let mut out = Vec::new();
+        let mut t = from + parent_slide;
+        while t <= to {
+            if t > zero_time {
+                if let Some(s) = self.slice(ctx, t, parent)? {
+                    out.push(s);
+                }
+            }
+            t += parent_slide;
+        }
+        Ok(out)
+    }
+
+    /// The window at `time`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn compute(
+        &self,
+        ctx: &Arc<EngineContext>,
+        time: i64,
+        slide: i64,
+        parent_slide: i64,
+        zero_time: i64,
+        parent: &dyn Fn(i64) -> Result<Option<Arc<Rdd>>>,
+    ) -> Result<Option<Arc<Snapshot>>> {
+        let result = self.compute_inner(ctx, time, slide, parent_slide, zero_time, parent);
+        // Slices that no later window can need.
+        let keep_after = time - self.window_ms;
+        self.slices.lock().retain(|t, _| *t > keep_after);
+        match result {
+            Ok(snapshot) => {
+                *self.current.lock() = snapshot.clone();
+                Ok(snapshot)
+            }
+            Err(e) => {
+                // The next batch recomputes its whole window.
+                *self.current.lock() = None;
+                Err(e)
+            }
+        }
+    }
+
+    fn compute_inner(
+        &self,
+        ctx: &Arc<EngineContext>,
+        time: i64,
+        slide: i64,
+        parent_slide: i64,
+        zero_time: i64,
+        parent: &dyn Fn(i64) -> Result<Option<Arc<Rdd>>>,
+    ) -> Result<Option<Arc<Snapshot>>> {
+        let w = self.window_ms;
+        let prev = self.current().filter(|s| s.time == time - slide);
+        let range = |from, to| self.range(ctx, from, to, parent_slide, zero_time, parent);
+        match prev {
+            Some(prev) if w >= INCREMENTAL_RATIO * slide => {
+                let old = range(time - slide - w, time - w)?;
+                let new = range(time - slide, time)?;
+                let parts = self.update_all(ctx, Some(&prev), &old, &new)?;
+                Ok(Some(Arc::new(Snapshot { time, parts })))
+            }
+            _ => {
+                let window = range(time - w, time)?;
+                if window.is_empty() {
+                    return Ok(None);
+                }
+                let parts = self.update_all(ctx, None, &[], &window)?;
+                Ok(Some(Arc::new(Snapshot { time, parts })))
+            }
+        }
+    }
+
+    fn update_all(
+        &self,
+        ctx: &Arc<EngineContext>,
+        prev: Option<&Snapshot>,
+        old: &[Arc<Vec<Keyed>>],
+        new: &[Arc<Vec<Keyed>>],
+    ) -> Result<Vec<Arc<StateMap>>> {
+        ctx.run(|| {
+            (0..self.num_partitions)
+                .into_par_iter()
+                .map(|p| {
+                    let mut map = prev.map(|s| (*s.parts[p]).clone()).unwrap_or_default();
+                    let leaving: Vec<&(Key, Value)> = old.iter().flat_map(|s| &s[p]).collect();
+                    let entering: Vec<&(Key, Value)> = new.iter().flat_map(|s| &s[p]).collect();
+                    if !leaving.is_empty() {
+                        self.subtract(&mut map, &leaving)?;
+                    }
+                    // As Spark: values are reduced in, and filtered, whenever the window gained
+                    // parent RDDs (even empty ones).
+                    if !new.is_empty() {
+                        add_into(&self.func, &mut map, &entering)?;
+                        if let Some(filter) = &self.filter {
+                            apply_filter(filter, &mut map)?;
+                        }
+                    }
+                    Ok(Arc::new(map))
+                })
+                .collect()
+        })
+    }
+
+    /// Take the values that left the window out of the keys that have them: the leaving
+    /// values are reduced per key with `func`, then `invFunc(current, leaving)`; keys that are
+    /// not in the window are ignored (a left outer join).
+    fn subtract(&self, map: &mut StateMap, leaving: &[&(Key, Value)]) -> Result<()> {
+        let mut left = StateMap::default();
+        add_into(&self.func, &mut left, leaving)?;
+        let mut targets: Vec<(usize, Value, Value)> = Vec::new();
+        for (k, v) in left {
+            if let Some((i, _, cur)) = map.get_full(&k) {
+                targets.push((i, cur.clone(), v));
+            }
+        }
+        let results = match &self.inv.native {
+            Some(expr) => match targets
+                .iter()
+                .map(|(_, a, b)| expr.eval(&[a, b]))
+                .collect::<Result<Vec<_>, Fallback>>()
+            {
+                Ok(r) => r,
+                Err(Fallback) => host_apply(&self.inv, &targets)?,
+            },
+            None => host_apply(&self.inv, &targets)?,
+        };
+        for ((i, _, _), r) in targets.into_iter().zip(results) {
+            map[i] = r;
+        }
+        Ok(())
+    }
+}
+
+fn host_apply(f: &UserFn<dyn HostPairFn>, targets: &[(usize, Value, Value)]) -> Result<Vec<Value>> {
+    let pairs = targets
+        .iter()
+        .map(|(_, a, b)| (a.clone(), b.clone()))
+        .collect::<Vec<_>>();
+    let n = pairs.len();
+    let out = f.host.apply(pairs)?;
+    if out.len() != n {
+        return Err(EngineError::Internal(
+            "a window function returned the wrong number of values".into(),
+        ));
+    }
+    Ok(out)
+}
+
+/// Reduce `records` into `map` with `f`: existing keys keep their place, new keys are
+/// appended in the order they first appear. Nothing changes if `f` fails.
+fn add_into(
+    f: &UserFn<dyn HostPairFn>,
+    map: &mut StateMap,
+    records: &[&(Key, Value)],
+) -> Result<()> {
+    let mut groups: KeyMap<Vec<Value>> = KeyMap::default();
+    for (k, v) in records {
+        groups.entry(k.clone()).or_default().push(v.clone());
+    }
+    let native = f.native.as_ref().and_then(|expr| {
+        groups
+            .iter()
+            .map(|(k, vs)| {
+                let mut values = vs.iter();
+                let mut acc = match map.get(k) {
+                    Some(cur) => cur.clone(),
+                    None => values.next().cloned().unwrap_or(Value::None),
+                };
+                for v in values {
+                    acc = expr.eval(&[&acc, v])?;
+                }
+                Ok(acc)
+            })
+            .collect::<Result<Vec<_>, Fallback>>()
+            .ok()
+    });
+    let results = match native {
+        Some(r) => r,
+        None => {
+            // Host: one reduce call over every key's values (the current value first).
+            let with_current: Vec<Vec<Value>> = groups
+                .iter()
+                .map(|(k, vs)| match map.get(k) {
+                    Some(cur) => std::iter::once(cur.clone())
+                        .chain(vs.iter().cloned())
+                        .collect(),
+                    None => vs.clone(),
+                })
+                .collect();
+            let reduced = f.host.reduce(with_current)?;
+            if reduced.len() != groups.len() {
+                return Err(EngineError::Internal(
+                    "a window function returned the wrong number of values".into(),
+                ));
+            }
+            reduced
+        }
+    };
+    for ((k, _), v) in groups.into_iter().zip(results) {
+        map.insert(k, v);
+    }
+    Ok(())
+}
+
+fn apply_filter(f: &UserFn<dyn HostPredicate>, map: &mut StateMap) -> Result<()> {
+    let pairs: Vec<Value> = map
+        .iter()
+        .map(|(k, v)| Value::pair(k.value.clone(), v.clone()))
+        .collect();
+    let keep: Vec<bool> = match &f.native {
+        Some(expr) => match pairs
+            .iter()
+            .map(|kv| expr.eval(&[kv]).and_then(|r| r.truthy().ok_or(Fallback)))
+            .collect::<Result<Vec<_>, Fallback>>()
+        {
+            Ok(k) => k,
+            Err(Fallback) => f.host.test(pairs)?,
+        },
+        None => f.host.test(pairs)?,
+    };
+    if keep.len() != map.len() {
+        return Err(EngineError::Internal(
+            "the filter function returned the wrong number of results".into(),
+        ));
+    }
+    let mut it = keep.into_iter();
+    map.retain(|_, _| it.next().unwrap_or(false));
+    Ok(())
+}
