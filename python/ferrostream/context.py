@@ -96,9 +96,11 @@ class SparkContext:
     Parameters
     ----------
     master : str, optional
-        ``local`` (one thread), ``local[N]`` or ``local[*]`` (one thread per CPU).
+        ``local`` (one thread), ``local[N]`` or ``local[*]`` (one thread per CPU). Defaults to
+        ``local[*]`` (or the ``--master`` of ``ferrostream-submit``), as in PySpark.
     appName : str, optional
-        A name for the application.
+        A name for the application. Defaults to ``pyspark-shell`` (or the script's name under
+        ``ferrostream-submit``), as in PySpark.
     sparkHome, pyFiles, environment, batchSize, serializer, conf, gateway, jsc, ...
         As in PySpark. ``conf`` settings are used where ``master``/``appName`` are not
         given; ``environment`` is recorded for executors (tasks run in this process).
@@ -144,12 +146,9 @@ class SparkContext:
                 for key, value in environment.items():
                     self._conf.setExecutorEnv(key, value)
             if not self._conf.contains("spark.master"):
-                if os.environ.get("FERROSTREAM_SUBMIT") == "1":
-                    self._conf.setMaster(os.environ.get("FERROSTREAM_MASTER", "local[*]"))
-                else:
-                    raise PySparkRuntimeError(
-                        "[MASTER_URL_NOT_SET] A master URL must be set in your configuration."
-                    )
+                raise PySparkRuntimeError(
+                    "[MASTER_URL_NOT_SET] A master URL must be set in your configuration."
+                )
             if not self._conf.contains("spark.app.name"):
                 raise PySparkRuntimeError(
                     "[APPLICATION_NAME_NOT_SET] An application name must be set in your "
