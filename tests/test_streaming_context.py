@@ -171,6 +171,19 @@ def test_stop_spark_context_flag(sc: SparkContext) -> None:
         sc.parallelize([1]).collect()
 
 
+def test_streaming_context_on_a_stopped_spark_context_fails_at_creation() -> None:
+    sc = SparkContext(conf=manual_clock_conf("stopped_sc"))
+    sc.stop()
+    message = r"^Cannot call methods on a stopped SparkContext\.$"
+    with pytest.raises(IllegalStateException, match=message):
+        StreamingContext(sc, 1)
+    # The stopped context is refused before the (missing) duration is looked at.
+    with pytest.raises(IllegalStateException, match=message):
+        StreamingContext(sc)
+    with pytest.raises(IllegalStateException, match=message):
+        sc.parallelize([1])
+
+
 def test_get_active(ssc: StreamingContext) -> None:
     assert StreamingContext.getActive() is None
     ssc.queueStream([[1]]).pprint()

@@ -17,7 +17,6 @@ from ferrostream.broadcast import Broadcast
 from ferrostream.conf import SparkConf, _system_properties
 from ferrostream.errors import (
     IllegalArgumentException,
-    IllegalStateException,
     PySparkRuntimeError,
 )
 
@@ -229,8 +228,8 @@ class SparkContext:
                     SparkContext._active_spark_context = None
 
     def _check_alive(self) -> None:
-        if self._stopped:
-            raise IllegalStateException("Cannot call methods on a stopped SparkContext.")
+        """Spark's IllegalStateException once the context is stopped (raised by the engine)."""
+        self._ectx.check_alive()
 
     def __reduce__(self) -> Any:
         raise PySparkRuntimeError(

@@ -86,6 +86,7 @@ impl PyStreamingEngine {
         batch_ms: i64,
         manual_clock: bool,
     ) -> PyResult<Self> {
+        ctx.inner.check_alive().py_err(py)?;
         let inner = StreamingEngine::new(ctx.inner.clone(), batch_ms, manual_clock).py_err(py)?;
         Ok(PyStreamingEngine { inner })
     }

@@ -63,6 +63,8 @@ class StreamingContext:
         self, sparkContext: SparkContext, batchDuration: float | None = None, jssc: Any = None
     ):
         warnings.warn(_DEPRECATION, FutureWarning, stacklevel=2)
+        # As Spark: a stopped SparkContext is refused before anything else is looked at.
+        sparkContext._check_alive()
         recovered = jssc if isinstance(jssc, _checkpoint.Checkpoint) else None
         if recovered is not None:
             batch_ms = recovered.batch_ms
