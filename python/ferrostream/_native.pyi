@@ -14,7 +14,15 @@ from typing import Any, Optional, final
 _PartitionFunc = Callable[[int, Iterator[Any]], Iterable[Any]]
 
 __version__: str
-__all__ = ["EngineContext", "Rdd", "StreamingEngine", "__version__", "read_checkpoint"]
+__all__ = [
+    "EngineContext",
+    "Rdd",
+    "StreamingEngine",
+    "__version__",
+    "duration_ms",
+    "num_partitions",
+    "read_checkpoint",
+]
 
 @final
 class EngineContext:
@@ -189,3 +197,10 @@ class StreamingEngine:
     def advance_clock(self, ms: int) -> None:
         """Manual clock only: move time forward and wait until every batch that became due
         has finished (errors are kept for ``await_termination``)."""
+
+def duration_ms(seconds: Optional[float], name: str) -> int:
+    """``seconds`` as whole milliseconds; Spark's IllegalArgumentException when it is None,
+    NaN, infinite, zero or negative."""
+
+def num_partitions(n: int) -> int:
+    """``n`` when positive; Spark's IllegalArgumentException otherwise."""

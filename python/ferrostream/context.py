@@ -302,8 +302,7 @@ class SparkContext:
 
         self._check_alive()
         n = self.defaultParallelism if numSlices is None else _check_int(numSlices, "numSlices")
-        if n < 1:
-            raise IllegalArgumentException("Positive number of partitions required")
+        n = _native().num_partitions(n)
         if isinstance(c, range):
             return self._parallelize_range(c, n)  # type: ignore[return-value]
         data = c if isinstance(c, (list, tuple)) else list(c)

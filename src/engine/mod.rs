@@ -1,5 +1,6 @@
 //! The pure-Rust engine: no Python here (`cargo check --no-default-features` proves it).
 
+pub mod args;
 pub mod checkpoint;
 pub mod context;
 pub mod error;

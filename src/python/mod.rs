@@ -1,6 +1,7 @@
 //! PyO3 bindings: the `ferrostream._native` module. Only conversions, the GIL choke point and
 //! error mapping live here; all behaviour is in `crate::engine`.
 
+mod args;
 mod conv;
 mod detach;
 mod errors;
@@ -19,5 +20,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rdd::PyRdd>()?;
     m.add_class::<streaming::PyStreamingEngine>()?;
     m.add_function(wrap_pyfunction!(streaming::read_checkpoint, m)?)?;
+    m.add_function(wrap_pyfunction!(args::duration_ms, m)?)?;
+    m.add_function(wrap_pyfunction!(args::num_partitions, m)?)?;
     Ok(())
 }

@@ -198,12 +198,8 @@ impl PyStreamingEngine {
         directory: &str,
         record_length: i64,
     ) -> PyResult<usize> {
-        if record_length <= 0 {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "recordLength must be positive, got {record_length}"
-            )));
-        }
-        self.file_stream(py, directory, FileFormat::Records(record_length as usize))
+        let format = FileFormat::records(record_length).py_err(py)?;
+        self.file_stream(py, directory, format)
     }
 
     #[pyo3(signature = (host, port, max_line_bytes=crate::engine::source::socket::DEFAULT_MAX_LINE, restart_delay_ms=2000))]

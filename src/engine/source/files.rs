@@ -34,6 +34,18 @@ pub enum FileFormat {
     Records(usize),
 }
 
+impl FileFormat {
+    /// Fixed-length records of `length` bytes; the length must be positive.
+    pub fn records(length: i64) -> Result<FileFormat> {
+        match usize::try_from(length) {
+            Ok(n) if n > 0 => Ok(FileFormat::Records(n)),
+            _ => Err(EngineError::InvalidArgument(format!(
+                "recordLength must be positive, got {length}"
+            ))),
+        }
+    }
+}
+
 pub struct FileInput {
     dir: PathBuf,
     format: FileFormat,
@@ -57,11 +69,6 @@ impl FileInput {
         batch_ms: i64,
         clock_now: Arc<dyn Fn() -> i64 + Send + Sync>,
     ) -> Result<FileInput> {
-        if let FileFormat::Records(0) = format {
-            return Err(EngineError::InvalidArgument(
-                "recordLength must be positive".into(),
-            ));
-        }
         let remember_ms = batch_ms * ((MIN_REMEMBER_MS + batch_ms - 1) / batch_ms);
         Ok(FileInput {
             dir: PathBuf::from(textio::local_path(dir)),

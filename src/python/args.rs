@@ -1,0 +1,30 @@
+//! `_native.duration_ms` and `_native.num_partitions`: the engine's argument checks
+//! (`crate::engine::args`), called by the facade so that each check lives in one place.
+
+use pyo3::prelude::*;
+
+use crate::engine::args;
+use crate::python::errors::IntoPyResult;
+
+/// A duration in seconds (None, or any real number) as whole milliseconds, or Spark's
+/// `IllegalArgumentException`. An int too large for a float counts as infinite.
+#[pyfunction]
+#[pyo3(signature = (seconds, name))]
+pub fn duration_ms(
+    py: Python<'_>,
+    seconds: Option<&Bound<'_, PyAny>>,
+    name: &str,
+) -> PyResult<i64> {
+    let seconds = match seconds {
+        None => None,
+        Some(s) if s.is_none() => None,
+        Some(s) => Some(s.extract::<f64>().unwrap_or(f64::INFINITY)),
+    };
+    args::duration_ms(name, seconds).py_err(py)
+}
+
+/// A positive number of partitions, or Spark's `IllegalArgumentException`.
+#[pyfunction]
+pub fn num_partitions(py: Python<'_>, n: i64) -> PyResult<usize> {
+    args::num_partitions(n).py_err(py)
+}
