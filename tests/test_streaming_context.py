@@ -289,7 +289,8 @@ def test_bad_source_and_partition_arguments_raise_illegal_argument(
     ssc: StreamingContext, tmp_path: Path
 ) -> None:
     for port in (0, -1, 65536):
-        with pytest.raises(IllegalArgumentException, match=rf"^port must be in 1..65535, got {port}$"):
+        message = rf"^port must be in 1..65535, got {port}$"
+        with pytest.raises(IllegalArgumentException, match=message):
             ssc.socketTextStream("localhost", port)
     for length in (0, -4):
         with pytest.raises(
