@@ -8,6 +8,7 @@ exactly a line lands in a batch.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import threading
 import time
@@ -310,6 +311,24 @@ def test_missing_directory_fails_start(tmp_path: Path) -> None:
             ssc.start()
     finally:
         ssc.stop()
+
+
+def test_watched_directory_removed_while_running_is_scanned_again(
+    manual_ssc: StreamingContext, tmp_path: Path
+) -> None:
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    batches = collect_stream(manual_ssc.textFileStream(str(watched)))
+    manual_ssc.start()
+    put(watched, "a.txt", "before\n", 0.5)
+    advance(manual_ssc, 1)
+    shutil.rmtree(watched)
+    advance(manual_ssc, 1)
+    watched.mkdir()
+    put(watched, "b.txt", "after\n", 2.5)
+    advance(manual_ssc, 1)
+    assert batches == [["before"], [], ["after"]]
+    assert manual_ssc.awaitTerminationOrTimeout(0.01) is False
 
 
 def test_binary_records(manual_ssc: StreamingContext, tmp_path: Path) -> None:

@@ -6,7 +6,8 @@
 //! `remember` (at least 60 s), where `threshold = max(start time, t - remember)`. Names starting
 //! with `.` or `_` (temporary and marker files) and Hadoop's `._COPYING_` files are skipped.
 //! Files are read when the batch is generated, so a file deleted later cannot hurt the batch;
-//! one that vanishes between listing and reading is logged and skipped.
+//! one that vanishes between listing and reading is logged and skipped. A directory that cannot
+//! be listed while the context runs (removed, renamed) is logged and scanned again next batch.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
@@ -90,10 +91,21 @@ impl FileInput {
             .get_or_insert_with(|| (self.clock_now)());
         let threshold = initial.max(time - self.remember_ms);
         let recent: HashSet<&String> = state.selected.values().flatten().collect();
-        let entries = fs::read_dir(&self.dir).map_err(|e| {
-            EngineError::io(format!("cannot list directory {}", self.dir.display()), e)
-        })?;
         let mut chosen = Vec::new();
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                // As Spark's FileInputDStream: the batch gets no files, the stream goes on and
+                // the directory is scanned again at the next batch.
+                log::warn!(
+                    "Error finding new files under {}: {e}; this batch has no new files and the \
+                     directory is scanned again at the next batch",
+                    self.dir.display()
+                );
+                state.selected.insert(time, Vec::new());
+                return Ok(chosen);
+            }
+        };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if !Self::is_candidate(&name) {
@@ -342,6 +354,35 @@ mod tests {
             err.contains("not a multiple of the record length 4"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_removed_directory_is_scanned_again_later() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("watched");
+        fs::create_dir(&dir).unwrap();
+        let input = FileInput::new(
+            &dir.to_string_lossy(),
+            FileFormat::Text,
+            1000,
+            Arc::new(|| 0),
+        )
+        .unwrap();
+        let ctx = EngineContext::new(1).unwrap();
+        input.validate().unwrap();
+        input.start(0, Arc::new(|_: &str, _| {})).unwrap();
+        fs::remove_dir(&dir).unwrap();
+        let batch = input
+            .batch(&ctx, 1000)
+            .expect("a missing directory does not fail");
+        assert!(batch.rdd.collect().unwrap().is_empty());
+        fs::create_dir(&dir).unwrap();
+        let f = dir.join("a.txt");
+        fs::write(&f, "back\n").unwrap();
+        set_mtime(&f, 1500);
+        let lines = input.batch(&ctx, 2000).unwrap().rdd.collect().unwrap();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].to_py_str().unwrap(), "back");
     }
 
     #[test]
