@@ -20,6 +20,7 @@ __all__ = [
     "StreamingEngine",
     "__version__",
     "duration_ms",
+    "local_path",
     "num_partitions",
     "read_checkpoint",
 ]
@@ -204,3 +205,7 @@ def duration_ms(seconds: Optional[float], name: str) -> int:
 
 def num_partitions(n: int) -> int:
     """``n`` when positive; Spark's IllegalArgumentException otherwise."""
+
+def local_path(spec: str) -> str:
+    """The local path named by a path or a ``file:``/``file://``/``file:///`` URL;
+    IllegalArgumentException naming the scheme for any other URL (``hdfs://``, ``s3a://``)."""

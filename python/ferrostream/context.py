@@ -353,15 +353,9 @@ class SparkContext:
 
     @staticmethod
     def _paths(name: str) -> list[str]:
-        paths = []
-        for p in name.split(","):
-            p = p.strip()
-            if p.startswith("file://"):
-                p = p[len("file://") :]
-            elif p.startswith("file:"):
-                p = p[len("file:") :]
-            paths.append(p)
-        return paths
+        """The local paths of a comma-separated list of paths and ``file:`` URLs (the
+        engine's parser: other schemes raise IllegalArgumentException naming them)."""
+        return [_native().local_path(p.strip()) for p in name.split(",")]
 
     def textFile(
         self, name: str, minPartitions: int | None = None, use_unicode: bool = True

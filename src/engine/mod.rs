@@ -6,6 +6,7 @@ pub mod context;
 pub mod error;
 pub mod expr;
 pub mod host;
+pub mod paths;
 pub mod pyhash;
 pub mod rdd;
 pub mod source;

@@ -1,9 +1,10 @@
-//! `_native.duration_ms` and `_native.num_partitions`: the engine's argument checks
-//! (`crate::engine::args`), called by the facade so that each check lives in one place.
+//! `_native.duration_ms`, `_native.num_partitions` and `_native.local_path`: the engine's
+//! argument checks and path parser (`crate::engine::args`, `crate::engine::paths`), called by
+//! the facade so that each check lives in one place.
 
 use pyo3::prelude::*;
 
-use crate::engine::args;
+use crate::engine::{args, paths};
 use crate::python::errors::IntoPyResult;
 
 /// A duration in seconds (None, or any real number) as whole milliseconds, or Spark's
@@ -27,4 +28,12 @@ pub fn duration_ms(
 #[pyfunction]
 pub fn num_partitions(py: Python<'_>, n: i64) -> PyResult<usize> {
     args::num_partitions(n).py_err(py)
+}
+
+/// The local path that a path or `file:` URL names; other schemes raise
+/// `IllegalArgumentException` naming the scheme.
+#[pyfunction]
+pub fn local_path(py: Python<'_>, spec: &str) -> PyResult<String> {
+    let path = paths::local_path(spec).py_err(py)?;
+    Ok(path.to_string_lossy().into_owned())
 }

@@ -22,5 +22,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(streaming::read_checkpoint, m)?)?;
     m.add_function(wrap_pyfunction!(args::duration_ms, m)?)?;
     m.add_function(wrap_pyfunction!(args::num_partitions, m)?)?;
+    m.add_function(wrap_pyfunction!(args::local_path, m)?)?;
     Ok(())
 }

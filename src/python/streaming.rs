@@ -51,8 +51,8 @@ impl PyStreamingEngine {
     }
 }
 
-fn checkpoint_path(dir: &str) -> std::path::PathBuf {
-    std::path::PathBuf::from(crate::engine::textio::local_path(dir))
+fn checkpoint_path(py: Python<'_>, dir: &str) -> PyResult<std::path::PathBuf> {
+    crate::engine::paths::local_path(dir).py_err(py)
 }
 
 /// A checkpoint read back: `(time_ms, payload, path, skipped)`.
@@ -65,7 +65,7 @@ pub fn read_checkpoint<'py>(
     py: Python<'py>,
     directory: &str,
 ) -> PyResult<Option<LoadedCheckpoint<'py>>> {
-    let dir = checkpoint_path(directory);
+    let dir = checkpoint_path(py, directory)?;
     let loaded = run_detached(py, move || checkpoint::read_latest(&dir))?;
     Ok(loaded.map(|l| {
         (
@@ -221,9 +221,10 @@ impl PyStreamingEngine {
         self.inner.input_stream(Arc::new(input)).py_err(py)
     }
 
-    fn set_checkpoint_dir(&self, directory: Option<String>) {
-        self.inner
-            .set_checkpoint_dir(directory.map(|d| checkpoint_path(&d)));
+    fn set_checkpoint_dir(&self, py: Python<'_>, directory: Option<String>) -> PyResult<()> {
+        let dir = directory.map(|d| checkpoint_path(py, &d)).transpose()?;
+        self.inner.set_checkpoint_dir(dir);
+        Ok(())
     }
 
     fn set_checkpoint_hook(&self, hook: Py<PyAny>) {

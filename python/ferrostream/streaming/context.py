@@ -500,12 +500,8 @@ class StreamingContext:
 
 
 def _local_path(path: str) -> str:
-    """A local path from a path or a ``file:`` URL."""
-    if path.startswith("file://"):
-        return path[len("file://") :]
-    if path.startswith("file:"):
-        return path[len("file:") :]
-    return path
+    """A local path from a path or a ``file:`` URL (the engine's parser)."""
+    return _native.local_path(path)
 
 
 def _directory_arg(directory: Any) -> str:

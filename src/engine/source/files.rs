@@ -19,6 +19,7 @@ use parking_lot::Mutex;
 
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
+use crate::engine::paths;
 use crate::engine::rdd::{Partition, Rdd};
 use crate::engine::stream::graph::{EventSink, Input, InputBatch};
 use crate::engine::textio;
@@ -72,7 +73,7 @@ impl FileInput {
     ) -> Result<FileInput> {
         let remember_ms = batch_ms * ((MIN_REMEMBER_MS + batch_ms - 1) / batch_ms);
         Ok(FileInput {
-            dir: PathBuf::from(textio::local_path(dir)),
+            dir: paths::local_path(dir)?,
             format,
             remember_ms,
             clock_now,
