@@ -199,7 +199,7 @@ class StreamingEngine:
         """Manual clock only: move time forward and wait until every batch that became due
         has finished (errors are kept for ``await_termination``)."""
 
-def duration_ms(seconds: Optional[float], name: str) -> int:
+def duration_ms(seconds: Any, name: str) -> int:
     """``seconds`` as whole milliseconds; Spark's IllegalArgumentException when it is None,
     NaN, infinite, zero or negative."""
 
