@@ -11,10 +11,9 @@ import os
 import shutil
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -23,6 +22,7 @@ from ferrostream.errors import SparkException
 from ferrostream.lineserver import LineServer
 from ferrostream.streaming import StreamingContext, StreamingListener
 from ferrostream.testing import advance, collect_stream, manual_clock_conf
+from waiting import wait_until
 
 DEADLINE = 30.0
 BATCH = 0.2
@@ -81,15 +81,6 @@ class Events(StreamingListener):
         self.completed += 1
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -112,6 +103,11 @@ class Batches:
     def records(self) -> list[Any]:
         with self._lock:
             return [r for batch in self._batches for r in batch]
+
+    def count(self) -> int:
+        """The number of batches seen."""
+        with self._lock:
+            return len(self._batches)
 
 
 @pytest.fixture
@@ -294,7 +290,8 @@ def test_text_file_stream_moved_in_with_real_clock(tmp_path: Path) -> None:
             hidden.write_text(f"chunk {i} line 1\nchunk {i} line 2\n")
             os.rename(hidden, tmp_path / f"chunk{i}")
         wait_until(lambda: len(batches.records()) >= 6, "the three files")
-        time.sleep(3 * BATCH)
+        seen = batches.count()
+        wait_until(lambda: batches.count() >= seen + 3, "three more batches")
         expected = [f"chunk {i} line {j}" for i in range(3) for j in (1, 2)]
         assert sorted(batches.records()) == expected
     finally:
