@@ -21,8 +21,10 @@ __all__ = [
     "__version__",
     "duration_ms",
     "local_path",
+    "native_stats",
     "num_partitions",
     "read_checkpoint",
+    "reset_native_stats",
 ]
 
 @final
@@ -209,3 +211,10 @@ def num_partitions(n: int) -> int:
 def local_path(spec: str) -> str:
     """The local path named by a path or a ``file:``/``file://``/``file:///`` URL;
     IllegalArgumentException naming the scheme for any other URL (``hdfs://``, ``s3a://``)."""
+
+def native_stats() -> dict[str, int]:
+    """``{"native_partitions": n, "fallback_partitions": m}``: partitions that native steps
+    computed themselves and that they handed to their Python fallback, since the last reset."""
+
+def reset_native_stats() -> None:
+    """Set the counters of :func:`native_stats` to zero."""

@@ -1,6 +1,6 @@
-//! `_native.duration_ms`, `_native.num_partitions` and `_native.local_path`: the engine's
-//! argument checks and path parser (`crate::engine::args`, `crate::engine::paths`), called by
-//! the facade so that each check lives in one place.
+//! Module-level functions of `_native`: the engine's argument checks and path parser
+//! (`crate::engine::args`, `crate::engine::paths`), called by the facade so that each check
+//! lives in one place, and the native-step counters (`native_stats`).
 
 use pyo3::prelude::*;
 
@@ -36,4 +36,21 @@ pub fn num_partitions(py: Python<'_>, n: i64) -> PyResult<usize> {
 pub fn local_path(py: Python<'_>, spec: &str) -> PyResult<String> {
     let path = paths::local_path(spec).py_err(py)?;
     Ok(path.to_string_lossy().into_owned())
+}
+
+/// `{"native_partitions": n, "fallback_partitions": m}`: partitions native steps computed
+/// themselves and partitions they handed to their Python fallback, since the last reset.
+#[pyfunction]
+pub fn native_stats(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
+    let (native, fallback) = crate::engine::step::native_stats();
+    let d = pyo3::types::PyDict::new(py);
+    d.set_item("native_partitions", native)?;
+    d.set_item("fallback_partitions", fallback)?;
+    Ok(d)
+}
+
+/// Set both counters of [`native_stats`] to zero.
+#[pyfunction]
+pub fn reset_native_stats() {
+    crate::engine::step::reset_native_stats();
 }

@@ -23,5 +23,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(args::duration_ms, m)?)?;
     m.add_function(wrap_pyfunction!(args::num_partitions, m)?)?;
     m.add_function(wrap_pyfunction!(args::local_path, m)?)?;
+    m.add_function(wrap_pyfunction!(args::native_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(args::reset_native_stats, m)?)?;
     Ok(())
 }
