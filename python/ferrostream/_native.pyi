@@ -24,6 +24,7 @@ __all__ = [
     "native_stats",
     "num_partitions",
     "read_checkpoint",
+    "reset_log_cache",
     "reset_native_stats",
 ]
 
@@ -218,3 +219,7 @@ def native_stats() -> dict[str, int]:
 
 def reset_native_stats() -> None:
     """Set the counters of :func:`native_stats` to zero."""
+
+def reset_log_cache() -> None:
+    """Forget the Python logger levels cached by the engine's log bridge (engine ``log``
+    records go to the ``ferrostream.*`` loggers); call after changing their levels."""

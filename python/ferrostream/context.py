@@ -445,8 +445,9 @@ class SparkContext:
     # -- settings ---------------------------------------------------------------------
 
     def setLogLevel(self, logLevel: str) -> None:
-        """Set the level of the ``ferrostream`` logger. Valid levels: ALL, DEBUG, ERROR,
-        FATAL, INFO, OFF, TRACE, WARN (any case)."""
+        """Set the level of the ``ferrostream`` logger, which also receives the engine's log
+        records (loggers ``ferrostream.engine.*``). Valid levels: ALL, DEBUG, ERROR, FATAL,
+        INFO, OFF, TRACE, WARN (any case)."""
         level = str(logLevel).upper()
         if level not in _LOG_LEVELS:
             raise IllegalArgumentException(
@@ -454,6 +455,7 @@ class SparkContext:
                 + ",".join(sorted(_LOG_LEVELS))
             )
         logging.getLogger("ferrostream").setLevel(_LOG_LEVELS[level])
+        _native().reset_log_cache()
 
     def setCheckpointDir(self, dirName: str) -> None:
         """Set (and create) the directory where RDDs and streams are checkpointed."""

@@ -2,9 +2,10 @@
 //!
 //! As Spark restarts a failed receiver, this one reconnects after `restart_delay` when the
 //! server is not up yet or goes away, reporting each failure to listeners
-//! (`onReceiverError`) and the log; the context keeps running. Invalid UTF-8 is replaced and
-//! counted (logged once per batch); a line longer than `max_line` bytes is reported and
-//! dropped rather than buffered without bound.
+//! (`onReceiverError`) and a WARN in the log at each attempt, worded as Spark's receiver
+//! supervisor words it; the context keeps running. Invalid UTF-8 is replaced and counted; a
+//! line longer than `max_line` bytes is reported to listeners and dropped rather than buffered
+//! without bound. Both counts are logged as one WARN per batch that had any.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -39,6 +40,8 @@ struct Shared {
     received: Mutex<Vec<Value>>,
     /// Lines with invalid UTF-8 since the last batch.
     invalid: AtomicU64,
+    /// Lines longer than `max_line` dropped since the last batch.
+    dropped: AtomicU64,
     stopped: AtomicBool,
     stop_signal: Notify,
 }
@@ -56,6 +59,7 @@ impl SocketInput {
                 restart_delay,
                 received: Mutex::new(Vec::new()),
                 invalid: AtomicU64::new(0),
+                dropped: AtomicU64::new(0),
                 stopped: AtomicBool::new(false),
                 stop_signal: Notify::new(),
             }),
@@ -107,7 +111,10 @@ impl Receiver {
                 Ok(()) => "Socket data stream had no more data".to_string(),
                 Err(e) => e,
             };
-            log::warn!("Restarting receiver {}: {msg}", self.name);
+            log::warn!(
+                "Restarting receiver with delay {} ms: {msg}",
+                self.shared.restart_delay.as_millis()
+            );
             (self.events)("onReceiverError", self.info(true, Some(&msg)));
             tokio::select! {
                 _ = tokio::time::sleep(self.shared.restart_delay) => {}
@@ -154,7 +161,7 @@ impl Receiver {
                             "a line from {addr} is longer than the limit of {} bytes; it was dropped",
                             self.shared.max_line
                         );
-                        log::error!("{msg}");
+                        self.shared.dropped.fetch_add(1, Ordering::Relaxed);
                         (self.events)("onReceiverError", self.info(true, Some(&msg)));
                     } else {
                         line.extend_from_slice(body);
@@ -220,6 +227,16 @@ impl Input for SocketInput {
     fn batch(&self, ctx: &Arc<EngineContext>, _time: i64) -> Result<InputBatch> {
         let lines = std::mem::take(&mut *self.shared.received.lock());
         let invalid = self.shared.invalid.swap(0, Ordering::Relaxed);
+        let dropped = self.shared.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            log::warn!(
+                "{dropped} line(s) from {}:{} were longer than the limit of {} bytes \
+                 (spark.ferrostream.socket.maxLineBytes) and were dropped",
+                self.shared.host,
+                self.shared.port,
+                self.shared.max_line
+            );
+        }
         if invalid > 0 {
             log::warn!(
                 "{invalid} line(s) from {}:{} were not valid UTF-8; invalid bytes were replaced",
