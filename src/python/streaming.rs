@@ -329,8 +329,10 @@ impl PyStreamingEngine {
         // On the calling thread, not through `run_detached`: a stop from inside a batch
         // (on the scheduler thread) must see that and not wait for the scheduler to finish.
         let engine = &self.inner;
-        py.detach(|| engine.stop(graceful));
-        Ok(())
+        wait_detached(py, || {
+            engine.stop(graceful);
+            Ok(Some(()))
+        })
     }
 
     fn state(&self) -> &'static str {
