@@ -190,6 +190,8 @@ class StreamingEngine:
     def start(self) -> None:
         """Validate the graph and start the batch clock."""
     def stop(self, graceful: bool) -> None: ...
+    def check_can_add(self) -> None:
+        """IllegalStateException once the context has started or stopped."""
     def state(self) -> str:
         """``"INITIALIZED"``, ``"ACTIVE"`` or ``"STOPPED"``."""
     def await_termination(self, timeout_ms: Optional[int] = None) -> bool:

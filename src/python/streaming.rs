@@ -335,6 +335,11 @@ impl PyStreamingEngine {
         })
     }
 
+    /// Spark's IllegalStateException once the context has started or stopped.
+    fn check_can_add(&self, py: Python<'_>) -> PyResult<()> {
+        self.inner.check_can_add().py_err(py)
+    }
+
     fn state(&self) -> &'static str {
         self.inner.state().name()
     }

@@ -472,17 +472,8 @@ class StreamingContext:
         return str(self._engine.state())
 
     def _check_can_add(self) -> None:
-        # Checked here (the engine checks too) so that the error comes before any other.
-        if self._state == "STOPPED":
-            raise IllegalStateException(
-                "Adding new inputs, transformations, and output operations after stopping a "
-                "context is not supported"
-            )
-        if self._state == "ACTIVE":
-            raise IllegalStateException(
-                "Adding new inputs, transformations, and output operations after starting a "
-                "context is not supported"
-            )
+        # The engine's check, called first so that its error comes before any other.
+        self._engine.check_can_add()
 
     def _register_output(
         self,

@@ -138,7 +138,7 @@ impl StreamingEngine {
         self.shared.lock().state
     }
 
-    fn check_can_add(&self) -> Result<()> {
+    pub fn check_can_add(&self) -> Result<()> {
         match self.state() {
             RunState::Initialized => Ok(()),
             RunState::Active => Err(EngineError::IllegalState(
