@@ -190,6 +190,11 @@ class StreamingEngine:
     def start(self) -> None:
         """Validate the graph and start the batch clock."""
     def stop(self, graceful: bool) -> None: ...
+    def check_window(
+        self, parent: int, window_ms: int, slide_ms: Optional[int] = None
+    ) -> tuple[int, int]:
+        """``(window_ms, slide_ms)`` once both are multiples of the parent's slide (IllegalArgument-
+        Exception otherwise); no ``slide_ms`` means the parent's slide."""
     def check_can_add(self) -> None:
         """IllegalStateException once the context has started or stopped."""
     def state(self) -> str:

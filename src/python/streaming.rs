@@ -335,6 +335,26 @@ impl PyStreamingEngine {
         })
     }
 
+    /// `(window_ms, slide_ms)` after checking that both are multiples of the parent's slide
+    /// (PySpark's messages); no slide means the parent's.
+    #[pyo3(signature = (parent, window_ms, slide_ms=None))]
+    fn check_window(
+        &self,
+        py: Python<'_>,
+        parent: usize,
+        window_ms: i64,
+        slide_ms: Option<i64>,
+    ) -> PyResult<(i64, i64)> {
+        let slide_ms = match slide_ms {
+            Some(s) => s,
+            None => self.inner.slide_ms(parent).py_err(py)?,
+        };
+        self.inner
+            .check_window(parent, window_ms, slide_ms)
+            .py_err(py)?;
+        Ok((window_ms, slide_ms))
+    }
+
     /// Spark's IllegalStateException once the context has started or stopped.
     fn check_can_add(&self, py: Python<'_>) -> PyResult<()> {
         self.inner.check_can_add().py_err(py)

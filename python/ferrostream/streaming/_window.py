@@ -28,8 +28,6 @@ if TYPE_CHECKING:
     from ferrostream.streaming.context import StreamingContext
     from ferrostream.streaming.dstream import DStream
 
-_MULTIPLE = "{} must be multiple of the parent dstream's slide (batch) duration ({} ms)"
-
 # Below this ratio of window to slide, Spark recomputes the window from its batches instead of
 # updating the previous window's result ("for small window, reduce once will be better").
 _INCREMENTAL_RATIO = 5
@@ -105,17 +103,14 @@ class WindowedDStreamMixin:
     # plumbing
 
     def _window_ms(self, windowDuration: float, slideDuration: float | None) -> tuple[int, int]:
-        """Check the durations against this stream's slide; return them in milliseconds."""
-        parent_ms = round(self._slideDuration * 1000)
+        """Check the durations against this stream's slide (the engine's check); return them in
+        milliseconds."""
         window_ms = duration_ms(windowDuration, "windowDuration")
-        if window_ms % parent_ms != 0:
-            raise ValueError(_MULTIPLE.format("windowDuration", parent_ms))
-        if slideDuration is None:
-            return window_ms, parent_ms
-        slide_ms = duration_ms(slideDuration, "slideDuration")
-        if slide_ms % parent_ms != 0:
-            raise ValueError(_MULTIPLE.format("slideDuration", parent_ms))
-        return window_ms, slide_ms
+        slide_ms = None if slideDuration is None else duration_ms(slideDuration, "slideDuration")
+        checked: tuple[int, int] = self._ssc._engine.check_window(
+            self._jdstream, window_ms, slide_ms
+        )
+        return checked
 
     # ----------------------------------------------------------------------------------
     # windows

@@ -207,7 +207,7 @@ impl StreamingEngine {
         self.add_stream(StreamKind::Input(input), Vec::new(), self.batch_ms)
     }
 
-    fn check_window(&self, parent: usize, window_ms: i64, slide_ms: i64) -> Result<i64> {
+    pub fn check_window(&self, parent: usize, window_ms: i64, slide_ms: i64) -> Result<i64> {
         let parent_slide = self.parents_slide(&[parent])?;
         if window_ms <= 0 || window_ms % parent_slide != 0 {
             return Err(EngineError::InvalidArgument(format!(
