@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -428,3 +429,15 @@ def test_advance_runs_every_due_batch(ssc: StreamingContext) -> None:
     advance(ssc, 0.5)
     assert [t.timestamp() for t in times] == [1.0, 2.0, 3.0]
     assert ssc._engine.start_time_ms() == 0
+
+
+def test_await_timeouts_that_are_not_plain_numbers(ssc: StreamingContext) -> None:
+    ssc.queueStream([[1]]).pprint()
+    ssc.start()
+    assert ssc.awaitTerminationOrTimeout(-1) is False
+    with pytest.raises(IllegalArgumentException, match="timeout must be a number, got nan"):
+        ssc.awaitTerminationOrTimeout(float("nan"))
+    stopper = threading.Timer(0.05, lambda: ssc.stop(stopSparkContext=False))
+    stopper.start()
+    assert ssc.awaitTerminationOrTimeout(float("inf")) is True
+    stopper.join()

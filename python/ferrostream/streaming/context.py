@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import traceback
@@ -250,7 +251,7 @@ class StreamingContext:
         return self._await(timeout)
 
     def _await(self, timeout: float | None) -> bool:
-        timeout_ms = None if timeout is None else max(0, int(float(timeout) * 1000))
+        timeout_ms = _timeout_ms(timeout)
         try:
             return bool(self._engine.await_termination(timeout_ms))
         except KeyboardInterrupt:
@@ -493,6 +494,18 @@ class StreamingContext:
 def _local_path(path: str) -> str:
     """A local path from a path or a ``file:`` URL (the engine's parser)."""
     return _native.local_path(path)
+
+
+def _timeout_ms(timeout: float | None) -> int | None:
+    """A wait's timeout in ms: None or infinite waits for ever, a negative one not at all."""
+    if timeout is None:
+        return None
+    seconds = float(timeout)
+    if math.isnan(seconds):
+        raise IllegalArgumentException("requirement failed: timeout must be a number, got nan")
+    if seconds * 1000 >= 2**62:
+        return None
+    return max(0, int(seconds * 1000))
 
 
 def _directory_arg(directory: Any) -> str:
