@@ -113,3 +113,23 @@ def test_streaming_paths_accept_file_urls(ssc: StreamingContext, tmp_path: Path)
 def test_a_file_url_with_a_host_is_refused(sc: SparkContext) -> None:
     with pytest.raises(IllegalArgumentException, match='names the host "tmp"'):
         sc.textFile("file://tmp/x")
+
+
+def test_save_as_text_files_takes_file_urls_and_refuses_other_schemes(
+    ssc: StreamingContext, tmp_path: Path, in_tmp: Path
+) -> None:
+    stream = ssc.queueStream([["a"], ["b"]])
+    with pytest.raises(IllegalArgumentException, match=r'^No FileSystem for scheme "s3a"'):
+        stream.saveAsTextFiles("s3a://bucket/out")
+    out = tmp_path / "out"
+    out.mkdir()
+    stream.saveAsTextFiles(f"file://{out}/batch", "txt")
+    ssc.start()
+    from ferrostream.testing import run_batches
+
+    run_batches(ssc, 2)
+    dirs = sorted(p.name for p in out.iterdir())
+    assert len(dirs) == 2 and all(d.startswith("batch-") and d.endswith(".txt") for d in dirs)
+    texts = ["".join(p.read_text() for p in sorted((out / d).glob("part-*"))) for d in dirs]
+    assert texts == ["a\n", "b\n"]
+    assert sorted(os.listdir(in_tmp)) == ["out"]

@@ -291,6 +291,9 @@ class DStream(PairDStreamMixin, WindowedDStreamMixin, Generic[T_co]):
         (``part-NNNNN`` files and ``_SUCCESS``). This is an output operation."""
         if not isinstance(prefix, str):
             prefix = os.fspath(prefix)
+        from ferrostream import _native
+
+        _native.local_path(prefix)  # a scheme the engine cannot serve fails here, not per batch
         self._ssc._register_output(
             self, SaveAsTextFiles(prefix, suffix), user_callsite("saveAsTextFiles"), raw_time=True
         )
