@@ -11,7 +11,7 @@ import cloudpickle  # type: ignore[import-untyped]
 import pytest
 
 from ferrostream.errors import IllegalArgumentException, SparkException
-from ferrostream.streaming import DStream, StreamingContext, _window
+from ferrostream.streaming import DStream, StreamingContext
 from ferrostream.testing import batch_times, collect_stream, run_batches
 from streaming_helpers import NO_CHECKPOINT, OutputOutcomes, run
 

@@ -305,7 +305,9 @@ class WindowedDStreamMixin:
             n,
             user_callsite("reduceByKeyAndWindow"),
         )
-        return DStream(ssc, stream_id)
+        keyed: DStream[Any] = DStream(ssc, stream_id)
+        keyed._keyed = True
+        return keyed
 
     # ----------------------------------------------------------------------------------
     # state
@@ -353,7 +355,9 @@ class WindowedDStreamMixin:
             initial,
             f"{user_callsite('updateStateByKey')} (updateFunc {_describe(updateFunc)})",
         )
-        return DStream(ssc, stream_id)
+        keyed: DStream[Any] = DStream(ssc, stream_id)
+        keyed._keyed = True
+        return keyed
 
 
 def _describe(func: Any) -> str:

@@ -212,15 +212,15 @@ class StreamingContext:
 
     def _install_checkpoint_writer(self) -> None:
         """With ``checkpoint(directory)`` set, pickle the graph (a function that cannot be
-        pickled fails here, naming it) and have the engine checkpoint every batch."""
+        pickled fails here, naming it) and hand it to the engine, which writes it once and
+        checkpoints positions and state itself."""
         directory = self._checkpoint_dir
         if directory is None:
             return
         recipe = _checkpoint.encode_recipe(self._engine.calls, directory)
         conf = self._sc.getConf().getAll()
-        self._engine.set_checkpoint_hook(
-            _checkpoint.CheckpointWriter(self, recipe, conf, directory)
-        )
+        payload = _checkpoint.graph_payload(recipe, self._engine.remember_ms, conf, directory)
+        self._engine.set_checkpoint_graph(payload)
 
     def _recover(self, checkpoint: _checkpoint.Checkpoint) -> None:
         """Rebuild the checkpointed graph and state on this new context."""

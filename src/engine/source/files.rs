@@ -19,6 +19,7 @@ use parking_lot::Mutex;
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::rdd::{Partition, Rdd};
+use crate::engine::source::Position;
 use crate::engine::stream::graph::{EventSink, Input, InputBatch};
 use crate::engine::textio;
 use crate::engine::value::Value;
@@ -191,76 +192,55 @@ impl Input for FileInput {
     fn batch(&self, ctx: &Arc<EngineContext>, time: i64) -> Result<InputBatch> {
         let files = self.select(time)?;
         let (rdd, records) = self.read(ctx, &files)?;
-        let position = Value::List(files.iter().map(|f| Value::str(f)).collect());
         Ok(InputBatch {
             rdd,
             records: Some(records),
-            position: Some(position),
+            position: Some(Position::Files(files)),
         })
     }
 
-    fn replay(&self, ctx: &Arc<EngineContext>, time: i64, position: &Value) -> Result<Arc<Rdd>> {
-        let files = string_list(position)?;
-        self.state.lock().selected.insert(time, files.clone());
-        Ok(self.read(ctx, &files)?.0)
-    }
-
-    fn snapshot(&self) -> Value {
-        let state = self.state.lock();
-        let selected: Vec<Value> = state
-            .selected
-            .iter()
-            .map(|(t, files)| {
-                Value::pair(
-                    Value::Int(*t),
-                    Value::List(files.iter().map(|f| Value::str(f)).collect()),
-                )
-            })
-            .collect();
-        Value::pair(
-            Value::Int(state.initial_threshold.unwrap_or(0)),
-            Value::List(Arc::from(selected)),
-        )
-    }
-
-    fn restore(&self, snapshot: &Value) -> Result<()> {
-        let bad = || EngineError::InvalidArgument("malformed file stream checkpoint".into());
-        let (threshold, selected) = snapshot.as_pair().map_err(|_| bad())?;
-        let Value::Int(threshold) = threshold else {
-            return Err(bad());
+    fn replay(&self, ctx: &Arc<EngineContext>, time: i64, position: &Position) -> Result<Arc<Rdd>> {
+        let Position::Files(files) = position else {
+            return Err(EngineError::InvalidArgument(format!(
+                "a file stream cannot replay {position:?}"
+            )));
         };
-        let Value::List(entries) = selected else {
-            return Err(bad());
+        self.state.lock().selected.insert(time, files.clone());
+        Ok(self.read(ctx, files)?.0)
+    }
+
+    fn snapshot(&self) -> Option<Position> {
+        let state = self.state.lock();
+        Some(Position::FileSelection {
+            threshold: state.initial_threshold.unwrap_or(0),
+            selected: state
+                .selected
+                .iter()
+                .map(|(t, files)| (*t, files.clone()))
+                .collect(),
+        })
+    }
+
+    fn restore(&self, snapshot: &Position) -> Result<()> {
+        let Position::FileSelection {
+            threshold,
+            selected,
+        } = snapshot
+        else {
+            return Err(EngineError::InvalidArgument(format!(
+                "a file stream cannot restore {snapshot:?}"
+            )));
         };
         let mut state = self.state.lock();
         state.initial_threshold = Some(*threshold);
-        for entry in entries.iter() {
-            let (t, files) = entry.as_pair().map_err(|_| bad())?;
-            let Value::Int(t) = t else { return Err(bad()) };
-            state.selected.insert(*t, string_list(files)?);
+        for (t, files) in selected {
+            state.selected.insert(*t, files.clone());
         }
         Ok(())
     }
 
     fn recoverable(&self) -> bool {
         true
-    }
-}
-
-fn string_list(v: &Value) -> Result<Vec<String>> {
-    match v {
-        Value::List(items) | Value::Tuple(items) => items
-            .iter()
-            .map(|i| match i {
-                Value::Str(s) => Ok(s.to_string()),
-                _ => Err(EngineError::InvalidArgument(
-                    "malformed file list in checkpoint".into(),
-                )),
-            })
-            .collect(),
-        _ => Err(EngineError::InvalidArgument(
-            "malformed file list in checkpoint".into(),
-        )),
     }
 }
 

@@ -10,9 +10,9 @@ use parking_lot::Mutex;
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::rdd::Rdd;
+use crate::engine::source::Position;
 use crate::engine::stream::listener::Info;
 use crate::engine::stream::state::{snapshot_rdd, StateStream, WindowStream};
-use crate::engine::value::Value;
 
 /// User code that derives a batch's RDD from the parents' RDDs (`DStream.transform`).
 pub trait TransformFn: Send + Sync {
@@ -31,7 +31,7 @@ pub struct InputBatch {
     /// Spark's queue stream).
     pub records: Option<i64>,
     /// What replays this batch after a restart (e.g. the files it read).
-    pub position: Option<Value>,
+    pub position: Option<Position>,
 }
 
 /// Something that emits receiver events (`onReceiverStarted`, ...) to the listeners.
@@ -51,17 +51,17 @@ pub trait Input: Send + Sync {
     /// The batch at `time`; called once per batch time, in increasing time order.
     fn batch(&self, ctx: &Arc<EngineContext>, time: i64) -> Result<InputBatch>;
     /// Rebuild a checkpointed batch from its position.
-    fn replay(&self, ctx: &Arc<EngineContext>, time: i64, position: &Value) -> Result<Arc<Rdd>> {
+    fn replay(&self, ctx: &Arc<EngineContext>, time: i64, position: &Position) -> Result<Arc<Rdd>> {
         let _ = (ctx, time, position);
         Err(EngineError::Unsupported(
             "this input stream cannot be replayed from a checkpoint".into(),
         ))
     }
     /// State to keep across a restart besides per-batch positions.
-    fn snapshot(&self) -> Value {
-        Value::None
+    fn snapshot(&self) -> Option<Position> {
+        None
     }
-    fn restore(&self, _snapshot: &Value) -> Result<()> {
+    fn restore(&self, _snapshot: &Position) -> Result<()> {
         Ok(())
     }
     /// Can a restart replay this source's batches?
@@ -110,11 +110,16 @@ pub struct StreamNode {
     pub remember_ms: AtomicI64,
     pub generated: Mutex<BTreeMap<i64, Option<Arc<Rdd>>>>,
     /// Input streams: the replay position of each remembered batch.
-    pub positions: Mutex<BTreeMap<i64, Value>>,
+    pub positions: Mutex<BTreeMap<i64, Position>>,
+    /// Input streams: how long positions are kept (a keyed stream downstream replays the
+    /// batches since its last state checkpoint after a restart).
+    pub position_keep_ms: AtomicI64,
     /// Input streams: records per batch, for listeners.
     pub records: Mutex<BTreeMap<i64, i64>>,
     /// Needs a checkpoint directory (state, incremental windows).
     pub must_checkpoint: bool,
+    /// Keyed streams: `DStream.checkpoint(interval)` in ms (0: the default interval).
+    pub checkpoint_ms: AtomicI64,
     /// Input streams: the latest batch time read. A source is never asked again for a time at
     /// or before it (that would hand out data twice or out of order).
     pub last_input_time: AtomicI64,
@@ -129,8 +134,10 @@ impl StreamNode {
             remember_ms: AtomicI64::new(slide_ms),
             generated: Mutex::new(BTreeMap::new()),
             positions: Mutex::new(BTreeMap::new()),
+            position_keep_ms: AtomicI64::new(0),
             records: Mutex::new(BTreeMap::new()),
             must_checkpoint: kind_needs_checkpoint(&kind),
+            checkpoint_ms: AtomicI64::new(0),
             last_input_time: AtomicI64::new(i64::MIN),
             kind,
         }
@@ -284,8 +291,9 @@ impl Graph {
                 generated.remove(&t);
             }
             drop(generated);
+            let keep_positions = keep.max(node.position_keep_ms.load(Ordering::Relaxed));
             let mut positions = node.positions.lock();
-            positions.retain(|t, _| *t > time - keep);
+            positions.retain(|t, _| *t > time - keep_positions);
             drop(positions);
             node.records.lock().retain(|t, _| *t > time - keep);
         }

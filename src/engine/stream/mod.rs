@@ -9,7 +9,7 @@ mod recovery;
 mod scheduler;
 pub mod state;
 
-pub use recovery::{CheckpointHook, StreamState};
+pub use recovery::{default_interval, read_latest, Found, HostCodec, Metadata};
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -76,7 +76,10 @@ pub struct StreamingEngine {
     scheduler: Mutex<Option<JoinHandle<()>>>,
     scheduler_thread: Mutex<Option<ThreadId>>,
     checkpoint_dir: Mutex<Option<std::path::PathBuf>>,
-    checkpoint_hook: Mutex<Option<Arc<dyn CheckpointHook>>>,
+    /// The host's graph description: checkpoints are written when it is set.
+    graph_payload: Mutex<Option<Vec<u8>>>,
+    host_codec: Mutex<Option<Arc<dyn HostCodec>>>,
+    written: Mutex<recovery::Written>,
     /// Set by recovery: (zero time, last completed batch time).
     restored: Mutex<Option<(i64, i64)>>,
 }
@@ -112,7 +115,9 @@ impl StreamingEngine {
             scheduler: Mutex::new(None),
             scheduler_thread: Mutex::new(None),
             checkpoint_dir: Mutex::new(None),
-            checkpoint_hook: Mutex::new(None),
+            graph_payload: Mutex::new(None),
+            host_codec: Mutex::new(None),
+            written: Mutex::new(recovery::Written::default()),
             restored: Mutex::new(None),
         }))
     }
@@ -388,7 +393,12 @@ impl StreamingEngine {
         }
         self.apply_remember_durations();
         let graph = std::mem::take(&mut *self.graph.lock());
+        Self::keep_positions_for_replay(&graph);
         *self.frozen.lock() = Some(Arc::new(graph));
+        if let Err(e) = self.write_graph() {
+            ACTIVE.lock().take();
+            return Err(e);
+        }
         let (first, zero) = match *self.restored.lock() {
             Some((zero, last)) => (last + self.batch_ms, zero),
             None => {
