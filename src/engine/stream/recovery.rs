@@ -341,7 +341,10 @@ impl StreamingEngine {
             let name = format!("{STATE_PREFIX}{}-{time}", node.id);
             self.write_state(dir, &name, node.id, &snapshot)
                 .map_err(|e| EngineError::Job {
-                    message: format!("cannot checkpoint the state of {description}: {e}"),
+                    message: format!(
+                        "cannot checkpoint the state of {description} into {}: {e}",
+                        dir.display()
+                    ),
                     source: Box::new(e),
                 })?;
             self.written.lock().states.insert(
