@@ -280,8 +280,10 @@ impl PyStreamingEngine {
         Ok(rdds.into_iter().map(|inner| PyRdd { inner }).collect())
     }
 
-    fn set_listener(&self, callback: Py<PyAny>) {
-        self.inner.set_listener(Arc::new(PyListener(callback)));
+    fn set_listener(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<()> {
+        self.inner
+            .set_listener(Arc::new(PyListener(callback)))
+            .py_err(py)
     }
 
     fn start(&self, py: Python<'_>) -> PyResult<()> {

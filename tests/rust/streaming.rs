@@ -353,7 +353,9 @@ fn the_socket_receiver_retries_until_the_server_is_up_and_replaces_bad_utf8() {
         .foreach_rdd(s, Arc::new(Strings(received.clone())), "lines".into())
         .unwrap();
     let events = Arc::new(Mutex::new(Vec::new()));
-    engine.set_listener(Arc::new(Events(events.clone())));
+    engine
+        .set_listener(Arc::new(Events(events.clone())))
+        .unwrap();
     engine.start("test").unwrap();
 
     std::thread::sleep(Duration::from_millis(300));

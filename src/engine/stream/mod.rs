@@ -26,7 +26,7 @@ use clock::{Clock, ManualClock, SystemClock};
 use graph::{
     EventSink, Graph, Input, Output, OutputFn, QueueSource, StreamKind, StreamNode, TransformFn,
 };
-use listener::{Info, Listener};
+use listener::{Info, Listener, ListenerBus};
 use state::{StateStream, WindowStream};
 
 /// Lifecycle of a streaming context (Spark's `StreamingContextState`).
@@ -71,7 +71,7 @@ pub struct StreamingEngine {
     frozen: Mutex<Option<Arc<Graph>>>,
     shared: Mutex<Shared>,
     wake: Condvar,
-    listener: Mutex<Option<Arc<dyn Listener>>>,
+    listener: Mutex<Option<Arc<ListenerBus>>>,
     zero_time: Mutex<i64>,
     scheduler: Mutex<Option<JoinHandle<()>>>,
     scheduler_thread: Mutex<Option<ThreadId>>,
@@ -319,15 +319,25 @@ impl StreamingEngine {
         Ok(())
     }
 
-    pub fn set_listener(&self, listener: Arc<dyn Listener>) {
-        *self.listener.lock() = Some(listener);
+    /// Deliver every event to `listener`, on a thread of its own, in order.
+    pub fn set_listener(&self, listener: Arc<dyn Listener>) -> Result<()> {
+        let bus = ListenerBus::start(listener)
+            .map_err(|e| EngineError::io("cannot start the listener bus thread", e))?;
+        *self.listener.lock() = Some(Arc::new(bus));
+        Ok(())
     }
 
     fn emit(&self, name: &str, info: Info) {
-        let listener = self.listener.lock().clone();
-        if let Some(l) = listener {
-            l.on_event(name, &info);
+        let bus = self.listener.lock().clone();
+        if let Some(bus) = bus {
+            bus.post(name, info);
         }
+    }
+
+    /// Wait up to `timeout` until the listener got every event posted so far.
+    pub fn listeners_idle(&self, timeout: Duration) -> bool {
+        let bus = self.listener.lock().clone();
+        bus.is_none_or(|b| b.wait_idle(timeout))
     }
 
     pub fn clock_ms(&self) -> i64 {
@@ -539,6 +549,12 @@ impl StreamingEngine {
         drop(active);
         self.shared.lock().state = RunState::Stopped;
         self.wake.notify_all();
+        // Listeners hear every event of the run before stop() returns (unless stop() was
+        // called from a listener: that would wait for itself).
+        let on_bus = thread::current().name() == Some("ferrostream-listener-bus");
+        if !on_bus && !self.listeners_idle(Duration::from_secs(10)) {
+            log::warn!("StreamingListener events are still being delivered after 10 s");
+        }
     }
 
     /// Wait up to `slice` for termination. `Ok(Some(true))`: stopped; `Ok(None)`: still
@@ -580,11 +596,15 @@ impl StreamingEngine {
                 || s.stop_requested
                 || s.last_completed + self.batch_ms > now
         };
-        if done(&shared) {
-            return true;
+        if !done(&shared) {
+            self.wake.wait_for(&mut shared, slice);
+            if !done(&shared) {
+                return false;
+            }
         }
-        self.wake.wait_for(&mut shared, slice);
-        done(&shared)
+        drop(shared);
+        // ... and the listeners heard about them.
+        self.listeners_idle(slice)
     }
 }
 
