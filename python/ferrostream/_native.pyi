@@ -151,10 +151,19 @@ class StreamingEngine:
     def binary_records_stream(self, directory: str, record_length: int) -> int:
         """Like text_file_stream, as ``bytes`` records of ``record_length`` bytes."""
     def socket_text_stream(
-        self, host: str, port: int, max_line_bytes: int = ..., restart_delay_ms: int = 2000
+        self,
+        host: str,
+        port: int,
+        max_line_bytes: int = ...,
+        restart_delay_ms: int = 2000,
+        max_rate: Optional[int] = None,
     ) -> int:
         """A receiver of UTF-8 lines from a TCP server; reconnects after failures (reported as
-        ``onReceiverError``)."""
+        ``onReceiverError``); at most ``max_rate`` lines per second when given; a bounded
+        buffer between batches (the receiver waits when it is full)."""
+    def enable_backpressure(self, initial_rate: Optional[float] = None) -> None:
+        """``spark.streaming.backpressure.enabled``: a PID estimator per input stream sets the
+        rate its source reads at after every batch."""
     def set_checkpoint_dir(self, directory: Optional[str]) -> None: ...
     def set_checkpoint_graph(self, payload: bytes) -> None:
         """Enable checkpoints (the directory set with ``set_checkpoint_dir``): ``payload``

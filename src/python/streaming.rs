@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use pyo3::prelude::*;
 
 use crate::engine::source::files::{FileFormat, FileInput};
-use crate::engine::source::socket::SocketInput;
+use crate::engine::source::socket::SocketReceiver;
 use crate::engine::stream::state::{StateStream, WindowStream};
 use crate::engine::stream::StreamingEngine;
 use crate::python::detach::{run_detached, wait_detached, SIGNAL_POLL};
@@ -212,7 +212,7 @@ impl PyStreamingEngine {
         self.file_stream(py, directory, FileFormat::Records(record_length as usize))
     }
 
-    #[pyo3(signature = (host, port, max_line_bytes=crate::engine::source::socket::DEFAULT_MAX_LINE, restart_delay_ms=2000))]
+    #[pyo3(signature = (host, port, max_line_bytes=crate::engine::source::socket::DEFAULT_MAX_LINE, restart_delay_ms=2000, max_rate=None))]
     fn socket_text_stream(
         &self,
         py: Python<'_>,
@@ -220,15 +220,23 @@ impl PyStreamingEngine {
         port: i64,
         max_line_bytes: usize,
         restart_delay_ms: u64,
+        max_rate: Option<u64>,
     ) -> PyResult<usize> {
-        let input = SocketInput::new(
+        let input = SocketReceiver::input(
             host,
             port,
             max_line_bytes,
             Duration::from_millis(restart_delay_ms),
+            max_rate,
         )
         .py_err(py)?;
         self.inner.input_stream(Arc::new(input)).py_err(py)
+    }
+
+    /// `spark.streaming.backpressure.enabled` (with `initialRate`, records per second).
+    #[pyo3(signature = (initial_rate=None))]
+    fn enable_backpressure(&self, initial_rate: Option<f64>) {
+        self.inner.enable_backpressure(initial_rate);
     }
 
     fn set_checkpoint_dir(&self, directory: Option<String>) {

@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 use ferrostream::engine::context::EngineContext;
 use ferrostream::engine::error::Result;
 use ferrostream::engine::rdd::Rdd;
-use ferrostream::engine::source::socket::SocketInput;
+use ferrostream::engine::source::socket::SocketReceiver;
 use ferrostream::engine::stream::graph::{OutputFn, TransformFn};
 use ferrostream::engine::stream::listener::{Info, Listener};
 use ferrostream::engine::stream::state::{HostUpdateFn, StateStream, UserFn};
@@ -336,8 +336,14 @@ fn the_socket_receiver_retries_until_the_server_is_up_and_replaces_bad_utf8() {
         .port();
     let ctx = EngineContext::new(2).unwrap();
     let engine = StreamingEngine::new(ctx.clone(), 1000, true).unwrap();
-    let input =
-        SocketInput::new("127.0.0.1", i64::from(port), 16, Duration::from_millis(100)).unwrap();
+    let input = SocketReceiver::input(
+        "127.0.0.1",
+        i64::from(port),
+        16,
+        Duration::from_millis(100),
+        None,
+    )
+    .unwrap();
     let s = engine.input_stream(Arc::new(input)).unwrap();
     let received = Arc::new(Mutex::new(Vec::new()));
     struct Strings(Arc<Mutex<Vec<String>>>);

@@ -149,9 +149,18 @@ class RecordingEngine:
         return int(self._call("binary_records_stream", directory, record_length))
 
     def socket_text_stream(
-        self, host: str, port: int, max_line_bytes: int, restart_delay_ms: int
+        self,
+        host: str,
+        port: int,
+        max_line_bytes: int,
+        restart_delay_ms: int,
+        max_rate: int | None = None,
     ) -> int:
-        return int(self._call("socket_text_stream", host, port, max_line_bytes, restart_delay_ms))
+        return int(
+            self._call(
+                "socket_text_stream", host, port, max_line_bytes, restart_delay_ms, max_rate
+            )
+        )
 
     def foreach_rdd(self, stream: int, func: Callable[[int, Any], None], description: str) -> None:
         self._call("foreach_rdd", stream, func, description)

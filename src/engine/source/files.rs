@@ -20,7 +20,7 @@ use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::rdd::{Partition, Rdd};
 use crate::engine::source::Position;
-use crate::engine::stream::graph::{EventSink, Input, InputBatch};
+use crate::engine::stream::graph::{EventSink, Input, InputBatch, RateBudget};
 use crate::engine::textio;
 use crate::engine::value::Value;
 
@@ -189,7 +189,12 @@ impl Input for FileInput {
         Ok(())
     }
 
-    fn batch(&self, ctx: &Arc<EngineContext>, time: i64) -> Result<InputBatch> {
+    fn batch(
+        &self,
+        ctx: &Arc<EngineContext>,
+        time: i64,
+        _budget: &RateBudget,
+    ) -> Result<InputBatch> {
         let files = self.select(time)?;
         let (rdd, records) = self.read(ctx, &files)?;
         Ok(InputBatch {
@@ -279,7 +284,7 @@ mod tests {
         set_mtime(&hidden, 1500);
         let lines = |t| {
             input
-                .batch(&ctx, t)
+                .batch(&ctx, t, &RateBudget::default())
                 .unwrap()
                 .rdd
                 .collect()
@@ -310,7 +315,11 @@ mod tests {
         let f = dir.path().join("r.bin");
         fs::write(&f, b"abcdefg").unwrap();
         set_mtime(&f, 500);
-        let err = input.batch(&ctx, 1000).err().unwrap().to_string();
+        let err = input
+            .batch(&ctx, 1000, &RateBudget::default())
+            .err()
+            .unwrap()
+            .to_string();
         assert!(
             err.contains("not a multiple of the record length 4"),
             "{err}"

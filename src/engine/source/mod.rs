@@ -1,6 +1,7 @@
 //! Input sources beyond `queueStream`: watched directories and TCP socket receivers.
 
 pub mod files;
+pub mod receiver;
 pub mod socket;
 
 use std::sync::OnceLock;

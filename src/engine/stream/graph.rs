@@ -34,6 +34,23 @@ pub struct InputBatch {
     pub position: Option<Position>,
 }
 
+/// How much a direct source may read for one batch: `spark.streaming.kafka.maxRatePerPartition`
+/// style limits and what backpressure estimates the stream keeps up with.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RateBudget {
+    pub batch_ms: i64,
+    /// Records per second the stream should read at most (None: no limit).
+    pub records_per_second: Option<f64>,
+}
+
+impl RateBudget {
+    /// Records one batch may read at most, or None for no limit.
+    pub fn max_records(&self) -> Option<u64> {
+        self.records_per_second
+            .map(|r| (r * self.batch_ms as f64 / 1000.0).floor().max(0.0) as u64)
+    }
+}
+
 /// Something that emits receiver events (`onReceiverStarted`, ...) to the listeners.
 pub type EventSink = Arc<dyn Fn(&str, Info) + Send + Sync>;
 
@@ -48,8 +65,10 @@ pub trait Input: Send + Sync {
         Ok(())
     }
     fn stop(&self) {}
-    /// The batch at `time`; called once per batch time, in increasing time order.
-    fn batch(&self, ctx: &Arc<EngineContext>, time: i64) -> Result<InputBatch>;
+    /// The batch at `time`, decided when the batch is generated; called once per batch time,
+    /// in increasing time order. A direct source reads at most what `budget` allows.
+    fn batch(&self, ctx: &Arc<EngineContext>, time: i64, budget: &RateBudget)
+        -> Result<InputBatch>;
     /// Rebuild a checkpointed batch from its position.
     fn replay(&self, ctx: &Arc<EngineContext>, time: i64, position: &Position) -> Result<Arc<Rdd>> {
         let _ = (ctx, time, position);
@@ -68,6 +87,12 @@ pub trait Input: Send + Sync {
     fn recoverable(&self) -> bool {
         false
     }
+    /// After the batch at `time` completed (every output operation succeeded): commit what
+    /// it read (offsets, sequence numbers).
+    fn on_batch_completed(&self, _time: i64) {}
+    /// Backpressure: the rate (records per second) the stream currently keeps up with, or
+    /// None to go back to the configured limit.
+    fn set_rate(&self, _records_per_second: Option<u64>) {}
 }
 
 /// `queueStream`: RDDs handed out one per batch (or all at once), then a default.
@@ -78,7 +103,12 @@ pub struct QueueSource {
 }
 
 impl Input for QueueSource {
-    fn batch(&self, ctx: &Arc<EngineContext>, _time: i64) -> Result<InputBatch> {
+    fn batch(
+        &self,
+        ctx: &Arc<EngineContext>,
+        _time: i64,
+        _budget: &RateBudget,
+    ) -> Result<InputBatch> {
         Ok(InputBatch {
             rdd: next_from_queue(ctx, self),
             records: None,
@@ -111,6 +141,8 @@ pub struct StreamNode {
     pub generated: Mutex<BTreeMap<i64, Option<Arc<Rdd>>>>,
     /// Input streams: the replay position of each remembered batch.
     pub positions: Mutex<BTreeMap<i64, Position>>,
+    /// Input streams: the rate backpressure last estimated (records per second).
+    pub rate: Mutex<Option<f64>>,
     /// Input streams: how long positions are kept (a keyed stream downstream replays the
     /// batches since its last state checkpoint after a restart).
     pub position_keep_ms: AtomicI64,
@@ -135,6 +167,7 @@ impl StreamNode {
             generated: Mutex::new(BTreeMap::new()),
             positions: Mutex::new(BTreeMap::new()),
             position_keep_ms: AtomicI64::new(0),
+            rate: Mutex::new(None),
             records: Mutex::new(BTreeMap::new()),
             must_checkpoint: kind_needs_checkpoint(&kind),
             checkpoint_ms: AtomicI64::new(0),
@@ -195,7 +228,11 @@ impl Graph {
                     node.generated.lock().insert(time, Some(empty.clone()));
                     return Ok(Some(empty));
                 }
-                let batch = match input.batch(ctx, time) {
+                let budget = RateBudget {
+                    batch_ms: node.slide_ms,
+                    records_per_second: *node.rate.lock(),
+                };
+                let batch = match input.batch(ctx, time, &budget) {
                     Ok(b) => b,
                     Err(e) => {
                         // The batch has no data; its jobs are skipped (the error is reported).

@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod graph;
 pub mod listener;
+pub mod rate;
 mod recovery;
 mod scheduler;
 pub mod state;
@@ -55,6 +56,8 @@ struct Shared {
     /// The latest batch failure. As in Spark, it stays: every later `awaitTermination*`
     /// raises it again.
     error: Option<Arc<EngineError>>,
+    /// The batch time of the latest failure.
+    error_time: Option<i64>,
 }
 
 /// Only one streaming context may be active per process.
@@ -80,6 +83,8 @@ pub struct StreamingEngine {
     graph_payload: Mutex<Option<Vec<u8>>>,
     host_codec: Mutex<Option<Arc<dyn HostCodec>>>,
     written: Mutex<recovery::Written>,
+    /// Backpressure: one estimator per input stream, when enabled.
+    rate_estimators: Mutex<Option<std::collections::BTreeMap<usize, rate::PidRateEstimator>>>,
     /// Set by recovery: (zero time, last completed batch time).
     restored: Mutex<Option<(i64, i64)>>,
 }
@@ -108,6 +113,7 @@ impl StreamingEngine {
                 stop_requested: false,
                 last_completed: 0,
                 error: None,
+                error_time: None,
             }),
             wake: Condvar::new(),
             listener: Mutex::new(None),
@@ -118,6 +124,7 @@ impl StreamingEngine {
             graph_payload: Mutex::new(None),
             host_codec: Mutex::new(None),
             written: Mutex::new(recovery::Written::default()),
+            rate_estimators: Mutex::new(None),
             restored: Mutex::new(None),
         }))
     }
@@ -317,6 +324,21 @@ impl StreamingEngine {
         }
         self.graph.lock().remember_ms = Some(duration_ms);
         Ok(())
+    }
+
+    /// `spark.streaming.backpressure.enabled`: sources read no faster than the stream keeps
+    /// up with (with `initial_rate`, `spark.streaming.backpressure.initialRate`, to start).
+    pub fn enable_backpressure(&self, initial_rate: Option<f64>) {
+        let mut estimators = std::collections::BTreeMap::new();
+        let graph = self.graph.lock();
+        for node in graph.streams.iter().filter(|n| n.input().is_some()) {
+            estimators.insert(node.id, rate::PidRateEstimator::new(self.batch_ms));
+            *node.rate.lock() = initial_rate;
+            if let Some(input) = node.input() {
+                input.set_rate(initial_rate.map(|r| r as u64));
+            }
+        }
+        *self.rate_estimators.lock() = Some(estimators);
     }
 
     /// Deliver every event to `listener`, on a thread of its own, in order.
