@@ -13,8 +13,7 @@ from ferrostream import SparkConf, SparkContext
 from ferrostream.lineserver import LineServer
 from ferrostream.streaming import StreamingContext
 from ferrostream.testing import advance, manual_clock_conf
-
-DEADLINE = 20.0
+from waiting import wait_until
 
 
 @pytest.fixture
@@ -38,11 +37,12 @@ def stop_all() -> Iterator[None]:
 
 def wait_for_lines(ssc: StreamingContext, got: list[Any], n: int) -> None:
     """Advance the manual clock a batch at a time until ``n`` lines were received."""
-    deadline = time.monotonic() + DEADLINE
-    while len(got) < n:
-        assert time.monotonic() < deadline, f"got {len(got)} of {n} lines"
+
+    def batch_then_look() -> bool:
         advance(ssc, 1)
-        time.sleep(0.05)
+        return len(got) >= n
+
+    wait_until(batch_then_look, f"{n} lines", details=lambda: f"got {len(got)}")
 
 
 def test_receiver_rate_limit_spreads_lines_over_batches(

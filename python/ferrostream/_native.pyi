@@ -14,7 +14,19 @@ from typing import Any, Optional, final
 _PartitionFunc = Callable[[int, Iterator[Any]], Iterable[Any]]
 
 __version__: str
-__all__ = ["EngineContext", "Rdd", "StreamingEngine", "__version__", "read_checkpoint"]
+__all__ = [
+    "EngineContext",
+    "Rdd",
+    "StreamingEngine",
+    "__version__",
+    "duration_ms",
+    "local_path",
+    "native_stats",
+    "num_partitions",
+    "read_checkpoint",
+    "reset_log_cache",
+    "reset_native_stats",
+]
 
 @final
 class EngineContext:
@@ -24,6 +36,7 @@ class EngineContext:
     @property
     def parallelism(self) -> int: ...
     def stop(self) -> None: ...
+    def check_alive(self) -> None: ...
 
 @final
 class Rdd:
@@ -197,3 +210,25 @@ class StreamingEngine:
     def advance_clock(self, ms: int) -> None:
         """Manual clock only: move time forward and wait until every batch that became due
         has finished (errors are kept for ``await_termination``)."""
+
+def duration_ms(seconds: Any, name: str) -> int:
+    """``seconds`` as whole milliseconds; Spark's IllegalArgumentException when it is None,
+    NaN, infinite, zero or negative."""
+
+def num_partitions(n: int) -> int:
+    """``n`` when positive; Spark's IllegalArgumentException otherwise."""
+
+def local_path(spec: str) -> str:
+    """The local path named by a path or a ``file:``/``file://``/``file:///`` URL;
+    IllegalArgumentException naming the scheme for any other URL (``hdfs://``, ``s3a://``)."""
+
+def native_stats() -> dict[str, int]:
+    """``{"native_partitions": n, "fallback_partitions": m}``: partitions that native steps
+    computed themselves and that they handed to their Python fallback, since the last reset."""
+
+def reset_native_stats() -> None:
+    """Set the counters of :func:`native_stats` to zero."""
+
+def reset_log_cache() -> None:
+    """Forget the Python logger levels cached by the engine's log bridge (engine ``log``
+    records go to the ``ferrostream.*`` loggers); call after changing their levels."""

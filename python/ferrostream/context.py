@@ -17,7 +17,6 @@ from ferrostream.broadcast import Broadcast
 from ferrostream.conf import SparkConf, _system_properties
 from ferrostream.errors import (
     IllegalArgumentException,
-    IllegalStateException,
     PySparkRuntimeError,
 )
 
@@ -96,9 +95,11 @@ class SparkContext:
     Parameters
     ----------
     master : str, optional
-        ``local`` (one thread), ``local[N]`` or ``local[*]`` (one thread per CPU).
+        ``local`` (one thread), ``local[N]`` or ``local[*]`` (one thread per CPU). Defaults to
+        ``local[*]`` (or the ``--master`` of ``ferrostream-submit``), as in PySpark.
     appName : str, optional
-        A name for the application.
+        A name for the application. Defaults to ``pyspark-shell`` (or the script's name under
+        ``ferrostream-submit``), as in PySpark.
     sparkHome, pyFiles, environment, batchSize, serializer, conf, gateway, jsc, ...
         As in PySpark. ``conf`` settings are used where ``master``/``appName`` are not
         given; ``environment`` is recorded for executors (tasks run in this process).
@@ -144,12 +145,9 @@ class SparkContext:
                 for key, value in environment.items():
                     self._conf.setExecutorEnv(key, value)
             if not self._conf.contains("spark.master"):
-                if os.environ.get("FERROSTREAM_SUBMIT") == "1":
-                    self._conf.setMaster(os.environ.get("FERROSTREAM_MASTER", "local[*]"))
-                else:
-                    raise PySparkRuntimeError(
-                        "[MASTER_URL_NOT_SET] A master URL must be set in your configuration."
-                    )
+                raise PySparkRuntimeError(
+                    "[MASTER_URL_NOT_SET] A master URL must be set in your configuration."
+                )
             if not self._conf.contains("spark.app.name"):
                 raise PySparkRuntimeError(
                     "[APPLICATION_NAME_NOT_SET] An application name must be set in your "
@@ -230,8 +228,8 @@ class SparkContext:
                     SparkContext._active_spark_context = None
 
     def _check_alive(self) -> None:
-        if self._stopped:
-            raise IllegalStateException("Cannot call methods on a stopped SparkContext.")
+        """Spark's IllegalStateException once the context is stopped (raised by the engine)."""
+        self._ectx.check_alive()
 
     def __reduce__(self) -> Any:
         raise PySparkRuntimeError(
@@ -304,8 +302,7 @@ class SparkContext:
 
         self._check_alive()
         n = self.defaultParallelism if numSlices is None else _check_int(numSlices, "numSlices")
-        if n < 1:
-            raise IllegalArgumentException("Positive number of partitions required")
+        n = _native().num_partitions(n)
         if isinstance(c, range):
             return self._parallelize_range(c, n)  # type: ignore[return-value]
         data = c if isinstance(c, (list, tuple)) else list(c)
@@ -356,15 +353,9 @@ class SparkContext:
 
     @staticmethod
     def _paths(name: str) -> list[str]:
-        paths = []
-        for p in name.split(","):
-            p = p.strip()
-            if p.startswith("file://"):
-                p = p[len("file://") :]
-            elif p.startswith("file:"):
-                p = p[len("file:") :]
-            paths.append(p)
-        return paths
+        """The local paths of a comma-separated list of paths and ``file:`` URLs (the
+        engine's parser: other schemes raise IllegalArgumentException naming them)."""
+        return [_native().local_path(p.strip()) for p in name.split(",")]
 
     def textFile(
         self, name: str, minPartitions: int | None = None, use_unicode: bool = True
@@ -454,8 +445,9 @@ class SparkContext:
     # -- settings ---------------------------------------------------------------------
 
     def setLogLevel(self, logLevel: str) -> None:
-        """Set the level of the ``ferrostream`` logger. Valid levels: ALL, DEBUG, ERROR,
-        FATAL, INFO, OFF, TRACE, WARN (any case)."""
+        """Set the level of the ``ferrostream`` logger, which also receives the engine's log
+        records (loggers ``ferrostream.engine.*``). Valid levels: ALL, DEBUG, ERROR, FATAL,
+        INFO, OFF, TRACE, WARN (any case)."""
         level = str(logLevel).upper()
         if level not in _LOG_LEVELS:
             raise IllegalArgumentException(
@@ -463,6 +455,7 @@ class SparkContext:
                 + ",".join(sorted(_LOG_LEVELS))
             )
         logging.getLogger("ferrostream").setLevel(_LOG_LEVELS[level])
+        _native().reset_log_cache()
 
     def setCheckpointDir(self, dirName: str) -> None:
         """Set (and create) the directory where RDDs and streams are checkpointed."""

@@ -1,6 +1,6 @@
 //! The engine side of a SparkContext: the worker pool for `local[N]`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::engine::error::{EngineError, Result};
@@ -10,6 +10,7 @@ pub struct EngineContext {
     parallelism: usize,
     pool: rayon::ThreadPool,
     next_rdd_id: AtomicU64,
+    stopped: AtomicBool,
 }
 
 impl EngineContext {
@@ -28,6 +29,7 @@ impl EngineContext {
             parallelism,
             pool,
             next_rdd_id: AtomicU64::new(0),
+            stopped: AtomicBool::new(false),
         }))
     }
 
@@ -40,7 +42,44 @@ impl EngineContext {
         self.pool.install(f)
     }
 
+    /// Mark the context stopped (its SparkContext was stopped): nothing new may use it.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Spark's `assertNotStopped`: an IllegalStateException once the context is stopped.
+    pub fn check_alive(&self) -> Result<()> {
+        if self.is_stopped() {
+            return Err(EngineError::IllegalState(
+                "Cannot call methods on a stopped SparkContext.".into(),
+            ));
+        }
+        Ok(())
+    }
+
     pub(crate) fn next_rdd_id(&self) -> u64 {
         self.next_rdd_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stopped_context_refuses_new_work() {
+        let ctx = EngineContext::new(1).unwrap();
+        assert!(ctx.check_alive().is_ok());
+        ctx.stop();
+        let err = ctx.check_alive().unwrap_err();
+        assert!(matches!(err, EngineError::IllegalState(_)));
+        assert_eq!(
+            err.to_string(),
+            "Cannot call methods on a stopped SparkContext."
+        );
     }
 }

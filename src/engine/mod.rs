@@ -1,10 +1,12 @@
 //! The pure-Rust engine: no Python here (`cargo check --no-default-features` proves it).
 
+pub mod args;
 pub mod checkpoint;
 pub mod context;
 pub mod error;
 pub mod expr;
 pub mod host;
+pub mod paths;
 pub mod pyhash;
 pub mod rdd;
 pub mod source;

@@ -7,7 +7,7 @@ use std::fmt;
 
 use pyo3::exceptions::{
     PyFileExistsError, PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyPermissionError,
-    PyRuntimeError, PyTypeError, PyValueError,
+    PyRuntimeError, PyTypeError,
 };
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -131,10 +131,11 @@ fn to_pyerr_ref(py: Python<'_>, e: &EngineError) -> PyErr {
             }
             None => SparkException::new_err(e.to_string()),
         },
-        EngineError::InvalidArgument(m) | EngineError::Empty(m) => PyValueError::new_err(m.clone()),
+        EngineError::InvalidArgument(m) | EngineError::Requirement(m) => {
+            IllegalArgumentException::new_err(m.clone())
+        }
         EngineError::Type(m) => PyTypeError::new_err(m.clone()),
         EngineError::IllegalState(m) => IllegalStateException::new_err(m.clone()),
-        EngineError::Requirement(m) => IllegalArgumentException::new_err(m.clone()),
         EngineError::Unsupported(m) => UnsupportedOperationException::new_err(m.clone()),
         EngineError::Io { context, source } => {
             let msg = format!("{context}: {source}");
@@ -145,7 +146,6 @@ fn to_pyerr_ref(py: Python<'_>, e: &EngineError) -> PyErr {
                 _ => PyOSError::new_err(msg),
             }
         }
-        EngineError::Interrupted => PyKeyboardInterrupt::new_err(()),
         EngineError::Internal(m) => {
             PyRuntimeError::new_err(format!("ferrostream internal error: {m}"))
         }

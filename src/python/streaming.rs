@@ -48,8 +48,8 @@ impl PyStreamingEngine {
     }
 }
 
-fn checkpoint_path(dir: &str) -> std::path::PathBuf {
-    std::path::PathBuf::from(crate::engine::textio::local_path(dir))
+fn checkpoint_path(py: Python<'_>, dir: &str) -> PyResult<std::path::PathBuf> {
+    crate::engine::paths::local_path(dir).py_err(py)
 }
 
 /// A checkpoint read back: `(time_ms, batch_ms, zero_ms, graph_payload, path, skipped)`.
@@ -69,7 +69,7 @@ pub fn read_checkpoint<'py>(
     py: Python<'py>,
     directory: &str,
 ) -> PyResult<Option<LoadedCheckpoint<'py>>> {
-    let dir = checkpoint_path(directory);
+    let dir = checkpoint_path(py, directory)?;
     let found = run_detached(py, move || crate::engine::stream::read_latest(&dir))?;
     Ok(found.map(|f| {
         (
@@ -92,6 +92,7 @@ impl PyStreamingEngine {
         batch_ms: i64,
         manual_clock: bool,
     ) -> PyResult<Self> {
+        ctx.inner.check_alive().py_err(py)?;
         let inner = StreamingEngine::new(ctx.inner.clone(), batch_ms, manual_clock).py_err(py)?;
         inner.set_host_codec(Arc::new(PyHostCodec));
         Ok(PyStreamingEngine { inner })
@@ -204,12 +205,8 @@ impl PyStreamingEngine {
         directory: &str,
         record_length: i64,
     ) -> PyResult<usize> {
-        if record_length <= 0 {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "recordLength must be positive, got {record_length}"
-            )));
-        }
-        self.file_stream(py, directory, FileFormat::Records(record_length as usize))
+        let format = FileFormat::records(record_length).py_err(py)?;
+        self.file_stream(py, directory, format)
     }
 
     #[pyo3(signature = (host, port, max_line_bytes=crate::engine::source::socket::DEFAULT_MAX_LINE, restart_delay_ms=2000, max_rate=None))]
@@ -239,9 +236,10 @@ impl PyStreamingEngine {
         self.inner.enable_backpressure(initial_rate);
     }
 
-    fn set_checkpoint_dir(&self, directory: Option<String>) {
-        self.inner
-            .set_checkpoint_dir(directory.map(|d| checkpoint_path(&d)));
+    fn set_checkpoint_dir(&self, py: Python<'_>, directory: Option<String>) -> PyResult<()> {
+        let dir = directory.map(|d| checkpoint_path(py, &d)).transpose()?;
+        self.inner.set_checkpoint_dir(dir);
+        Ok(())
     }
 
     /// Enable checkpoints: `payload` (the pickled graph) is written once at start.
@@ -264,7 +262,7 @@ impl PyStreamingEngine {
     /// Recovery (after the graph was rebuilt): put back the latest checkpoint of `directory`;
     /// returns its batch time.
     fn recover(&self, py: Python<'_>, directory: &str) -> PyResult<i64> {
-        let dir = checkpoint_path(directory);
+        let dir = checkpoint_path(py, directory)?;
         let engine = self.inner.clone();
         run_detached(py, move || engine.recover(&dir))
     }

@@ -63,11 +63,12 @@ class StreamingContext:
         self, sparkContext: SparkContext, batchDuration: float | None = None, jssc: Any = None
     ):
         warnings.warn(_DEPRECATION, FutureWarning, stacklevel=2)
+        # As Spark: a stopped SparkContext is refused before anything else is looked at.
+        sparkContext._check_alive()
         recovered = jssc if isinstance(jssc, _checkpoint.Checkpoint) else None
         if recovered is not None:
             batch_ms = recovered.batch_ms
         else:
-            assert batchDuration is not None, "batchDuration is required for a new StreamingContext"
             batch_ms = duration_ms(batchDuration, "batchDuration")
         self._sc = sparkContext
         self._batch_ms = batch_ms
@@ -356,8 +357,6 @@ class StreamingContext:
             raise TypeError(f"hostname should be a str, got {type(hostname).__name__}")
         if isinstance(port, bool) or not isinstance(port, int):
             raise TypeError(f"port should be an int, got {type(port).__name__}")
-        if not 0 < port < 65536:
-            raise ValueError(f"port should be in 1..65535, got {port}")
         self._check_can_add()
         conf = self._sc.getConf()
         max_line = int(conf.get("spark.ferrostream.socket.maxLineBytes", str(64 << 20)))
@@ -389,8 +388,6 @@ class StreamingContext:
         """
         if isinstance(recordLength, bool) or not isinstance(recordLength, int):
             raise TypeError(f"recordLength should be an int, got {type(recordLength).__name__}")
-        if recordLength <= 0:
-            raise ValueError(f"recordLength should be positive, got {recordLength}")
         self._check_can_add()
         stream_id = self._engine.binary_records_stream(_directory_arg(directory), recordLength)
         return DStream(self, stream_id)
@@ -448,6 +445,7 @@ class StreamingContext:
                 raise TypeError(f"union expects DStreams, got {type(d).__name__}")
         if len(dstreams) == 1:
             return dstreams[0]
+        # Checked here too: streams of another context have ids the engine cannot see.
         if len({d._slideDuration for d in dstreams}) > 1:
             raise ValueError("All DStreams should have same slide duration")
         self._check_can_add()
@@ -515,12 +513,8 @@ class StreamingContext:
 
 
 def _local_path(path: str) -> str:
-    """A local path from a path or a ``file:`` URL."""
-    if path.startswith("file://"):
-        return path[len("file://") :]
-    if path.startswith("file:"):
-        return path[len("file:") :]
-    return path
+    """A local path from a path or a ``file:`` URL (the engine's parser)."""
+    return _native.local_path(path)
 
 
 def _directory_arg(directory: Any) -> str:

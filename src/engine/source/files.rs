@@ -6,7 +6,8 @@
 //! `remember` (at least 60 s), where `threshold = max(start time, t - remember)`. Names starting
 //! with `.` or `_` (temporary and marker files) and Hadoop's `._COPYING_` files are skipped.
 //! Files are read when the batch is generated, so a file deleted later cannot hurt the batch;
-//! one that vanishes between listing and reading is logged and skipped.
+//! one that vanishes between listing and reading is logged and skipped. A directory that cannot
+//! be listed while the context runs (removed, renamed) is logged and scanned again next batch.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
@@ -18,6 +19,7 @@ use parking_lot::Mutex;
 
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
+use crate::engine::paths;
 use crate::engine::rdd::{Partition, PartitionSource, Rdd};
 use crate::engine::source::Position;
 use crate::engine::stream::graph::{EventSink, Input, InputBatch, RateBudget};
@@ -33,6 +35,18 @@ pub enum FileFormat {
     Text,
     /// Fixed-length binary records.
     Records(usize),
+}
+
+impl FileFormat {
+    /// Fixed-length records of `length` bytes; the length must be positive.
+    pub fn records(length: i64) -> Result<FileFormat> {
+        match usize::try_from(length) {
+            Ok(n) if n > 0 => Ok(FileFormat::Records(n)),
+            _ => Err(EngineError::InvalidArgument(format!(
+                "recordLength must be positive, got {length}"
+            ))),
+        }
+    }
 }
 
 pub struct FileInput {
@@ -58,14 +72,9 @@ impl FileInput {
         batch_ms: i64,
         clock_now: Arc<dyn Fn() -> i64 + Send + Sync>,
     ) -> Result<FileInput> {
-        if let FileFormat::Records(0) = format {
-            return Err(EngineError::InvalidArgument(
-                "recordLength must be positive".into(),
-            ));
-        }
         let remember_ms = batch_ms * ((MIN_REMEMBER_MS + batch_ms - 1) / batch_ms);
         Ok(FileInput {
-            dir: PathBuf::from(textio::local_path(dir)),
+            dir: paths::local_path(dir)?,
             format,
             remember_ms,
             clock_now,
@@ -84,10 +93,21 @@ impl FileInput {
             .get_or_insert_with(|| (self.clock_now)());
         let threshold = initial.max(time - self.remember_ms);
         let recent: HashSet<&String> = state.selected.values().flatten().collect();
-        let entries = fs::read_dir(&self.dir).map_err(|e| {
-            EngineError::io(format!("cannot list directory {}", self.dir.display()), e)
-        })?;
         let mut chosen = Vec::new();
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                // As Spark's FileInputDStream: the batch gets no files, the stream goes on and
+                // the directory is scanned again at the next batch.
+                log::warn!(
+                    "Error finding new files under {}: {e}; this batch has no new files and the \
+                     directory is scanned again at the next batch",
+                    self.dir.display()
+                );
+                state.selected.insert(time, Vec::new());
+                return Ok(chosen);
+            }
+        };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if !Self::is_candidate(&name) {
@@ -360,6 +380,40 @@ mod tests {
             err.contains("not a multiple of the record length 4"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_removed_directory_is_scanned_again_later() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("watched");
+        fs::create_dir(&dir).unwrap();
+        let input = FileInput::new(
+            &dir.to_string_lossy(),
+            FileFormat::Text,
+            1000,
+            Arc::new(|| 0),
+        )
+        .unwrap();
+        let ctx = EngineContext::new(1).unwrap();
+        input.validate().unwrap();
+        input.start(0, Arc::new(|_: &str, _| {})).unwrap();
+        fs::remove_dir(&dir).unwrap();
+        let batch = input
+            .batch(&ctx, 1000, &RateBudget::default())
+            .expect("a missing directory does not fail");
+        assert!(batch.rdd.collect().unwrap().is_empty());
+        fs::create_dir(&dir).unwrap();
+        let f = dir.join("a.txt");
+        fs::write(&f, "back\n").unwrap();
+        set_mtime(&f, 1500);
+        let lines = input
+            .batch(&ctx, 2000, &RateBudget::default())
+            .unwrap()
+            .rdd
+            .collect()
+            .unwrap();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].to_py_str().unwrap(), "back");
     }
 
     #[test]

@@ -43,6 +43,10 @@ pub trait Receiver: Send + Sync + 'static {
     fn on_batch(&self) {}
     /// Called after a batch holding this receiver's records completed.
     fn on_batch_completed(&self, _time: i64) {}
+    /// The log target (logger) of this receiver's messages: its own module's.
+    fn log_target(&self) -> &'static str {
+        module_path!()
+    }
 }
 
 /// Settings of the framework.
@@ -137,9 +141,10 @@ impl BlockSink {
         take
     }
 
-    /// Report a problem that does not end the session (e.g. a dropped record).
+    /// Report a problem that does not end the session (e.g. a dropped record) to listeners;
+    /// the receiver logs a summary itself.
     pub fn report_error(&self, message: &str) {
-        log::warn!("{message}");
+        log::debug!("{message}");
         if let Some((events, id, name)) = self.events.lock().clone() {
             events(
                 "onReceiverError",
@@ -250,9 +255,10 @@ async fn supervise<R: Receiver>(
             Ok(()) => format!("{name} had no more data"),
             Err(e) => e,
         };
-        // As Spark's ReceiverSupervisor: "Restarting receiver with delay 2000 ms: ...".
+        // Worded as Spark's ReceiverSupervisor.
         log::warn!(
-            "Restarting receiver {name} with delay {} ms: {msg}",
+            target: receiver.log_target(),
+            "Restarting receiver with delay {} ms: {msg}",
             restart_delay.as_millis()
         );
         events(

@@ -2,9 +2,10 @@
 //!
 //! As Spark restarts a failed receiver, this one reconnects after `restart_delay` when the
 //! server is not up yet or goes away, reporting each failure to listeners
-//! (`onReceiverError`) and the log; the context keeps running. Invalid UTF-8 is replaced and
-//! counted (logged once per batch); a line longer than `max_line` bytes is reported and
-//! dropped rather than buffered without bound.
+//! (`onReceiverError`) and a WARN in the log at each attempt, worded as Spark's receiver
+//! supervisor words it; the context keeps running. Invalid UTF-8 is replaced and counted; a
+//! line longer than `max_line` bytes is reported to listeners and dropped rather than buffered
+//! without bound. Both counts are logged as one WARN per batch that had any.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -30,6 +31,8 @@ pub struct SocketReceiver {
     max_line: usize,
     /// Lines with invalid UTF-8 since the last batch.
     invalid: AtomicU64,
+    /// Lines longer than `max_line` dropped since the last batch.
+    dropped: AtomicU64,
 }
 
 impl SocketReceiver {
@@ -42,6 +45,7 @@ impl SocketReceiver {
             port,
             max_line: max_line.max(1),
             invalid: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
         })
     }
 
@@ -97,9 +101,10 @@ impl SocketReceiver {
                     if line.len() + body.len() > self.max_line {
                         oversized = true;
                         line.clear();
+                        self.dropped.fetch_add(1, Ordering::Relaxed);
                         sink.report_error(&format!(
-                            "a line from {addr} is longer than the limit of {} bytes \
-                             (spark.ferrostream.socket.maxLineBytes); it was dropped",
+                            "a line from {addr} is longer than the limit of {} bytes; it was \
+                             dropped",
                             self.max_line
                         ));
                     } else {
@@ -142,7 +147,21 @@ impl Receiver for SocketReceiver {
         Box::pin(self.session(sink))
     }
 
+    fn log_target(&self) -> &'static str {
+        module_path!()
+    }
+
     fn on_batch(&self) {
+        let dropped = self.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            log::warn!(
+                "{dropped} line(s) from {}:{} were longer than the limit of {} bytes \
+                 (spark.ferrostream.socket.maxLineBytes) and were dropped",
+                self.host,
+                self.port,
+                self.max_line
+            );
+        }
         let invalid = self.invalid.swap(0, Ordering::Relaxed);
         if invalid > 0 {
             log::warn!(
