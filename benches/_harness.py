@@ -4,10 +4,14 @@
   ``pyspark`` or ``ferrostream``): a local[2] SparkContext with the UI off and log level ERROR,
   the corpus of ``benches/_corpus.py`` split into ``BENCH_CHUNKS`` RDDs
   (``sc.parallelize(chunk, 2)``), a StreamingContext of ``BENCH_BATCH`` s and
-  ``lines = ssc.queueStream(rdds)``.  A benchmark appends its pipeline and ends with
+  ``lines = ssc.queueStream(rdds)``.  ``BENCH_CORPUS`` (``zipf``, the default, or ``uniform``
+  with ``BENCH_KEYS`` keys) and ``BENCH_INPUT`` (``lines``, the default, ``words`` or
+  ``pairs``, see ``_corpus.input_chunks``) choose what the queued RDDs hold; the stream is
+  called ``lines`` whatever it holds.  A benchmark appends its pipeline and ends with
   ``run_and_report(payload)``, which runs the context until ``rt.done`` is set and writes
   ``payload()`` plus timestamps as JSON (``rt`` is this module, imported by the child).
-* ``run_child``: runs one such program in a fresh interpreter while sampling its peak RSS.
+* ``run_child``: runs one such program in a fresh interpreter while sampling its peak RSS
+  (``peak_rss`` gives the peak over part of the run, e.g. before a result check).
 * ``busy_per_batch``: the "processing only" time of each batch.
 * argument parsing, medians and table helpers common to the scripts.
 """
@@ -52,10 +56,20 @@ sc = SparkContext(conf=conf)
 sc.setLogLevel("ERROR")
 T_SC = time.time()
 
-chunks = _corpus.load_chunks(N_CHUNKS, N_LINES)
-T_LOADED = time.time()
-rdds = [sc.parallelize(chunk, 2) for chunk in chunks]
-del chunks
+INPUT = os.environ.get("BENCH_INPUT", "lines")
+CORPUS = os.environ.get("BENCH_CORPUS", "zipf")
+N_KEYS = int(os.environ.get("BENCH_KEYS", "1000000"))
+if INPUT == "lines" and CORPUS == "zipf":
+    chunks = _corpus.load_chunks(N_CHUNKS, N_LINES)
+    T_LOADED = time.time()
+    rdds = [sc.parallelize(chunk, 2) for chunk in chunks]
+    del chunks
+else:  # one chunk at a time: 1 M pairs are ~150 MB of Python objects
+    rdds = []
+    for chunk in _corpus.input_chunks(INPUT, CORPUS, N_CHUNKS, N_LINES, N_KEYS):
+        rdds.append(sc.parallelize(chunk, 2))
+        del chunk
+    T_LOADED = time.time()
 T_RDDS = time.time()
 
 ssc = StreamingContext(sc, BATCH)
@@ -133,6 +147,7 @@ class RssSampler(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.interval = pid, interval
         self.peak = {"driver": 0, "jvm": 0, "workers": 0, "other": 0, "total": 0}
+        self.timeline: list[tuple[float, dict[str, int]]] = []  # (time, KiB by kind)
         self._halt = threading.Event()
 
     def sample(self) -> None:
@@ -151,6 +166,7 @@ class RssSampler(threading.Thread):
                 under = under_jvm
             stack.extend((c, under) for c in kids.get(pid, []))
         cur["total"] = sum(cur.values())
+        self.timeline.append((time.time(), cur))
         for k, v in cur.items():
             self.peak[k] = max(self.peak[k], v)
 
@@ -163,6 +179,19 @@ class RssSampler(threading.Thread):
         self._halt.set()
         self.join()
         return {k: v / 1024.0 for k, v in self.peak.items()}
+
+
+def peak_rss(timeline, t_from: float = 0.0, t_to: float = float("inf")) -> dict[str, float]:
+    """Peak RSS (MiB) by kind over the samples of ``timeline`` taken in ``[t_from, t_to)``.
+
+    Each kind's peak is taken on its own; ``total`` is the peak of the per-sample sum (what the
+    whole process tree held at once).  ``at_end`` is the total of the last sample in the range.
+    """
+    kinds = ("driver", "jvm", "workers", "other", "total")
+    sel = [cur for t, cur in timeline if t_from <= t < t_to]
+    out = {k: max((c[k] for c in sel), default=0) / 1024.0 for k in kinds}
+    out["at_end"] = sel[-1]["total"] / 1024.0 if sel else 0.0
+    return out
 
 
 def fmt_rss(engine: str, rss: dict[str, float]) -> str:
@@ -178,9 +207,10 @@ def fmt_rss(engine: str, rss: dict[str, float]) -> str:
 def run_child(engine: str, python: str, body: str, args, app: str, variant: str, **env_extra):
     """Run ``CHILD_PRELUDE + body`` for ``engine`` in a fresh ``python``.
 
-    Returns ``{"ok": True, "res": <the child's JSON>, "rss": peaks, "t_launch": t}`` or
-    ``{"ok": False, "error": text}``.  ``BENCH_TMP`` (a fresh directory removed afterwards) is
-    in the child's environment, with ``env_extra`` (names prefixed with ``BENCH_``).
+    Returns ``{"ok": True, "res": <the child's JSON>, "rss": peaks, "rss_timeline": samples,
+    "t_launch": t}`` or ``{"ok": False, "error": text}``.  ``BENCH_TMP`` (a fresh directory
+    removed afterwards) is in the child's environment, with ``env_extra`` (names prefixed with
+    ``BENCH_``).
     """
     program = (CHILD_PRELUDE + body).replace("__ENGINE__", engine)
     with tempfile.TemporaryDirectory(prefix=f"bench-{engine}-") as tmp:
@@ -229,7 +259,14 @@ def run_child(engine: str, python: str, body: str, args, app: str, variant: str,
             "ok": False,
             "error": f"rc={proc.returncode} result={res and res['errors']}\n{tail}",
         }
-    return {"engine": engine, "ok": True, "res": res, "rss": rss, "t_launch": t_launch}
+    return {
+        "engine": engine,
+        "ok": True,
+        "res": res,
+        "rss": rss,
+        "rss_timeline": sampler.timeline,
+        "t_launch": t_launch,
+    }
 
 
 def busy_per_batch(batches) -> list[float]:
@@ -238,11 +275,16 @@ def busy_per_batch(batches) -> list[float]:
     A batch is busy from when it could start (its scheduled time, or the end of the previous
     batch when batches queue up) to its end, which counts the work whether an engine does it
     lazily inside the output's action or before calling the output.
+
+    An entry may have a third element, the time the benchmark's own work after the measured
+    output (a result check) ended: the next batch can start only then, so that check is counted
+    in neither batch.
     """
-    out, prev_end = [], 0.0
-    for sched, end in batches:
-        out.append(end - max(sched, prev_end))
-        prev_end = end
+    out, prev_free = [], 0.0
+    for b in batches:
+        sched, end = b[0], b[1]
+        out.append(end - max(sched, prev_free))
+        prev_free = b[2] if len(b) > 2 else end
     return out
 
 
@@ -269,6 +311,13 @@ def base_parser(doc: str, chunks: int, ferrostream_python: str) -> argparse.Argu
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per run")
     ap.add_argument("--json", help="also write all run results to this file")
     return ap
+
+
+def set_help(ap: argparse.ArgumentParser, dest: str, text: str) -> None:
+    """Replace the help text of option ``dest`` (for a script whose defaults differ)."""
+    for action in ap._actions:
+        if action.dest == dest:
+            action.help = text
 
 
 def engine_pythons(ap: argparse.ArgumentParser, args) -> tuple[list[str], dict[str, str]]:
