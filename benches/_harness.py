@@ -132,6 +132,19 @@ def _rss_kb(pid: int) -> int:
     return 0
 
 
+def _pss_kb(pid: int) -> int:
+    """Proportional set size: shared pages (a forked worker's, the daemon's) split between the
+    processes sharing them, so that a sum over processes counts them once."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def _comm(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/comm") as f:
@@ -140,23 +153,48 @@ def _comm(pid: int) -> str:
         return ""
 
 
-class RssSampler(threading.Thread):
-    """Peak RSS (MiB) of a process tree: driver / jvm / workers (python under the JVM) / other."""
+def _exe(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return ""
 
-    def __init__(self, pid: int, interval: float = 0.1):
+
+def _in_spawn(pid: int, comm: str, parent: int) -> bool:
+    """True for a child caught between ``posix_spawn``/``vfork`` and ``exec``: it still shares
+    its parent's address space (so its RSS is the parent's, counted twice if summed) and is named
+    after the spawning thread (a JVM thread such as ``process reaper``), not its program."""
+    exe = _exe(pid)
+    return exe != "" and exe == _exe(parent) and comm != _comm(parent)
+
+
+class RssSampler(threading.Thread):
+    """Peak RSS (MiB) of a process tree: driver / jvm / workers (python under the JVM) / other.
+
+    With ``pss``, also ``pss``: the sum of the tree's proportional set sizes (RSS summed over
+    processes counts pages shared by forked workers once per process)."""
+
+    def __init__(self, pid: int, interval: float = 0.1, pss: bool = False):
         super().__init__(daemon=True)
-        self.pid, self.interval = pid, interval
+        self.pid, self.interval, self.pss = pid, interval, pss
         self.peak = {"driver": 0, "jvm": 0, "workers": 0, "other": 0, "total": 0}
+        if pss:
+            self.peak["pss"] = 0
         self.timeline: list[tuple[float, dict[str, int]]] = []  # (time, KiB by kind)
         self._halt = threading.Event()
 
     def sample(self) -> None:
         kids = _children_map()
         cur = {"driver": _rss_kb(self.pid), "jvm": 0, "workers": 0, "other": 0}
-        stack = [(c, False) for c in kids.get(self.pid, [])]
+        pss = _pss_kb(self.pid) if self.pss else 0
+        stack = [(c, False, self.pid) for c in kids.get(self.pid, [])]
         while stack:
-            pid, under_jvm = stack.pop()
+            pid, under_jvm, parent = stack.pop()
             comm = _comm(pid)
+            if _in_spawn(pid, comm, parent):
+                continue
+            if self.pss:
+                pss += _pss_kb(pid)
             if comm == "java":
                 cur["jvm"] += _rss_kb(pid)
                 under = True
@@ -164,8 +202,10 @@ class RssSampler(threading.Thread):
                 kind = "workers" if under_jvm and comm.startswith("python") else "other"
                 cur[kind] += _rss_kb(pid)
                 under = under_jvm
-            stack.extend((c, under) for c in kids.get(pid, []))
+            stack.extend((c, under, pid) for c in kids.get(pid, []))
         cur["total"] = sum(cur.values())
+        if self.pss:
+            cur["pss"] = pss
         self.timeline.append((time.time(), cur))
         for k, v in cur.items():
             self.peak[k] = max(self.peak[k], v)
@@ -187,10 +227,19 @@ def peak_rss(timeline, t_from: float = 0.0, t_to: float = float("inf")) -> dict[
     Each kind's peak is taken on its own; ``total`` is the peak of the per-sample sum (what the
     whole process tree held at once).  ``at_end`` is the total of the last sample in the range.
     """
-    kinds = ("driver", "jvm", "workers", "other", "total")
     sel = [cur for t, cur in timeline if t_from <= t < t_to]
-    out = {k: max((c[k] for c in sel), default=0) / 1024.0 for k in kinds}
-    out["at_end"] = sel[-1]["total"] / 1024.0 if sel else 0.0
+    if not sel:
+        return {
+            "driver": 0.0,
+            "jvm": 0.0,
+            "workers": 0.0,
+            "other": 0.0,
+            "total": 0.0,
+            "at_end": 0.0,
+        }
+    kinds = [k for k in ("driver", "jvm", "workers", "other", "total", "pss") if k in sel[0]]
+    out = {k: max(c[k] for c in sel) / 1024.0 for k in kinds}
+    out["at_end"] = sel[-1]["total"] / 1024.0
     return out
 
 
@@ -204,7 +253,16 @@ def fmt_rss(engine: str, rss: dict[str, float]) -> str:
 # running one child
 
 
-def run_child(engine: str, python: str, body: str, args, app: str, variant: str, **env_extra):
+def run_child(
+    engine: str,
+    python: str,
+    body: str,
+    args,
+    app: str,
+    variant: str,
+    sample_pss: bool = False,
+    **env_extra,
+):
     """Run ``CHILD_PRELUDE + body`` for ``engine`` in a fresh ``python``.
 
     Returns ``{"ok": True, "res": <the child's JSON>, "rss": peaks, "rss_timeline": samples,
@@ -243,7 +301,7 @@ def run_child(engine: str, python: str, body: str, args, app: str, variant: str,
             stderr=subprocess.PIPE,
             text=True,
         )
-        sampler = RssSampler(proc.pid)
+        sampler = RssSampler(proc.pid, pss=sample_pss)
         sampler.start()
         try:
             _out, err = proc.communicate(timeout=args.timeout + 120)

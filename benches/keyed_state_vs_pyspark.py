@@ -43,7 +43,11 @@ Memory (issue 7's "peak RSS with 1 M keys of state", target ferrostream <= 1/3 o
 peak RSS of the process tree, sampled from /proc every 100 ms, up to the first result check
 (for ``state``: the whole run up to the final state of ~1 M keys, before collecting it).
 PySpark: driver + JVM + Python workers; ferrostream: its one process.  Both hold the queued
-input (PySpark in the JVM, pickled).  "RSS at end" is the tree's total just before the check.
+input (PySpark in the JVM, pickled).  "RSS" is the peak of the tree's summed RSS, the figure
+the target is about; "PSS" the peak of its summed proportional set size, which counts pages
+shared by PySpark's forked workers and their daemon once (lower for PySpark, the same for one
+process); "at end" the summed RSS just before the check.  For ``window``, the peak is taken
+over the whole run outside the checks (each collects a whole window into the driver).
 
 Engines alternate, pipeline by pipeline, ``--runs`` times each (default 3); medians and the
 ferrostream/PySpark ratios (throughput, and PySpark/ferrostream for memory) are printed last.
@@ -188,6 +192,7 @@ def run_once(engine: str, python: str, pipeline: str, args, chunk_counts: list[C
         corpus="uniform",
         input="lines",
         keys=args.keys,
+        sample_pss=True,
     )
     if not run["ok"]:
         run["pipeline"] = pipeline
@@ -260,9 +265,17 @@ class _Args:
         self.chunks = chunks
 
 
+def _mem_key(pipeline: str) -> str:
+    return "rss_before_check" if pipeline == "state" else "rss_outside_checks"
+
+
 def _mem(r: dict) -> str:
-    m = r["rss_before_check"] if r["pipeline"] == "state" else r["rss_outside_checks"]
-    return f"{m['total']:7.0f} {m['at_end']:7.0f}  ({fmt_rss(r['engine'], m)})"
+    m = r[_mem_key(r["pipeline"])]
+    other = f"  other {m['other']:.0f}" if r["engine"] == "pyspark" and m["other"] >= 1 else ""
+    return (
+        f"{m['total']:7.0f} {m.get('pss', 0):7.0f} {m['at_end']:7.0f}  "
+        f"({fmt_rss(r['engine'], m)}{other})"
+    )
 
 
 def fmt_run(r: dict) -> str:
@@ -277,7 +290,7 @@ def fmt_run(r: dict) -> str:
 
 HEADER = (
     f"{'engine':<12} {'Mw/s proc':>9} {'proc s':>8} {'max b':>7} {'nb':>5} {'ctx s':>6} "
-    f"{'first s':>7}  {'check':<11} {'RSS MiB':>7} {'at end':>7}"
+    f"{'first s':>7}  {'check':<11} {'RSS MiB':>7} {'PSS MiB':>7} {'at end':>7}"
 )
 KEYS = ("wps_proc", "proc_s", "max_batch_s", "sc_s", "first_result_s")
 
@@ -368,12 +381,12 @@ def main() -> None:
     for p in pipelines:
         a, b = med.get(f"{p}/ferrostream"), med.get(f"{p}/pyspark")
         if a and b:
-            key = "rss_before_check" if p == "state" else "rss_outside_checks"
+            ma, mb = a[_mem_key(p)], b[_mem_key(p)]
             print(
                 f"{p}: ferrostream/PySpark words/s (processing only) "
-                f"{a['wps_proc'] / b['wps_proc']:.2f}x; peak RSS PySpark tree / ferrostream "
-                f"{b[key]['total'] / a[key]['total']:.2f}x "
-                f"({b[key]['total']:.0f} / {a[key]['total']:.0f} MiB)"
+                f"{a['wps_proc'] / b['wps_proc']:.2f}x; peak memory PySpark tree / ferrostream: "
+                f"RSS {mb['total'] / ma['total']:.2f}x ({mb['total']:.0f} / {ma['total']:.0f} "
+                f"MiB), PSS {mb['pss'] / ma['pss']:.2f}x ({mb['pss']:.0f} / {ma['pss']:.0f} MiB)"
             )
     if args.json:
         runs = {f"{p}/{e}": rs for (p, e), rs in results.items()}
