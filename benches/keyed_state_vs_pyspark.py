@@ -88,7 +88,7 @@ if os.environ["BENCH_PRE_REDUCE"] == "1":
     words = words.reduceByKey(lambda a, b: a + b)
 
 rt.calls = []     # (scheduled batch time, callback entry, output end, count, end of the check)
-rt.outputs = []   # (scheduled batch time, collected pairs) of every checked output
+rt.outputs = []   # (scheduled batch time, file of the collected pairs) of every checked output
 rt.marks = []     # window pipeline: (scheduled batch time, end of the batch, check seconds)
 rt.checks = []    # (start, end) of every result check
 rt.batch_check_s = 0.0
@@ -107,7 +107,12 @@ def measured(t, rdd, check):
         if check:
             if out is None:
                 out = rdd.collect()
-            rt.outputs.append((t.timestamp(), out))
+            # Kept in a file, not in memory: the peak RSS is measured outside the checks.
+            path = os.path.join(os.environ["BENCH_TMP"], "check-%d.json" % len(rt.checks))
+            with open(path, "w") as f:
+                json.dump(out, f)
+            out = None
+            rt.outputs.append((t.timestamp(), path))
     except Exception as e:  # recorded, reported by the parent
         rt.errors.append(repr(e)[:2000])
         rt.done.set()
@@ -159,8 +164,15 @@ elif VARIANT == "window":
 else:
     raise SystemExit("unknown pipeline " + VARIANT)
 
-run_and_report(lambda: {"calls": rt.calls, "outputs": rt.outputs, "marks": rt.marks,
-                        "checks": rt.checks})
+def payload():
+    outputs = []
+    for t, path in rt.outputs:
+        with open(path) as f:
+            outputs.append((t, json.load(f)))
+    return {"calls": rt.calls, "outputs": outputs, "marks": rt.marks, "checks": rt.checks}
+
+
+run_and_report(payload)
 """
 
 
