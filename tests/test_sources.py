@@ -402,7 +402,7 @@ def test_failed_file_is_not_read_again(manual_ssc: StreamingContext, tmp_path: P
     advance(manual_ssc, 1)
     assert batches == [[b"wxyz"]]
     # The reported failure stays (as in Spark), and it is still the first batch's one.
-    with pytest.raises(SparkException, match=r"batch time 1000 ms: file .*odd\.bin"):
+    with pytest.raises(SparkException, match=r"file .*odd\.bin has 6 bytes"):
         manual_ssc.awaitTerminationOrTimeout(0.01)
 
 

@@ -93,10 +93,14 @@ class Rdd:
         ``_SUCCESS``, written to a temporary directory and renamed into place.
         Raises FileExistsError if ``path`` exists."""
 
-def read_checkpoint(directory: str) -> Optional[tuple[int, bytes, str, list[str]]]:
-    """The newest intact checkpoint: ``(batch_ms, payload, path, skipped)``; ``skipped`` names
-    damaged newer files passed over. None if there is none. Raises IllegalStateException naming
-    the directory (and advising to delete it) for a checkpoint of an incompatible version."""
+def read_checkpoint(
+    directory: str,
+) -> Optional[tuple[int, int, int, bytes, str, list[str]]]:
+    """The newest intact checkpoint: ``(time_ms, batch_ms, zero_ms, graph_payload, path,
+    skipped)``; ``graph_payload`` is what the program gave ``set_checkpoint_graph``, ``skipped``
+    names damaged newer files passed over. None if there is none. Raises
+    IllegalStateException naming the directory (and advising to delete it) for a checkpoint of
+    an incompatible version."""
 
 _ListenerCallback = Callable[[str, dict[str, Any]], None]
 
@@ -160,25 +164,30 @@ class StreamingEngine:
     def binary_records_stream(self, directory: str, record_length: int) -> int:
         """Like text_file_stream, as ``bytes`` records of ``record_length`` bytes."""
     def socket_text_stream(
-        self, host: str, port: int, max_line_bytes: int = ..., restart_delay_ms: int = 2000
+        self,
+        host: str,
+        port: int,
+        max_line_bytes: int = ...,
+        restart_delay_ms: int = 2000,
+        max_rate: Optional[int] = None,
     ) -> int:
         """A receiver of UTF-8 lines from a TCP server; reconnects after failures (reported as
-        ``onReceiverError``)."""
+        ``onReceiverError``); at most ``max_rate`` lines per second when given; a bounded
+        buffer between batches (the receiver waits when it is full)."""
+    def enable_backpressure(self, initial_rate: Optional[float] = None) -> None:
+        """``spark.streaming.backpressure.enabled``: a PID estimator per input stream sets the
+        rate its source reads at after every batch."""
     def set_checkpoint_dir(self, directory: Optional[str]) -> None: ...
-    def set_checkpoint_hook(self, hook: Callable[[int], bytes]) -> None:
-        """After every batch (when a checkpoint dir is set), ``hook(batch_ms)`` returns the
-        payload, which the engine writes atomically with a checksum as
-        ``<dir>/checkpoint-<batch_ms>``, keeping the newest 5."""
-    def checkpoint_state(self) -> list[dict[str, Any]]:
-        """What a checkpoint must hold: ``[{"stream": id, "rdds": [(t, Rdd)],
-        "positions": [(t, position)], "snapshot": object}]`` for recurrent and input streams."""
-    def restore_rdd(self, stream: int, time_ms: int, rdd: Rdd) -> None: ...
-    def restore_position(self, stream: int, time_ms: int, position: Any) -> None:
-        """Rebuild an input batch from its checkpointed position (re-reads files)."""
-    def restore_snapshot(self, stream: int, snapshot: Any) -> None: ...
-    def restore_times(self, zero_ms: int, last_completed_ms: int) -> None:
-        """Continue after a checkpointed batch: the next batch is ``last_completed + batch``;
-        batches missed while down run back to back."""
+    def set_checkpoint_graph(self, payload: bytes) -> None:
+        """Enable checkpoints (the directory set with ``set_checkpoint_dir``): ``payload``
+        (the pickled graph) is written once at start as ``graph-<n>``; after every batch the
+        engine writes its metadata and input positions (``checkpoint-<t>``) and, at their
+        checkpoint interval, keyed streams' state (``state-<stream>-<t>``)."""
+    def set_checkpoint_interval(self, stream: int, interval_ms: int) -> None:
+        """How often a keyed stream's state is checkpointed (a multiple of its slide)."""
+    def recover(self, directory: str) -> int:
+        """After the graph was rebuilt: put back the latest checkpoint of ``directory`` (state,
+        replayed input batches, batch times); returns its batch time."""
     def foreach_rdd(self, stream: int, func: Callable[[int, Rdd], None], description: str) -> None:
         """Register an output operation; run in registration order every batch."""
     def remember(self, duration_ms: int) -> None: ...

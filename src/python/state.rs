@@ -137,3 +137,35 @@ pub fn predicate(
         host: Arc::new(PyPredicate(f)),
     })
 }
+
+/// Host objects in checkpointed state, pickled with cloudpickle a partition at a time.
+pub struct PyHostCodec;
+
+impl crate::engine::stream::HostCodec for PyHostCodec {
+    fn pickle(&self, values: &[&Value]) -> Result<Vec<u8>> {
+        Python::attach(|py| {
+            let items = values
+                .iter()
+                .map(|v| value_to_py(py, v))
+                .collect::<PyResult<Vec<_>>>()
+                .and_then(|vs| PyList::new(py, vs))
+                .map_err(user)?;
+            let pickled = py
+                .import("cloudpickle")
+                .and_then(|m| m.call_method1("dumps", (items, 5)))
+                .map_err(user)?;
+            pickled.extract::<Vec<u8>>().map_err(user)
+        })
+    }
+
+    fn unpickle(&self, bytes: &[u8]) -> Result<Vec<Value>> {
+        Python::attach(|py| {
+            let data = pyo3::types::PyBytes::new(py, bytes);
+            let items = py
+                .import("pickle")
+                .and_then(|m| m.call_method1("loads", (data,)))
+                .map_err(user)?;
+            crate::python::conv::py_to_partition(&items)
+        })
+    }
+}

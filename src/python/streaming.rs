@@ -4,19 +4,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 
-use crate::engine::checkpoint;
 use crate::engine::source::files::{FileFormat, FileInput};
-use crate::engine::source::socket::SocketInput;
+use crate::engine::source::socket::SocketReceiver;
 use crate::engine::stream::state::{StateStream, WindowStream};
 use crate::engine::stream::StreamingEngine;
-use crate::python::conv::{py_to_value, value_to_py};
 use crate::python::detach::{run_detached, wait_detached, SIGNAL_POLL};
 use crate::python::errors::IntoPyResult;
 use crate::python::rdd::{PyEngineContext, PyRdd};
-use crate::python::state::{pair_fn, predicate, update_fn};
-use crate::python::udf::{PyCheckpointHook, PyListener, PyOutputFn, PyTransformFn};
+use crate::python::state::{pair_fn, predicate, update_fn, PyHostCodec};
+use crate::python::udf::{PyListener, PyOutputFn, PyTransformFn};
 
 #[pyclass(frozen, name = "StreamingEngine", module = "ferrostream._native")]
 pub struct PyStreamingEngine {
@@ -55,24 +52,33 @@ fn checkpoint_path(py: Python<'_>, dir: &str) -> PyResult<std::path::PathBuf> {
     crate::engine::paths::local_path(dir).py_err(py)
 }
 
-/// A checkpoint read back: `(time_ms, payload, path, skipped)`.
-type LoadedCheckpoint<'py> = (i64, Bound<'py, pyo3::types::PyBytes>, String, Vec<String>);
+/// A checkpoint read back: `(time_ms, batch_ms, zero_ms, graph_payload, path, skipped)`.
+type LoadedCheckpoint<'py> = (
+    i64,
+    i64,
+    i64,
+    Bound<'py, pyo3::types::PyBytes>,
+    String,
+    Vec<String>,
+);
 
 /// The newest intact checkpoint in `directory`, or None. `skipped` lists damaged newer files
-/// that were passed over.
+/// that were passed over; `graph_payload` is what the program gave `set_checkpoint_graph`.
 #[pyfunction]
 pub fn read_checkpoint<'py>(
     py: Python<'py>,
     directory: &str,
 ) -> PyResult<Option<LoadedCheckpoint<'py>>> {
     let dir = checkpoint_path(py, directory)?;
-    let loaded = run_detached(py, move || checkpoint::read_latest(&dir))?;
-    Ok(loaded.map(|l| {
+    let found = run_detached(py, move || crate::engine::stream::read_latest(&dir))?;
+    Ok(found.map(|f| {
         (
-            l.time,
-            pyo3::types::PyBytes::new(py, &l.payload),
-            l.path.to_string_lossy().into_owned(),
-            l.skipped,
+            f.metadata.time_ms,
+            f.metadata.batch_ms,
+            f.metadata.zero_ms,
+            pyo3::types::PyBytes::new(py, &f.graph),
+            f.path.to_string_lossy().into_owned(),
+            f.skipped,
         )
     }))
 }
@@ -88,6 +94,7 @@ impl PyStreamingEngine {
     ) -> PyResult<Self> {
         ctx.inner.check_alive().py_err(py)?;
         let inner = StreamingEngine::new(ctx.inner.clone(), batch_ms, manual_clock).py_err(py)?;
+        inner.set_host_codec(Arc::new(PyHostCodec));
         Ok(PyStreamingEngine { inner })
     }
 
@@ -202,7 +209,7 @@ impl PyStreamingEngine {
         self.file_stream(py, directory, format)
     }
 
-    #[pyo3(signature = (host, port, max_line_bytes=crate::engine::source::socket::DEFAULT_MAX_LINE, restart_delay_ms=2000))]
+    #[pyo3(signature = (host, port, max_line_bytes=crate::engine::source::socket::DEFAULT_MAX_LINE, restart_delay_ms=2000, max_rate=None))]
     fn socket_text_stream(
         &self,
         py: Python<'_>,
@@ -210,15 +217,23 @@ impl PyStreamingEngine {
         port: i64,
         max_line_bytes: usize,
         restart_delay_ms: u64,
+        max_rate: Option<u64>,
     ) -> PyResult<usize> {
-        let input = SocketInput::new(
+        let input = SocketReceiver::input(
             host,
             port,
             max_line_bytes,
             Duration::from_millis(restart_delay_ms),
+            max_rate,
         )
         .py_err(py)?;
         self.inner.input_stream(Arc::new(input)).py_err(py)
+    }
+
+    /// `spark.streaming.backpressure.enabled` (with `initialRate`, records per second).
+    #[pyo3(signature = (initial_rate=None))]
+    fn enable_backpressure(&self, initial_rate: Option<f64>) {
+        self.inner.enable_backpressure(initial_rate);
     }
 
     fn set_checkpoint_dir(&self, py: Python<'_>, directory: Option<String>) -> PyResult<()> {
@@ -227,73 +242,29 @@ impl PyStreamingEngine {
         Ok(())
     }
 
-    fn set_checkpoint_hook(&self, hook: Py<PyAny>) {
-        self.inner
-            .set_checkpoint_hook(Arc::new(PyCheckpointHook(hook)));
+    /// Enable checkpoints: `payload` (the pickled graph) is written once at start.
+    fn set_checkpoint_graph(&self, payload: Vec<u8>) {
+        self.inner.set_checkpoint_graph(payload);
     }
 
-    /// `[{"stream": id, "rdds": [(t, Rdd)], "positions": [(t, pos)], "snapshot": obj}]`.
-    fn checkpoint_state<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        let mut out = Vec::new();
-        for state in self.inner.checkpoint_state() {
-            let d = PyDict::new(py);
-            d.set_item("stream", state.stream)?;
-            let rdds = state
-                .rdds
-                .into_iter()
-                .map(|(t, inner)| Ok((t, Py::new(py, PyRdd { inner })?)))
-                .collect::<PyResult<Vec<_>>>()?;
-            d.set_item("rdds", rdds)?;
-            let positions = state
-                .positions
-                .iter()
-                .map(|(t, p)| Ok((*t, value_to_py(py, p)?)))
-                .collect::<PyResult<Vec<_>>>()?;
-            d.set_item("positions", positions)?;
-            d.set_item("snapshot", value_to_py(py, &state.snapshot)?)?;
-            out.push(d);
-        }
-        Ok(out)
-    }
-
-    fn restore_rdd(
+    /// `DStream.checkpoint(interval)` of a keyed stream.
+    fn set_checkpoint_interval(
         &self,
         py: Python<'_>,
         stream: usize,
-        time_ms: i64,
-        rdd: Py<PyRdd>,
+        interval_ms: i64,
     ) -> PyResult<()> {
         self.inner
-            .restore_rdd(stream, time_ms, rdd.get().inner.clone())
+            .set_checkpoint_interval(stream, interval_ms)
             .py_err(py)
     }
 
-    fn restore_position(
-        &self,
-        py: Python<'_>,
-        stream: usize,
-        time_ms: i64,
-        position: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
-        let position = py_to_value(position).py_err(py)?;
+    /// Recovery (after the graph was rebuilt): put back the latest checkpoint of `directory`;
+    /// returns its batch time.
+    fn recover(&self, py: Python<'_>, directory: &str) -> PyResult<i64> {
+        let dir = checkpoint_path(py, directory)?;
         let engine = self.inner.clone();
-        run_detached(py, move || {
-            engine.restore_position(stream, time_ms, position)
-        })
-    }
-
-    fn restore_snapshot(
-        &self,
-        py: Python<'_>,
-        stream: usize,
-        snapshot: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
-        let snapshot = py_to_value(snapshot).py_err(py)?;
-        self.inner.restore_snapshot(stream, snapshot).py_err(py)
-    }
-
-    fn restore_times(&self, zero_ms: i64, last_completed_ms: i64) {
-        self.inner.restore_times(zero_ms, last_completed_ms);
+        run_detached(py, move || engine.recover(&dir))
     }
 
     fn remember(&self, py: Python<'_>, duration_ms: i64) -> PyResult<()> {
@@ -315,8 +286,10 @@ impl PyStreamingEngine {
         Ok(rdds.into_iter().map(|inner| PyRdd { inner }).collect())
     }
 
-    fn set_listener(&self, callback: Py<PyAny>) {
-        self.inner.set_listener(Arc::new(PyListener(callback)));
+    fn set_listener(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<()> {
+        self.inner
+            .set_listener(Arc::new(PyListener(callback)))
+            .py_err(py)
     }
 
     fn start(&self, py: Python<'_>) -> PyResult<()> {

@@ -137,15 +137,3 @@ fn rdd_result(out: &Bound<'_, PyAny>) -> Result<Option<Arc<Rdd>>> {
     })?;
     Ok(Some(rdd.get().inner.clone()))
 }
-
-/// `hook(time_ms) -> bytes`: the checkpoint payload after a batch.
-pub struct PyCheckpointHook(pub Py<PyAny>);
-
-impl crate::engine::stream::CheckpointHook for PyCheckpointHook {
-    fn payload(&self, time: i64) -> Result<Vec<u8>> {
-        Python::attach(|py| {
-            let out = self.0.bind(py).call1((time,)).map_err(user)?;
-            out.extract::<Vec<u8>>().map_err(user)
-        })
-    }
-}

@@ -8,11 +8,11 @@ use parking_lot::Mutex;
 use ferrostream::engine::context::EngineContext;
 use ferrostream::engine::error::Result;
 use ferrostream::engine::rdd::Rdd;
-use ferrostream::engine::source::socket::SocketInput;
+use ferrostream::engine::source::socket::SocketReceiver;
 use ferrostream::engine::stream::graph::{OutputFn, TransformFn};
 use ferrostream::engine::stream::listener::{Info, Listener};
 use ferrostream::engine::stream::state::{HostUpdateFn, StateStream, UserFn};
-use ferrostream::engine::stream::{CheckpointHook, StreamingEngine};
+use ferrostream::engine::stream::StreamingEngine;
 use ferrostream::engine::value::Value;
 
 /// Only one streaming context may be active per process: tests take turns.
@@ -204,15 +204,6 @@ impl TransformFn for Values {
     }
 }
 
-struct Hook(Arc<Mutex<Vec<i64>>>);
-
-impl CheckpointHook for Hook {
-    fn payload(&self, time: i64) -> Result<Vec<u8>> {
-        self.0.lock().push(time);
-        Ok(format!("batch {time}").into_bytes())
-    }
-}
-
 #[test]
 fn keyed_state_carries_over_and_checkpoints_are_written() {
     let _turn = ONE_AT_A_TIME.lock();
@@ -225,6 +216,9 @@ fn keyed_state_carries_over_and_checkpoints_are_written() {
         vec![vec![Value::pair(Value::str("k"), Value::Int(100))]],
     );
     let s = running_sum(&engine, q, Some(initial));
+    let state_id = s - 1;
+    engine.set_checkpoint_interval(state_id, 2000).unwrap();
+    assert!(engine.set_checkpoint_interval(state_id, 1500).is_err());
     let (out, f) = collector();
     engine.foreach_rdd(s, f, "state".into()).unwrap();
 
@@ -236,8 +230,7 @@ fn keyed_state_carries_over_and_checkpoints_are_written() {
 
     let dir = tempfile::tempdir().unwrap();
     engine.set_checkpoint_dir(Some(dir.path().to_path_buf()));
-    let written = Arc::new(Mutex::new(Vec::new()));
-    engine.set_checkpoint_hook(Arc::new(Hook(written.clone())));
+    engine.set_checkpoint_graph(b"the graph".to_vec());
     engine.start("test").unwrap();
     advance(&engine, 3000);
     engine.stop(false);
@@ -245,13 +238,35 @@ fn keyed_state_carries_over_and_checkpoints_are_written() {
         *out.lock(),
         vec![(1000, vec![103]), (2000, vec![113]), (3000, vec![113])]
     );
-    assert_eq!(*written.lock(), vec![1000, 2000, 3000]);
-    let latest = ferrostream::engine::checkpoint::read_latest(dir.path())
+    let found = ferrostream::engine::stream::read_latest(dir.path())
         .unwrap()
         .unwrap();
+    assert_eq!(found.metadata.time_ms, 3000);
+    assert_eq!(found.graph, b"the graph".to_vec());
+    let keyed: Vec<(usize, String, i64)> = found
+        .metadata
+        .keyed
+        .iter()
+        .map(|k| (k.stream, k.file.clone(), k.time))
+        .collect();
     assert_eq!(
-        (latest.time, latest.payload),
-        (3000, b"batch 3000".to_vec())
+        keyed,
+        vec![(state_id, format!("state-{state_id}-2000"), 2000)]
+    );
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "checkpoint-1000",
+            "checkpoint-2000",
+            "checkpoint-3000",
+            "graph-1",
+            &format!("state-{state_id}-2000"),
+        ]
     );
 }
 
@@ -321,8 +336,14 @@ fn the_socket_receiver_retries_until_the_server_is_up_and_replaces_bad_utf8() {
         .port();
     let ctx = EngineContext::new(2).unwrap();
     let engine = StreamingEngine::new(ctx.clone(), 1000, true).unwrap();
-    let input =
-        SocketInput::new("127.0.0.1", i64::from(port), 16, Duration::from_millis(100)).unwrap();
+    let input = SocketReceiver::input(
+        "127.0.0.1",
+        i64::from(port),
+        16,
+        Duration::from_millis(100),
+        None,
+    )
+    .unwrap();
     let s = engine.input_stream(Arc::new(input)).unwrap();
     let received = Arc::new(Mutex::new(Vec::new()));
     struct Strings(Arc<Mutex<Vec<String>>>);
@@ -338,7 +359,9 @@ fn the_socket_receiver_retries_until_the_server_is_up_and_replaces_bad_utf8() {
         .foreach_rdd(s, Arc::new(Strings(received.clone())), "lines".into())
         .unwrap();
     let events = Arc::new(Mutex::new(Vec::new()));
-    engine.set_listener(Arc::new(Events(events.clone())));
+    engine
+        .set_listener(Arc::new(Events(events.clone())))
+        .unwrap();
     engine.start("test").unwrap();
 
     std::thread::sleep(Duration::from_millis(300));

@@ -300,7 +300,9 @@ class WindowedDStreamMixin:
             n,
             user_callsite("reduceByKeyAndWindow"),
         )
-        return DStream(ssc, stream_id)
+        keyed: DStream[Any] = DStream(ssc, stream_id)
+        keyed._keyed = True
+        return keyed
 
     # ----------------------------------------------------------------------------------
     # state
@@ -348,7 +350,9 @@ class WindowedDStreamMixin:
             initial,
             f"{user_callsite('updateStateByKey')} (updateFunc {_describe(updateFunc)})",
         )
-        return DStream(ssc, stream_id)
+        keyed: DStream[Any] = DStream(ssc, stream_id)
+        keyed._keyed = True
+        return keyed
 
 
 def _describe(func: Any) -> str:

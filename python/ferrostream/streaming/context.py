@@ -199,6 +199,7 @@ class StreamingContext:
                 self._warn_queue_checkpointing()
             self._apply_checkpoint_dir()
             self._install_checkpoint_writer()
+            self._apply_backpressure()
             self._engine.start()
             self._start_site = "\n" + "".join(traceback.format_stack()[:-1][-8:])
             cls._activeContext = self
@@ -214,15 +215,24 @@ class StreamingContext:
 
     def _install_checkpoint_writer(self) -> None:
         """With ``checkpoint(directory)`` set, pickle the graph (a function that cannot be
-        pickled fails here, naming it) and have the engine checkpoint every batch."""
+        pickled fails here, naming it) and hand it to the engine, which writes it once and
+        checkpoints positions and state itself."""
         directory = self._checkpoint_dir
         if directory is None:
             return
         recipe = _checkpoint.encode_recipe(self._engine.calls, directory)
         conf = self._sc.getConf().getAll()
-        self._engine.set_checkpoint_hook(
-            _checkpoint.CheckpointWriter(self, recipe, conf, directory)
-        )
+        payload = _checkpoint.graph_payload(recipe, self._engine.remember_ms, conf, directory)
+        self._engine.set_checkpoint_graph(payload)
+
+    def _apply_backpressure(self) -> None:
+        """``spark.streaming.backpressure.enabled``: the engine estimates after every batch
+        how fast each input is processed and its sources read no faster."""
+        conf = self._sc.getConf()
+        if conf.get("spark.streaming.backpressure.enabled", "false").lower() != "true":
+            return
+        initial = conf.get("spark.streaming.backpressure.initialRate")
+        self._engine.enable_backpressure(float(initial) if initial else None)
 
     def _recover(self, checkpoint: _checkpoint.Checkpoint) -> None:
         """Rebuild the checkpointed graph and state on this new context."""
@@ -352,7 +362,10 @@ class StreamingContext:
         conf = self._sc.getConf()
         max_line = int(conf.get("spark.ferrostream.socket.maxLineBytes", str(64 << 20)))
         delay = int(conf.get("spark.streaming.receiverRestartDelay", "2000"))
-        stream_id = self._engine.socket_text_stream(hostname, port, max_line, delay)
+        max_rate = int(conf.get("spark.streaming.receiver.maxRate", "0"))
+        stream_id = self._engine.socket_text_stream(
+            hostname, port, max_line, delay, max_rate if max_rate > 0 else None
+        )
         return DStream(self, stream_id)
 
     def textFileStream(self, directory: str) -> DStream[str]:

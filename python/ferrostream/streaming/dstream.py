@@ -82,6 +82,8 @@ class DStream(PairDStreamMixin, WindowedDStreamMixin, Generic[T_co]):
         self._storage_level: Any = None
         self._checkpoint_ms: int | None = None
         self._node_func: BatchTransform | None = None
+        # A stream whose state the engine keeps (updateStateByKey, incremental windows).
+        self._keyed = False
         ssc._register_dstream(self)
 
     # ----------------------------------------------------------------------------------
@@ -263,6 +265,10 @@ class DStream(PairDStreamMixin, WindowedDStreamMixin, Generic[T_co]):
                 "requirement failed: The checkpoint directory has not been set. "
                 "Please set it by StreamingContext.checkpoint()."
             )
+        if self._keyed:
+            # The engine writes a keyed stream's state at this interval. (Other streams keep
+            # their lineage in memory: there is nothing more to write for them.)
+            self._ssc._engine.set_checkpoint_interval(self._jdstream, every)
 
     # ----------------------------------------------------------------------------------
     # output operations

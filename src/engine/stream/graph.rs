@@ -10,9 +10,9 @@ use parking_lot::Mutex;
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::rdd::Rdd;
+use crate::engine::source::Position;
 use crate::engine::stream::listener::Info;
 use crate::engine::stream::state::{snapshot_rdd, StateStream, WindowStream};
-use crate::engine::value::Value;
 
 /// User code that derives a batch's RDD from the parents' RDDs (`DStream.transform`).
 pub trait TransformFn: Send + Sync {
@@ -31,7 +31,24 @@ pub struct InputBatch {
     /// Spark's queue stream).
     pub records: Option<i64>,
     /// What replays this batch after a restart (e.g. the files it read).
-    pub position: Option<Value>,
+    pub position: Option<Position>,
+}
+
+/// How much a direct source may read for one batch: `spark.streaming.kafka.maxRatePerPartition`
+/// style limits and what backpressure estimates the stream keeps up with.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RateBudget {
+    pub batch_ms: i64,
+    /// Records per second the stream should read at most (None: no limit).
+    pub records_per_second: Option<f64>,
+}
+
+impl RateBudget {
+    /// Records one batch may read at most, or None for no limit.
+    pub fn max_records(&self) -> Option<u64> {
+        self.records_per_second
+            .map(|r| (r * self.batch_ms as f64 / 1000.0).floor().max(0.0) as u64)
+    }
 }
 
 /// Something that emits receiver events (`onReceiverStarted`, ...) to the listeners.
@@ -48,26 +65,34 @@ pub trait Input: Send + Sync {
         Ok(())
     }
     fn stop(&self) {}
-    /// The batch at `time`; called once per batch time, in increasing time order.
-    fn batch(&self, ctx: &Arc<EngineContext>, time: i64) -> Result<InputBatch>;
+    /// The batch at `time`, decided when the batch is generated; called once per batch time,
+    /// in increasing time order. A direct source reads at most what `budget` allows.
+    fn batch(&self, ctx: &Arc<EngineContext>, time: i64, budget: &RateBudget)
+        -> Result<InputBatch>;
     /// Rebuild a checkpointed batch from its position.
-    fn replay(&self, ctx: &Arc<EngineContext>, time: i64, position: &Value) -> Result<Arc<Rdd>> {
+    fn replay(&self, ctx: &Arc<EngineContext>, time: i64, position: &Position) -> Result<Arc<Rdd>> {
         let _ = (ctx, time, position);
         Err(EngineError::Unsupported(
             "this input stream cannot be replayed from a checkpoint".into(),
         ))
     }
     /// State to keep across a restart besides per-batch positions.
-    fn snapshot(&self) -> Value {
-        Value::None
+    fn snapshot(&self) -> Option<Position> {
+        None
     }
-    fn restore(&self, _snapshot: &Value) -> Result<()> {
+    fn restore(&self, _snapshot: &Position) -> Result<()> {
         Ok(())
     }
     /// Can a restart replay this source's batches?
     fn recoverable(&self) -> bool {
         false
     }
+    /// After the batch at `time` completed (every output operation succeeded): commit what
+    /// it read (offsets, sequence numbers).
+    fn on_batch_completed(&self, _time: i64) {}
+    /// Backpressure: the rate (records per second) the stream currently keeps up with, or
+    /// None to go back to the configured limit.
+    fn set_rate(&self, _records_per_second: Option<u64>) {}
 }
 
 /// `queueStream`: RDDs handed out one per batch (or all at once), then a default.
@@ -78,7 +103,12 @@ pub struct QueueSource {
 }
 
 impl Input for QueueSource {
-    fn batch(&self, ctx: &Arc<EngineContext>, _time: i64) -> Result<InputBatch> {
+    fn batch(
+        &self,
+        ctx: &Arc<EngineContext>,
+        _time: i64,
+        _budget: &RateBudget,
+    ) -> Result<InputBatch> {
         Ok(InputBatch {
             rdd: next_from_queue(ctx, self),
             records: None,
@@ -110,11 +140,18 @@ pub struct StreamNode {
     pub remember_ms: AtomicI64,
     pub generated: Mutex<BTreeMap<i64, Option<Arc<Rdd>>>>,
     /// Input streams: the replay position of each remembered batch.
-    pub positions: Mutex<BTreeMap<i64, Value>>,
+    pub positions: Mutex<BTreeMap<i64, Position>>,
+    /// Input streams: the rate backpressure last estimated (records per second).
+    pub rate: Mutex<Option<f64>>,
+    /// Input streams: how long positions are kept (a keyed stream downstream replays the
+    /// batches since its last state checkpoint after a restart).
+    pub position_keep_ms: AtomicI64,
     /// Input streams: records per batch, for listeners.
     pub records: Mutex<BTreeMap<i64, i64>>,
     /// Needs a checkpoint directory (state, incremental windows).
     pub must_checkpoint: bool,
+    /// Keyed streams: `DStream.checkpoint(interval)` in ms (0: the default interval).
+    pub checkpoint_ms: AtomicI64,
     /// Input streams: the latest batch time read. A source is never asked again for a time at
     /// or before it (that would hand out data twice or out of order).
     pub last_input_time: AtomicI64,
@@ -129,8 +166,11 @@ impl StreamNode {
             remember_ms: AtomicI64::new(slide_ms),
             generated: Mutex::new(BTreeMap::new()),
             positions: Mutex::new(BTreeMap::new()),
+            position_keep_ms: AtomicI64::new(0),
+            rate: Mutex::new(None),
             records: Mutex::new(BTreeMap::new()),
             must_checkpoint: kind_needs_checkpoint(&kind),
+            checkpoint_ms: AtomicI64::new(0),
             last_input_time: AtomicI64::new(i64::MIN),
             kind,
         }
@@ -188,7 +228,11 @@ impl Graph {
                     node.generated.lock().insert(time, Some(empty.clone()));
                     return Ok(Some(empty));
                 }
-                let batch = match input.batch(ctx, time) {
+                let budget = RateBudget {
+                    batch_ms: node.slide_ms,
+                    records_per_second: *node.rate.lock(),
+                };
+                let batch = match input.batch(ctx, time, &budget) {
                     Ok(b) => b,
                     Err(e) => {
                         // The batch has no data; its jobs are skipped (the error is reported).
@@ -284,8 +328,9 @@ impl Graph {
                 generated.remove(&t);
             }
             drop(generated);
+            let keep_positions = keep.max(node.position_keep_ms.load(Ordering::Relaxed));
             let mut positions = node.positions.lock();
-            positions.retain(|t, _| *t > time - keep);
+            positions.retain(|t, _| *t > time - keep_positions);
             drop(positions);
             node.records.lock().retain(|t, _| *t > time - keep);
         }

@@ -5,11 +5,12 @@
 pub mod clock;
 pub mod graph;
 pub mod listener;
+pub mod rate;
 mod recovery;
 mod scheduler;
 pub mod state;
 
-pub use recovery::{CheckpointHook, StreamState};
+pub use recovery::{default_interval, read_latest, Found, HostCodec, Metadata};
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use clock::{Clock, ManualClock, SystemClock};
 use graph::{
     EventSink, Graph, Input, Output, OutputFn, QueueSource, StreamKind, StreamNode, TransformFn,
 };
-use listener::{Info, Listener};
+use listener::{Info, Listener, ListenerBus};
 use state::{StateStream, WindowStream};
 
 /// Lifecycle of a streaming context (Spark's `StreamingContextState`).
@@ -55,6 +56,8 @@ struct Shared {
     /// The latest batch failure. As in Spark, it stays: every later `awaitTermination*`
     /// raises it again.
     error: Option<Arc<EngineError>>,
+    /// The batch time of the latest failure.
+    error_time: Option<i64>,
 }
 
 /// Only one streaming context may be active per process.
@@ -71,12 +74,17 @@ pub struct StreamingEngine {
     frozen: Mutex<Option<Arc<Graph>>>,
     shared: Mutex<Shared>,
     wake: Condvar,
-    listener: Mutex<Option<Arc<dyn Listener>>>,
+    listener: Mutex<Option<Arc<ListenerBus>>>,
     zero_time: Mutex<i64>,
     scheduler: Mutex<Option<JoinHandle<()>>>,
     scheduler_thread: Mutex<Option<ThreadId>>,
     checkpoint_dir: Mutex<Option<std::path::PathBuf>>,
-    checkpoint_hook: Mutex<Option<Arc<dyn CheckpointHook>>>,
+    /// The host's graph description: checkpoints are written when it is set.
+    graph_payload: Mutex<Option<Vec<u8>>>,
+    host_codec: Mutex<Option<Arc<dyn HostCodec>>>,
+    written: Mutex<recovery::Written>,
+    /// Backpressure: one estimator per input stream, when enabled.
+    rate_estimators: Mutex<Option<std::collections::BTreeMap<usize, rate::PidRateEstimator>>>,
     /// Set by recovery: (zero time, last completed batch time).
     restored: Mutex<Option<(i64, i64)>>,
 }
@@ -105,6 +113,7 @@ impl StreamingEngine {
                 stop_requested: false,
                 last_completed: 0,
                 error: None,
+                error_time: None,
             }),
             wake: Condvar::new(),
             listener: Mutex::new(None),
@@ -112,7 +121,10 @@ impl StreamingEngine {
             scheduler: Mutex::new(None),
             scheduler_thread: Mutex::new(None),
             checkpoint_dir: Mutex::new(None),
-            checkpoint_hook: Mutex::new(None),
+            graph_payload: Mutex::new(None),
+            host_codec: Mutex::new(None),
+            written: Mutex::new(recovery::Written::default()),
+            rate_estimators: Mutex::new(None),
             restored: Mutex::new(None),
         }))
     }
@@ -314,15 +326,40 @@ impl StreamingEngine {
         Ok(())
     }
 
-    pub fn set_listener(&self, listener: Arc<dyn Listener>) {
-        *self.listener.lock() = Some(listener);
+    /// `spark.streaming.backpressure.enabled`: sources read no faster than the stream keeps
+    /// up with (with `initial_rate`, `spark.streaming.backpressure.initialRate`, to start).
+    pub fn enable_backpressure(&self, initial_rate: Option<f64>) {
+        let mut estimators = std::collections::BTreeMap::new();
+        let graph = self.graph.lock();
+        for node in graph.streams.iter().filter(|n| n.input().is_some()) {
+            estimators.insert(node.id, rate::PidRateEstimator::new(self.batch_ms));
+            *node.rate.lock() = initial_rate;
+            if let Some(input) = node.input() {
+                input.set_rate(initial_rate.map(|r| r as u64));
+            }
+        }
+        *self.rate_estimators.lock() = Some(estimators);
+    }
+
+    /// Deliver every event to `listener`, on a thread of its own, in order.
+    pub fn set_listener(&self, listener: Arc<dyn Listener>) -> Result<()> {
+        let bus = ListenerBus::start(listener)
+            .map_err(|e| EngineError::io("cannot start the listener bus thread", e))?;
+        *self.listener.lock() = Some(Arc::new(bus));
+        Ok(())
     }
 
     fn emit(&self, name: &str, info: Info) {
-        let listener = self.listener.lock().clone();
-        if let Some(l) = listener {
-            l.on_event(name, &info);
+        let bus = self.listener.lock().clone();
+        if let Some(bus) = bus {
+            bus.post(name, info);
         }
+    }
+
+    /// Wait up to `timeout` until the listener got every event posted so far.
+    pub fn listeners_idle(&self, timeout: Duration) -> bool {
+        let bus = self.listener.lock().clone();
+        bus.is_none_or(|b| b.wait_idle(timeout))
     }
 
     pub fn clock_ms(&self) -> i64 {
@@ -388,7 +425,12 @@ impl StreamingEngine {
         }
         self.apply_remember_durations();
         let graph = std::mem::take(&mut *self.graph.lock());
+        Self::keep_positions_for_replay(&graph);
         *self.frozen.lock() = Some(Arc::new(graph));
+        if let Err(e) = self.write_graph() {
+            ACTIVE.lock().take();
+            return Err(e);
+        }
         let (first, zero) = match *self.restored.lock() {
             Some((zero, last)) => (last + self.batch_ms, zero),
             None => {
@@ -529,6 +571,12 @@ impl StreamingEngine {
         drop(active);
         self.shared.lock().state = RunState::Stopped;
         self.wake.notify_all();
+        // Listeners hear every event of the run before stop() returns (unless stop() was
+        // called from a listener: that would wait for itself).
+        let on_bus = thread::current().name() == Some("ferrostream-listener-bus");
+        if !on_bus && !self.listeners_idle(Duration::from_secs(10)) {
+            log::warn!("StreamingListener events are still being delivered after 10 s");
+        }
     }
 
     /// Wait up to `slice` for termination. `Ok(Some(true))`: stopped; `Ok(None)`: still
@@ -570,11 +618,15 @@ impl StreamingEngine {
                 || s.stop_requested
                 || s.last_completed + self.batch_ms > now
         };
-        if done(&shared) {
-            return true;
+        if !done(&shared) {
+            self.wake.wait_for(&mut shared, slice);
+            if !done(&shared) {
+                return false;
+            }
         }
-        self.wake.wait_for(&mut shared, slice);
-        done(&shared)
+        drop(shared);
+        // ... and the listeners heard about them.
+        self.listeners_idle(slice)
     }
 }
 

@@ -378,7 +378,8 @@ pub struct WindowStream {
     pub num_partitions: usize,
     pub window_ms: i64,
     pub description: String,
-    current: Mutex<Option<Arc<Snapshot>>>,
+    /// The last window computed (its time, and None when it had no data).
+    current: Mutex<Option<(i64, Option<Arc<Snapshot>>)>>,
     /// The parent's batches, bucketed, for as long as the window needs them.
     slices: Mutex<std::collections::BTreeMap<i64, Arc<Vec<Keyed>>>>,
 }
@@ -410,11 +411,11 @@ impl WindowStream {
     }
 
     pub fn current(&self) -> Option<Arc<Snapshot>> {
-        self.current.lock().clone()
+        self.current.lock().as_ref().and_then(|(_, s)| s.clone())
     }
 
     pub fn restore(&self, snapshot: Snapshot) {
-        *self.current.lock() = Some(Arc::new(snapshot));
+        *self.current.lock() = Some((snapshot.time, Some(Arc::new(snapshot))));
     }
 
     fn slice(
@@ -457,7 +458,9 @@ impl WindowStream {
         Ok(out)
     }
 
-    /// The window at `time`.
+    /// The window at `time`. Windows between the last one computed and `time` (after a
+    /// recovery) are computed first, in order, so the result is what an uninterrupted run
+    /// gives.
     #[allow(clippy::too_many_arguments)]
     pub fn compute(
         &self,
@@ -468,40 +471,59 @@ impl WindowStream {
         zero_time: i64,
         parent: &dyn Fn(i64) -> Result<Option<Arc<Rdd>>>,
     ) -> Result<Option<Arc<Snapshot>>> {
-        let result = self.compute_inner(ctx, time, slide, parent_slide, zero_time, parent);
-        // Slices that no later window can need.
-        let keep_after = time - self.window_ms;
-        self.slices.lock().retain(|t, _| *t > keep_after);
-        match result {
-            Ok(snapshot) => {
-                *self.current.lock() = snapshot.clone();
-                Ok(snapshot)
-            }
-            Err(e) => {
-                // The next batch recomputes its whole window.
-                *self.current.lock() = None;
-                Err(e)
+        let last = self.current.lock().clone();
+        let (mut t, mut prev) = match last {
+            Some((t, s)) if t == time => return Ok(s),
+            Some((t, s)) if t < time && t >= zero_time => (t, s),
+            _ => (zero_time, None),
+        };
+        while t < time {
+            t += slide;
+            let result = self.compute_one(
+                ctx,
+                t,
+                slide,
+                parent_slide,
+                zero_time,
+                prev.as_ref(),
+                parent,
+            );
+            // Slices that no later window can need.
+            let keep_after = t - self.window_ms;
+            self.slices.lock().retain(|s, _| *s > keep_after);
+            match result {
+                Ok(snapshot) => {
+                    prev = snapshot;
+                    *self.current.lock() = Some((t, prev.clone()));
+                }
+                Err(e) => {
+                    // The next batch recomputes its whole window.
+                    *self.current.lock() = Some((t, None));
+                    return Err(e);
+                }
             }
         }
+        Ok(prev)
     }
 
-    fn compute_inner(
+    #[allow(clippy::too_many_arguments)]
+    fn compute_one(
         &self,
         ctx: &Arc<EngineContext>,
         time: i64,
         slide: i64,
         parent_slide: i64,
         zero_time: i64,
+        prev: Option<&Arc<Snapshot>>,
         parent: &dyn Fn(i64) -> Result<Option<Arc<Rdd>>>,
     ) -> Result<Option<Arc<Snapshot>>> {
         let w = self.window_ms;
-        let prev = self.current().filter(|s| s.time == time - slide);
         let range = |from, to| self.range(ctx, from, to, parent_slide, zero_time, parent);
         match prev {
             Some(prev) if w >= INCREMENTAL_RATIO * slide => {
                 let old = range(time - slide - w, time - w)?;
                 let new = range(time - slide, time)?;
-                let parts = self.update_all(ctx, Some(&prev), &old, &new)?;
+                let parts = self.update_all(ctx, Some(prev), &old, &new)?;
                 Ok(Some(Arc::new(Snapshot { time, parts })))
             }
             _ => {
