@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from ferrostream import SparkContext, _native
+from ferrostream.streaming import StreamingContext
 
 
 @pytest.fixture
@@ -66,3 +67,21 @@ def test_streaming_word_count_runs_natively(stats: None) -> None:
         ssc.stop()
     got = _native.native_stats()
     assert got["native_partitions"] >= 2 and got["fallback_partitions"] == 0, got
+
+
+
+def test_state_update_runs_natively_and_counts_its_fallback(
+    checkpointed_ssc: StreamingContext, stats: None
+) -> None:
+    from ferrostream.testing import collect_stream, run_batches
+
+    pairs = checkpointed_ssc.queueStream([[("a", 1), ("b", 2)], [("a", Decimal("0.5"))]])
+    state = pairs.updateStateByKey(lambda new, old: sum(new) + (old or 0))
+    out = collect_stream(state)
+    checkpointed_ssc.start()
+    run_batches(checkpointed_ssc, 1)
+    first = _native.native_stats()
+    assert first["native_partitions"] >= 1 and first["fallback_partitions"] == 0, first
+    run_batches(checkpointed_ssc, 1)  # a Decimal: the update needs Python
+    assert _native.native_stats()["fallback_partitions"] >= 1
+    assert [sorted(b) for b in out] == [[("a", 1), ("b", 2)], [("a", Decimal("1.5")), ("b", 2)]]

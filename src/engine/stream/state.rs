@@ -316,8 +316,8 @@ fn update_partition(
     }
     let states = match &f.native {
         Some(expr) => match native_update(expr, &items) {
-            Ok(states) => states,
-            Err(Fallback) => host_update(f, &items)?,
+            Ok(states) => count_native(true, states),
+            Err(Fallback) => count_native(false, host_update(f, &items)?),
         },
         None => host_update(f, &items)?,
     };
@@ -586,8 +586,8 @@ impl WindowStream {
                 .map(|(_, a, b)| expr.eval(&[a, b]))
                 .collect::<Result<Vec<_>, Fallback>>()
             {
-                Ok(r) => r,
-                Err(Fallback) => host_apply(&self.inv, &targets)?,
+                Ok(r) => count_native(true, r),
+                Err(Fallback) => count_native(false, host_apply(&self.inv, &targets)?),
             },
             None => host_apply(&self.inv, &targets)?,
         };
@@ -680,8 +680,8 @@ fn apply_filter(f: &UserFn<dyn HostPredicate>, map: &mut StateMap) -> Result<()>
             .map(|kv| expr.eval(&[kv]).and_then(|r| r.truthy().ok_or(Fallback)))
             .collect::<Result<Vec<_>, Fallback>>()
         {
-            Ok(k) => k,
-            Err(Fallback) => f.host.test(pairs)?,
+            Ok(k) => count_native(true, k),
+            Err(Fallback) => count_native(false, f.host.test(pairs)?),
         },
         None => f.host.test(pairs)?,
     };
@@ -693,4 +693,11 @@ fn apply_filter(f: &UserFn<dyn HostPredicate>, map: &mut StateMap) -> Result<()>
     let mut it = keep.into_iter();
     map.retain(|_, _| it.next().unwrap_or(false));
     Ok(())
+}
+
+/// Count a native update of a partition, or its hand-over to the host fallback
+/// (`_native.native_stats`), and pass its result through.
+fn count_native<T>(native: bool, result: T) -> T {
+    crate::engine::step::count_native(native);
+    result
 }
