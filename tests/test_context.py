@@ -470,3 +470,9 @@ def test_accumulator_custom_param(sc: SparkContext) -> None:
 def test_accumulator_without_default_param(sc: SparkContext) -> None:
     with pytest.raises(TypeError, match="No default accumulator param for type <class 'str'>"):
         sc.accumulator("x")
+
+
+def test_local_zero_threads_is_refused_by_the_engine() -> None:
+    with pytest.raises(IllegalArgumentException, match=r"^Asked to run locally with 0 threads$"):
+        SparkContext("local[0]", "zero")
+    assert SparkContext._active_spark_context is None

@@ -16,8 +16,9 @@ pub struct EngineContext {
 impl EngineContext {
     pub fn new(parallelism: usize) -> Result<Arc<EngineContext>> {
         if parallelism == 0 {
+            // Spark's message for `local[0]`.
             return Err(EngineError::InvalidArgument(
-                "parallelism must be at least 1".into(),
+                "Asked to run locally with 0 threads".into(),
             ));
         }
         let pool = rayon::ThreadPoolBuilder::new()
