@@ -283,7 +283,8 @@ fn first_wins(records: &Keyed) -> StateMap {
 }
 
 /// One partition of `updateStateByKey`: every key with a state or new values gets
-/// `update(new_values, old_state)`; a None result removes the key.
+/// `update(new_values, old_state)`; a None result removes the key. Keys with a state come first,
+/// in their order, then new keys in the order they first appear.
 fn update_partition(
     f: &UserFn<dyn HostUpdateFn>,
     old: Option<&StateMap>,
@@ -293,10 +294,67 @@ fn update_partition(
     for (k, v) in records {
         groups.entry(k).or_default().push(v);
     }
+    if let Some(expr) = &f.native {
+        if let Ok(out) = native_update(expr, old, &groups) {
+            return Ok(count_native(true, out));
+        }
+        count_native(false, ());
+    }
+    host_update(f, old, groups)
+}
+
+/// The native path, in one pass over the old state and the new keys; `Fallback` when any key
+/// needs the host (nothing is kept of a partial pass).
+fn native_update(
+    expr: &Expr,
+    old: Option<&StateMap>,
+    groups: &KeyMap<Vec<Value>>,
+) -> Result<StateMap, Fallback> {
+    let empty = Value::List(Arc::from(Vec::new()));
+    let values = |new: &Vec<Value>| {
+        if new.is_empty() {
+            empty.clone()
+        } else {
+            Value::List(Arc::from(new.as_slice()))
+        }
+    };
+    let old_len = old.map_or(0, |o| o.len());
+    let mut out = StateMap::with_capacity_and_hasher(old_len + groups.len(), Default::default());
     let mut taken = vec![false; groups.len()];
-    // (key, new values, old state), old keys first in their order, then new keys.
-    let mut items: Vec<(Key, Vec<Value>, Value)> =
-        Vec::with_capacity(old.map_or(0, |o| o.len()) + groups.len());
+    if let Some(old) = old {
+        for (k, s) in old {
+            let state = match groups.get_index_of(k) {
+                Some(i) => {
+                    taken[i] = true;
+                    expr.eval(&[&values(&groups[i]), s])?
+                }
+                None => expr.eval(&[&empty, s])?,
+            };
+            if !matches!(state, Value::None) {
+                out.insert(k.clone(), state);
+            }
+        }
+    }
+    for (i, (k, new)) in groups.iter().enumerate() {
+        if !taken[i] {
+            let state = expr.eval(&[&values(new), &Value::None])?;
+            if !matches!(state, Value::None) {
+                out.insert(k.clone(), state);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The host path: one call for the whole partition.
+fn host_update(
+    f: &UserFn<dyn HostUpdateFn>,
+    old: Option<&StateMap>,
+    mut groups: KeyMap<Vec<Value>>,
+) -> Result<StateMap> {
+    let mut taken = vec![false; groups.len()];
+    let mut keys: Vec<Key> = Vec::with_capacity(old.map_or(0, |o| o.len()) + groups.len());
+    let mut args: Vec<(Vec<Value>, Value)> = Vec::with_capacity(keys.capacity());
     if let Some(old) = old {
         for (k, s) in old {
             let new = match groups.get_index_of(k) {
@@ -306,58 +364,27 @@ fn update_partition(
                 }
                 None => Vec::new(),
             };
-            items.push((k.clone(), new, s.clone()));
+            keys.push(k.clone());
+            args.push((new, s.clone()));
         }
     }
     for (i, (k, vs)) in groups.into_iter().enumerate() {
         if !taken[i] {
-            items.push((k, vs, Value::None));
+            keys.push(k);
+            args.push((vs, Value::None));
         }
     }
-    let states = match &f.native {
-        Some(expr) => match native_update(expr, &items) {
-            Ok(states) => count_native(true, states),
-            Err(Fallback) => count_native(false, host_update(f, &items)?),
-        },
-        None => host_update(f, &items)?,
-    };
-    let mut out = StateMap::with_capacity_and_hasher(items.len(), Default::default());
-    for ((k, _, _), s) in items.into_iter().zip(states) {
-        if !matches!(s, Value::None) {
-            out.insert(k, s);
-        }
-    }
-    Ok(out)
-}
-
-fn native_update(expr: &Expr, items: &[(Key, Vec<Value>, Value)]) -> Result<Vec<Value>, Fallback> {
-    let empty = Value::List(Arc::from(Vec::new()));
-    items
-        .iter()
-        .map(|(_, new, old)| {
-            let values = if new.is_empty() {
-                empty.clone()
-            } else {
-                Value::List(Arc::from(new.as_slice()))
-            };
-            expr.eval(&[&values, old])
-        })
-        .collect()
-}
-
-fn host_update(
-    f: &UserFn<dyn HostUpdateFn>,
-    items: &[(Key, Vec<Value>, Value)],
-) -> Result<Vec<Value>> {
-    let args = items
-        .iter()
-        .map(|(_, new, old)| (new.clone(), old.clone()))
-        .collect();
-    let out = f.host.update(args)?;
-    if out.len() != items.len() {
+    let states = f.host.update(args)?;
+    if states.len() != keys.len() {
         return Err(EngineError::Internal(
             "the update function returned the wrong number of states".into(),
         ));
+    }
+    let mut out = StateMap::with_capacity_and_hasher(keys.len(), Default::default());
+    for (k, s) in keys.into_iter().zip(states) {
+        if !matches!(s, Value::None) {
+            out.insert(k, s);
+        }
     }
     Ok(out)
 }
@@ -641,6 +668,9 @@ fn add_into(
             .collect::<Result<Vec<_>, Fallback>>()
             .ok()
     });
+    if f.native.is_some() {
+        count_native(native.is_some(), ());
+    }
     let results = match native {
         Some(r) => r,
         None => {
