@@ -398,6 +398,12 @@ pub const INCREMENTAL_RATIO: i64 = 5;
 
 /// The keyed store of an incremental `reduceByKeyAndWindow` stream (Spark's
 /// `PythonReducedWindowedDStream` rules). Its parent is the stream reduced by key per batch.
+///
+/// Every slide's entering batches are reduced once per key into a *delta* (one map per store
+/// partition), which is kept while it is in the window: when it leaves, the same delta is taken
+/// out with the inverse function (the leaving span of a window is exactly an earlier entering
+/// span, since the window is a multiple of the slide). So each batch of the parent is read and
+/// bucketed once, and memory holds one reduced map per slide of the window.
 pub struct WindowStream {
     pub func: UserFn<dyn HostPairFn>,
     pub inv: UserFn<dyn HostPairFn>,
@@ -407,8 +413,15 @@ pub struct WindowStream {
     pub description: String,
     /// The last window computed (its time, and None when it had no data).
     current: Mutex<Option<(i64, Option<Arc<Snapshot>>)>>,
-    /// The parent's batches, bucketed, for as long as the window needs them.
-    slices: Mutex<std::collections::BTreeMap<i64, Arc<Vec<Keyed>>>>,
+    /// The deltas of the slides still in the window, by the slide's end time.
+    deltas: Mutex<std::collections::BTreeMap<i64, Arc<Delta>>>,
+}
+
+/// The parent's batches of one slide, reduced per key, per store partition.
+pub struct Delta {
+    /// How many parent RDDs the slide had (Spark's rules look at RDDs, not records).
+    rdds: usize,
+    parts: Vec<StateMap>,
 }
 
 impl WindowStream {
@@ -433,7 +446,7 @@ impl WindowStream {
             window_ms,
             description,
             current: Mutex::new(None),
-            slices: Mutex::new(Default::default()),
+            deltas: Mutex::new(Default::default()),
         })
     }
 
@@ -445,44 +458,43 @@ impl WindowStream {
         *self.current.lock() = Some((snapshot.time, Some(Arc::new(snapshot))));
     }
 
-    fn slice(
+    /// The delta of the slide ending at `end` (parent batches in `(end - slide, end]`).
+    #[allow(clippy::too_many_arguments)]
+    fn delta(
         &self,
         ctx: &Arc<EngineContext>,
-        t: i64,
-        parent: &dyn Fn(i64) -> Result<Option<Arc<Rdd>>>,
-    ) -> Result<Option<Arc<Vec<Keyed>>>> {
-        if let Some(s) = self.slices.lock().get(&t) {
-            return Ok(Some(s.clone()));
-        }
-        let Some(rdd) = parent(t)? else {
-            return Ok(None);
-        };
-        let bucketed = Arc::new(bucket(ctx, &rdd, self.num_partitions)?);
-        self.slices.lock().insert(t, bucketed.clone());
-        Ok(Some(bucketed))
-    }
-
-    /// The parent's slices for batch times in `(from, to]` (`slide` apart).
-    fn range(
-        &self,
-        ctx: &Arc<EngineContext>,
-        from: i64,
-        to: i64,
+        end: i64,
+        slide: i64,
         parent_slide: i64,
         zero_time: i64,
         parent: &dyn Fn(i64) -> Result<Option<Arc<Rdd>>>,
-    ) -> Result<Vec<Arc<Vec<Keyed>>>> {
-        let mut out = Vec::new();
-        let mut t = from + parent_slide;
-        while t <= to {
+    ) -> Result<Arc<Delta>> {
+        if let Some(d) = self.deltas.lock().get(&end) {
+            return Ok(d.clone());
+        }
+        let mut batches = Vec::new();
+        let mut t = end - slide + parent_slide;
+        while t <= end {
             if t > zero_time {
-                if let Some(s) = self.slice(ctx, t, parent)? {
-                    out.push(s);
+                if let Some(rdd) = parent(t)? {
+                    batches.push(bucket(ctx, &rdd, self.num_partitions)?);
                 }
             }
             t += parent_slide;
         }
-        Ok(out)
+        let rdds = batches.len();
+        let parts = ctx.run(|| {
+            (0..self.num_partitions)
+                .into_par_iter()
+                .map(|p| {
+                    let records: Vec<&(Key, Value)> = batches.iter().flat_map(|b| &b[p]).collect();
+                    reduce_records(&self.func, &records)
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
+        let delta = Arc::new(Delta { rdds, parts });
+        self.deltas.lock().insert(end, delta.clone());
+        Ok(delta)
     }
 
     /// The window at `time`. Windows between the last one computed and `time` (after a
@@ -515,9 +527,9 @@ impl WindowStream {
                 prev.as_ref(),
                 parent,
             );
-            // Slices that no later window can need.
+            // Deltas that no later window can need.
             let keep_after = t - self.window_ms;
-            self.slices.lock().retain(|s, _| *s > keep_after);
+            self.deltas.lock().retain(|end, _| *end > keep_after);
             match result {
                 Ok(snapshot) => {
                     prev = snapshot;
@@ -545,94 +557,106 @@ impl WindowStream {
         parent: &dyn Fn(i64) -> Result<Option<Arc<Rdd>>>,
     ) -> Result<Option<Arc<Snapshot>>> {
         let w = self.window_ms;
-        let range = |from, to| self.range(ctx, from, to, parent_slide, zero_time, parent);
+        let delta = |end| self.delta(ctx, end, slide, parent_slide, zero_time, parent);
         match prev {
             Some(prev) if w >= INCREMENTAL_RATIO * slide => {
-                let old = range(time - slide - w, time - w)?;
-                let new = range(time - slide, time)?;
-                let parts = self.update_all(ctx, Some(prev), &old, &new)?;
+                // The slide that leaves: (time - slide - w, time - w] (none before the start).
+                let old = if time - w > zero_time {
+                    Some(delta(time - w)?)
+                } else {
+                    None
+                };
+                let new = delta(time)?;
+                let parts = ctx.run(|| {
+                    (0..self.num_partitions)
+                        .into_par_iter()
+                        .map(|p| {
+                            let mut map = (*prev.parts[p]).clone();
+                            if let Some(old) = old.as_ref().filter(|d| d.rdds > 0) {
+                                self.subtract(&mut map, &old.parts[p])?;
+                            }
+                            // As Spark: values are reduced in, and filtered, whenever the
+                            // window gained parent RDDs (even empty ones).
+                            if new.rdds > 0 {
+                                merge_into(&self.func, &mut map, &new.parts[p])?;
+                                if let Some(filter) = &self.filter {
+                                    apply_filter(filter, &mut map)?;
+                                }
+                            }
+                            Ok(Arc::new(map))
+                        })
+                        .collect::<Result<Vec<_>>>()
+                })?;
                 Ok(Some(Arc::new(Snapshot { time, parts })))
             }
             _ => {
-                let window = range(time - w, time)?;
-                if window.is_empty() {
+                let mut deltas = Vec::new();
+                let mut end = time - w + slide;
+                while end <= time {
+                    if end > zero_time {
+                        deltas.push(delta(end)?);
+                    }
+                    end += slide;
+                }
+                if deltas.iter().all(|d| d.rdds == 0) {
                     return Ok(None);
                 }
-                let parts = self.update_all(ctx, None, &[], &window)?;
+                let parts = ctx.run(|| {
+                    (0..self.num_partitions)
+                        .into_par_iter()
+                        .map(|p| {
+                            let mut map = StateMap::default();
+                            for d in &deltas {
+                                merge_into(&self.func, &mut map, &d.parts[p])?;
+                            }
+                            if let Some(filter) = &self.filter {
+                                apply_filter(filter, &mut map)?;
+                            }
+                            Ok(Arc::new(map))
+                        })
+                        .collect::<Result<Vec<_>>>()
+                })?;
                 Ok(Some(Arc::new(Snapshot { time, parts })))
             }
         }
     }
 
-    fn update_all(
-        &self,
-        ctx: &Arc<EngineContext>,
-        prev: Option<&Snapshot>,
-        old: &[Arc<Vec<Keyed>>],
-        new: &[Arc<Vec<Keyed>>],
-    ) -> Result<Vec<Arc<StateMap>>> {
-        ctx.run(|| {
-            (0..self.num_partitions)
-                .into_par_iter()
-                .map(|p| {
-                    let mut map = prev.map(|s| (*s.parts[p]).clone()).unwrap_or_default();
-                    let leaving: Vec<&(Key, Value)> = old.iter().flat_map(|s| &s[p]).collect();
-                    let entering: Vec<&(Key, Value)> = new.iter().flat_map(|s| &s[p]).collect();
-                    if !leaving.is_empty() {
-                        self.subtract(&mut map, &leaving)?;
-                    }
-                    // As Spark: values are reduced in, and filtered, whenever the window gained
-                    // parent RDDs (even empty ones).
-                    if !new.is_empty() {
-                        add_into(&self.func, &mut map, &entering)?;
-                        if let Some(filter) = &self.filter {
-                            apply_filter(filter, &mut map)?;
-                        }
-                    }
-                    Ok(Arc::new(map))
-                })
-                .collect()
-        })
-    }
-
-    /// Take the values that left the window out of the keys that have them: the leaving
-    /// values are reduced per key with `func`, then `invFunc(current, leaving)`; keys that are
-    /// not in the window are ignored (a left outer join).
-    fn subtract(&self, map: &mut StateMap, leaving: &[&(Key, Value)]) -> Result<()> {
-        let mut left = StateMap::default();
-        add_into(&self.func, &mut left, leaving)?;
-        let mut targets: Vec<(usize, Value, Value)> = Vec::new();
-        for (k, v) in left {
-            if let Some((i, _, cur)) = map.get_full(&k) {
-                targets.push((i, cur.clone(), v));
-            }
-        }
-        let results = match &self.inv.native {
-            Some(expr) => match targets
-                .iter()
-                .map(|(_, a, b)| expr.eval(&[a, b]))
-                .collect::<Result<Vec<_>, Fallback>>()
-            {
-                Ok(r) => count_native(true, r),
-                Err(Fallback) => count_native(false, host_apply(&self.inv, &targets)?),
-            },
-            None => host_apply(&self.inv, &targets)?,
-        };
-        for ((i, _, _), r) in targets.into_iter().zip(results) {
+    /// Take a leaving delta out of the keys that have it: `invFunc(current, leaving)`; keys
+    /// that are not in the window are ignored (a left outer join).
+    fn subtract(&self, map: &mut StateMap, leaving: &StateMap) -> Result<()> {
+        let targets: Vec<(usize, &Value, &Value)> = leaving
+            .iter()
+            .filter_map(|(k, v)| map.get_full(k).map(|(i, _, cur)| (i, cur, v)))
+            .collect();
+        let results = apply_pairs(&self.inv, &targets)?;
+        let slots: Vec<usize> = targets.into_iter().map(|(i, _, _)| i).collect();
+        for (i, r) in slots.into_iter().zip(results) {
             map[i] = r;
         }
         Ok(())
     }
 }
 
-fn host_apply(f: &UserFn<dyn HostPairFn>, targets: &[(usize, Value, Value)]) -> Result<Vec<Value>> {
+/// `f(a, b)` for every target, natively when possible, else in one host call.
+fn apply_pairs(
+    f: &UserFn<dyn HostPairFn>,
+    targets: &[(usize, &Value, &Value)],
+) -> Result<Vec<Value>> {
+    if let Some(expr) = &f.native {
+        if let Ok(r) = targets
+            .iter()
+            .map(|(_, a, b)| expr.eval(&[a, b]))
+            .collect::<Result<Vec<_>, Fallback>>()
+        {
+            return Ok(count_native(true, r));
+        }
+    }
     let pairs = targets
         .iter()
-        .map(|(_, a, b)| (a.clone(), b.clone()))
+        .map(|(_, a, b)| ((*a).clone(), (*b).clone()))
         .collect::<Vec<_>>();
-    let n = pairs.len();
-    let out = f.host.apply(pairs)?;
-    if out.len() != n {
+    let out = count_native(false, f.host.apply(pairs)?);
+    if out.len() != targets.len() {
         return Err(EngineError::Internal(
             "a window function returned the wrong number of values".into(),
         ));
@@ -640,61 +664,59 @@ fn host_apply(f: &UserFn<dyn HostPairFn>, targets: &[(usize, Value, Value)]) -> 
     Ok(out)
 }
 
-/// Reduce `records` into `map` with `f`: existing keys keep their place, new keys are
-/// appended in the order they first appear. Nothing changes if `f` fails.
-fn add_into(
-    f: &UserFn<dyn HostPairFn>,
-    map: &mut StateMap,
-    records: &[&(Key, Value)],
-) -> Result<()> {
+/// Reduce `records` per key with `f` into a new map (keys in first-seen order).
+fn reduce_records(f: &UserFn<dyn HostPairFn>, records: &[&(Key, Value)]) -> Result<StateMap> {
+    if let Some(expr) = &f.native {
+        let mut map = StateMap::default();
+        let mut ok = true;
+        for (k, v) in records {
+            match map.get_index_of(k) {
+                Some(i) => match expr.eval(&[&map[i], v]) {
+                    Ok(r) => map[i] = r,
+                    Err(Fallback) => {
+                        ok = false;
+                        break;
+                    }
+                },
+                None => {
+                    map.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        if ok {
+            return Ok(count_native(true, map));
+        }
+    }
     let mut groups: KeyMap<Vec<Value>> = KeyMap::default();
     for (k, v) in records {
         groups.entry(k.clone()).or_default().push(v.clone());
     }
-    let native = f.native.as_ref().and_then(|expr| {
-        groups
-            .iter()
-            .map(|(k, vs)| {
-                let mut values = vs.iter();
-                let mut acc = match map.get(k) {
-                    Some(cur) => cur.clone(),
-                    None => values.next().cloned().unwrap_or(Value::None),
-                };
-                for v in values {
-                    acc = expr.eval(&[&acc, v])?;
-                }
-                Ok(acc)
-            })
-            .collect::<Result<Vec<_>, Fallback>>()
-            .ok()
-    });
-    if f.native.is_some() {
-        count_native(native.is_some(), ());
+    let (keys, groups): (Vec<Key>, Vec<Vec<Value>>) = groups.into_iter().unzip();
+    let reduced = count_native(false, f.host.reduce(groups)?);
+    if reduced.len() != keys.len() {
+        return Err(EngineError::Internal(
+            "a window function returned the wrong number of values".into(),
+        ));
     }
-    let results = match native {
-        Some(r) => r,
-        None => {
-            // Host: one reduce call over every key's values (the current value first).
-            let with_current: Vec<Vec<Value>> = groups
-                .iter()
-                .map(|(k, vs)| match map.get(k) {
-                    Some(cur) => std::iter::once(cur.clone())
-                        .chain(vs.iter().cloned())
-                        .collect(),
-                    None => vs.clone(),
-                })
-                .collect();
-            let reduced = f.host.reduce(with_current)?;
-            if reduced.len() != groups.len() {
-                return Err(EngineError::Internal(
-                    "a window function returned the wrong number of values".into(),
-                ));
-            }
-            reduced
+    Ok(keys.into_iter().zip(reduced).collect())
+}
+
+/// `map[k] = f(map[k], d)` for the keys of `delta` in `map`; the others are appended in
+/// `delta`'s order. Nothing changes if `f` fails.
+fn merge_into(f: &UserFn<dyn HostPairFn>, map: &mut StateMap, delta: &StateMap) -> Result<()> {
+    let targets: Vec<(usize, &Value, &Value)> = delta
+        .iter()
+        .filter_map(|(k, v)| map.get_full(k).map(|(i, _, cur)| (i, cur, v)))
+        .collect();
+    let results = apply_pairs(f, &targets)?;
+    let slots: Vec<usize> = targets.into_iter().map(|(i, _, _)| i).collect();
+    for (i, r) in slots.into_iter().zip(results) {
+        map[i] = r;
+    }
+    for (k, v) in delta {
+        if !map.contains_key(k) {
+            map.insert(k.clone(), v.clone());
         }
-    };
-    for ((k, _), v) in groups.into_iter().zip(results) {
-        map.insert(k, v);
     }
     Ok(())
 }
