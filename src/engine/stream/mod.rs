@@ -257,10 +257,8 @@ impl StreamingEngine {
     pub fn state_stream(&self, parent: usize, state: StateStream) -> Result<usize> {
         self.check_can_add()?;
         let slide = self.parents_slide(&[parent])?;
-        let id = self.add_stream(StreamKind::State(Arc::new(state)), vec![parent], slide)?;
-        self.extend_remember(parent, 2 * slide);
-        self.extend_remember(id, 2 * slide);
-        Ok(id)
+        // The stream keeps its own state: its RDDs and its parent's are needed for one batch.
+        self.add_stream(StreamKind::State(Arc::new(state)), vec![parent], slide)
     }
 
     /// Incremental `reduceByKeyAndWindow` over `parent` (the stream reduced by key per
@@ -279,8 +277,8 @@ impl StreamingEngine {
             vec![parent],
             slide_ms,
         )?;
-        self.extend_remember(parent, window_ms + slide_ms);
-        self.extend_remember(id, 2 * slide_ms);
+        // The window keeps its own per-slide deltas: each parent batch is read once.
+        self.extend_remember(parent, slide_ms);
         Ok(id)
     }
 
@@ -523,8 +521,10 @@ impl StreamingEngine {
             let own = node.remember_ms.load(Ordering::Relaxed);
             let extra = match &node.kind {
                 StreamKind::Window { window_ms } => window_ms + node.slide_ms,
-                StreamKind::ReducedWindow(w) => w.window_ms + node.slide_ms,
-                StreamKind::State(_) => 2 * node.slide_ms,
+                // The window keeps its own per-slide deltas: it reads each parent batch once,
+                // in the slide it enters.
+                StreamKind::ReducedWindow(_) => node.slide_ms,
+                StreamKind::State(_) => node.slide_ms,
                 _ => 0,
             };
             for &p in &node.parents {

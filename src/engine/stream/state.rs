@@ -290,7 +290,8 @@ fn update_partition(
     old: Option<&StateMap>,
     records: Keyed,
 ) -> Result<StateMap> {
-    let mut groups: KeyMap<Vec<Value>> = KeyMap::default();
+    let mut groups: KeyMap<Vec<Value>> =
+        KeyMap::with_capacity_and_hasher(records.len(), Default::default());
     for (k, v) in records {
         groups.entry(k).or_default().push(v);
     }
