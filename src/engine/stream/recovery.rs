@@ -406,6 +406,7 @@ impl StreamingEngine {
     }
 
     fn write_state(&self, dir: &Path, name: &str, stream: usize, snap: &Snapshot) -> Result<()> {
+        let started = std::time::Instant::now();
         let codec = self.host_codec.lock().clone();
         let partitions = self.ctx.run(|| {
             snap.parts
@@ -439,6 +440,13 @@ impl StreamingEngine {
         };
         let payload = postcard::to_allocvec(&file).map_err(encode_err)?;
         checkpoint::write(dir, name, snap.time, &payload)?;
+        log::info!(
+            "Checkpointed the state of stream {stream} at {} ms ({} keys, {} bytes) in {} ms",
+            snap.time,
+            snap.len(),
+            payload.len(),
+            started.elapsed().as_millis()
+        );
         Ok(())
     }
 
@@ -527,7 +535,15 @@ impl StreamingEngine {
         }
         for entry in &meta.keyed {
             let node = node_of(entry.stream)?;
+            let started = std::time::Instant::now();
             let snapshot = self.read_state(dir, entry)?;
+            log::info!(
+                "Restored the state of stream {} at {} ms ({} keys) in {} ms",
+                entry.stream,
+                entry.time,
+                snapshot.len(),
+                started.elapsed().as_millis()
+            );
             match &node.kind {
                 StreamKind::State(s) => s.restore(snapshot),
                 StreamKind::ReducedWindow(w) => w.restore(snapshot),
