@@ -14,7 +14,19 @@ from typing import Any, Optional, final
 _PartitionFunc = Callable[[int, Iterator[Any]], Iterable[Any]]
 
 __version__: str
-__all__ = ["EngineContext", "Rdd", "StreamingEngine", "__version__", "read_checkpoint"]
+__all__ = [
+    "EngineContext",
+    "Rdd",
+    "StreamingEngine",
+    "__version__",
+    "portable_hash",
+    "read_checkpoint",
+]
+
+def portable_hash(x: Any) -> int:
+    """PySpark's ``portable_hash``: None is 0, tuples element by element, ``str``/``bytes`` as
+    CPython hashes them under ``PYTHONHASHSEED=0``, anything else ``hash(x)``. Raises
+    Python's ``TypeError`` for unhashable objects."""
 
 @final
 class EngineContext:
@@ -23,6 +35,13 @@ class EngineContext:
     def __new__(cls, parallelism: int) -> EngineContext: ...
     @property
     def parallelism(self) -> int: ...
+    @property
+    def host_key_calls(self) -> int:
+        """Calls into Python for batches of keys with Python objects (hash, equality, order):
+        at most a few per partition, never one per record."""
+    @property
+    def shuffle_count(self) -> int:
+        """Shuffles materialised so far (a dataset already partitioned as asked is not)."""
     def stop(self) -> None: ...
 
 @final
@@ -42,9 +61,16 @@ class Rdd:
     @property
     def id(self) -> int: ...
     def num_partitions(self) -> int: ...
-    def map_partitions(self, func: _PartitionFunc) -> Rdd:
-        """Narrow step run in Python once per partition: ``func(split_index, iterator)``."""
-    def native_step(self, kind: str, expr: Any, fallback: _PartitionFunc) -> Rdd:
+    def map_partitions(self, func: _PartitionFunc, preserves_partitioning: bool = False) -> Rdd:
+        """Narrow step run in Python once per partition: ``func(split_index, iterator)``.
+        With ``preserves_partitioning`` the result keeps this dataset's partitioner."""
+    def native_step(
+        self,
+        kind: str,
+        expr: Any,
+        fallback: _PartitionFunc,
+        preserves_partitioning: Optional[bool] = None,
+    ) -> Rdd:
         """Narrow step run natively (GIL released, in parallel).
 
         ``kind`` is one of ``map``, ``flat_map``, ``filter``, ``map_values``,
@@ -53,16 +79,46 @@ class Rdd:
         ``expr`` is the tuple encoding produced by ``ferrostream._analyze``. Where a record
         is outside what native code handles (e.g. a type mismatch), the whole partition is
         computed by ``fallback`` instead, which must compute the same step in Python.
-        Raises ValueError if ``expr`` is not a valid encoding.
+        Raises ValueError if ``expr`` is not a valid encoding. The partitioner is kept by
+        ``filter``, ``map_values``, ``flat_map_values`` and ``combine`` unless
+        ``preserves_partitioning`` says otherwise.
         """
+    @property
+    def partitioner(self) -> Optional[tuple[str, int, Optional[Callable[[Any], int]]]]:
+        """``(kind, num_partitions, func)`` when the partitioning by key is known: kind
+        ``"hash"`` (``portable_hash``, func None), ``"func"`` (the user's partition function)
+        or ``"range"`` (a sort's ranges); else None."""
+    def key_op(
+        self,
+        op: str,
+        others: list[Rdd],
+        num_partitions: Optional[int],
+        default_partitions: int,
+        partition_func: Optional[Callable[[Any], int]] = None,
+    ) -> Rdd:
+        """A keyed operation computed by the engine. ``op``: ``group_by_key`` (no others;
+        ``(k, ResultIterable)``), ``cogroup`` (any number; ``(k, (ResultIterable, ...))``),
+        ``join``, ``left_outer_join``, ``right_outer_join``, ``full_outer_join``,
+        ``subtract_by_key`` (one other; pairs), ``distinct`` (no others), ``intersection``,
+        ``subtract`` (one other; whole records). Keys group in first-seen order (inputs in
+        turn, each in map-partition order) with Python's equality.
+
+        Pair inputs are shuffled into the target partitioning unless they already have it:
+        ``partition_func``'s (or ``portable_hash``'s) with ``num_partitions`` when given, else
+        the partitioning of the input with the most partitions that has one, else
+        ``portable_hash`` with ``default_partitions``. Raises ValueError for an unknown
+        ``op`` or zero partitions."""
     def group_by_key_local(self) -> Rdd:
-        """Per partition: ``(k, v)`` pairs -> ``(k, [v, ...])``, keys in first-seen order."""
+        """Per partition: ``(k, v)`` pairs -> ``(k, [v, ...])``, keys in first-seen order
+        (Python's equality; keys with Python objects are compared in one call per
+        partition)."""
     def partition_by(
         self, num_partitions: int, partition_func: Optional[Callable[[Any], int]] = None
     ) -> Rdd:
         """Shuffle ``(k, v)`` pairs into partition ``partition_func(k) % num_partitions``;
         ``None`` means PySpark's ``portable_hash`` computed natively. Records keep their order:
-        source partition by source partition, then as they came."""
+        source partition by source partition, then as they came. A dataset already
+        partitioned that way (same count, same function object) is returned as it is."""
     def coalesce(self, num_partitions: int) -> Rdd:
         """Merge neighbouring partitions down to ``num_partitions`` (no shuffle)."""
     def rebalance(self, num_partitions: int) -> Rdd:

@@ -25,13 +25,47 @@ from ferrostream.storagelevel import StorageLevel
 if TYPE_CHECKING:
     from ferrostream.context import SparkContext
 
-__all__ = ["RDD", "PipelinedRDD", "portable_hash"]
+__all__ = ["RDD", "Partitioner", "PipelinedRDD", "portable_hash"]
 
 T = TypeVar("T")
 U = TypeVar("U")
 PartitionFunc = Callable[[int, Iterator[Any]], Iterable[Any]]
 
 _NOT_STORED = StorageLevel(False, False, False, False, 1)
+
+
+class Partitioner:
+    """How the pairs of an RDD are spread over its partitions: key ``k`` is in partition
+    ``partitionFunc(k) % numPartitions``. Two RDDs with equal partitioners are
+    co-partitioned, and keyed operations on them need no shuffle.
+
+    Examples
+    --------
+    >>> p = sc.parallelize([(1, 1)]).partitionBy(2).partitioner
+    >>> p.numPartitions, p.partitionFunc is portable_hash, p(3)
+    (2, True, 1)
+    """
+
+    def __init__(self, numPartitions: int, partitionFunc: Callable[[Any], int]) -> None:
+        self.numPartitions = numPartitions
+        self.partitionFunc = partitionFunc
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Partitioner)
+            and self.numPartitions == other.numPartitions
+            and self.partitionFunc == other.partitionFunc
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.numPartitions, id(self.partitionFunc)))
+
+    def __call__(self, k: Any) -> int:
+        return self.partitionFunc(k) % self.numPartitions
+
+
+def _range_partition(_: Any) -> int:
+    raise TypeError("a sort's range partitioner cannot be called on its own")
 
 
 class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
@@ -66,7 +100,6 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         self._op = _op
         self._is_text = False
         self._parents: tuple[RDD[Any], ...] = ()
-        self.partitioner: Any = None
 
     # -- engine plumbing ----------------------------------------------------------------
 
@@ -78,6 +111,53 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         out: RDD[Any] = RDD(jrdd, self.ctx, _kind=kind, _op=op)
         out._parents = (self,)
         return out
+
+    @property
+    def partitioner(self) -> Partitioner | None:
+        """How the pairs are partitioned by key (a :class:`Partitioner`), or None when
+        that is not known. Shuffles set it; ``mapValues``, ``flatMapValues``, ``filter``
+        and steps with ``preservesPartitioning=True`` keep it.
+
+        Examples
+        --------
+        >>> sc.parallelize([(1, 2)]).partitioner is None
+        True
+        >>> sc.parallelize([(1, 2)]).partitionBy(3).mapValues(str).partitioner.numPartitions
+        3
+        """
+        info = self._jrdd.partitioner
+        if info is None:
+            return None
+        kind, n, func = info
+        if kind == "hash":
+            return Partitioner(n, portable_hash)
+        if kind == "func":
+            return Partitioner(n, func)
+        return Partitioner(n, _range_partition)
+
+    def _key_op(
+        self,
+        op: str,
+        others: list[RDD[Any]],
+        numPartitions: int | None,
+        default: int,
+        partitionFunc: Callable[[Any], int] | None = None,
+        kind: str = "ShuffledRDD",
+    ) -> RDD[Any]:
+        """An engine keyed operation (see ``_native.Rdd.key_op``)."""
+        if (numPartitions or default) == 0:  # no partitions anywhere: nothing to do
+            return self._shuffle(0, portable_hash)
+        func = None if partitionFunc is portable_hash else partitionFunc
+        jrdd = self._jrdd.key_op(op, [o._jrdd for o in others], numPartitions, default, func)
+        out = self._wrap(jrdd, kind, op)
+        out._parents = (self, *others)
+        return out
+
+    def _default_partitions(self, others: list[RDD[Any]]) -> int:
+        """PySpark's default for keyed operations over the union of self and ``others``."""
+        if self.ctx.getConf().contains("spark.default.parallelism"):
+            return self.ctx.defaultParallelism
+        return self.getNumPartitions() + sum(o.getNumPartitions() for o in others)
 
     def _pending(self) -> tuple[Any, PartitionFunc] | None:
         """(source engine Rdd, fused Python function) when this RDD is an unmaterialised
@@ -92,12 +172,14 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         source, prev = pending
         return source.map_partitions(lambda s, it: func(s, iter(prev(s, it))))
 
-    def _native_step(self, kind: str, func: Any, fallback: PartitionFunc) -> RDD[Any] | None:
+    def _native_step(
+        self, kind: str, func: Any, fallback: PartitionFunc, preserves: bool | None = None
+    ) -> RDD[Any] | None:
         expr = _util.native_expr(func, 2 if kind == "combine" else 1)
         if expr is None:
             return None
         try:
-            jrdd = self._jrdd.native_step(kind, expr, fallback)
+            jrdd = self._jrdd.native_step(kind, expr, fallback, preserves)
         except ValueError:
             return None
         return self._wrap(jrdd)
@@ -254,7 +336,8 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         def step(_: int, it: Iterable[Any]) -> Iterator[Any]:
             return (f(x) for x in it)
 
-        return self._native_step("map", f, step) or self.mapPartitionsWithIndex(step)
+        native = self._native_step("map", f, step, preservesPartitioning)
+        return native or self.mapPartitionsWithIndex(step, preservesPartitioning)
 
     def flatMap(self, f: Callable[[T], Iterable[U]], preservesPartitioning: bool = False) -> RDD[U]:
         """Apply ``f`` to every element and flatten the resulting iterables.
@@ -269,7 +352,8 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         def step(_: int, it: Iterable[Any]) -> Iterator[Any]:
             return (y for x in it for y in f(x))
 
-        return self._native_step("flat_map", f, step) or self.mapPartitionsWithIndex(step)
+        native = self._native_step("flat_map", f, step, preservesPartitioning)
+        return native or self.mapPartitionsWithIndex(step, preservesPartitioning)
 
     def filter(self, f: Callable[[T], bool]) -> RDD[T]:
         """Keep the elements for which ``f`` is true.
@@ -284,7 +368,7 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         def step(_: int, it: Iterable[Any]) -> Iterator[Any]:
             return (x for x in it if f(x))
 
-        return self._native_step("filter", f, step) or self.mapPartitionsWithIndex(step)
+        return self._native_step("filter", f, step) or self.mapPartitionsWithIndex(step, True)
 
     def mapPartitions(
         self, f: Callable[[Iterator[T]], Iterable[U]], preservesPartitioning: bool = False
@@ -314,7 +398,7 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         6
         """
         check_callable(f, "f")
-        return PipelinedRDD(self, f)
+        return PipelinedRDD(self, f, bool(preservesPartitioning))
 
     def mapPartitionsWithSplit(
         self,
@@ -381,15 +465,7 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         [1, 2, 3]
         """
         n = self._reduce_partitions(numPartitions)
-
-        def local(_: int, it: Iterable[Any]) -> Iterator[Any]:
-            return ((x, None) for x in dict.fromkeys(it))
-
-        def merge(_: int, it: Iterable[Any]) -> Iterable[Any]:
-            return dict.fromkeys(k for k, _v in it)
-
-        shuffled = self._wrap(self._pipe(local))._shuffle(n, portable_hash)
-        return shuffled.mapPartitionsWithIndex(merge)
+        return self._key_op("distinct", [], n, n, kind="MapPartitionsRDD")
 
     def intersection(self, other: RDD[T]) -> RDD[T]:
         """The distinct elements present in both RDDs.
@@ -401,9 +477,8 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         >>> sorted(rdd1.intersection(rdd2).collect())
         [1, 2, 3]
         """
-        a = self.map(lambda v: (v, None))
-        b = other.map(lambda v: (v, None))
-        return a.cogroup(b).filter(lambda kv: all(kv[1])).keys()
+        n = self._default_partitions([other])
+        return self._key_op("intersection", [other], None, n, kind="MapPartitionsRDD")
 
     def subtract(self, other: RDD[T], numPartitions: int | None = None) -> RDD[T]:
         """The elements of ``self`` that are not in ``other`` (duplicates kept).
@@ -415,9 +490,8 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         >>> sorted(x.subtract(y).collect())
         [('a', 1), ('b', 4), ('b', 5)]
         """
-        a = self.map(lambda x: (x, True))
-        b = other.map(lambda x: (x, True))
-        return a.subtractByKey(b, numPartitions).keys()
+        n = self._reduce_partitions(numPartitions)
+        return self._key_op("subtract", [other], n, n, kind="MapPartitionsRDD")
 
     # -- partitioning --------------------------------------------------------------------
 
@@ -555,7 +629,7 @@ class PipelinedRDD(RDD[T]):
     checkpointed RDD ends a chain.
     """
 
-    def __init__(self, prev: RDD[Any], func: PartitionFunc) -> None:
+    def __init__(self, prev: RDD[Any], func: PartitionFunc, preserves: bool = False) -> None:
         super().__init__(None, prev.ctx)
         pending = prev._pending()
         if pending is not None:
@@ -564,17 +638,66 @@ class PipelinedRDD(RDD[T]):
             self._source = source
             self._depth: int = prev._depth + 1  # type: ignore[attr-defined]
             self._parents = prev._parents
+            self._preserves: bool = preserves and prev._preserves  # type: ignore[attr-defined]
         else:
             self._func = func
             self._source = prev._jrdd
             self._depth = 1
             self._parents = (prev,)
+            self._preserves = preserves
 
     @property
     def _jrdd(self) -> Any:
         if self._jrdd_val is None:
-            self._jrdd_val = self._source.map_partitions(self._func)
+            self._jrdd_val = self._source.map_partitions(self._func, self._preserves)
         return self._jrdd_val
+
+    @property
+    def partitioner(self) -> Partitioner | None:
+        """How the pairs are partitioned by key (a :class:`Partitioner`), or None when
+        that is not known. Shuffles set it; ``mapValues``, ``flatMapValues``, ``filter``
+        and steps with ``preservesPartitioning=True`` keep it.
+
+        Examples
+        --------
+        >>> sc.parallelize([(1, 2)]).partitioner is None
+        True
+        >>> sc.parallelize([(1, 2)]).partitionBy(3).mapValues(str).partitioner.numPartitions
+        3
+        """
+        info = self._jrdd.partitioner
+        if info is None:
+            return None
+        kind, n, func = info
+        if kind == "hash":
+            return Partitioner(n, portable_hash)
+        if kind == "func":
+            return Partitioner(n, func)
+        return Partitioner(n, _range_partition)
+
+    def _key_op(
+        self,
+        op: str,
+        others: list[RDD[Any]],
+        numPartitions: int | None,
+        default: int,
+        partitionFunc: Callable[[Any], int] | None = None,
+        kind: str = "ShuffledRDD",
+    ) -> RDD[Any]:
+        """An engine keyed operation (see ``_native.Rdd.key_op``)."""
+        if (numPartitions or default) == 0:  # no partitions anywhere: nothing to do
+            return self._shuffle(0, portable_hash)
+        func = None if partitionFunc is portable_hash else partitionFunc
+        jrdd = self._jrdd.key_op(op, [o._jrdd for o in others], numPartitions, default, func)
+        out = self._wrap(jrdd, kind, op)
+        out._parents = (self, *others)
+        return out
+
+    def _default_partitions(self, others: list[RDD[Any]]) -> int:
+        """PySpark's default for keyed operations over the union of self and ``others``."""
+        if self.ctx.getConf().contains("spark.default.parallelism"):
+            return self.ctx.defaultParallelism
+        return self.getNumPartitions() + sum(o.getNumPartitions() for o in others)
 
     def _pending(self) -> tuple[Any, PartitionFunc] | None:
         if self.is_cached or self.is_checkpointed or self._locally_checkpointed:

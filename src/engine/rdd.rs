@@ -14,9 +14,11 @@ use rayon::prelude::*;
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::host::{KeyPartitioner, PartitionFn};
+use crate::engine::keys;
+use crate::engine::ops::keyed::KeyOp;
 use crate::engine::step::{NativeKind, Step};
 use crate::engine::textio;
-use crate::engine::value::{Key, Value};
+use crate::engine::value::Value;
 
 pub type Partition = Vec<Value>;
 
@@ -29,6 +31,52 @@ pub enum Partitioner {
     Host(Arc<dyn KeyPartitioner>),
     /// Even spreading for `repartition`, key-less.
     RoundRobin,
+    /// `portable_hash(record) % n` of whole records (not pairs): `distinct` and set operations.
+    RecordHash,
+}
+
+/// How the `(k, v)` records of a dataset are known to be spread over its partitions (Spark's
+/// `RDD.partitioner`). Two datasets with equal partitionings are co-partitioned: a key is in
+/// the same partition of both, so keyed operations on them need no shuffle.
+#[derive(Clone)]
+pub enum Partitioning {
+    /// `portable_hash(k) % n`.
+    Hash(usize),
+    /// `partitionFunc(k) % n` for a user function (equal when the function is the same one,
+    /// as PySpark's `Partitioner.__eq__` decides).
+    Func(usize, Arc<dyn KeyPartitioner>),
+    /// A partitioning no other dataset shares (e.g. the ranges of one sort): `(n, node id)`.
+    Unique(usize, u64),
+}
+
+impl Partitioning {
+    pub fn num_partitions(&self) -> usize {
+        match self {
+            Partitioning::Hash(n) | Partitioning::Func(n, _) | Partitioning::Unique(n, _) => *n,
+        }
+    }
+
+    /// The shuffle that produces this partitioning (None for a unique one).
+    pub fn partitioner(&self) -> Option<Partitioner> {
+        match self {
+            Partitioning::Hash(_) => Some(Partitioner::PortableHash),
+            Partitioning::Func(_, f) => Some(Partitioner::Host(f.clone())),
+            Partitioning::Unique(..) => None,
+        }
+    }
+}
+
+impl PartialEq for Partitioning {
+    fn eq(&self, other: &Partitioning) -> bool {
+        match (self, other) {
+            (Partitioning::Hash(a), Partitioning::Hash(b)) => a == b,
+            (Partitioning::Func(a, f), Partitioning::Func(b, g)) => {
+                a == b && f.identity() == g.identity()
+            }
+            (Partitioning::Unique(a, x), Partitioning::Unique(b, y)) => a == b && x == y,
+            _ => false,
+        }
+    }
 }
 
 enum Node {
@@ -37,6 +85,12 @@ enum Node {
     Narrow {
         parent: Arc<Rdd>,
         step: Step,
+    },
+    /// A keyed operation over co-partitioned inputs: partition `i` of the output is computed
+    /// from partition `i` of every input.
+    Keyed {
+        inputs: Vec<Arc<Rdd>>,
+        op: KeyOp,
     },
     Shuffle {
         parent: Arc<Rdd>,
@@ -57,16 +111,27 @@ pub struct Rdd {
     ctx: Arc<EngineContext>,
     node: Node,
     num_partitions: usize,
+    partitioning: Option<Partitioning>,
     cache: Mutex<Option<Vec<Option<Partition>>>>,
 }
 
 impl Rdd {
     fn new(ctx: Arc<EngineContext>, node: Node, num_partitions: usize) -> Arc<Rdd> {
+        Rdd::new_partitioned(ctx, node, num_partitions, None)
+    }
+
+    fn new_partitioned(
+        ctx: Arc<EngineContext>,
+        node: Node,
+        num_partitions: usize,
+        partitioning: Option<Partitioning>,
+    ) -> Arc<Rdd> {
         Arc::new(Rdd {
             id: ctx.next_rdd_id(),
             ctx,
             node,
             num_partitions,
+            partitioning,
             cache: Mutex::new(None),
         })
     }
@@ -117,15 +182,44 @@ impl Rdd {
         self.num_partitions
     }
 
-    /// A narrow step applied to every partition.
+    /// How the records are known to be partitioned by key (None: not known).
+    pub fn partitioning(&self) -> Option<&Partitioning> {
+        self.partitioning.as_ref()
+    }
+
+    /// A narrow step applied to every partition. Steps that keep every record's key (native
+    /// `filter`, `mapValues`, `flatMapValues`, per-partition combines and groups) keep the
+    /// partitioning; others lose it.
     pub fn with_step(self: &Arc<Self>, step: Step) -> Arc<Rdd> {
-        Rdd::new(
+        let keeps = match &step {
+            Step::GroupLocal => true,
+            Step::Native { kind, .. } => matches!(
+                kind,
+                NativeKind::Filter
+                    | NativeKind::MapValues
+                    | NativeKind::FlatMapValues
+                    | NativeKind::Combine
+            ),
+            Step::Host(_) => false,
+        };
+        self.with_step_keeping(step, keeps)
+    }
+
+    /// A narrow step; `keeps_partitioning` is PySpark's `preservesPartitioning`.
+    pub fn with_step_keeping(self: &Arc<Self>, step: Step, keeps_partitioning: bool) -> Arc<Rdd> {
+        let partitioning = if keeps_partitioning {
+            self.partitioning.clone()
+        } else {
+            None
+        };
+        Rdd::new_partitioned(
             self.ctx.clone(),
             Node::Narrow {
                 parent: self.clone(),
                 step,
             },
             self.num_partitions,
+            partitioning,
         )
     }
 
@@ -135,13 +229,23 @@ impl Rdd {
     }
 
     /// Shuffle `(key, value)` records (or any records, for round-robin) into `n` partitions.
+    /// A dataset already partitioned that way is returned as it is (no shuffle), as PySpark's
+    /// `partitionBy` does.
     pub fn shuffle(self: &Arc<Self>, n: usize, partitioner: Partitioner) -> Result<Arc<Rdd>> {
         if n == 0 {
             return Err(EngineError::InvalidArgument(
                 "numPartitions must be positive".into(),
             ));
         }
-        Ok(Rdd::new(
+        let partitioning = match &partitioner {
+            Partitioner::PortableHash => Some(Partitioning::Hash(n)),
+            Partitioner::Host(f) => Some(Partitioning::Func(n, f.clone())),
+            Partitioner::RoundRobin | Partitioner::RecordHash => None,
+        };
+        if partitioning.is_some() && partitioning == self.partitioning {
+            return Ok(self.clone());
+        }
+        Ok(Rdd::new_partitioned(
             self.ctx.clone(),
             Node::Shuffle {
                 parent: self.clone(),
@@ -150,6 +254,84 @@ impl Rdd {
                 lock: Mutex::new(()),
             },
             n,
+            partitioning,
+        ))
+    }
+
+    /// This dataset hash-partitioned into `n` partitions (`portable_hash(k) % n`): itself when
+    /// it already is, else a shuffle.
+    pub fn partition_by_hash(self: &Arc<Self>, n: usize) -> Result<Arc<Rdd>> {
+        self.shuffle(n, Partitioner::PortableHash)
+    }
+
+    /// This dataset partitioned as `target`: itself when it already is, else a shuffle.
+    pub fn partition_as(self: &Arc<Self>, target: &Partitioning) -> Result<Arc<Rdd>> {
+        if self.partitioning.as_ref() == Some(target) {
+            return Ok(self.clone());
+        }
+        match target.partitioner() {
+            Some(p) => self.shuffle(target.num_partitions(), p),
+            None => Err(EngineError::Internal(
+                "cannot shuffle into a unique partitioning".into(),
+            )),
+        }
+    }
+
+    /// The partitioning keyed operations over `inputs` use (Spark's `defaultPartitioner`):
+    /// `Hash(n)` when `n` is given; otherwise the partitioning of the input with the most
+    /// partitions among those that have one, so that input is not shuffled again; otherwise
+    /// `Hash(default_n)`.
+    pub fn default_partitioning(
+        inputs: &[Arc<Rdd>],
+        n: Option<usize>,
+        default_n: usize,
+    ) -> Partitioning {
+        if let Some(n) = n {
+            return Partitioning::Hash(n);
+        }
+        let mut best: Option<&Partitioning> = None;
+        for p in inputs.iter().filter_map(|r| r.partitioning.as_ref()) {
+            if p.partitioner().is_some()
+                && best.is_none_or(|b| p.num_partitions() > b.num_partitions())
+            {
+                best = Some(p);
+            }
+        }
+        best.cloned()
+            .unwrap_or(Partitioning::Hash(default_n.max(1)))
+    }
+
+    /// A keyed operation over `(k, v)` inputs (or whole records, for the set operations),
+    /// each brought into `target` partitioning by a shuffle unless it already is.
+    pub fn keyed(inputs: &[Arc<Rdd>], op: KeyOp, target: &Partitioning) -> Result<Arc<Rdd>> {
+        let Some(first) = inputs.first() else {
+            return Err(EngineError::Internal(
+                "a keyed operation needs inputs".into(),
+            ));
+        };
+        let n = target.num_partitions();
+        let by_record = op.keys_are_records();
+        let mut shuffled = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            shuffled.push(if by_record {
+                input.shuffle(n, Partitioner::RecordHash)?
+            } else {
+                input.partition_as(target)?
+            });
+        }
+        let partitioning = if op.keeps_keys() {
+            Some(target.clone())
+        } else {
+            None
+        };
+        Ok(Rdd::new_partitioned(
+            first.ctx.clone(),
+            Node::Keyed {
+                inputs: shuffled,
+                op,
+            },
+            n,
+            partitioning,
         ))
     }
 
@@ -203,6 +385,12 @@ impl Rdd {
         match &self.node {
             Node::Source(_) | Node::TextFile(_) => Ok(()),
             Node::Narrow { parent, .. } | Node::Coalesce { parent, .. } => parent.prepare(),
+            Node::Keyed { inputs, .. } => {
+                for input in inputs {
+                    input.prepare()?;
+                }
+                Ok(())
+            }
             Node::Union(parts) => {
                 let mut seen = std::collections::HashSet::new();
                 for (rdd, _) in parts {
@@ -226,6 +414,10 @@ impl Rdd {
                     return Ok(());
                 }
                 parent.prepare()?;
+                self.ctx
+                    .metrics()
+                    .shuffles
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let buckets = self.run_map_side(parent, partitioner)?;
                 let mut result: Vec<Partition> = vec![Vec::new(); self.num_partitions];
                 for map_output in buckets {
@@ -245,12 +437,13 @@ impl Rdd {
         partitioner: &Partitioner,
     ) -> Result<Vec<Vec<Partition>>> {
         let n = self.num_partitions;
+        let ctx = &self.ctx;
         self.ctx.run(|| {
             (0..parent.num_partitions)
                 .into_par_iter()
                 .map(|i| {
                     let records = parent.compute(i)?;
-                    bucket(records, i, n, partitioner)
+                    bucket(ctx, records, i, n, partitioner)
                 })
                 .collect()
         })
@@ -281,7 +474,17 @@ impl Rdd {
                     return self.compute_fused(i);
                 }
                 let input = parent.compute(i)?;
+                if let Step::GroupLocal = step {
+                    return group_local_in(&self.ctx, input);
+                }
                 step.apply(i, input)
+            }
+            Node::Keyed { inputs, op } => {
+                let sides = inputs
+                    .iter()
+                    .map(|r| r.compute(i))
+                    .collect::<Result<Vec<_>>>()?;
+                op.run(&self.ctx, sides)
             }
             Node::Shuffle { output, .. } => match output.get() {
                 Some(parts) => Ok(parts[i].clone()),
@@ -391,6 +594,7 @@ impl Rdd {
 
 /// Split one map-side partition into `n` buckets.
 fn bucket(
+    ctx: &EngineContext,
     records: Partition,
     map_index: usize,
     n: usize,
@@ -398,10 +602,18 @@ fn bucket(
 ) -> Result<Vec<Partition>> {
     let mut buckets: Vec<Partition> = (0..n).map(|_| Vec::new()).collect();
     match partitioner {
-        Partitioner::PortableHash => {
-            for record in records {
-                let (k, _) = record.as_pair()?;
-                let h = k.portable_hash()?;
+        Partitioner::PortableHash | Partitioner::RecordHash => {
+            let keys = if matches!(partitioner, Partitioner::RecordHash) {
+                records.iter().collect::<Vec<_>>()
+            } else {
+                records
+                    .iter()
+                    .map(|r| r.as_pair().map(|(k, _)| k))
+                    .collect::<Result<Vec<_>>>()?
+            };
+            let hashes = keys::hash_keys(ctx, &keys)?;
+            drop(keys);
+            for (record, h) in records.into_iter().zip(hashes) {
                 buckets[h.rem_euclid(n as i64) as usize].push(record);
             }
         }
@@ -432,17 +644,26 @@ fn bucket(
 }
 
 /// Group `(k, v)` records by key into `(k, [v...])`, keys in first-seen order.
+/// Host keys are compared one by one here: datasets use [`group_local_in`].
 pub fn group_local(records: Partition) -> Result<Partition> {
     let mut groups: crate::engine::value::KeyMap<Vec<Value>> = Default::default();
     for record in records {
         let (k, v) = record.as_pair()?;
         groups
-            .entry(Key::new(k.clone())?)
+            .entry(crate::engine::value::Key::new(k.clone())?)
             .or_default()
             .push(v.clone());
     }
     Ok(groups
         .into_iter()
         .map(|(k, vs)| Value::pair(k.value, Value::List(Arc::from(vs))))
+        .collect())
+}
+
+/// [`group_local`] with the context's host runtime (host keys compared in bulk).
+pub fn group_local_in(ctx: &EngineContext, records: Partition) -> Result<Partition> {
+    Ok(keys::group_pairs(ctx, &records)?
+        .into_iter()
+        .map(|(k, vs)| Value::pair(k, Value::List(Arc::from(vs))))
         .collect())
 }

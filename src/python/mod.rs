@@ -18,5 +18,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rdd::PyRdd>()?;
     m.add_class::<streaming::PyStreamingEngine>()?;
     m.add_function(wrap_pyfunction!(streaming::read_checkpoint, m)?)?;
+    m.add_function(wrap_pyfunction!(rdd::portable_hash, m)?)?;
     Ok(())
 }

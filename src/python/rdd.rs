@@ -4,13 +4,17 @@ use std::sync::Arc;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyList;
+use pyo3::types::{PyList, PyTuple};
 
 use crate::engine::context::EngineContext;
 use crate::engine::expr::Expr;
-use crate::engine::rdd::{Partitioner, Rdd};
+use crate::engine::ops::keyed::KeyOp;
+use crate::engine::rdd::{Partitioner, Partitioning, Rdd};
 use crate::engine::step::{NativeKind, Step};
-use crate::python::conv::{partition_to_py, py_to_partition, py_to_value};
+use crate::engine::value::Value;
+use crate::python::conv::{
+    partition_to_py, py_portable_hash, py_to_partition, py_to_value, PyHostRuntime,
+};
 use crate::python::detach::run_detached;
 use crate::python::errors::IntoPyResult;
 use crate::python::udf::{PyKeyPartitioner, PyPartitionFn};
@@ -25,12 +29,31 @@ impl PyEngineContext {
     #[new]
     fn new(py: Python<'_>, parallelism: usize) -> PyResult<Self> {
         let inner = EngineContext::new(parallelism).py_err(py)?;
+        inner.set_host_runtime(Arc::new(PyHostRuntime));
         Ok(PyEngineContext { inner })
     }
 
     #[getter]
     fn parallelism(&self) -> usize {
         self.inner.parallelism()
+    }
+
+    /// Calls into Python for batches of host keys (hash, equality, order) so far.
+    #[getter]
+    fn host_key_calls(&self) -> u64 {
+        self.inner
+            .metrics()
+            .host_key_calls
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Shuffles materialised so far.
+    #[getter]
+    fn shuffle_count(&self) -> u64 {
+        self.inner
+            .metrics()
+            .shuffles
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn stop(&self) {}
@@ -96,17 +119,113 @@ impl PyRdd {
         self.inner.num_partitions()
     }
 
-    fn map_partitions(&self, func: &Bound<'_, PyAny>) -> PyResult<Self> {
+    #[pyo3(signature = (func, preserves_partitioning=false))]
+    fn map_partitions(
+        &self,
+        func: &Bound<'_, PyAny>,
+        preserves_partitioning: bool,
+    ) -> PyResult<Self> {
         let f = callable(func, "func")?;
-        Ok(wrap(self.inner.map_partitions(Arc::new(PyPartitionFn(f)))))
+        Ok(wrap(self.inner.with_step_keeping(
+            Step::Host(Arc::new(PyPartitionFn(f))),
+            preserves_partitioning,
+        )))
     }
 
+    /// `(kind, num_partitions, func)`: kind is "hash" (func None), "func" (the user's
+    /// partition function) or "range"; None when the partitioning is not known.
+    #[getter]
+    fn partitioner<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let Some(p) = self.inner.partitioning() else {
+            return Ok(None);
+        };
+        let (kind, func) = match p {
+            Partitioning::Hash(_) => ("hash", py.None()),
+            Partitioning::Func(_, f) => (
+                "func",
+                f.as_any()
+                    .downcast_ref::<PyKeyPartitioner>()
+                    .map(|k| k.0.clone_ref(py))
+                    .unwrap_or_else(|| py.None()),
+            ),
+            Partitioning::Unique(..) => ("range", py.None()),
+        };
+        Ok(Some(PyTuple::new(
+            py,
+            [
+                kind.into_pyobject(py)?.into_any().unbind(),
+                p.num_partitions().into_pyobject(py)?.into_any().unbind(),
+                func,
+            ],
+        )?))
+    }
+
+    /// A keyed operation with `others` (see the stub for the operations). The inputs are
+    /// shuffled into the target partitioning unless they already have it: ``Hash(n)`` (or
+    /// ``partition_func``'s) for an explicit ``num_partitions``, else the partitioning of an
+    /// input that has one, else ``Hash(default_partitions)``.
+    #[pyo3(signature = (op, others, num_partitions, default_partitions, partition_func=None))]
+    fn key_op(
+        &self,
+        py: Python<'_>,
+        op: &str,
+        others: Vec<Py<PyRdd>>,
+        num_partitions: Option<usize>,
+        default_partitions: usize,
+        partition_func: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let op = match op {
+            "group_by_key" => KeyOp::GroupByKey,
+            "cogroup" => KeyOp::CoGroup,
+            "join" => KeyOp::Join {
+                left_outer: false,
+                right_outer: false,
+            },
+            "left_outer_join" => KeyOp::Join {
+                left_outer: true,
+                right_outer: false,
+            },
+            "right_outer_join" => KeyOp::Join {
+                left_outer: false,
+                right_outer: true,
+            },
+            "full_outer_join" => KeyOp::Join {
+                left_outer: true,
+                right_outer: true,
+            },
+            "subtract_by_key" => KeyOp::SubtractByKey,
+            "distinct" => KeyOp::Distinct,
+            "intersection" => KeyOp::Intersection,
+            "subtract" => KeyOp::Subtract,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown keyed operation {other:?}"
+                )))
+            }
+        };
+        if num_partitions.unwrap_or(default_partitions) == 0 {
+            return Err(PyValueError::new_err("numPartitions must be positive"));
+        }
+        let mut inputs = vec![self.inner.clone()];
+        inputs.extend(others.iter().map(|r| r.get().inner.clone()));
+        let target = match partition_func {
+            Some(f) if !f.is_none() => Partitioning::Func(
+                num_partitions.unwrap_or(default_partitions),
+                Arc::new(PyKeyPartitioner(callable(f, "partitionFunc")?)),
+            ),
+            _ => Rdd::default_partitioning(&inputs, num_partitions, default_partitions),
+        };
+        Rdd::keyed(&inputs, op, &target).py_err(py).map(wrap)
+    }
+
+    #[pyo3(signature = (kind, expr, fallback, preserves_partitioning=None))]
     fn native_step(
         &self,
         py: Python<'_>,
         kind: &str,
         expr: &Bound<'_, PyAny>,
         fallback: &Bound<'_, PyAny>,
+        preserves_partitioning: Option<bool>,
     ) -> PyResult<Self> {
         let kind = NativeKind::parse(kind)
             .ok_or_else(|| PyValueError::new_err(format!("unknown native step kind {kind:?}")))?;
@@ -120,11 +239,15 @@ impl PyRdd {
             )));
         }
         let fallback = Arc::new(PyPartitionFn(callable(fallback, "fallback")?));
-        Ok(wrap(self.inner.with_step(Step::Native {
+        let step = Step::Native {
             kind,
             expr: Arc::new(expr),
             fallback,
-        })))
+        };
+        Ok(wrap(match preserves_partitioning {
+            Some(keep) => self.inner.with_step_keeping(step, keep),
+            None => self.inner.with_step(step),
+        }))
     }
 
     fn group_by_key_local(&self) -> Self {
@@ -210,4 +333,23 @@ impl PyRdd {
             self.inner.num_partitions()
         )
     }
+}
+
+/// PySpark's `portable_hash(x)`, the engine's implementation.
+#[pyfunction]
+pub fn portable_hash(py: Python<'_>, x: &Bound<'_, PyAny>) -> PyResult<i64> {
+    let value = py_to_value(x).and_then(|v| match v {
+        Value::Host(_) => py_portable_hash(x),
+        native => native.portable_hash(),
+    });
+    value.map_err(|e| {
+        // Python's own error (`hash(x)` raised) as it is, not wrapped as a job failure.
+        match e
+            .user_error()
+            .and_then(|u| u.0.downcast_ref::<crate::python::errors::PyUserError>())
+        {
+            Some(p) => p.0.clone_ref(py),
+            None => crate::python::errors::to_pyerr(py, e),
+        }
+    })
 }

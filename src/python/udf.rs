@@ -51,6 +51,14 @@ impl KeyPartitioner for PyKeyPartitioner {
                 .collect()
         })
     }
+
+    fn identity(&self) -> usize {
+        self.0.as_ptr() as usize
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }
 
 /// `func(time_ms, [rdd or None, ...]) -> rdd or None`.

@@ -1,0 +1,3 @@
+//! Engine operators whose plans live in Rust: keyed operations over co-partitioned inputs.
+
+pub mod keyed;
