@@ -212,3 +212,24 @@ def test_grouped_values_are_result_iterables(sc: SparkContext) -> None:
         ("a", "ResultIterable"),
         ("b", "ResultIterable"),
     ]
+
+
+def test_union_and_lookup_use_the_partitioner(sc: SparkContext) -> None:
+    a = sc.parallelize([(i, "a") for i in range(10)], 2).partitionBy(3)
+    b = sc.parallelize([(i, "b") for i in range(5)], 1).partitionBy(3)
+    both = a.union(b)
+    assert both.getNumPartitions() == 3 and both.partitioner == a.partitioner
+    assert sorted(both.collect()) == sorted(a.collect() + b.collect())
+    before = _shuffles(sc)
+    assert len(both.groupByKey().collect()) == 10
+    assert _shuffles(sc) == before  # the union is still partitioned: no shuffle
+    plain = a.union(sc.parallelize([(1, "c")], 1))
+    assert plain.getNumPartitions() == 4 and plain.partitioner is None
+    assert a.lookup(4) == ["a"] and a.lookup(42) == []
+    sorted_parts = (
+        sc.parallelize([(3, 1), (1, 2), (2, 3), (1, 0)], 2)
+        .repartitionAndSortWithinPartitions(2)
+        .glom()
+        .collect()
+    )
+    assert sorted_parts == [[(2, 3)], [(1, 2), (1, 0), (3, 1)]]

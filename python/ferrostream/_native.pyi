@@ -8,6 +8,7 @@ Records cross the boundary by value: ``None``, ``bool``, ``int`` (64-bit), ``flo
 opaque reference. Lists come back as new lists (as PySpark's pickling between stages does).
 """
 
+import collections
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Optional, final
 
@@ -20,8 +21,13 @@ __all__ = [
     "StreamingEngine",
     "__version__",
     "portable_hash",
+    "python_partition_calls",
     "read_checkpoint",
 ]
+
+def python_partition_calls() -> int:
+    """How many times a Python partition function (fused Python steps or a native step's
+    fallback) has been called in this process: tests prove native paths with it."""
 
 def portable_hash(x: Any) -> int:
     """PySpark's ``portable_hash``: None is 0, tuples element by element, ``str``/``bytes`` as
@@ -56,8 +62,11 @@ class Rdd:
         """UTF-8 lines of files. A directory means its files (names starting with ``.``/``_``
         skipped), sorted by name. Raises FileNotFoundError naming a missing path."""
     @staticmethod
-    def union(ctx: EngineContext, rdds: list[Rdd]) -> Rdd:
-        """The partitions of all inputs, in order."""
+    def union(ctx: EngineContext, rdds: list[Rdd], keep_partitioning: bool = False) -> Rdd:
+        """The partitions of all inputs, in order. With ``keep_partitioning``, inputs that
+        all have the same partitioner are unioned partition by partition instead (partition
+        ``i`` holds partition ``i`` of each input in turn) and keep it, as Spark's
+        ``PartitionerAwareUnionRDD``."""
     @property
     def id(self) -> int: ...
     def num_partitions(self) -> int: ...
@@ -130,7 +139,50 @@ class Rdd:
     def is_cached(self) -> bool: ...
     def collect(self) -> list[Any]: ...
     def collect_partitions(self, indices: list[int]) -> list[list[Any]]: ...
+    def take(self, n: int) -> list[Any]:
+        """The first ``n`` records, scanning partitions as Spark does (one, then up to four
+        times as many as scanned so far). Each partition computes at most the records still
+        needed (a Python step's output is read only that far) and only those are converted."""
     def count(self) -> int: ...
+    def sort_within_partitions(self, ascending: bool) -> Rdd:
+        """Each partition's ``(k, v)`` records sorted stably by key (Python's ordering); the
+        partitioner is kept."""
+    def zip_with_index(self) -> Rdd:
+        """``(x, index)`` in partition order (runs a job counting all but the last partition)."""
+    def zip_with_unique_id(self) -> Rdd:
+        """``(x, j * n + i)`` for item ``j`` of partition ``i`` of ``n`` (no job)."""
+    def zip(self, other: Rdd) -> Rdd:
+        """Pair the i-th records of each partition. Raises ValueError unless both have the
+        same number of partitions; computing raises ValueError for partitions of different
+        sizes."""
+    def cartesian(self, other: Rdd) -> Rdd:
+        """Every pair; partition ``i * other_partitions + j`` pairs partitions ``i`` and ``j``."""
+    def sort_by_key(self, ascending: bool, num_partitions: int) -> Rdd:
+        """``(k, v)`` records sorted stably by key with Python's ordering, range-partitioned
+        (bounds from a sample of the keys: runs jobs now). An empty dataset is returned as it
+        is. Keys with Python objects are ordered by Python, one call per partition. Raises
+        TypeError for keys Python cannot order."""
+    def count_by_value(self) -> collections.defaultdict[Any, int]:
+        """How many times each distinct record occurs (Python's equality), in first-seen
+        order. Raises TypeError for an unhashable record."""
+    def extreme(self, largest: bool) -> Optional[tuple[Any, ...]]:
+        """``max()`` (or ``min()``) natively: ``(value,)``, ``()`` when there are no records,
+        None when Python must compute it (Python objects, values it cannot order)."""
+    def ordered(self, num: int, largest: bool) -> Optional[list[Any]]:
+        """``top(num)`` (``largest``) or ``takeOrdered(num)`` natively, or None as above."""
+    def sum(self, compensated: bool) -> Optional[tuple[Any]]:
+        """``sum()`` natively: ``(total,)`` for ints and bools (exact) or floats (Neumaier's
+        compensation when ``compensated``, as Python 3.12+), else None."""
+    def stats(self) -> Optional[list[tuple[int, float, float, Any, Any]]]:
+        """Per partition ``(n, mu, m2, max, min)`` as ``StatCounter.merge`` computes them
+        (``max``/``min`` None when no value beat the initial infinities), or None when
+        Python must compute them."""
+    def reduce_partitions(
+        self, expr: Any, zero: Optional[tuple[Any, ...]] = None
+    ) -> Optional[list[Any]]:
+        """``functools.reduce(f, partition[, zero])`` per partition for ``f`` given as its
+        ``_analyze`` encoding: the results (none for an empty partition without zero), or
+        None when a partition needs Python."""
     def save_as_text_file(self, path: str) -> None:
         """Hadoop layout: ``part-00000``... (one per partition, ``str(x)`` per line) and
         ``_SUCCESS``, written to a temporary directory and renamed into place.

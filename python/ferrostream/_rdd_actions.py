@@ -111,6 +111,11 @@ class ActionsMixin:
         ValueError: Can not reduce() empty RDD
         """
         check_callable(f, "f")
+        native = _native_fold(self, f, ())
+        if native is not None:
+            if not native:
+                raise ValueError(_EMPTY_REDUCE)
+            return _reduce(f, native)
 
         def partial(_: int, it: Iterable[Any]) -> Iterator[Any]:
             it = iter(it)
@@ -146,7 +151,9 @@ class ActionsMixin:
         15
         """
         check_callable(op, "op")
-        parts = self._per_partition(lambda it: _reduce(op, it, copy.deepcopy(zeroValue)))
+        parts = _native_fold(self, op, (zeroValue,))
+        if parts is None:
+            parts = self._per_partition(lambda it: _reduce(op, it, copy.deepcopy(zeroValue)))
         return _reduce(op, parts, zeroValue)
 
     def aggregate(
@@ -169,7 +176,9 @@ class ActionsMixin:
         """
         check_callable(seqOp, "seqOp")
         check_callable(combOp, "combOp")
-        parts = self._per_partition(lambda it: _reduce(seqOp, it, copy.deepcopy(zeroValue)))
+        parts = _native_fold(self, seqOp, (zeroValue,))
+        if parts is None:
+            parts = self._per_partition(lambda it: _reduce(seqOp, it, copy.deepcopy(zeroValue)))
         return _reduce(combOp, parts, zeroValue)
 
     def treeAggregate(
@@ -201,12 +210,17 @@ class ActionsMixin:
         >>> sorted(sc.parallelize([1, 2, 1, 2, 2], 2).countByValue().items())
         [(1, 2), (2, 3)]
         """
+        self._mark_checkpointed()
+        try:
+            return self._jrdd.count_by_value()  # type: ignore[no-any-return]
+        except TypeError:
+            pass  # a value the engine cannot hash: as Python's dict does it, in the job
 
         def count(it: Iterator[Any]) -> dict[Any, int]:
-            counts: dict[Any, int] = defaultdict(int)
+            counts: dict[Any, int] = {}
             for x in it:
-                counts[x] += 1
-            return dict(counts)
+                counts[x] = counts.get(x, 0) + 1
+            return counts
 
         total: defaultdict[Any, int] = defaultdict(int)
         for part in self._per_partition(count):
@@ -269,9 +283,13 @@ class ActionsMixin:
         [4, 3, 2]
         """
         num = _check_int(num, "num")
-        parts = self._per_partition(lambda it: heapq.nlargest(num, it, key=key))
-        if not parts:
+        if self.getNumPartitions() == 0:
             raise ValueError(_EMPTY_REDUCE)
+        if key is None and num > 0:
+            native = self._jrdd.ordered(num, True)
+            if native is not None:
+                return native  # type: ignore[no-any-return]
+        parts = self._per_partition(lambda it: heapq.nlargest(num, it, key=key))
         return heapq.nlargest(num, (x for p in parts for x in p), key=key)
 
     def takeOrdered(self: RDD[Any], num: int, key: Callable[[Any], Any] | None = None) -> list[Any]:
@@ -289,6 +307,10 @@ class ActionsMixin:
             raise ValueError("top N cannot be negative.")
         if num == 0 or self.getNumPartitions() == 0:
             return []
+        if key is None:
+            native = self._jrdd.ordered(num, False)
+            if native is not None:
+                return native  # type: ignore[no-any-return]
         parts = self._per_partition(lambda it: heapq.nsmallest(num, it, key=key))
         return heapq.nsmallest(num, (x for p in parts for x in p), key=key)
 
@@ -341,6 +363,9 @@ class ActionsMixin:
         >>> sc.parallelize([1.0, 2.0, 3.0]).sum()
         6.0
         """
+        native = self._jrdd.sum(sys.version_info >= (3, 12))
+        if native is not None:
+            return native[0]
         return sum(self._per_partition(sum), 0)
 
     def max(self: RDD[Any], key: Callable[[Any], Any] | None = None) -> Any:
@@ -355,7 +380,8 @@ class ActionsMixin:
         5.0
         """
         if key is None:
-            return self.reduce(max)
+            found = _native_extreme(self, True)
+            return found[0] if found is not None else self.reduce(max)
         return self.reduce(lambda a, b: max(a, b, key=key))
 
     def min(self: RDD[Any], key: Callable[[Any], Any] | None = None) -> Any:
@@ -370,12 +396,17 @@ class ActionsMixin:
         10.0
         """
         if key is None:
-            return self.reduce(min)
+            found = _native_extreme(self, False)
+            return found[0] if found is not None else self.reduce(min)
         return self.reduce(lambda a, b: min(a, b, key=key))
 
     def stats(self: RDD[Any]) -> StatCounter:
         """Count, mean, variance, max and min in one pass (a :class:`StatCounter`)."""
-        parts = self._per_partition(StatCounter)
+        native = self._jrdd.stats()
+        if native is not None:
+            parts = [_stat_counter(*p) for p in native]
+        else:
+            parts = self._per_partition(StatCounter)
         if not parts:
             raise ValueError(_EMPTY_REDUCE)
         return _reduce(lambda a, b: a.mergeStats(b), parts)
@@ -528,6 +559,42 @@ class ActionsMixin:
         if relativeSD < 0.000017:
             raise ValueError("relativeSD should be greater than 0.000017")
         return self.distinct().count()
+
+
+def _native_fold(rdd: RDD[Any], f: Callable[[Any, Any], Any], zero: tuple[Any, ...]) -> Any:
+    """The per-partition results of ``reduce(f, partition[, zero])`` computed natively when
+    ``f`` is provable (a list, without empty partitions' results for a plain reduce), or None
+    when Python must run it."""
+    from ferrostream import _rdd_util
+
+    expr = _rdd_util.native_expr(f, 2)
+    if expr is None:
+        return None
+    try:
+        return rdd._jrdd.reduce_partitions(expr, zero)
+    except (ValueError, TypeError):
+        return None
+
+
+def _native_extreme(rdd: RDD[Any], largest: bool) -> tuple[Any] | None:
+    """``max()``/``min()`` natively: a 1-tuple of the value, or None when Python must do it.
+    An empty RDD raises as ``reduce`` does."""
+    found = rdd._jrdd.extreme(largest)
+    if found is None:
+        return None
+    if not found:
+        raise ValueError(_EMPTY_REDUCE)
+    return found  # type: ignore[no-any-return]
+
+
+def _stat_counter(n: int, mu: float, m2: float, hi: Any, lo: Any) -> StatCounter:
+    c = StatCounter()
+    c.n, c.mu, c.m2 = n, mu, m2
+    if hi is not None:
+        c.maxValue = hi
+    if lo is not None:
+        c.minValue = lo
+    return c
 
 
 def _to_text(x: Any) -> str:

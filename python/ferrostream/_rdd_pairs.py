@@ -402,7 +402,14 @@ class PairsMixin:
         >>> sorted_rdd.lookup("1024")
         []
         """
-        return self.filter(lambda kv: kv[0] == key).values().collect()
+        from ferrostream.rdd import _range_partition
+
+        values = self.filter(lambda kv: kv[0] == key).values()
+        partitioner = self.partitioner
+        if partitioner is not None and partitioner.partitionFunc is not _range_partition:
+            # Only the key's partition can hold it (as PySpark's lookup).
+            return values._collect_partitions([partitioner(key)])[0]  # type: ignore[no-any-return]
+        return values.collect()
 
     def countByKey(self: RDD[Any]) -> dict[Any, int]:
         """The number of pairs of each key (a ``defaultdict(int)``).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import warnings
 from collections.abc import Iterable, Iterator
@@ -449,6 +448,14 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         >>> rdd.union(rdd).collect()
         [1, 1, 2, 3, 1, 1, 2, 3]
         """
+        if self.partitioner is not None and self.partitioner == other.partitioner:
+            # Co-partitioned: partition by partition, keeping the partitioner (as Spark).
+            from ferrostream.context import _native
+
+            jrdd = _native().Rdd.union(self.ctx._ectx, [self._jrdd, other._jrdd], True)
+            out = self._wrap(jrdd, "PartitionerAwareUnionRDD", "union")
+            out._parents = (self, other)
+            return out
         return self.ctx.union([self, other])
 
     def __add__(self, other: RDD[U]) -> RDD[Any]:
@@ -587,7 +594,9 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
 
     def take(self, num: int) -> list[T]:
         """The first ``num`` elements, scanning one partition first and then more at a
-        time (up to four times as many per round) until enough were found.
+        time (up to four times as many per round) until enough were found. Only the
+        records needed are computed and converted: a Python step's output is read only
+        that far.
 
         Examples
         --------
@@ -597,28 +606,10 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         [91, 92, 93]
         """
         num = _check_int(num, "num")
-        items: list[Any] = []
-        total = self.getNumPartitions()
-        scanned = 0
-        while len(items) < num and scanned < total:
-            to_try = 1
-            if scanned > 0:
-                if not items:
-                    to_try = scanned * 4
-                else:
-                    to_try = int(1.5 * num * scanned / len(items)) - scanned
-                    to_try = min(max(to_try, 1), scanned * 4)
-            left = num - len(items)
-            parts = list(range(scanned, min(scanned + to_try, total)))
-            if self._pending() is not None:
-                jrdd = self._pipe(functools.partial(_first_n_of_partition, left))
-                results = jrdd.collect_partitions(parts)
-            else:
-                results = self._collect_partitions(parts)
-            for part in results:
-                items.extend(part[:left])
-            scanned += to_try
-        return items[:num]
+        if num <= 0:
+            return []
+        self._mark_checkpointed()
+        return self._jrdd.take(num)  # type: ignore[no-any-return]
 
 
 class PipelinedRDD(RDD[T]):
@@ -706,17 +697,3 @@ class PipelinedRDD(RDD[T]):
 
     def getNumPartitions(self) -> int:
         return int(self._source.num_partitions())
-
-
-def _first_n_of_partition(n: int, _split: int, it: Iterator[Any]) -> Iterator[Any]:
-    """The first ``n`` records of a partition (a partition function for ``take``)."""
-    return _first_n(it, n)
-
-
-def _first_n(it: Iterable[Any], n: int) -> Iterator[Any]:
-    if n <= 0:
-        return
-    for i, x in enumerate(it, 1):
-        yield x
-        if i >= n:
-            return

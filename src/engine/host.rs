@@ -48,4 +48,7 @@ pub trait HostRuntime: Send + Sync {
     /// The host's `a < b` order: the permutation sorting `values` (stable), descending when
     /// `reverse`. Incomparable values are the host's `TypeError`.
     fn sort_permutation(&self, values: &[&Value], reverse: bool) -> Result<Vec<usize>>;
+
+    /// `bisect.bisect_left(bounds, k)` for each key (`bounds` sorted ascending).
+    fn bisect_left(&self, bounds: &[&Value], keys: &[&Value]) -> Result<Vec<usize>>;
 }

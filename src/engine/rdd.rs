@@ -33,6 +33,15 @@ pub enum Partitioner {
     RoundRobin,
     /// `portable_hash(record) % n` of whole records (not pairs): `distinct` and set operations.
     RecordHash,
+    /// Sorted ranges of keys (`sortByKey`), with Python's ordering.
+    Range(Arc<RangeBounds>),
+}
+
+/// The bounds of a range partitioning: key `k` goes to `bisect_left(bounds, k)` (counted from
+/// the end when descending).
+pub struct RangeBounds {
+    pub bounds: Vec<Value>,
+    pub ascending: bool,
 }
 
 /// How the `(k, v)` records of a dataset are known to be spread over its partitions (Spark's
@@ -91,6 +100,21 @@ enum Node {
     Keyed {
         inputs: Vec<Arc<Rdd>>,
         op: KeyOp,
+    },
+    /// `(x, index)`: `zipWithIndex` (partition starts given) or `zipWithUniqueId` (None).
+    Indexed {
+        parent: Arc<Rdd>,
+        starts: Option<Vec<i64>>,
+    },
+    /// `zip`: the i-th records of partition `p` of both, paired.
+    Zip {
+        left: Arc<Rdd>,
+        right: Arc<Rdd>,
+    },
+    /// `cartesian`: partition `i * n2 + j` pairs left partition `i` with right partition `j`.
+    Cartesian {
+        left: Arc<Rdd>,
+        right: Arc<Rdd>,
     },
     Shuffle {
         parent: Arc<Rdd>,
@@ -170,6 +194,43 @@ impl Rdd {
         Rdd::new(ctx.clone(), Node::Union(parts), n)
     }
 
+    /// The union of datasets that all have the same partitioning (Spark's
+    /// `PartitionerAwareUnionRDD`): `n` partitions, partition `i` holding partition `i` of each
+    /// input in turn, and the partitioning kept. Other inputs: a plain [`Rdd::union`].
+    pub fn union_partitioned(ctx: &Arc<EngineContext>, rdds: &[Arc<Rdd>]) -> Arc<Rdd> {
+        let first = rdds.first().and_then(|r| r.partitioning.clone());
+        match first {
+            Some(p)
+                if rdds.len() > 1 && rdds.iter().all(|r| r.partitioning.as_ref() == Some(&p)) =>
+            {
+                Rdd::new_partitioned(
+                    ctx.clone(),
+                    Node::Keyed {
+                        inputs: rdds.to_vec(),
+                        op: KeyOp::Concat,
+                    },
+                    p.num_partitions(),
+                    Some(p),
+                )
+            }
+            _ => Rdd::union(ctx, rdds),
+        }
+    }
+
+    /// Each partition sorted stably by key with Python's ordering (no shuffle; the
+    /// partitioning is kept): `repartitionAndSortWithinPartitions`' second half.
+    pub fn sort_within_partitions(self: &Arc<Self>, ascending: bool) -> Arc<Rdd> {
+        Rdd::new_partitioned(
+            self.ctx.clone(),
+            Node::Keyed {
+                inputs: vec![self.clone()],
+                op: KeyOp::SortByKey { ascending },
+            },
+            self.num_partitions,
+            self.partitioning.clone(),
+        )
+    }
+
     pub fn id(&self) -> u64 {
         self.id
     }
@@ -240,6 +301,7 @@ impl Rdd {
         let partitioning = match &partitioner {
             Partitioner::PortableHash => Some(Partitioning::Hash(n)),
             Partitioner::Host(f) => Some(Partitioning::Func(n, f.clone())),
+            Partitioner::Range(_) => Some(Partitioning::Unique(n, self.ctx.next_rdd_id())),
             Partitioner::RoundRobin | Partitioner::RecordHash => None,
         };
         if partitioning.is_some() && partitioning == self.partitioning {
@@ -335,6 +397,120 @@ impl Rdd {
         ))
     }
 
+    /// `zipWithIndex`: each record paired with its position; runs a job counting the
+    /// partitions (all but the last) when there is more than one.
+    pub fn zip_with_index(self: &Arc<Self>) -> Result<Arc<Rdd>> {
+        let n = self.num_partitions;
+        let mut starts = vec![0i64; n];
+        if n > 1 {
+            let head: Vec<usize> = (0..n - 1).collect();
+            self.prepare()?;
+            let sizes: Vec<usize> = self.ctx.run(|| {
+                head.par_iter()
+                    .map(|&i| self.compute(i).map(|p| p.len()))
+                    .collect::<Result<_>>()
+            })?;
+            for (i, size) in sizes.into_iter().enumerate() {
+                starts[i + 1] = starts[i] + size as i64;
+            }
+        }
+        Ok(Rdd::new(
+            self.ctx.clone(),
+            Node::Indexed {
+                parent: self.clone(),
+                starts: Some(starts),
+            },
+            n,
+        ))
+    }
+
+    /// `zipWithUniqueId`: item `j` of partition `i` of `n` gets `j * n + i` (no job).
+    pub fn zip_with_unique_id(self: &Arc<Self>) -> Arc<Rdd> {
+        Rdd::new(
+            self.ctx.clone(),
+            Node::Indexed {
+                parent: self.clone(),
+                starts: None,
+            },
+            self.num_partitions,
+        )
+    }
+
+    /// `zip`: the same number of partitions is required here, the same number of records in
+    /// each when computed.
+    pub fn zip(self: &Arc<Self>, other: &Arc<Rdd>) -> Result<Arc<Rdd>> {
+        if self.num_partitions != other.num_partitions {
+            return Err(EngineError::InvalidArgument(
+                "Can only zip with RDD which has the same number of partitions".into(),
+            ));
+        }
+        Ok(Rdd::new(
+            self.ctx.clone(),
+            Node::Zip {
+                left: self.clone(),
+                right: other.clone(),
+            },
+            self.num_partitions,
+        ))
+    }
+
+    /// `cartesian`: every pair, `n1 * n2` partitions.
+    pub fn cartesian(self: &Arc<Self>, other: &Arc<Rdd>) -> Arc<Rdd> {
+        Rdd::new(
+            self.ctx.clone(),
+            Node::Cartesian {
+                left: self.clone(),
+                right: other.clone(),
+            },
+            self.num_partitions * other.num_partitions,
+        )
+    }
+
+    /// `sortByKey`: `(k, v)` records range-partitioned into `n` partitions by Python's
+    /// ordering of the keys (bounds from a sample, as Spark's RangePartitioner), each partition
+    /// sorted stably. An empty dataset is returned as it is. Runs a job to sample the keys.
+    pub fn sort_by_key(self: &Arc<Self>, ascending: bool, n: usize) -> Result<Arc<Rdd>> {
+        if n == 0 {
+            return Err(EngineError::InvalidArgument(
+                "numPartitions must be positive".into(),
+            ));
+        }
+        let size = self.count()?;
+        if size == 0 {
+            return Ok(self.clone());
+        }
+        let mut bounds = Vec::new();
+        if n > 1 {
+            // About 20 keys per output partition, at a fixed stride (repeatable).
+            let stride = (size / (n * 20)).max(1);
+            let parts = crate::engine::ops::actions::per_partition(self, |p| {
+                p.iter()
+                    .step_by(stride)
+                    .map(|r| r.as_pair().map(|(k, _)| k.clone()))
+                    .collect::<Result<Vec<_>>>()
+            })?;
+            let mut samples: Vec<Value> = parts.into_iter().flatten().collect();
+            crate::engine::ops::order::sort_by_key(&self.ctx, &mut samples, |v| v, false)?;
+            bounds = (0..n - 1)
+                .map(|i| samples[(samples.len() * (i + 1) / n).min(samples.len() - 1)].clone())
+                .collect();
+        }
+        let shuffled = self.shuffle(
+            n,
+            Partitioner::Range(Arc::new(RangeBounds { bounds, ascending })),
+        )?;
+        let partitioning = shuffled.partitioning.clone();
+        Ok(Rdd::new_partitioned(
+            self.ctx.clone(),
+            Node::Keyed {
+                inputs: vec![shuffled],
+                op: KeyOp::SortByKey { ascending },
+            },
+            n,
+            partitioning,
+        ))
+    }
+
     /// Merge neighbouring partitions down to `n` (no shuffle); never increases the count.
     pub fn coalesce(self: &Arc<Self>, n: usize) -> Result<Arc<Rdd>> {
         if n == 0 {
@@ -390,6 +566,11 @@ impl Rdd {
                     input.prepare()?;
                 }
                 Ok(())
+            }
+            Node::Indexed { parent, .. } => parent.prepare(),
+            Node::Zip { left, right } | Node::Cartesian { left, right } => {
+                left.prepare()?;
+                right.prepare()
             }
             Node::Union(parts) => {
                 let mut seen = std::collections::HashSet::new();
@@ -486,6 +667,47 @@ impl Rdd {
                     .collect::<Result<Vec<_>>>()?;
                 op.run(&self.ctx, sides)
             }
+            Node::Indexed { parent, starts } => {
+                let records = parent.compute(i)?;
+                let n = parent.num_partitions as i64;
+                Ok(records
+                    .into_iter()
+                    .enumerate()
+                    .map(|(j, x)| {
+                        let id = match starts {
+                            Some(s) => s[i] + j as i64,
+                            None => j as i64 * n + i as i64,
+                        };
+                        Value::pair(x, Value::Int(id))
+                    })
+                    .collect())
+            }
+            Node::Zip { left, right } => {
+                let xs = left.compute(i)?;
+                let ys = right.compute(i)?;
+                if xs.len() != ys.len() {
+                    return Err(EngineError::InvalidArgument(
+                        "Can only zip RDDs with same number of elements in each partition".into(),
+                    ));
+                }
+                Ok(xs
+                    .into_iter()
+                    .zip(ys)
+                    .map(|(x, y)| Value::pair(x, y))
+                    .collect())
+            }
+            Node::Cartesian { left, right } => {
+                let n2 = right.num_partitions;
+                let xs = left.compute(i / n2)?;
+                let ys = right.compute(i % n2)?;
+                let mut out = Vec::with_capacity(xs.len() * ys.len());
+                for x in &xs {
+                    for y in &ys {
+                        out.push(Value::pair(x.clone(), y.clone()));
+                    }
+                }
+                Ok(out)
+            }
             Node::Shuffle { output, .. } => match output.get() {
                 Some(parts) => Ok(parts[i].clone()),
                 None => {
@@ -548,6 +770,106 @@ impl Rdd {
             }
         }
         Ok(data)
+    }
+
+    /// At most the first `limit` records of partition `i` (after [`Rdd::prepare`]), computing
+    /// no more than needed: one-to-one native steps and sources pass the limit up, a Python
+    /// step's output is consumed only that far, a coalesced partition stops at the limit.
+    /// A cached dataset computes (and keeps) whole partitions.
+    pub fn compute_limited(&self, i: usize, limit: usize) -> Result<Partition> {
+        if self.is_cached() {
+            let mut out = self.compute(i)?;
+            out.truncate(limit);
+            return Ok(out);
+        }
+        let mut out = match &self.node {
+            Node::Source(parts) => parts[i].iter().take(limit).cloned().collect(),
+            Node::Narrow { parent, step } => match step {
+                Step::Host(f) => {
+                    let input = parent.compute(i)?;
+                    f.call_limited(i, input, limit)?
+                }
+                Step::Native {
+                    kind: NativeKind::Map | NativeKind::MapValues | NativeKind::KeyBy,
+                    ..
+                } => {
+                    let input = parent.compute_limited(i, limit)?;
+                    step.apply(i, input)?
+                }
+                _ => self.compute(i)?,
+            },
+            Node::Union(parts) => {
+                let (rdd, j) = &parts[i];
+                rdd.compute_limited(*j, limit)?
+            }
+            Node::Coalesce { parent, groups } => {
+                let mut out = Vec::new();
+                for j in groups[i].clone() {
+                    if out.len() >= limit {
+                        break;
+                    }
+                    out.extend(parent.compute_limited(j, limit - out.len())?);
+                }
+                out
+            }
+            Node::Indexed { parent, starts } => {
+                let n = parent.num_partitions as i64;
+                parent
+                    .compute_limited(i, limit)?
+                    .into_iter()
+                    .enumerate()
+                    .map(|(j, x)| {
+                        let id = match starts {
+                            Some(s) => s[i] + j as i64,
+                            None => j as i64 * n + i as i64,
+                        };
+                        Value::pair(x, Value::Int(id))
+                    })
+                    .collect()
+            }
+            _ => self.compute(i)?,
+        };
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// The first `n` records, scanning partitions as Spark's `take` does: one partition, then
+    /// more at a time (up to four times as many as scanned so far) until enough were found.
+    /// Each partition computes at most the records still needed.
+    pub fn take(&self, n: usize) -> Result<Vec<Value>> {
+        let mut items: Vec<Value> = Vec::new();
+        let total = self.num_partitions;
+        let mut scanned = 0usize;
+        if n == 0 {
+            return Ok(items);
+        }
+        self.prepare()?;
+        while items.len() < n && scanned < total {
+            let mut to_try = 1usize;
+            if scanned > 0 {
+                if items.is_empty() {
+                    to_try = scanned * 4;
+                } else {
+                    let estimate = (1.5 * n as f64 * scanned as f64 / items.len() as f64) as i64
+                        - scanned as i64;
+                    to_try = estimate.clamp(1, (scanned * 4) as i64) as usize;
+                }
+            }
+            let left = n - items.len();
+            let indices: Vec<usize> = (scanned..(scanned + to_try).min(total)).collect();
+            let parts: Vec<Partition> = self.ctx.run(|| {
+                indices
+                    .par_iter()
+                    .map(|&i| self.compute_limited(i, left))
+                    .collect::<Result<_>>()
+            })?;
+            for part in parts {
+                let room = n - items.len();
+                items.extend(part.into_iter().take(room));
+            }
+            scanned += to_try;
+        }
+        Ok(items)
     }
 
     /// Compute the given partitions in parallel, in the order given.
@@ -630,6 +952,19 @@ fn bucket(
             }
             for (record, id) in records.into_iter().zip(ids) {
                 buckets[id.rem_euclid(n as i64) as usize].push(record);
+            }
+        }
+        Partitioner::Range(range) => {
+            let keys = records
+                .iter()
+                .map(|r| r.as_pair().map(|(k, _)| k))
+                .collect::<Result<Vec<_>>>()?;
+            let places = crate::engine::ops::order::bisect_left_all(ctx, &range.bounds, &keys)?;
+            drop(keys);
+            for (record, p) in records.into_iter().zip(places) {
+                let p = p.min(n - 1);
+                let p = if range.ascending { p } else { n - 1 - p };
+                buckets[p].push(record);
             }
         }
         Partitioner::RoundRobin => {

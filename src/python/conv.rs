@@ -252,6 +252,30 @@ impl HostRuntime for PyHostRuntime {
             order.extract::<Vec<usize>>().map_err(user)
         })
     }
+
+    fn bisect_left(&self, bounds: &[&Value], keys: &[&Value]) -> Result<Vec<usize>> {
+        Python::attach(|py| {
+            let to_list = |vs: &[&Value]| -> PyResult<Bound<'_, PyList>> {
+                let objs = vs
+                    .iter()
+                    .map(|v| value_to_py(py, v))
+                    .collect::<PyResult<Vec<_>>>()?;
+                PyList::new(py, objs)
+            };
+            let bounds = to_list(bounds).map_err(user)?;
+            let bisect = py
+                .import("bisect")
+                .and_then(|m| m.getattr("bisect_left"))
+                .map_err(user)?;
+            keys.iter()
+                .map(|k| {
+                    let key = value_to_py(py, k)?;
+                    bisect.call1((&bounds, key))?.extract::<usize>()
+                })
+                .collect::<PyResult<Vec<_>>>()
+                .map_err(user)
+        })
+    }
 }
 
 /// A partition as a Python list.

@@ -19,5 +19,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<streaming::PyStreamingEngine>()?;
     m.add_function(wrap_pyfunction!(streaming::read_checkpoint, m)?)?;
     m.add_function(wrap_pyfunction!(rdd::portable_hash, m)?)?;
+    m.add_function(wrap_pyfunction!(rdd::python_partition_calls, m)?)?;
     Ok(())
 }

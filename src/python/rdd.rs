@@ -8,12 +8,13 @@ use pyo3::types::{PyList, PyTuple};
 
 use crate::engine::context::EngineContext;
 use crate::engine::expr::Expr;
+use crate::engine::ops::actions;
 use crate::engine::ops::keyed::KeyOp;
 use crate::engine::rdd::{Partitioner, Partitioning, Rdd};
 use crate::engine::step::{NativeKind, Step};
 use crate::engine::value::Value;
 use crate::python::conv::{
-    partition_to_py, py_portable_hash, py_to_partition, py_to_value, PyHostRuntime,
+    partition_to_py, py_portable_hash, py_to_partition, py_to_value, value_to_py, PyHostRuntime,
 };
 use crate::python::detach::run_detached;
 use crate::python::errors::IntoPyResult;
@@ -105,9 +106,18 @@ impl PyRdd {
     }
 
     #[staticmethod]
-    fn union(ctx: &PyEngineContext, rdds: Vec<Py<PyRdd>>) -> Self {
+    #[pyo3(signature = (ctx, rdds, keep_partitioning=false))]
+    fn union(ctx: &PyEngineContext, rdds: Vec<Py<PyRdd>>, keep_partitioning: bool) -> Self {
         let parts: Vec<Arc<Rdd>> = rdds.iter().map(|r| r.get().inner.clone()).collect();
-        wrap(Rdd::union(&ctx.inner, &parts))
+        if keep_partitioning {
+            wrap(Rdd::union_partitioned(&ctx.inner, &parts))
+        } else {
+            wrap(Rdd::union(&ctx.inner, &parts))
+        }
+    }
+
+    fn sort_within_partitions(&self, ascending: bool) -> Self {
+        wrap(self.inner.sort_within_partitions(ascending))
     }
 
     #[getter]
@@ -316,6 +326,13 @@ impl PyRdd {
         PyList::new(py, lists)
     }
 
+    /// The first `n` records (Spark's partition scan), computing and converting only those.
+    fn take<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyList>> {
+        let rdd = self.inner.clone();
+        let records = run_detached(py, move || rdd.take(n))?;
+        partition_to_py(py, &records)
+    }
+
     fn count(&self, py: Python<'_>) -> PyResult<usize> {
         let rdd = self.inner.clone();
         run_detached(py, move || rdd.count())
@@ -324,6 +341,148 @@ impl PyRdd {
     fn save_as_text_file(&self, py: Python<'_>, path: String) -> PyResult<()> {
         let rdd = self.inner.clone();
         run_detached(py, move || rdd.save_as_text_file(&path))
+    }
+
+    fn zip_with_index(&self, py: Python<'_>) -> PyResult<Self> {
+        let rdd = self.inner.clone();
+        run_detached(py, move || rdd.zip_with_index()).map(wrap)
+    }
+
+    fn zip_with_unique_id(&self) -> Self {
+        wrap(self.inner.zip_with_unique_id())
+    }
+
+    fn zip(&self, py: Python<'_>, other: &PyRdd) -> PyResult<Self> {
+        self.inner.zip(&other.inner).py_err(py).map(wrap)
+    }
+
+    fn cartesian(&self, other: &PyRdd) -> Self {
+        wrap(self.inner.cartesian(&other.inner))
+    }
+
+    fn sort_by_key(
+        &self,
+        py: Python<'_>,
+        ascending: bool,
+        num_partitions: usize,
+    ) -> PyResult<Self> {
+        let rdd = self.inner.clone();
+        run_detached(py, move || rdd.sort_by_key(ascending, num_partitions)).map(wrap)
+    }
+
+    fn count_by_value<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let rdd = self.inner.clone();
+        let counts = run_detached(py, move || actions::count_by_value(&rdd))?;
+        let out = py
+            .import("collections")?
+            .getattr("defaultdict")?
+            .call1((py.get_type::<pyo3::types::PyInt>(),))?;
+        let dict = out.cast::<pyo3::types::PyDict>()?;
+        for (k, c) in &counts {
+            dict.set_item(value_to_py(py, k)?, c)?;
+        }
+        Ok(out)
+    }
+
+    /// `max` (or `min`) natively: `(value,)`, `()` when empty, None for Python values.
+    fn extreme<'py>(
+        &self,
+        py: Python<'py>,
+        largest: bool,
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let rdd = self.inner.clone();
+        match run_detached(py, move || actions::extreme(&rdd, largest))? {
+            None => Ok(None),
+            Some(None) => Ok(Some(PyTuple::empty(py))),
+            Some(Some(v)) => Ok(Some(PyTuple::new(py, [value_to_py(py, &v)?])?)),
+        }
+    }
+
+    /// `takeOrdered(num)` / `top(num)` natively; None for Python values.
+    fn ordered<'py>(
+        &self,
+        py: Python<'py>,
+        num: usize,
+        largest: bool,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
+        let rdd = self.inner.clone();
+        match run_detached(py, move || actions::ordered(&rdd, num, largest))? {
+            None => Ok(None),
+            Some(vs) => partition_to_py(py, &vs).map(Some),
+        }
+    }
+
+    /// `sum()` natively: `(value,)`, or None when Python must add.
+    fn sum<'py>(
+        &self,
+        py: Python<'py>,
+        compensated: bool,
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let rdd = self.inner.clone();
+        match run_detached(py, move || actions::sum(&rdd, compensated))? {
+            None => Ok(None),
+            Some(v) => Ok(Some(PyTuple::new(py, [value_to_py(py, &v)?])?)),
+        }
+    }
+
+    /// Per-partition `(n, mu, m2, max, min)` for numbers, or None.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        let rdd = self.inner.clone();
+        let Some(parts) = run_detached(py, move || actions::stats(&rdd))? else {
+            return Ok(None);
+        };
+        let items = parts
+            .iter()
+            .map(|(n, mu, m2, max, min)| {
+                let opt = |v: &Option<Value>| match v {
+                    Some(v) => value_to_py(py, v),
+                    None => Ok(py.None().into_bound(py)),
+                };
+                PyTuple::new(
+                    py,
+                    [
+                        n.into_pyobject(py)?.into_any(),
+                        mu.into_pyobject(py)?.into_any(),
+                        m2.into_pyobject(py)?.into_any(),
+                        opt(max)?,
+                        opt(min)?,
+                    ],
+                )
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items).map(Some)
+    }
+
+    /// `reduce(f, partition[, zero])` of each partition for a provable two-argument `f`
+    /// (the `_analyze` encoding): the results of the non-empty folds, or None when a
+    /// partition needs Python.
+    #[pyo3(signature = (expr, zero=None))]
+    fn reduce_partitions<'py>(
+        &self,
+        py: Python<'py>,
+        expr: &Bound<'_, PyAny>,
+        zero: Option<&Bound<'_, PyTuple>>,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
+        let encoded = py_to_value(expr).py_err(py)?;
+        let expr = Expr::from_value(&encoded).py_err(py)?;
+        if expr.arity() > 2 {
+            return Err(PyValueError::new_err(
+                "expression takes more than 2 arguments",
+            ));
+        }
+        let zero = match zero {
+            Some(t) if !t.is_empty() => Some(py_to_value(&t.get_item(0)?).py_err(py)?),
+            _ => None,
+        };
+        let rdd = self.inner.clone();
+        let Some(parts) = run_detached(py, move || {
+            actions::reduce_partitions(&rdd, &expr, zero.as_ref())
+        })?
+        else {
+            return Ok(None);
+        };
+        let values: Vec<Value> = parts.into_iter().flatten().collect();
+        partition_to_py(py, &values).map(Some)
     }
 
     fn __repr__(&self) -> String {
@@ -352,4 +511,11 @@ pub fn portable_hash(py: Python<'_>, x: &Bound<'_, PyAny>) -> PyResult<i64> {
             None => crate::python::errors::to_pyerr(py, e),
         }
     })
+}
+
+/// How many times a Python partition function (a fused chain of Python steps, a fallback)
+/// has been called in this process.
+#[pyfunction]
+pub fn python_partition_calls() -> u64 {
+    crate::python::udf::PARTITION_CALLS.load(std::sync::atomic::Ordering::Relaxed)
 }

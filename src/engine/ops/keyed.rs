@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::keys;
+use crate::engine::ops::order;
 use crate::engine::rdd::Partition;
 use crate::engine::value::Value;
 
@@ -29,6 +30,10 @@ pub enum KeyOp {
     /// Two inputs of records: the records of the first that are not in the second
     /// (duplicates kept).
     Subtract,
+    /// One input of `(k, v)`: sorted stably by key (Python's ordering).
+    SortByKey { ascending: bool },
+    /// Any number of co-partitioned inputs: their records in turn (a partitioner-aware union).
+    Concat,
 }
 
 impl KeyOp {
@@ -47,8 +52,8 @@ impl KeyOp {
 
     fn arity(self) -> Option<usize> {
         match self {
-            KeyOp::GroupByKey | KeyOp::Distinct => Some(1),
-            KeyOp::CoGroup => None,
+            KeyOp::GroupByKey | KeyOp::Distinct | KeyOp::SortByKey { .. } => Some(1),
+            KeyOp::CoGroup | KeyOp::Concat => None,
             _ => Some(2),
         }
     }
@@ -65,6 +70,23 @@ impl KeyOp {
         }
         if self.keys_are_records() {
             return self.run_records(ctx, sides);
+        }
+        if self == KeyOp::Concat {
+            return Ok(sides.into_iter().flatten().collect());
+        }
+        if let KeyOp::SortByKey { ascending } = self {
+            let mut sides = sides;
+            let mut records = sides.pop().unwrap_or_default();
+            for r in &records {
+                r.as_pair()?;
+            }
+            order::sort_by_key(
+                ctx,
+                &mut records,
+                |r| r.as_pair().map(|(k, _)| k).unwrap_or(r),
+                !ascending,
+            )?;
+            return Ok(records);
         }
         if self == KeyOp::GroupByKey {
             let mut sides = sides;

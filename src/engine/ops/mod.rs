@@ -1,3 +1,6 @@
-//! Engine operators whose plans live in Rust: keyed operations over co-partitioned inputs.
+//! Engine operators whose plans live in Rust: keyed operations over co-partitioned inputs,
+//! Python's ordering, and actions computed natively.
 
+pub mod actions;
 pub mod keyed;
+pub mod order;
