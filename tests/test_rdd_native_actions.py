@@ -173,3 +173,21 @@ def test_take_computes_only_what_it_needs(sc: SparkContext) -> None:
     assert sc.parallelize(range(10), 3).zipWithIndex().take(4) == [(i, i) for i in range(4)]
     assert sc.parallelize([1, 2], 2).take(0) == [] and sc.emptyRDD().take(5) == []
     assert sc.parallelize(range(7), 3).coalesce(1).take(5) == [0, 1, 2, 3, 4]
+
+
+def test_sampling_is_native_and_repeatable(sc: SparkContext) -> None:
+    rdd = sc.parallelize(list(range(1000)), 4)
+    before = _native.python_partition_calls()
+    a = rdd.sample(False, 0.2, 42).collect()
+    assert a == rdd.sample(False, 0.2, 42).collect()
+    assert a != rdd.sample(False, 0.2, 43).collect()
+    assert 120 < len(a) < 280 and a == sorted(set(a))
+    twice = rdd.sample(True, 2.0, 5).count()
+    assert 1700 < twice < 2300
+    parts = rdd.randomSplit([1, 3], 11)
+    got = [p.collect() for p in parts]
+    assert sorted(got[0] + got[1]) == list(range(1000))
+    assert 150 < len(got[0]) < 350
+    picked = rdd.takeSample(False, 10, 3)
+    assert len(set(picked)) == 10 and picked == rdd.takeSample(False, 10, 3)
+    assert _native.python_partition_calls() == before

@@ -155,6 +155,12 @@ class Rdd:
         """Pair the i-th records of each partition. Raises ValueError unless both have the
         same number of partitions; computing raises ValueError for partitions of different
         sizes."""
+    def sample(self, with_replacement: bool, fraction: float, seed: int) -> Rdd:
+        """Each record kept with probability ``fraction`` (with replacement: a
+        Poisson(``fraction``) number of copies); the same seed gives the same sample."""
+    def sample_range(self, lb: float, ub: float, seed: int) -> Rdd:
+        """The records whose seeded draw falls in ``[lb, ub)``: ranges of one seed split the
+        records disjointly (``randomSplit``)."""
     def cartesian(self, other: Rdd) -> Rdd:
         """Every pair; partition ``i * other_partitions + j`` pairs partitions ``i`` and ``j``."""
     def sort_by_key(self, ascending: bool, num_partitions: int) -> Rdd:

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ferrostream._rdd_pairs import _is_identity
 from ferrostream._rdd_util import (
-    RangeSampler,
     Sampler,
     _check_int,
     check_callable,
@@ -50,8 +49,9 @@ class OrderMixin:
             raise ValueError(f"Negative fraction value: {fraction}")
         if seed is None:
             seed = random.randint(0, sys.maxsize)
-        sampler = Sampler(bool(withReplacement), float(fraction), _check_int(seed, "seed"))
-        return self.mapPartitionsWithIndex(sampler)
+        seed = _check_int(seed, "seed") & 0xFFFF_FFFF_FFFF_FFFF
+        jrdd = self._jrdd.sample(bool(withReplacement), float(fraction), seed)
+        return self._wrap(jrdd, "PythonRDD", "sample")
 
     def randomSplit(
         self: RDD[Any], weights: list[float], seed: int | None = None
@@ -77,8 +77,9 @@ class OrderMixin:
         bounds[-1] = 1.0 + 1e-12
         if seed is None:
             seed = random.randint(0, 2**32 - 1)
+        seed = _check_int(seed, "seed") & 0xFFFF_FFFF_FFFF_FFFF
         return [
-            self.mapPartitionsWithIndex(RangeSampler(lb, ub, seed))
+            self._wrap(self._jrdd.sample_range(lb, ub, seed), "PythonRDD", "randomSplit")
             for lb, ub in zip(bounds, bounds[1:])
         ]
 

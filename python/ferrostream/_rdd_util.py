@@ -134,21 +134,6 @@ class Sampler:
                 yield 1 if rng.random() < self.fraction else 0
 
 
-class RangeSampler:
-    """Partition function keeping elements whose per-element draw is in ``[lb, ub)``."""
-
-    def __init__(self, lb: float, ub: float, seed: int) -> None:
-        self.lb = lb
-        self.ub = ub
-        self.seed = seed
-
-    def __call__(self, split: int, it: Iterable[Any]) -> Iterator[Any]:
-        rng = random.Random(self.seed * 1_000_003 + split)
-        for x in it:
-            if self.lb <= rng.random() < self.ub:
-                yield x
-
-
 def fraction_for_sample_size(num: int, total: int, with_replacement: bool) -> float:
     """A sampling fraction that yields at least ``num`` of ``total`` elements with very
     high probability (the bounds Spark's ``takeSample`` uses)."""

@@ -116,6 +116,12 @@ enum Node {
         left: Arc<Rdd>,
         right: Arc<Rdd>,
     },
+    /// `sample` / `randomSplit`: records kept by a seeded generator per partition.
+    Sample {
+        parent: Arc<Rdd>,
+        mode: crate::engine::ops::sample::SampleMode,
+        seed: u64,
+    },
     Shuffle {
         parent: Arc<Rdd>,
         partitioner: Partitioner,
@@ -375,7 +381,18 @@ impl Rdd {
         let by_record = op.keys_are_records();
         let mut shuffled = Vec::with_capacity(inputs.len());
         for input in inputs {
-            shuffled.push(if by_record {
+            shuffled.push(if op == KeyOp::Distinct {
+                // Map side: each partition's duplicates dropped before the shuffle.
+                let local = Rdd::new(
+                    input.ctx.clone(),
+                    Node::Keyed {
+                        inputs: vec![input.clone()],
+                        op: KeyOp::Distinct,
+                    },
+                    input.num_partitions,
+                );
+                local.shuffle(n, Partitioner::RecordHash)?
+            } else if by_record {
                 input.shuffle(n, Partitioner::RecordHash)?
             } else {
                 input.partition_as(target)?
@@ -454,6 +471,25 @@ impl Rdd {
         ))
     }
 
+    /// `sample` (and `randomSplit`'s ranges): a seeded, repeatable selection per partition.
+    /// Keeps the partitioning (records keep their keys).
+    pub fn sample(
+        self: &Arc<Self>,
+        mode: crate::engine::ops::sample::SampleMode,
+        seed: u64,
+    ) -> Arc<Rdd> {
+        Rdd::new_partitioned(
+            self.ctx.clone(),
+            Node::Sample {
+                parent: self.clone(),
+                mode,
+                seed,
+            },
+            self.num_partitions,
+            self.partitioning.clone(),
+        )
+    }
+
     /// `cartesian`: every pair, `n1 * n2` partitions.
     pub fn cartesian(self: &Arc<Self>, other: &Arc<Rdd>) -> Arc<Rdd> {
         Rdd::new(
@@ -475,25 +511,34 @@ impl Rdd {
                 "numPartitions must be positive".into(),
             ));
         }
-        let size = self.count()?;
+        // One pass: each partition's size and evenly spaced keys (about 60 per output
+        // partition in all, as Spark's RangePartitioner samples), weighted by how many records
+        // each stands for.
+        let per_part = (60 * n).div_ceil(self.num_partitions.max(1)).max(1);
+        let parts = crate::engine::ops::actions::per_partition(self, |p| {
+            let stride = (p.len() / per_part).max(1);
+            let keys = p
+                .iter()
+                .step_by(stride)
+                .map(|r| r.as_pair().map(|(k, _)| k.clone()))
+                .collect::<Result<Vec<_>>>()?;
+            Ok((p.len(), keys))
+        })?;
+        let size: usize = parts.iter().map(|(len, _)| len).sum();
         if size == 0 {
             return Ok(self.clone());
         }
         let mut bounds = Vec::new();
         if n > 1 {
-            // About 20 keys per output partition, at a fixed stride (repeatable).
-            let stride = (size / (n * 20)).max(1);
-            let parts = crate::engine::ops::actions::per_partition(self, |p| {
-                p.iter()
-                    .step_by(stride)
-                    .map(|r| r.as_pair().map(|(k, _)| k.clone()))
-                    .collect::<Result<Vec<_>>>()
-            })?;
-            let mut samples: Vec<Value> = parts.into_iter().flatten().collect();
-            crate::engine::ops::order::sort_by_key(&self.ctx, &mut samples, |v| v, false)?;
-            bounds = (0..n - 1)
-                .map(|i| samples[(samples.len() * (i + 1) / n).min(samples.len() - 1)].clone())
-                .collect();
+            let mut candidates: Vec<(Value, f64)> = Vec::new();
+            for (len, keys) in parts {
+                if !keys.is_empty() {
+                    let weight = len as f64 / keys.len() as f64;
+                    candidates.extend(keys.into_iter().map(|k| (k, weight)));
+                }
+            }
+            crate::engine::ops::order::sort_by_key(&self.ctx, &mut candidates, |c| &c.0, false)?;
+            bounds = range_bounds(candidates, n);
         }
         let shuffled = self.shuffle(
             n,
@@ -567,7 +612,7 @@ impl Rdd {
                 }
                 Ok(())
             }
-            Node::Indexed { parent, .. } => parent.prepare(),
+            Node::Indexed { parent, .. } | Node::Sample { parent, .. } => parent.prepare(),
             Node::Zip { left, right } | Node::Cartesian { left, right } => {
                 left.prepare()?;
                 right.prepare()
@@ -695,6 +740,10 @@ impl Rdd {
                     .zip(ys)
                     .map(|(x, y)| Value::pair(x, y))
                     .collect())
+            }
+            Node::Sample { parent, mode, seed } => {
+                let records = parent.compute(i)?;
+                Ok(crate::engine::ops::sample::sample(records, *mode, *seed, i))
             }
             Node::Cartesian { left, right } => {
                 let n2 = right.num_partitions;
@@ -912,6 +961,37 @@ impl Rdd {
         self.prepare()?;
         textio::save(path, self.num_partitions, |i| self.compute(i), &self.ctx)
     }
+}
+
+/// Spark's `RangePartitioner.determineBounds`: up to `n - 1` keys splitting the weighted,
+/// sorted candidates into equal weights, skipping duplicates.
+fn range_bounds(candidates: Vec<(Value, f64)>, n: usize) -> Vec<Value> {
+    let total: f64 = candidates.iter().map(|c| c.1).sum();
+    let step = total / n as f64;
+    let mut cum = 0.0;
+    let mut target = step;
+    let mut bounds: Vec<Value> = Vec::new();
+    for (key, weight) in candidates {
+        if bounds.len() >= n - 1 {
+            break;
+        }
+        cum += weight;
+        if cum >= target {
+            let greater = match bounds.last() {
+                None => true,
+                Some(prev) if key.has_host() || prev.has_host() => true,
+                Some(prev) => matches!(
+                    crate::engine::ops::order::py_cmp(&key, prev),
+                    Ok(std::cmp::Ordering::Greater)
+                ),
+            };
+            if greater {
+                bounds.push(key);
+                target += step;
+            }
+        }
+    }
+    bounds
 }
 
 /// Split one map-side partition into `n` buckets.

@@ -10,6 +10,7 @@ use crate::engine::context::EngineContext;
 use crate::engine::expr::Expr;
 use crate::engine::ops::actions;
 use crate::engine::ops::keyed::KeyOp;
+use crate::engine::ops::sample::SampleMode;
 use crate::engine::rdd::{Partitioner, Partitioning, Rdd};
 use crate::engine::step::{NativeKind, Step};
 use crate::engine::value::Value;
@@ -354,6 +355,22 @@ impl PyRdd {
 
     fn zip(&self, py: Python<'_>, other: &PyRdd) -> PyResult<Self> {
         self.inner.zip(&other.inner).py_err(py).map(wrap)
+    }
+
+    /// `sample`: `fraction` per record (or a Poisson(`fraction`) number of copies with
+    /// replacement), seeded.
+    fn sample(&self, with_replacement: bool, fraction: f64, seed: u64) -> Self {
+        let mode = if with_replacement {
+            SampleMode::Poisson(fraction)
+        } else {
+            SampleMode::Bernoulli(fraction)
+        };
+        wrap(self.inner.sample(mode, seed))
+    }
+
+    /// The records whose seeded draw is in `[lb, ub)` (`randomSplit`).
+    fn sample_range(&self, lb: f64, ub: f64, seed: u64) -> Self {
+        wrap(self.inner.sample(SampleMode::Range(lb, ub), seed))
     }
 
     fn cartesian(&self, other: &PyRdd) -> Self {

@@ -4,3 +4,4 @@
 pub mod actions;
 pub mod keyed;
 pub mod order;
+pub mod sample;
