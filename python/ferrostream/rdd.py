@@ -11,6 +11,7 @@ from ferrostream import _rdd_util as _util
 from ferrostream._rdd_actions import ActionsMixin
 from ferrostream._rdd_order import OrderMixin
 from ferrostream._rdd_pairs import PairsMixin
+from ferrostream._rdd_partitioner import Partitioner, _range_partition
 from ferrostream._rdd_util import (
     _check_int,
     check_callable,
@@ -31,40 +32,6 @@ U = TypeVar("U")
 PartitionFunc = Callable[[int, Iterator[Any]], Iterable[Any]]
 
 _NOT_STORED = StorageLevel(False, False, False, False, 1)
-
-
-class Partitioner:
-    """How the pairs of an RDD are spread over its partitions: key ``k`` is in partition
-    ``partitionFunc(k) % numPartitions``. Two RDDs with equal partitioners are
-    co-partitioned, and keyed operations on them need no shuffle.
-
-    Examples
-    --------
-    >>> p = sc.parallelize([(1, 1)]).partitionBy(2).partitioner
-    >>> p.numPartitions, p.partitionFunc is portable_hash, p(3)
-    (2, True, 1)
-    """
-
-    def __init__(self, numPartitions: int, partitionFunc: Callable[[Any], int]) -> None:
-        self.numPartitions = numPartitions
-        self.partitionFunc = partitionFunc
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, Partitioner)
-            and self.numPartitions == other.numPartitions
-            and self.partitionFunc == other.partitionFunc
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.numPartitions, id(self.partitionFunc)))
-
-    def __call__(self, k: Any) -> int:
-        return self.partitionFunc(k) % self.numPartitions
-
-
-def _range_partition(_: Any) -> int:
-    raise TypeError("a sort's range partitioner cannot be called on its own")
 
 
 class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
@@ -642,53 +609,6 @@ class PipelinedRDD(RDD[T]):
         if self._jrdd_val is None:
             self._jrdd_val = self._source.map_partitions(self._func, self._preserves)
         return self._jrdd_val
-
-    @property
-    def partitioner(self) -> Partitioner | None:
-        """How the pairs are partitioned by key (a :class:`Partitioner`), or None when
-        that is not known. Shuffles set it; ``mapValues``, ``flatMapValues``, ``filter``
-        and steps with ``preservesPartitioning=True`` keep it.
-
-        Examples
-        --------
-        >>> sc.parallelize([(1, 2)]).partitioner is None
-        True
-        >>> sc.parallelize([(1, 2)]).partitionBy(3).mapValues(str).partitioner.numPartitions
-        3
-        """
-        info = self._jrdd.partitioner
-        if info is None:
-            return None
-        kind, n, func = info
-        if kind == "hash":
-            return Partitioner(n, portable_hash)
-        if kind == "func":
-            return Partitioner(n, func)
-        return Partitioner(n, _range_partition)
-
-    def _key_op(
-        self,
-        op: str,
-        others: list[RDD[Any]],
-        numPartitions: int | None,
-        default: int,
-        partitionFunc: Callable[[Any], int] | None = None,
-        kind: str = "ShuffledRDD",
-    ) -> RDD[Any]:
-        """An engine keyed operation (see ``_native.Rdd.key_op``)."""
-        if (numPartitions or default) == 0:  # no partitions anywhere: nothing to do
-            return self._shuffle(0, portable_hash)
-        func = None if partitionFunc is portable_hash else partitionFunc
-        jrdd = self._jrdd.key_op(op, [o._jrdd for o in others], numPartitions, default, func)
-        out = self._wrap(jrdd, kind, op)
-        out._parents = (self, *others)
-        return out
-
-    def _default_partitions(self, others: list[RDD[Any]]) -> int:
-        """PySpark's default for keyed operations over the union of self and ``others``."""
-        if self.ctx.getConf().contains("spark.default.parallelism"):
-            return self.ctx.defaultParallelism
-        return self.getNumPartitions() + sum(o.getNumPartitions() for o in others)
 
     def _pending(self) -> tuple[Any, PartitionFunc] | None:
         if self.is_cached or self.is_checkpointed or self._locally_checkpointed:

@@ -116,39 +116,85 @@ pub fn sort_by_key<T>(
                 ))
             }
         };
-        if perm.len() != items.len() {
-            return Err(EngineError::Internal(
-                "host returned a wrong sort permutation".into(),
-            ));
-        }
-        let mut slots: Vec<Option<T>> = std::mem::take(items).into_iter().map(Some).collect();
-        for i in perm {
-            let item = slots.get_mut(i).and_then(Option::take).ok_or_else(|| {
-                EngineError::Internal("host returned a wrong sort permutation".into())
-            })?;
-            items.push(item);
-        }
+        apply_permutation(items, perm)?;
         return Ok(());
     }
+    let perm = native_permutation(items.iter().map(&key).collect(), reverse)?;
+    apply_permutation(items, perm)
+}
+
+/// The stable sorting permutation of native keys. Keys are sorted as a decorated vector
+/// (their `str`/`int` payloads when all keys are of one such type), not through the records.
+fn native_permutation(keys: Vec<&Value>, reverse: bool) -> Result<Vec<usize>> {
+    let order = |o: Ordering| if reverse { o.reverse() } else { o };
+    if keys.iter().all(|k| matches!(k, Value::Str(_))) {
+        // The first 8 bytes as a big-endian number decide most comparisons without reading
+        // the strings (UTF-8 byte order is code point order; ties compare in full).
+        let prefix = |s: &str| {
+            let mut b = [0u8; 8];
+            let n = s.len().min(8);
+            b[..n].copy_from_slice(&s.as_bytes()[..n]);
+            u64::from_be_bytes(b)
+        };
+        let mut dec: Vec<(u64, &str, usize)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| match k {
+                Value::Str(s) => (prefix(s), s.as_ref(), i),
+                _ => (0, "", i),
+            })
+            .collect();
+        dec.sort_by(|a, b| order(a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1))));
+        return Ok(dec.into_iter().map(|(_, _, i)| i).collect());
+    }
+    if keys.iter().all(|k| matches!(k, Value::Int(_))) {
+        let mut dec: Vec<(i64, usize)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| match k {
+                Value::Int(x) => (*x, i),
+                _ => (0, i),
+            })
+            .collect();
+        dec.sort_by(|a, b| order(a.0.cmp(&b.0)));
+        return Ok(dec.into_iter().map(|(_, i)| i).collect());
+    }
+    let mut dec: Vec<(&Value, usize)> = keys.into_iter().enumerate().map(|(i, k)| (k, i)).collect();
     let mut error: Option<CmpError> = None;
-    items.sort_by(|x, y| {
+    dec.sort_by(|x, y| {
         if error.is_some() {
             return Ordering::Equal;
         }
-        let o = if reverse {
-            py_cmp(key(y), key(x))
-        } else {
-            py_cmp(key(x), key(y))
-        };
-        o.unwrap_or_else(|e| {
-            error = Some(e);
-            Ordering::Equal
-        })
+        match py_cmp(x.0, y.0) {
+            Ok(o) => order(o),
+            Err(e) => {
+                error = Some(e);
+                Ordering::Equal
+            }
+        }
     });
     match error {
         Some(e) => Err(e.into_engine()),
-        None => Ok(()),
+        None => Ok(dec.into_iter().map(|(_, i)| i).collect()),
     }
+}
+
+/// Reorder `items` so that position `j` holds the item that was at `perm[j]`.
+fn apply_permutation<T>(items: &mut Vec<T>, perm: Vec<usize>) -> Result<()> {
+    if perm.len() != items.len() {
+        return Err(EngineError::Internal(
+            "a sort permutation of the wrong size".into(),
+        ));
+    }
+    let mut slots: Vec<Option<T>> = std::mem::take(items).into_iter().map(Some).collect();
+    for i in perm {
+        let item = slots
+            .get_mut(i)
+            .and_then(Option::take)
+            .ok_or_else(|| EngineError::Internal("a sort permutation repeats an index".into()))?;
+        items.push(item);
+    }
+    Ok(())
 }
 
 /// `bisect.bisect_left(bounds, k)` for each key (`bounds` sorted ascending); host keys are
@@ -224,6 +270,16 @@ mod tests {
         assert_eq!(v.iter().map(|x| x.1).collect::<Vec<_>>(), vec![1, 2, 0, 3]);
         sort_by_key(&ctx, &mut v, |x| &x.0, true).unwrap();
         assert_eq!(v.iter().map(|x| x.1).collect::<Vec<_>>(), vec![3, 0, 1, 2]);
+        let mut words: Vec<Value> = ["b", "a\0", "a", "\u{e9}", "abcdefghij", "abcdefgh", "z"]
+            .iter()
+            .map(|w| Value::str(w))
+            .collect();
+        sort_by_key(&ctx, &mut words, |v| v, false).unwrap();
+        let got: Vec<String> = words.iter().map(|w| w.to_py_str().unwrap()).collect();
+        assert_eq!(
+            got,
+            ["a", "a\0", "abcdefgh", "abcdefghij", "b", "z", "\u{e9}"]
+        );
         let bounds = [Value::Int(2), Value::Int(5)];
         let keys = [Value::Int(1), Value::Int(2), Value::Int(9)];
         let refs: Vec<&Value> = keys.iter().collect();
