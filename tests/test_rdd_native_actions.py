@@ -150,8 +150,11 @@ def test_sort_then_index_runs_without_python(sc: SparkContext) -> None:
     assert ranked.collect()[:3] == [("w0", 0), ("w0", 1), ("w0", 2)]
     counts = lines.countByValue()
     assert counts["w0"] == 16
+    pairs = sc.parallelize([(w, i) for i, w in enumerate(["b", "C", "a"])], 2)
+    assert pairs.sortByKey(keyfunc=lambda k: k.lower()).values().collect() == [2, 0, 1]
     assert _native.python_partition_calls() == before  # no Python step ran
-    lines.map(lambda w: w).count()  # a Python step, for contrast
+    assert pairs.sortByKey(keyfunc=lambda k: str.lower(k) if k else k).count() == 3
+    assert _native.python_partition_calls() > before  # an unprovable keyfunc runs in Python
 
 
 def test_take_computes_only_what_it_needs(sc: SparkContext) -> None:

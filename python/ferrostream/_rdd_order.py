@@ -16,6 +16,7 @@ from ferrostream._rdd_util import (
     check_callable,
     portable_hash,
 )
+from ferrostream._rdd_util import native_expr as _native_expr
 
 if TYPE_CHECKING:
     from ferrostream.rdd import RDD
@@ -111,7 +112,12 @@ class OrderMixin:
             return self._wrap(jrdd, "PythonRDD", "sortByKey")
         # Sort by keyfunc(k): pair each record with its sort key (one call per partition,
         # natively when keyfunc is provable), sort in the engine, drop the sort key.
-        tagged = self.map(lambda kv: (keyfunc(kv[0]), kv))
+        def tag(_: int, it: Iterable[Any]) -> Iterator[Any]:
+            return ((keyfunc(kv[0]), kv) for kv in it)
+
+        expr = _native_expr(keyfunc, 1)
+        composed = None if expr is None else ("tuple", (_on_key(expr), ("arg", 0)))
+        tagged = self._native_step_expr("map", composed, tag) or self.mapPartitionsWithIndex(tag)
         jrdd = tagged._jrdd.sort_by_key(bool(ascending), n)
         return self._wrap(jrdd, "PythonRDD", "sortByKey").map(lambda kv: kv[1])
 
@@ -270,3 +276,13 @@ class OrderMixin:
         out = self._wrap(self._jrdd.cartesian(other._jrdd), "CartesianRDD", "cartesian")
         out._parents = (self, other)
         return out
+
+
+def _on_key(expr: Any) -> Any:
+    """A one-argument expression encoding (``ferrostream._analyze``) applied to ``arg[0]``
+    instead of ``arg``: ``keyfunc(kv[0])`` from ``keyfunc``."""
+    if expr == ("arg", 0):
+        return ("getitem", ("arg", 0), ("const", 0))
+    if isinstance(expr, tuple) and expr and expr[0] != "const":
+        return tuple(_on_key(e) for e in expr)
+    return expr

@@ -69,21 +69,8 @@ def required_num_partitions(value: Any, name: str = "numPartitions") -> int:
 
 # -- portable hash ----------------------------------------------------------------------
 
+# PySpark's ``portable_hash``: the engine's implementation, the only one (its docstring says how).
 portable_hash: Callable[[Any], int] = _native.portable_hash
-"""A hash of ``x`` that does not depend on the interpreter's hash seed (the engine's
-implementation, ``ferrostream._native.portable_hash``).
-
-Tuples are hashed element by element as PySpark does; strings and bytes are hashed as
-CPython does with ``PYTHONHASHSEED=0`` (the seed PySpark's workers use), so the partitions
-chosen are the same as in Spark and as in ferrostream's engine.
-
-Examples
---------
->>> portable_hash(None)
-0
->>> portable_hash((None, 1)) & 0xffffffff
-219750521
-"""
 
 
 # -- sampling -----------------------------------------------------------------------------

@@ -142,6 +142,12 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         self, kind: str, func: Any, fallback: PartitionFunc, preserves: bool | None = None
     ) -> RDD[Any] | None:
         expr = _util.native_expr(func, 2 if kind == "combine" else 1)
+        return self._native_step_expr(kind, expr, fallback, preserves)
+
+    def _native_step_expr(
+        self, kind: str, expr: Any, fallback: PartitionFunc, preserves: bool | None = None
+    ) -> RDD[Any] | None:
+        """A native step from an expression encoding (None: not native)."""
         if expr is None:
             return None
         try:

@@ -511,7 +511,19 @@ impl PyRdd {
     }
 }
 
-/// PySpark's `portable_hash(x)`, the engine's implementation.
+/// A hash of ``x`` that does not depend on the interpreter's hash seed: PySpark's
+/// ``portable_hash`` (the engine's implementation, the only one).
+///
+/// None is 0, tuples are hashed element by element, ``str`` and ``bytes`` as CPython hashes
+/// them under ``PYTHONHASHSEED=0`` (the seed PySpark's workers use), anything else is
+/// ``hash(x)``: keys land in the same partitions as in Spark.
+///
+/// Examples
+/// --------
+/// >>> portable_hash(None)
+/// 0
+/// >>> portable_hash((None, 1)) & 0xffffffff
+/// 219750521
 #[pyfunction]
 pub fn portable_hash(py: Python<'_>, x: &Bound<'_, PyAny>) -> PyResult<i64> {
     let value = py_to_value(x).and_then(|v| match v {
