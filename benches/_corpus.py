@@ -6,9 +6,17 @@ derived from a seeded ``random.Random``, so the same arguments always give byte-
 The file is written under ``bench-data/`` (gitignored) at the repository root and reused when it
 already exists.  2 M lines are about 20 M words and 170 MB; generating them takes about 10 s.
 
-Usable as a module (``load_lines``, ``load_chunks``, ``corpus_path``) or as a script:
+A second corpus, for keyed state over a large key space: N lines of exactly 10 words drawn
+uniformly (with replacement) from ``k0 .. k{keys-1}`` (default 1 M keys), also seeded and cached
+under ``bench-data/`` (1 M lines are about 10 M words and 75 MB; generating them takes about 10 s).
+``input_chunks`` turns either corpus into the per-batch input of a benchmark: lines, words, or
+``(word, value)`` pairs with a seeded random ``value``.
+
+Usable as a module (``load_lines``, ``load_chunks``, ``corpus_path``, ``load_uniform_lines``,
+``input_chunks``) or as a script:
 
     python benches/_corpus.py --lines 2000000
+    python benches/_corpus.py --uniform --lines 1000000 --keys 1000000
 """
 
 from __future__ import annotations
@@ -142,6 +150,110 @@ def load_chunks(
     return split_chunks(load_lines(n_lines, vocab_size, seed), k)
 
 
+# --------------------------------------------------------------------------------------------
+# uniform keys
+
+DEFAULT_KEYS = 1_000_000
+UNIFORM_WORDS_PER_LINE = 10
+PAIR_VALUE_RANGE = 1_000_000_000
+
+
+def uniform_path(n_lines: int, n_keys: int = DEFAULT_KEYS, seed: int = DEFAULT_SEED) -> Path:
+    return DATA_DIR / f"uniform-{n_lines}-k{n_keys}-w{UNIFORM_WORDS_PER_LINE}-s{seed}.txt"
+
+
+def generate_uniform_lines(n_lines: int, n_keys: int = DEFAULT_KEYS, seed: int = DEFAULT_SEED):
+    """Yield ``n_lines`` lines of 10 words drawn uniformly from ``k0 .. k{n_keys-1}``."""
+    keys = [f"k{i}" for i in range(n_keys)]
+    rng = random.Random(seed + 2)
+    w = UNIFORM_WORDS_PER_LINE
+    done = 0
+    while done < n_lines:
+        block = min(65536, n_lines - done)
+        ws = rng.choices(keys, k=block * w)
+        for i in range(0, block * w, w):
+            yield " ".join(ws[i : i + w])
+        done += block
+
+
+def ensure_uniform_corpus(
+    n_lines: int, n_keys: int = DEFAULT_KEYS, seed: int = DEFAULT_SEED
+) -> Path:
+    """Write the uniform-key corpus file if it is not there yet; return its path."""
+    path = uniform_path(n_lines, n_keys, seed)
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        buf = []
+        for line in generate_uniform_lines(n_lines, n_keys, seed):
+            buf.append(line)
+            if len(buf) >= 65536:
+                f.write("\n".join(buf))
+                f.write("\n")
+                buf.clear()
+        if buf:
+            f.write("\n".join(buf))
+            f.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def load_uniform_lines(
+    n_lines: int, n_keys: int = DEFAULT_KEYS, seed: int = DEFAULT_SEED
+) -> list[str]:
+    path = ensure_uniform_corpus(n_lines, n_keys, seed)
+    with open(path, encoding="utf-8") as f:
+        return f.read().splitlines()
+
+
+def pair_values(chunk_index: int, n: int, seed: int = DEFAULT_SEED) -> list[int]:
+    """The ``value`` of each of the ``n`` pairs of chunk ``chunk_index`` (seeded, reproducible)."""
+    rng = random.Random(seed * 1000 + chunk_index)
+    r = rng.randrange
+    return [r(PAIR_VALUE_RANGE) for _ in range(n)]
+
+
+def input_chunks(
+    kind: str,
+    corpus: str,
+    k: int,
+    n_lines: int,
+    n_keys: int = DEFAULT_KEYS,
+    seed: int = DEFAULT_SEED,
+):
+    """Yield the input of each of the ``k`` batches, one list at a time, in order.
+
+    ``corpus`` is ``zipf`` (the word-count corpus) or ``uniform`` (uniform keys); ``kind`` is
+    ``lines`` (the lines of the chunk), ``words`` (its words, in order) or ``pairs``
+    (``(word, value)`` for each word, ``value`` from :func:`pair_values`).  Chunks are contiguous
+    slices of the corpus of (almost) equal numbers of lines.
+    """
+    if corpus == "zipf":
+        lines = load_lines(n_lines, DEFAULT_VOCAB, seed)
+    elif corpus == "uniform":
+        lines = load_uniform_lines(n_lines, n_keys, seed)
+    else:
+        raise ValueError(f"unknown corpus {corpus!r}")
+    if kind not in ("lines", "words", "pairs"):
+        raise ValueError(f"unknown input kind {kind!r}")
+    chunks = split_chunks(lines, k)
+    del lines
+    for i in range(k):
+        chunk = chunks[i]
+        chunks[i] = []  # drop the lines once this chunk is handed out
+        if kind == "lines":
+            yield chunk
+            continue
+        words = [w for line in chunk for w in line.split(" ")]
+        del chunk
+        if kind == "words":
+            yield words
+        else:
+            yield list(zip(words, pair_values(i, len(words), seed)))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -149,8 +261,13 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=DEFAULT_LINES)
     ap.add_argument("--vocab", type=int, default=DEFAULT_VOCAB)
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    ap.add_argument("--uniform", action="store_true", help="the uniform-key corpus")
+    ap.add_argument("--keys", type=int, default=DEFAULT_KEYS, help="uniform: key space size")
     a = ap.parse_args()
-    p = ensure_corpus(a.lines, a.vocab, a.seed)
+    if a.uniform:
+        p = ensure_uniform_corpus(a.lines, a.keys, a.seed)
+    else:
+        p = ensure_corpus(a.lines, a.vocab, a.seed)
     print(p)
 
 

@@ -4,10 +4,14 @@
   ``pyspark`` or ``ferrostream``): a local[2] SparkContext with the UI off and log level ERROR,
   the corpus of ``benches/_corpus.py`` split into ``BENCH_CHUNKS`` RDDs
   (``sc.parallelize(chunk, 2)``), a StreamingContext of ``BENCH_BATCH`` s and
-  ``lines = ssc.queueStream(rdds)``.  A benchmark appends its pipeline and ends with
+  ``lines = ssc.queueStream(rdds)``.  ``BENCH_CORPUS`` (``zipf``, the default, or ``uniform``
+  with ``BENCH_KEYS`` keys) and ``BENCH_INPUT`` (``lines``, the default, ``words`` or
+  ``pairs``, see ``_corpus.input_chunks``) choose what the queued RDDs hold; the stream is
+  called ``lines`` whatever it holds.  A benchmark appends its pipeline and ends with
   ``run_and_report(payload)``, which runs the context until ``rt.done`` is set and writes
   ``payload()`` plus timestamps as JSON (``rt`` is this module, imported by the child).
-* ``run_child``: runs one such program in a fresh interpreter while sampling its peak RSS.
+* ``run_child``: runs one such program in a fresh interpreter while sampling its peak RSS
+  (``peak_rss`` gives the peak over part of the run, e.g. before a result check).
 * ``busy_per_batch``: the "processing only" time of each batch.
 * argument parsing, medians and table helpers common to the scripts.
 """
@@ -52,10 +56,20 @@ sc = SparkContext(conf=conf)
 sc.setLogLevel("ERROR")
 T_SC = time.time()
 
-chunks = _corpus.load_chunks(N_CHUNKS, N_LINES)
-T_LOADED = time.time()
-rdds = [sc.parallelize(chunk, 2) for chunk in chunks]
-del chunks
+INPUT = os.environ.get("BENCH_INPUT", "lines")
+CORPUS = os.environ.get("BENCH_CORPUS", "zipf")
+N_KEYS = int(os.environ.get("BENCH_KEYS", "1000000"))
+if INPUT == "lines" and CORPUS == "zipf":
+    chunks = _corpus.load_chunks(N_CHUNKS, N_LINES)
+    T_LOADED = time.time()
+    rdds = [sc.parallelize(chunk, 2) for chunk in chunks]
+    del chunks
+else:  # one chunk at a time: 1 M pairs are ~150 MB of Python objects
+    rdds = []
+    for chunk in _corpus.input_chunks(INPUT, CORPUS, N_CHUNKS, N_LINES, N_KEYS):
+        rdds.append(sc.parallelize(chunk, 2))
+        del chunk
+    T_LOADED = time.time()
 T_RDDS = time.time()
 
 ssc = StreamingContext(sc, BATCH)
@@ -118,6 +132,19 @@ def _rss_kb(pid: int) -> int:
     return 0
 
 
+def _pss_kb(pid: int) -> int:
+    """Proportional set size: shared pages (a forked worker's, the daemon's) split between the
+    processes sharing them, so that a sum over processes counts them once."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def _comm(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/comm") as f:
@@ -126,22 +153,48 @@ def _comm(pid: int) -> str:
         return ""
 
 
-class RssSampler(threading.Thread):
-    """Peak RSS (MiB) of a process tree: driver / jvm / workers (python under the JVM) / other."""
+def _exe(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return ""
 
-    def __init__(self, pid: int, interval: float = 0.1):
+
+def _in_spawn(pid: int, comm: str, parent: int) -> bool:
+    """True for a child caught between ``posix_spawn``/``vfork`` and ``exec``: it still shares
+    its parent's address space (so its RSS is the parent's, counted twice if summed) and is named
+    after the spawning thread (a JVM thread such as ``process reaper``), not its program."""
+    exe = _exe(pid)
+    return exe != "" and exe == _exe(parent) and comm != _comm(parent)
+
+
+class RssSampler(threading.Thread):
+    """Peak RSS (MiB) of a process tree: driver / jvm / workers (python under the JVM) / other.
+
+    With ``pss``, also ``pss``: the sum of the tree's proportional set sizes (RSS summed over
+    processes counts pages shared by forked workers once per process)."""
+
+    def __init__(self, pid: int, interval: float = 0.1, pss: bool = False):
         super().__init__(daemon=True)
-        self.pid, self.interval = pid, interval
+        self.pid, self.interval, self.pss = pid, interval, pss
         self.peak = {"driver": 0, "jvm": 0, "workers": 0, "other": 0, "total": 0}
+        if pss:
+            self.peak["pss"] = 0
+        self.timeline: list[tuple[float, dict[str, int]]] = []  # (time, KiB by kind)
         self._halt = threading.Event()
 
     def sample(self) -> None:
         kids = _children_map()
         cur = {"driver": _rss_kb(self.pid), "jvm": 0, "workers": 0, "other": 0}
-        stack = [(c, False) for c in kids.get(self.pid, [])]
+        pss = _pss_kb(self.pid) if self.pss else 0
+        stack = [(c, False, self.pid) for c in kids.get(self.pid, [])]
         while stack:
-            pid, under_jvm = stack.pop()
+            pid, under_jvm, parent = stack.pop()
             comm = _comm(pid)
+            if _in_spawn(pid, comm, parent):
+                continue
+            if self.pss:
+                pss += _pss_kb(pid)
             if comm == "java":
                 cur["jvm"] += _rss_kb(pid)
                 under = True
@@ -149,8 +202,11 @@ class RssSampler(threading.Thread):
                 kind = "workers" if under_jvm and comm.startswith("python") else "other"
                 cur[kind] += _rss_kb(pid)
                 under = under_jvm
-            stack.extend((c, under) for c in kids.get(pid, []))
+            stack.extend((c, under, pid) for c in kids.get(pid, []))
         cur["total"] = sum(cur.values())
+        if self.pss:
+            cur["pss"] = pss
+        self.timeline.append((time.time(), cur))
         for k, v in cur.items():
             self.peak[k] = max(self.peak[k], v)
 
@@ -165,6 +221,28 @@ class RssSampler(threading.Thread):
         return {k: v / 1024.0 for k, v in self.peak.items()}
 
 
+def peak_rss(timeline, t_from: float = 0.0, t_to: float = float("inf")) -> dict[str, float]:
+    """Peak RSS (MiB) by kind over the samples of ``timeline`` taken in ``[t_from, t_to)``.
+
+    Each kind's peak is taken on its own; ``total`` is the peak of the per-sample sum (what the
+    whole process tree held at once).  ``at_end`` is the total of the last sample in the range.
+    """
+    sel = [cur for t, cur in timeline if t_from <= t < t_to]
+    if not sel:
+        return {
+            "driver": 0.0,
+            "jvm": 0.0,
+            "workers": 0.0,
+            "other": 0.0,
+            "total": 0.0,
+            "at_end": 0.0,
+        }
+    kinds = [k for k in ("driver", "jvm", "workers", "other", "total", "pss") if k in sel[0]]
+    out = {k: max(c[k] for c in sel) / 1024.0 for k in kinds}
+    out["at_end"] = sel[-1]["total"] / 1024.0
+    return out
+
+
 def fmt_rss(engine: str, rss: dict[str, float]) -> str:
     if engine == "pyspark":
         return f"driver {rss['driver']:7.0f}  jvm {rss['jvm']:6.0f}  workers {rss['workers']:6.0f}"
@@ -175,12 +253,22 @@ def fmt_rss(engine: str, rss: dict[str, float]) -> str:
 # running one child
 
 
-def run_child(engine: str, python: str, body: str, args, app: str, variant: str, **env_extra):
+def run_child(
+    engine: str,
+    python: str,
+    body: str,
+    args,
+    app: str,
+    variant: str,
+    sample_pss: bool = False,
+    **env_extra,
+):
     """Run ``CHILD_PRELUDE + body`` for ``engine`` in a fresh ``python``.
 
-    Returns ``{"ok": True, "res": <the child's JSON>, "rss": peaks, "t_launch": t}`` or
-    ``{"ok": False, "error": text}``.  ``BENCH_TMP`` (a fresh directory removed afterwards) is
-    in the child's environment, with ``env_extra`` (names prefixed with ``BENCH_``).
+    Returns ``{"ok": True, "res": <the child's JSON>, "rss": peaks, "rss_timeline": samples,
+    "t_launch": t}`` or ``{"ok": False, "error": text}``.  ``BENCH_TMP`` (a fresh directory
+    removed afterwards) is in the child's environment, with ``env_extra`` (names prefixed with
+    ``BENCH_``).
     """
     program = (CHILD_PRELUDE + body).replace("__ENGINE__", engine)
     with tempfile.TemporaryDirectory(prefix=f"bench-{engine}-") as tmp:
@@ -213,7 +301,7 @@ def run_child(engine: str, python: str, body: str, args, app: str, variant: str,
             stderr=subprocess.PIPE,
             text=True,
         )
-        sampler = RssSampler(proc.pid)
+        sampler = RssSampler(proc.pid, pss=sample_pss)
         sampler.start()
         try:
             _out, err = proc.communicate(timeout=args.timeout + 120)
@@ -229,7 +317,14 @@ def run_child(engine: str, python: str, body: str, args, app: str, variant: str,
             "ok": False,
             "error": f"rc={proc.returncode} result={res and res['errors']}\n{tail}",
         }
-    return {"engine": engine, "ok": True, "res": res, "rss": rss, "t_launch": t_launch}
+    return {
+        "engine": engine,
+        "ok": True,
+        "res": res,
+        "rss": rss,
+        "rss_timeline": sampler.timeline,
+        "t_launch": t_launch,
+    }
 
 
 def busy_per_batch(batches) -> list[float]:
@@ -238,11 +333,16 @@ def busy_per_batch(batches) -> list[float]:
     A batch is busy from when it could start (its scheduled time, or the end of the previous
     batch when batches queue up) to its end, which counts the work whether an engine does it
     lazily inside the output's action or before calling the output.
+
+    An entry may have a third element, the time the benchmark's own work after the measured
+    output (a result check) ended: the next batch can start only then, so that check is counted
+    in neither batch.
     """
-    out, prev_end = [], 0.0
-    for sched, end in batches:
-        out.append(end - max(sched, prev_end))
-        prev_end = end
+    out, prev_free = [], 0.0
+    for b in batches:
+        sched, end = b[0], b[1]
+        out.append(end - max(sched, prev_free))
+        prev_free = b[2] if len(b) > 2 else end
     return out
 
 
@@ -269,6 +369,13 @@ def base_parser(doc: str, chunks: int, ferrostream_python: str) -> argparse.Argu
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per run")
     ap.add_argument("--json", help="also write all run results to this file")
     return ap
+
+
+def set_help(ap: argparse.ArgumentParser, dest: str, text: str) -> None:
+    """Replace the help text of option ``dest`` (for a script whose defaults differ)."""
+    for action in ap._actions:
+        if action.dest == dest:
+            action.help = text
 
 
 def engine_pythons(ap: argparse.ArgumentParser, args) -> tuple[list[str], dict[str, str]]:

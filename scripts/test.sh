@@ -13,7 +13,7 @@ step() { printf '\n==> %s\n' "$*"; }
 step "Python environment (.venv)"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet "maturin>=1.9.4,<2" pytest ruff mypy cloudpickle
+.venv/bin/python -m pip install --quiet "maturin>=1.9.4,<2" pytest pytest-timeout ruff mypy cloudpickle
 
 step "Rust: format, lints, engine without pyo3, unit tests"
 cargo fmt --check
@@ -31,7 +31,7 @@ step "Python lint, types, and the native module's stubs checked against the buil
 
 step "pytest"
 set +e
-.venv/bin/python -m pytest -q "$@"
+.venv/bin/python -m pytest -q --durations=15 "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

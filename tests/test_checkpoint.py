@@ -18,7 +18,7 @@ import pytest
 from ferrostream import SparkContext
 from ferrostream.errors import IllegalStateException, SparkException
 from ferrostream.streaming import DStream, StreamingContext
-from ferrostream.streaming._checkpoint import PAYLOAD_FORMAT, NotSerializableException
+from ferrostream.streaming._checkpoint import GRAPH_FORMAT, NotSerializableException
 from ferrostream.testing import advance, manual_clock_conf
 
 SPARK_5063 = (
@@ -139,31 +139,49 @@ def test_a_checkpoint_per_batch_and_five_kept(sc: SparkContext, tmp_path: Path) 
     assert ssc.awaitTerminationOrTimeout(0.001) is False
 
 
-def test_payload_layout(sc: SparkContext, tmp_path: Path) -> None:
+def test_checkpoint_layout(sc: SparkContext, tmp_path: Path) -> None:
     from ferrostream import _native
 
-    ck = run_word_count(tmp_path, sc, 2)
-    time_ms, payload, path, skipped = _native.read_checkpoint(str(ck)) or (0, b"", "", [])
-    data = pickle.loads(payload)
-    assert (time_ms, skipped, os.path.basename(path)) == (2000, [], "checkpoint-2000")
-    assert data["format"] == PAYLOAD_FORMAT
-    assert (data["batch_ms"], data["zero_ms"], data["time_ms"]) == (1000, 0, 2000)
+    ck = run_word_count(tmp_path, sc, 12)
+    found = _native.read_checkpoint(str(ck))
+    assert found is not None
+    time_ms, batch_ms, zero_ms, graph, path, skipped = found
+    assert (time_ms, batch_ms, zero_ms, skipped) == (12000, 1000, 0, [])
+    assert os.path.basename(path) == "checkpoint-12000"
+    # The graph (with the functions) is written once per start, in its own file.
+    data = pickle.loads(graph)
+    assert data["format"] == GRAPH_FORMAT
     assert ("spark.app.name", "test_checkpoint") in data["conf"]
     assert [m for m, _site, _blob in pickle.loads(data["recipe"])] == [
         "text_file_stream",
         "transform",
-        "recurrent",
+        "state_stream",
         "foreach_rdd",
     ]
-    state = {s["stream"]: s for s in data["streams"]}
-    recurrent = state[2]["rdds"]
-    assert sorted(x for part in dict(recurrent)[2000] for x in part) == [
-        ("a", 2),
-        ("b", 2),
-        ("c", 1),
+    names = sorted(os.listdir(ck))
+    assert [n for n in names if n.startswith("graph-")] == ["graph-1"]
+    # The state (stream 2) at the default interval of 10 s; metadata every batch, 5 kept.
+    assert [n for n in names if n.startswith("state-")] == ["state-2-10000"]
+    assert checkpoint_files(ck) == [f"checkpoint-{t}000" for t in range(8, 13)]
+
+
+def test_state_checkpoint_interval_follows_dstream_checkpoint(
+    sc: SparkContext, tmp_path: Path
+) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    ck = tmp_path / "ck"
+    ssc = StreamingContext(sc, 1)
+    ssc.checkpoint(str(ck))
+    words = ssc.textFileStream(str(inputs)).flatMap(split_words).map(with_one)
+    words.updateStateByKey(running_sum).checkpoint(3).foreachRDD(Sink("interval"))
+    ssc.start()
+    advance(ssc, 7)
+    ssc.stop(stopSparkContext=False)
+    assert sorted(n for n in os.listdir(ck) if n.startswith("state-")) == [
+        "state-2-3000",
+        "state-2-6000",
     ]
-    # Input positions of the batches still remembered (the state stream reads one batch back).
-    assert [t for t, _files in state[0]["positions"]] == [1000, 2000]
 
 
 def test_context_checkpoint_directory_only_for_metadata(sc: SparkContext, tmp_path: Path) -> None:
@@ -242,7 +260,7 @@ def test_unpicklable_state_function_is_named(sc: SparkContext, tmp_path: Path) -
     with pytest.raises(SparkException) as info:
         ssc.start()
     assert ".<locals>.locked_sum (test_checkpoint.py:" in str(info.value)
-    assert "used by recurrent at test_checkpoint.py:" in str(info.value)
+    assert "used by state_stream at test_checkpoint.py:" in str(info.value)
 
 
 def test_unpicklable_function_is_fine_without_checkpointing(sc: SparkContext) -> None:
@@ -427,14 +445,14 @@ def test_incremental_window_over_transformed_input_restored(
 
 
 def write_payload(ck: Path, payload: bytes) -> None:
-    """A checkpoint file with a valid frame around ``payload``, written by the engine."""
+    """A checkpoint whose graph file holds ``payload``, written by the engine."""
     from ferrostream import _native
 
     ctx = _native.EngineContext(1)
     engine = _native.StreamingEngine(ctx, 1000, True)
     engine.foreach_rdd(engine.queue_stream([], True, None), lambda t, r: None, "x")
     engine.set_checkpoint_dir(str(ck))
-    engine.set_checkpoint_hook(lambda t: payload)
+    engine.set_checkpoint_graph(payload)
     engine.start()
     engine.advance_clock(1000)
     engine.stop(False)
@@ -445,7 +463,7 @@ def write_payload(ck: Path, payload: bytes) -> None:
     ("payload", "why"),
     [
         (b"not a pickle", "UnpicklingError"),
-        (pickle.dumps({"format": PAYLOAD_FORMAT + 1}), "checkpoint payload format"),
+        (pickle.dumps({"format": GRAPH_FORMAT + 1}), "graph format"),
         (pickle.dumps(["something else"]), "not a ferrostream streaming checkpoint"),
     ],
 )
@@ -460,6 +478,21 @@ def test_incompatible_payload_is_a_clear_error(
     text = str(info.value)
     assert f"Failed to read checkpoint from directory {ck}" in text
     assert why in text and "Delete the directory" in text
+
+
+def test_checkpoint_of_the_previous_format_is_refused_with_advice(
+    sc: SparkContext, tmp_path: Path
+) -> None:
+    ck = tmp_path / "ck"
+    write_payload(ck, b"x")
+    newest = ck / "checkpoint-1000"
+    data = bytearray(newest.read_bytes())
+    data[8] = 1  # the container's format version: 1 was the per-batch pickled payload
+    newest.write_bytes(bytes(data))
+    with pytest.raises(IllegalStateException) as info:
+        StreamingContext.getOrCreate(str(ck), lambda: pytest.fail("setup called"))
+    text = str(info.value)
+    assert str(ck) in text and "format 1" in text and "Delete the directory" in text
 
 
 def test_function_of_a_missing_module_is_a_clear_error(sc: SparkContext, tmp_path: Path) -> None:
@@ -509,3 +542,116 @@ def test_dstream_functions_pickle_without_contexts(sc: SparkContext, tmp_path: P
             if callable(arg):
                 blob = cloudpickle.dumps(arg)
                 assert b"SparkContext" not in blob and b"StreamingContext" not in blob
+
+
+# ------------------------------------------------------------------------------------------
+# keyed state in the engine: state files, replay since the last one, host values
+
+
+class Tally:
+    """A state value the engine keeps as a host object (pickled into state files)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Tally) and other.n == self.n
+
+    def __repr__(self) -> str:
+        return f"Tally({self.n})"
+
+
+def tally(values: list[int], state: Optional[Tally]) -> Tally:
+    return Tally(sum(values) + (state.n if state else 0))
+
+
+def tally_setup(sc: SparkContext, inputs: Path, key: str) -> Callable[[], StreamingContext]:
+    def setup() -> StreamingContext:
+        ssc = StreamingContext(sc, 1)
+        words = ssc.textFileStream(str(inputs)).flatMap(split_words).map(with_one)
+        words.updateStateByKey(tally).checkpoint(3).foreachRDD(Sink(key))
+        return ssc
+
+    return setup
+
+
+def test_recovery_replays_the_batches_since_the_last_state_file(
+    sc: SparkContext, tmp_path: Path
+) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    ck = tmp_path / "ck"
+    texts = ["a b", "a", "b c", "a", "c c", "b", "a d", "d"]
+    ssc = StreamingContext.getOrCreate(str(ck), tally_setup(sc, inputs, "tally"))
+    ssc.start()
+    for i, text in enumerate(texts[:5]):
+        put(inputs, f"f{i}", text, i * 1000 + 500)
+        advance(ssc, 1)
+    ssc.stop(stopSparkContext=False)
+    # The state file is at 3000: batches 4000 and 5000 are replayed from their files.
+    assert sorted(n for n in os.listdir(ck) if n.startswith("state-")) == ["state-2-3000"]
+    SINK["tally"] = []
+    ssc = StreamingContext.getOrCreate(str(ck), lambda: pytest.fail("setup called"))
+    ssc.start()
+    for i, text in enumerate(texts[5:], start=5):
+        put(inputs, f"f{i}", text, i * 1000 + 500)
+        advance(ssc, 1)
+    counts: dict[str, int] = {}
+    for text in texts:
+        for w in text.split():
+            counts[w] = counts.get(w, 0) + 1
+    # Every word counted exactly once across the restart.
+    assert SINK["tally"][-1] == (8000, sorted((w, Tally(n)) for w, n in counts.items()))
+
+
+def test_unpicklable_state_value_names_the_stream_and_function(
+    sc: SparkContext, tmp_path: Path
+) -> None:
+    def with_lock(values: list[int], state: Any) -> Any:
+        return threading.Lock()
+
+    ssc = StreamingContext(sc, 1)
+    ssc.checkpoint(str(tmp_path / "ck"))
+    src = ssc.textFileStream(str(tmp_path / "in"))
+    (tmp_path / "in").mkdir()
+    src.map(with_one).updateStateByKey(with_lock).checkpoint(1).foreachRDD(lambda rdd: None)
+    ssc.start()
+    put(tmp_path / "in", "f0", "a", 500)
+    advance(ssc, 1)
+    with pytest.raises(SparkException) as info:
+        ssc.awaitTerminationOrTimeout(1)
+    text = str(info.value)
+    assert "cannot checkpoint the state of updateStateByKey at test_checkpoint.py:" in text
+    assert "with_lock" in text
+    assert "cannot pickle" in text
+
+
+def socket_window_setup(sc: SparkContext, port: int) -> Callable[[], StreamingContext]:
+    def setup() -> StreamingContext:
+        ssc = StreamingContext(sc, 1)
+        lines = ssc.socketTextStream("127.0.0.1", port)
+        counts = lines.map(with_one).reduceByKeyAndWindow(operator.add, None, 3, 1)
+        counts.map(lambda kv: kv[1]).foreachRDD(Sink("socket-window"))
+        lines.countByWindow(3, 1).foreachRDD(Sink("socket-count"))
+        return ssc
+
+    return setup
+
+
+def test_windows_over_a_socket_stream_survive_recovery(sc: SparkContext, tmp_path: Path) -> None:
+    from ferrostream.lineserver import LineServer
+
+    ck = tmp_path / "ck"
+    with LineServer(["x"]) as server:
+        for run in range(3):
+            ssc = StreamingContext.getOrCreate(str(ck), socket_window_setup(sc, server.port))
+            assert (ssc._recovered_from is not None) == (run > 0)
+            ssc.start()
+            advance(ssc, 3)
+            # Every batch ran: no error from the facade or the engine, before or after a
+            # restart (input received before a restart is empty, with a warning).
+            assert ssc.awaitTerminationOrTimeout(0.001) is False
+            ssc.stop(stopSparkContext=False)
+    # Three runs of three batches, each batch once, none lost to a failure.
+    assert [t for t, _ in SINK["socket-count"]] == [t * 1000 for t in range(1, 10)]
+    assert [t for t, _ in SINK["socket-window"]] == [t * 1000 for t in range(1, 10)]

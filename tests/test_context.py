@@ -58,7 +58,8 @@ def test_conf_setters_chain_and_store_strings() -> None:
 
 
 def test_conf_set_if_missing_all_and_debug_string() -> None:
-    conf = SparkConf().set("b", "1").setIfMissing("b", "2").setIfMissing("a", "3")
+    conf = SparkConf(loadDefaults=False).set("b", "1").setIfMissing("b", "2")
+    conf.setIfMissing("a", "3")
     conf.setAll([("c", "4"), ("d", 5)]).setSparkHome("/opt/spark")
     assert conf.get("b") == "1"
     assert conf.get("a") == "3"
@@ -162,16 +163,34 @@ def test_environment_and_spark_home() -> None:
 def test_missing_master_and_app_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FERROSTREAM_SUBMIT", raising=False)
     with pytest.raises(PySparkRuntimeError) as info:
-        SparkContext(appName="x")
+        SparkContext(appName="x", conf=SparkConf(loadDefaults=False))
     assert str(info.value) == (
         "[MASTER_URL_NOT_SET] A master URL must be set in your configuration."
     )
     with pytest.raises(PySparkRuntimeError) as info:
-        SparkContext("local")
+        SparkContext("local", conf=SparkConf(loadDefaults=False))
     assert str(info.value) == (
         "[APPLICATION_NAME_NOT_SET] An application name must be set in your configuration."
     )
     assert SparkContext._active_spark_context is None
+
+
+def test_master_and_app_name_default_as_outside_spark_submit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("FERROSTREAM_SUBMIT", raising=False)
+    cpus = os.cpu_count() or 1
+    with SparkContext() as sc:
+        assert (sc.master, sc.appName) == ("local[*]", "pyspark-shell")
+        assert sc.defaultParallelism == cpus
+        assert sc.getConf().get("spark.master") == "local[*]"
+    with SparkContext(appName="named") as sc:
+        assert (sc.master, sc.appName) == ("local[*]", "named")
+    with SparkContext.getOrCreate() as sc:
+        assert (sc.master, sc.appName) == ("local[*]", "pyspark-shell")
+    with SparkContext(conf=SparkConf().setAppName("from conf")) as sc:
+        assert (sc.master, sc.appName) == ("local[*]", "from conf")
+    assert SparkConf().get("spark.app.name") == "pyspark-shell"
 
 
 def test_submit_defaults_master(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -451,3 +470,9 @@ def test_accumulator_custom_param(sc: SparkContext) -> None:
 def test_accumulator_without_default_param(sc: SparkContext) -> None:
     with pytest.raises(TypeError, match="No default accumulator param for type <class 'str'>"):
         sc.accumulator("x")
+
+
+def test_local_zero_threads_is_refused_by_the_engine() -> None:
+    with pytest.raises(IllegalArgumentException, match=r"^Asked to run locally with 0 threads$"):
+        SparkContext("local[0]", "zero")
+    assert SparkContext._active_spark_context is None

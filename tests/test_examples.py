@@ -25,6 +25,7 @@ from typing import Any, Callable
 import pytest
 
 from ferrostream.lineserver import LineServer
+from waiting import poll
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -76,16 +77,11 @@ class Program:
         return self.stderr_path.read_text(errors="replace")
 
     def wait_for(self, condition: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                return
-            if self.proc.poll() is not None:
-                time.sleep(0.2)  # let the reader drain
-                if condition():
-                    return
-                break
-            time.sleep(0.1)
+        poll(lambda: condition() or self.proc.poll() is not None, timeout, 0.1)
+        if self.proc.poll() is not None:
+            self._reader.join(10)  # the program ended: read the rest of its output
+        if condition():
+            return
         out = "\n".join(self.lines()[-60:])
         pytest.fail(
             f"timed out waiting for {what} (exit code {self.proc.poll()})\n"
@@ -378,8 +374,10 @@ def test_hdfs_wordcount(running: list[Program], tmp_path: Path) -> None:
         hidden = watched / f".part{i}.tmp"
         hidden.write_text("".join(line + "\n" for line in text))
         os.rename(hidden, watched / f"part{i}.txt")
-        time.sleep(0.2)
-    program.wait_for(lambda: batch_totals(program.lines()) == expected, "the files' word counts")
+        so_far = Counter(expected)
+        program.wait_for(
+            lambda so_far=so_far: batch_totals(program.lines()) == so_far, f"file {i}'s counts"
+        )
 
 
 def test_queue_stream(running: list[Program], tmp_path: Path) -> None:

@@ -12,7 +12,28 @@ from pathlib import Path
 
 import pytest
 
-AWAIT = r"""
+# Prints READY once the main thread is inside the named function (seen from another thread in
+# the program), so the test interrupts the blocking call itself, without a fixed wait.
+READY_WHEN_IN = r"""
+import sys, threading, time
+
+def ready_when_in(function):
+    main = threading.main_thread().ident
+
+    def watch():
+        while True:
+            frame = sys._current_frames().get(main)
+            while frame is not None and frame.f_code.co_name != function:
+                frame = frame.f_back
+            if frame is not None:
+                print("READY", flush=True)
+                return
+            time.sleep(0.01)
+
+    threading.Thread(target=watch, daemon=True).start()
+"""
+
+AWAIT = READY_WHEN_IN + r"""
 import time, warnings
 warnings.simplefilter("ignore")
 from ferrostream import SparkContext
@@ -21,19 +42,19 @@ sc = SparkContext("local[2]", "interrupt")
 ssc = StreamingContext(sc, 0.2)
 ssc.queueStream([[1, 2, 3]]).count().pprint()
 ssc.start()
-print("READY", flush=True)
+ready_when_in("_await")
 try:
     ssc.awaitTermination()
 except KeyboardInterrupt:
     print("INTERRUPTED", ssc._engine.state(), flush=True)
 """
 
-ACTION = r"""
+ACTION = READY_WHEN_IN + r"""
 import time
 from ferrostream import SparkContext
 sc = SparkContext("local[2]", "interrupt")
 slow = sc.parallelize(range(100000), 2).map(lambda x: time.sleep(0.001) or x)
-print("READY", flush=True)
+ready_when_in("count")
 start = time.monotonic()
 try:
     slow.count()
@@ -57,7 +78,6 @@ def _interrupt(program: str, tmp_path: Path) -> str:
     deadline = time.monotonic() + 60
     while proc.stdout.readline().strip() != "READY":
         assert time.monotonic() < deadline and proc.poll() is None, "program did not start"
-    time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     try:
         out, _ = proc.communicate(timeout=30)

@@ -23,6 +23,8 @@ from typing import Any, Optional
 
 import pytest
 
+from waiting import poll, wait_until
+
 pytestmark = pytest.mark.slow
 
 BATCH_SECONDS = 0.3
@@ -141,6 +143,14 @@ def read_counts(output: Path) -> dict[str, int] | None:
         return None
 
 
+def read_time(output: Path) -> float | None:
+    """The batch time (epoch seconds) of the last batch written to ``output``."""
+    try:
+        return float(json.loads(output.read_text())["time"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def has_checkpoint(directory: Path) -> bool:
     return directory.is_dir() and any(p.name.startswith("checkpoint-") for p in directory.iterdir())
 
@@ -158,21 +168,30 @@ def test_exact_counts_after_repeated_sigkill(tmp_path: Path) -> None:
     def wait(seconds: float, job: Job, until_started: bool = False) -> None:
         """Feed files for ``seconds`` (counted from the job's start of batches when
         ``until_started``)."""
-        deadline = time.monotonic() + seconds
-        started_by = time.monotonic() + 30
-        while True:
+        kill_at = [time.monotonic() + seconds]
+        waiting_start = [until_started]
+
+        def fed_until_kill_time() -> bool:
             now = time.monotonic()
-            if until_started and "STARTED" in job.text():
-                until_started = False
-                deadline = now + seconds
-            if not until_started and now >= deadline:
-                return
-            assert now < started_by, f"the job did not start:\n{job.text()}"
+            if waiting_start[0] and "STARTED" in job.text():
+                waiting_start[0] = False
+                kill_at[0] = now + seconds
+            if not waiting_start[0] and now >= kill_at[0]:
+                return True
             # Files are fed once a checkpoint exists: a file moved in before the first
             # context starts is older than its start and ignored (Spark's rule).
             if has_checkpoint(checkpoint_dir):
                 feeder.feed(rng.randint(1, 2))
-            time.sleep(rng.uniform(0.02, 0.3))
+            return False
+
+        # The random interval between looks is the random pacing of the feeds.
+        wait_until(
+            fed_until_kill_time,
+            "the job to start",
+            timeout=30 + seconds,
+            interval=lambda: rng.uniform(0.02, 0.3),
+            details=job.text,
+        )
 
     for run in range(KILLS):
         job = Job(tmp_path, run)
@@ -191,18 +210,27 @@ def test_exact_counts_after_repeated_sigkill(tmp_path: Path) -> None:
     final = Job(tmp_path, KILLS)
     jobs.append(final)
     try:
-        while not has_checkpoint(checkpoint_dir):
-            time.sleep(0.05)
-        while feeder.fed < len(feeder.files):
+        wait_until(lambda: has_checkpoint(checkpoint_dir), "a checkpoint", details=final.text)
+
+        def fed_all() -> bool:
             feeder.feed(3)
-            time.sleep(0.05)
+            return feeder.fed == len(feeder.files)
+
+        wait_until(fed_all, "every file fed")
         expected = dict(feeder.expected)
-        deadline = time.monotonic() + 30
-        while read_counts(output) != expected and time.monotonic() < deadline:
-            assert final.proc.poll() is None, final.text()
-            time.sleep(0.1)
+
+        def counted_or_exited() -> bool:
+            return read_counts(output) == expected or final.proc.poll() is not None
+
+        poll(counted_or_exited, 30, 0.1)
+        assert final.proc.poll() is None, final.text()
         # A few more batches: the counts must stay exact.
-        time.sleep(4 * BATCH_SECONDS)
+        reached = read_time(output)
+        if reached is not None:
+            later = reached + 4 * BATCH_SECONDS
+            wait_until(
+                lambda: (read_time(output) or 0) >= later, "four more batches", details=final.text
+            )
         got = read_counts(output)
     finally:
         final.kill()

@@ -7,13 +7,14 @@ exactly a line lands in a batch.
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -22,6 +23,7 @@ from ferrostream.errors import SparkException
 from ferrostream.lineserver import LineServer
 from ferrostream.streaming import StreamingContext, StreamingListener
 from ferrostream.testing import advance, collect_stream, manual_clock_conf
+from waiting import wait_until
 
 DEADLINE = 30.0
 BATCH = 0.2
@@ -80,15 +82,6 @@ class Events(StreamingListener):
         self.completed += 1
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -112,6 +105,11 @@ class Batches:
         with self._lock:
             return [r for batch in self._batches for r in batch]
 
+    def count(self) -> int:
+        """The number of batches seen."""
+        with self._lock:
+            return len(self._batches)
+
 
 @pytest.fixture
 def real_ssc() -> Iterator[StreamingContext]:
@@ -131,6 +129,13 @@ def socket_stream(ssc: StreamingContext, port: int) -> tuple[Batches, Events]:
     ssc.addStreamingListener(events)
     batches = Batches(ssc.socketTextStream("127.0.0.1", port))
     return batches, events
+
+
+SOCKET_LOGGER = "ferrostream.engine.source.socket"
+
+
+def engine_warnings(caplog: pytest.LogCaptureFixture, logger: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == logger and r.levelno == logging.WARNING]
 
 
 def assert_running(ssc: StreamingContext, events: Events) -> None:
@@ -168,12 +173,22 @@ def test_socket_delivers_every_line_in_order(real_ssc: StreamingContext) -> None
     assert batches.records() == sent
 
 
-def test_socket_server_not_up_yet(real_ssc: StreamingContext) -> None:
+def test_socket_server_not_up_yet(
+    real_ssc: StreamingContext, caplog: pytest.LogCaptureFixture
+) -> None:
     port = free_port()
     batches, events = socket_stream(real_ssc, port)
     real_ssc.start()
-    wait_until(lambda: len(events.receiver_errors) > 0, "a receiver error")
+    wait_until(lambda: len(events.receiver_errors) > 1, "two receiver errors")
     assert events.receiver_errors[0]
+    # Logged as Spark's receiver supervisor logs a restart: a WARN at every attempt, one
+    # restart delay (200 ms in the fixture) apart.
+    wait_until(lambda: len(engine_warnings(caplog, SOCKET_LOGGER)) >= 2, "two restart WARNs")
+    first, second = engine_warnings(caplog, SOCKET_LOGGER)[:2]
+    assert first.getMessage().startswith(
+        f"Restarting receiver with delay 200 ms: Error connecting to 127.0.0.1:{port}"
+    ), first.getMessage()
+    assert second.created - first.created >= 0.15
     assert real_ssc.awaitTerminationOrTimeout(0.01) is False
     with LineServer(["late", "but", "here"], port=port):
         wait_until(lambda: batches.records() == ["late", "but", "here"], "the lines")
@@ -197,7 +212,9 @@ def test_socket_server_goes_away_and_comes_back(real_ssc: StreamingContext) -> N
     assert batches.records() == ["before 1", "before 2", "after 1", "after 2"]
 
 
-def test_socket_invalid_utf8_is_replaced(real_ssc: StreamingContext) -> None:
+def test_socket_invalid_utf8_is_replaced(
+    real_ssc: StreamingContext, caplog: pytest.LogCaptureFixture
+) -> None:
     server = ByteServer(b"fine\n\xff\xfe bad \xc3\nx\x80y\nafter\n")
     try:
         batches, events = socket_stream(real_ssc, server.port)
@@ -210,9 +227,19 @@ def test_socket_invalid_utf8_is_replaced(real_ssc: StreamingContext) -> None:
     assert lines[0] == "fine" and lines[-1] == "after" and len(lines) == 4
     assert "\ufffd" in lines[1] and " bad " in lines[1]
     assert lines[2].startswith("x\ufffd") and lines[2].endswith("y")
+    # A WARN with the count for the batch (or batches) that had them.
+    counted = [
+        r.getMessage()
+        for r in engine_warnings(caplog, SOCKET_LOGGER)
+        if "were not valid UTF-8; invalid bytes were replaced" in r.getMessage()
+    ]
+    assert counted and all(m.split(" ")[3] == f"127.0.0.1:{server.port}" for m in counted)
+    assert sum(int(m.split(" ")[0]) for m in counted) == 2, counted
 
 
-def test_socket_overlong_line_is_reported_and_dropped(real_ssc: StreamingContext) -> None:
+def test_socket_overlong_line_is_reported_and_dropped(
+    real_ssc: StreamingContext, caplog: pytest.LogCaptureFixture
+) -> None:
     # maxLineBytes is 64 in the fixture.
     server = ByteServer(b"short 1\n" + b"z" * 1000 + b"\nshort 2\n" + b"y" * 64 + b"\nend\n")
     try:
@@ -227,6 +254,13 @@ def test_socket_overlong_line_is_reported_and_dropped(real_ssc: StreamingContext
     assert "short 1" in lines and "short 2" in lines and "y" * 64 in lines
     assert not any(line.startswith("z") for line in lines)
     assert any("64" in message for message in events.receiver_errors), events.receiver_errors
+    counted = [r.getMessage() for r in engine_warnings(caplog, SOCKET_LOGGER)]
+    assert any(
+        m.startswith("1 line(s) from 127.0.0.1:")
+        and "longer than the limit of 64 bytes (spark.ferrostream.socket.maxLineBytes) and "
+        "were dropped" in m
+        for m in counted
+    ), counted
 
 
 # --------------------------------------------------------------------------------------------
@@ -293,7 +327,8 @@ def test_text_file_stream_moved_in_with_real_clock(tmp_path: Path) -> None:
             hidden.write_text(f"chunk {i} line 1\nchunk {i} line 2\n")
             os.rename(hidden, tmp_path / f"chunk{i}")
         wait_until(lambda: len(batches.records()) >= 6, "the three files")
-        time.sleep(3 * BATCH)
+        seen = batches.count()
+        wait_until(lambda: batches.count() >= seen + 3, "three more batches")
         expected = [f"chunk {i} line {j}" for i in range(3) for j in (1, 2)]
         assert sorted(batches.records()) == expected
     finally:
@@ -310,6 +345,27 @@ def test_missing_directory_fails_start(tmp_path: Path) -> None:
             ssc.start()
     finally:
         ssc.stop()
+
+
+def test_watched_directory_removed_while_running_is_scanned_again(
+    manual_ssc: StreamingContext, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    batches = collect_stream(manual_ssc.textFileStream(str(watched)))
+    manual_ssc.start()
+    put(watched, "a.txt", "before\n", 0.5)
+    advance(manual_ssc, 1)
+    shutil.rmtree(watched)
+    advance(manual_ssc, 1)
+    watched.mkdir()
+    put(watched, "b.txt", "after\n", 2.5)
+    advance(manual_ssc, 1)
+    assert batches == [["before"], [], ["after"]]
+    assert manual_ssc.awaitTerminationOrTimeout(0.01) is False
+    warned = [r.getMessage() for r in engine_warnings(caplog, "ferrostream.engine.source.files")]
+    assert len(warned) == 1, warned
+    assert warned[0].startswith(f"Error finding new files under {watched}: "), warned
 
 
 def test_binary_records(manual_ssc: StreamingContext, tmp_path: Path) -> None:
@@ -346,7 +402,7 @@ def test_failed_file_is_not_read_again(manual_ssc: StreamingContext, tmp_path: P
     advance(manual_ssc, 1)
     assert batches == [[b"wxyz"]]
     # The reported failure stays (as in Spark), and it is still the first batch's one.
-    with pytest.raises(SparkException, match=r"batch time 1000 ms: file .*odd\.bin"):
+    with pytest.raises(SparkException, match=r"file .*odd\.bin has 6 bytes"):
         manual_ssc.awaitTerminationOrTimeout(0.01)
 
 

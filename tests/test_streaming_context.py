@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,8 +50,11 @@ def test_constructor_warns_deprecation(sc: SparkContext) -> None:
 
 
 def test_batch_duration_is_required(sc: SparkContext) -> None:
-    with pytest.raises(AssertionError):
+    with pytest.raises(IllegalArgumentException) as info:
         StreamingContext(sc)
+    assert str(info.value) == (
+        "requirement failed: Batch duration for StreamingContext cannot be null"
+    )
 
 
 @pytest.mark.parametrize("bad", ["1", True, object(), [1]])
@@ -59,10 +63,34 @@ def test_batch_duration_type(sc: SparkContext, bad: Any) -> None:
         StreamingContext(sc, bad)
 
 
-@pytest.mark.parametrize("bad", [0, -1, 0.0001])
-def test_batch_duration_value(sc: SparkContext, bad: float) -> None:
-    with pytest.raises(ValueError, match="batchDuration"):
+@pytest.mark.parametrize(
+    ("bad", "shown"),
+    [
+        (0, "must be positive (at least 1 ms), got 0.0"),
+        (-1, "must be positive (at least 1 ms), got -1.0"),
+        (0.0001, "must be positive (at least 1 ms), got 0.0001"),
+        (float("nan"), "must be a finite number of seconds, got nan"),
+        (float("inf"), "must be a finite number of seconds, got inf"),
+        (float("-inf"), "must be a finite number of seconds, got -inf"),
+        (10**400, "must be a finite number of seconds, got inf"),
+    ],
+)
+def test_batch_duration_value(sc: SparkContext, bad: float, shown: str) -> None:
+    with pytest.raises(IllegalArgumentException) as info:
         StreamingContext(sc, bad)
+    assert str(info.value) == f"requirement failed: batchDuration {shown}"
+    assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -2, 0])
+def test_other_durations_are_checked_by_the_engine(ssc: StreamingContext, bad: float) -> None:
+    stream = ssc.queueStream([[1]])
+    with pytest.raises(IllegalArgumentException, match=r"^requirement failed: duration "):
+        ssc.remember(bad)
+    with pytest.raises(IllegalArgumentException, match=r"^requirement failed: interval "):
+        stream.checkpoint(bad)
+    with pytest.raises(IllegalArgumentException, match=r"^requirement failed: windowDuration "):
+        stream.window(bad, 1)
 
 
 def test_start_without_outputs(ssc: StreamingContext) -> None:
@@ -171,6 +199,19 @@ def test_stop_spark_context_flag(sc: SparkContext) -> None:
         sc.parallelize([1]).collect()
 
 
+def test_streaming_context_on_a_stopped_spark_context_fails_at_creation() -> None:
+    sc = SparkContext(conf=manual_clock_conf("stopped_sc"))
+    sc.stop()
+    message = r"^Cannot call methods on a stopped SparkContext\.$"
+    with pytest.raises(IllegalStateException, match=message):
+        StreamingContext(sc, 1)
+    # The stopped context is refused before the (missing) duration is looked at.
+    with pytest.raises(IllegalStateException, match=message):
+        StreamingContext(sc)
+    with pytest.raises(IllegalStateException, match=message):
+        sc.parallelize([1])
+
+
 def test_get_active(ssc: StreamingContext) -> None:
     assert StreamingContext.getActive() is None
     ssc.queueStream([[1]]).pprint()
@@ -243,6 +284,28 @@ def test_keyboard_interrupt_stops_context(ssc: StreamingContext) -> None:
     assert real.state() == "STOPPED"
     assert StreamingContext.getActive() is None
     assert ssc.sparkContext.parallelize([1]).collect() == [1]
+
+
+def test_bad_source_and_partition_arguments_raise_illegal_argument(
+    ssc: StreamingContext, tmp_path: Path
+) -> None:
+    for port in (0, -1, 65536):
+        message = rf"^port must be in 1..65535, got {port}$"
+        with pytest.raises(IllegalArgumentException, match=message):
+            ssc.socketTextStream("localhost", port)
+    for length in (0, -4):
+        with pytest.raises(
+            IllegalArgumentException, match=rf"^recordLength must be positive, got {length}$"
+        ):
+            ssc.binaryRecordsStream(str(tmp_path), length)
+    stream = ssc.queueStream([[("a", 1)]])
+    for n in (0, -1):
+        with pytest.raises(
+            IllegalArgumentException, match=r"^Positive number of partitions required$"
+        ):
+            stream.reduceByKey(lambda a, b: a + b, n)
+    with pytest.raises(IllegalArgumentException, match=r"^Positive number of partitions"):
+        ssc.sparkContext.parallelize([1], 0)
 
 
 def test_union_errors(sc: SparkContext, ssc: StreamingContext) -> None:
@@ -366,3 +429,15 @@ def test_advance_runs_every_due_batch(ssc: StreamingContext) -> None:
     advance(ssc, 0.5)
     assert [t.timestamp() for t in times] == [1.0, 2.0, 3.0]
     assert ssc._engine.start_time_ms() == 0
+
+
+def test_await_timeouts_that_are_not_plain_numbers(ssc: StreamingContext) -> None:
+    ssc.queueStream([[1]]).pprint()
+    ssc.start()
+    assert ssc.awaitTerminationOrTimeout(-1) is False
+    with pytest.raises(IllegalArgumentException, match="timeout must be a number, got nan"):
+        ssc.awaitTerminationOrTimeout(float("nan"))
+    stopper = threading.Timer(0.05, lambda: ssc.stop(stopSparkContext=False))
+    stopper.start()
+    assert ssc.awaitTerminationOrTimeout(float("inf")) is True
+    stopper.join()

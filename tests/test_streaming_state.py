@@ -11,7 +11,7 @@ import cloudpickle  # type: ignore[import-untyped]
 import pytest
 
 from ferrostream.errors import IllegalArgumentException, SparkException
-from ferrostream.streaming import DStream, StreamingContext, _window
+from ferrostream.streaming import DStream, StreamingContext
 from ferrostream.testing import batch_times, collect_stream, run_batches
 from streaming_helpers import NO_CHECKPOINT, OutputOutcomes, run
 
@@ -256,30 +256,21 @@ def test_spark_context_checkpoint_dir_is_enough(bare_ssc: StreamingContext, tmp_
     assert out == [[("a", 1)], [("a", 1)]]
 
 
-def test_engine_functions_are_picklable(
-    ssc: StreamingContext, monkeypatch: pytest.MonkeyPatch
+def test_keyed_streams_hand_the_engine_user_functions_and_their_native_form(
+    ssc: StreamingContext,
 ) -> None:
-    steps: list[Any] = []
-    original = _window.WindowedDStreamMixin._recurrent
-
-    def spy(self: Any, parent: Any, step: Any, *args: Any) -> Any:
-        steps.append(step)
-        return original(self, parent, step, *args)
-
-    monkeypatch.setattr(_window.WindowedDStreamMixin, "_recurrent", spy)
     src = ssc.queueStream([[("a", 1)]])
     src.updateStateByKey(lambda vs, s: sum(vs) + (s or 0), initialRDD=[("a", 1)]).pprint()
     src.reduceByKeyAndWindow(operator.add, operator.sub, 5, 1, 2, lambda kv: True).pprint()
     src.groupByKeyAndWindow(5, 1).pprint()
-    assert len(steps) == 3
-    for step in steps:
-        copy = cloudpickle.loads(cloudpickle.dumps(step))
-        assert type(copy) is type(step)
-    state = cloudpickle.loads(cloudpickle.dumps(steps[0]))
-    assert state.update_func([2, 3], 1) == 6
-    assert state.num_partitions == ssc.sparkContext.defaultParallelism
-    assert steps[0]._initial is not None and state._initial is None
-    assert state.initial_id == steps[0]._initial.id
-    window = cloudpickle.loads(cloudpickle.dumps(steps[1]))
-    assert (window.window_ms, window.slide_ms, window.num_partitions) == (5000, 1000, 2)
-    assert window.filter_func(("k", 0)) is True
+    calls = [c for c in ssc._engine.calls if c.method in ("state_stream", "reduced_window_stream")]
+    assert [c.method for c in calls] == ["state_stream"] + ["reduced_window_stream"] * 2
+    # The recorded calls (what a checkpoint keeps of the graph) pickle with cloudpickle.
+    state_args = cloudpickle.loads(cloudpickle.dumps(calls[0].args[1:4]))
+    update, update_expr, partitions = state_args
+    assert update([2, 3], 1) == 6
+    assert update_expr is not None, "sum(vs) + (s or 0) is proven native"
+    assert partitions == ssc.sparkContext.defaultParallelism
+    window_args = cloudpickle.loads(cloudpickle.dumps(calls[1].args))
+    assert window_args[7:10] == (5000, 1000, 2)
+    assert window_args[5](("k", 0)) is True

@@ -10,6 +10,7 @@ from ferrostream.accumulators import Accumulator, AccumulatorParam
 from ferrostream.broadcast import Broadcast
 from ferrostream.conf import SparkConf
 from ferrostream.context import SparkContext
+from ferrostream.files import SparkFiles
 from ferrostream.rdd import RDD
 from ferrostream.resultiterable import ResultIterable
 from ferrostream.statcounter import StatCounter
@@ -28,6 +29,7 @@ __all__ = [
     "ResultIterable",
     "SparkConf",
     "SparkContext",
+    "SparkFiles",
     "StatCounter",
     "StorageLevel",
     "__version__",

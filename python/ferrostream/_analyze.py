@@ -49,6 +49,7 @@ _CALLS: dict[str, tuple[int, Optional[int]]] = {
     "min": (1, None),
     "max": (1, None),
     "tuple": (1, 1),
+    "sum": (1, 1),
 }
 
 # str methods that may be called, with (min, max) positional argument counts.

@@ -20,9 +20,15 @@ __all__ = [
     "Rdd",
     "StreamingEngine",
     "__version__",
+    "duration_ms",
+    "local_path",
+    "native_stats",
+    "num_partitions",
     "portable_hash",
     "python_partition_calls",
     "read_checkpoint",
+    "reset_log_cache",
+    "reset_native_stats",
 ]
 
 def python_partition_calls() -> int:
@@ -49,6 +55,7 @@ class EngineContext:
     def shuffle_count(self) -> int:
         """Shuffles materialised so far (a dataset already partitioned as asked is not)."""
     def stop(self) -> None: ...
+    def check_alive(self) -> None: ...
 
 @final
 class Rdd:
@@ -194,10 +201,14 @@ class Rdd:
         ``_SUCCESS``, written to a temporary directory and renamed into place.
         Raises FileExistsError if ``path`` exists."""
 
-def read_checkpoint(directory: str) -> Optional[tuple[int, bytes, str, list[str]]]:
-    """The newest intact checkpoint: ``(batch_ms, payload, path, skipped)``; ``skipped`` names
-    damaged newer files passed over. None if there is none. Raises IllegalStateException naming
-    the directory (and advising to delete it) for a checkpoint of an incompatible version."""
+def read_checkpoint(
+    directory: str,
+) -> Optional[tuple[int, int, int, bytes, str, list[str]]]:
+    """The newest intact checkpoint: ``(time_ms, batch_ms, zero_ms, graph_payload, path,
+    skipped)``; ``graph_payload`` is what the program gave ``set_checkpoint_graph``, ``skipped``
+    names damaged newer files passed over. None if there is none. Raises
+    IllegalStateException naming the directory (and advising to delete it) for a checkpoint of
+    an incompatible version."""
 
 _ListenerCallback = Callable[[str, dict[str, Any]], None]
 
@@ -223,23 +234,37 @@ class StreamingEngine:
     def window(self, parent: int, window_ms: int, slide_ms: int) -> int:
         """The union of the parent's RDDs in ``(t - window, t]``, every ``slide_ms``.
         Raises ValueError (Spark's message) unless both are multiples of the parent's slide."""
-    def recurrent(
+    def state_stream(
         self,
         parent: int,
-        func: Callable[[int, Optional[Rdd], list[Rdd], list[Rdd], list[Rdd]], Optional[Rdd]],
+        update: Callable[[list[Any], Any], Any],
+        update_expr: Optional[tuple[Any, ...]],
+        num_partitions: int,
+        initial: Optional[Rdd],
+        description: str,
+    ) -> int:
+        """``updateStateByKey``: a keyed stream whose state the engine keeps, hash-partitioned
+        into ``num_partitions``, across batches. ``update(new_values, old_state)`` runs for
+        every key with a state or new values (natively when ``update_expr``, its proven form,
+        is given); None removes the key. Needs a checkpoint directory."""
+    def reduced_window_stream(
+        self,
+        parent: int,
+        func: Callable[[Any, Any], Any],
+        func_expr: Optional[tuple[Any, ...]],
+        inv: Callable[[Any, Any], Any],
+        inv_expr: Optional[tuple[Any, ...]],
+        filter: Optional[Callable[[Any], bool]],
+        filter_expr: Optional[tuple[Any, ...]],
         window_ms: int,
         slide_ms: int,
-        initial: Optional[Rdd] = None,
+        num_partitions: int,
+        description: str,
     ) -> int:
-        """A stream built from its own previous RDD (updateStateByKey, incremental windows).
-
-        At each batch time t (a multiple of ``slide_ms`` from the zero time) the engine calls
-        ``func(t, prev, old, new, window)``: ``prev`` is this stream's RDD at ``t - slide``
-        (``initial`` for the first batch), ``old`` the parent RDDs in
-        ``(t - slide - window, t - window]`` (they left the window), ``new`` those in
-        ``(t - slide, t]`` and ``window`` those in ``(t - window, t]``. The result is
-        materialised (lineage cut) and becomes the next batch's ``prev``. Needs a checkpoint
-        directory (``start()`` fails with Spark's message otherwise)."""
+        """Incremental ``reduceByKeyAndWindow`` over ``parent`` (reduced by key per batch): the
+        engine keeps the window's value per key, reducing in the batches that enter with
+        ``func`` and taking out those that leave with ``inv`` (Spark's rules: recomputed from
+        the window when it is shorter than five slides). Needs a checkpoint directory."""
     def text_file_stream(self, directory: str) -> int:
         """New files of a directory, as UTF-8 lines (Spark's FileInputDStream rules: mtime in
         ``[max(start, t - 60 s), t]``, not selected before; names starting with ``.``/``_``
@@ -247,25 +272,30 @@ class StreamingEngine:
     def binary_records_stream(self, directory: str, record_length: int) -> int:
         """Like text_file_stream, as ``bytes`` records of ``record_length`` bytes."""
     def socket_text_stream(
-        self, host: str, port: int, max_line_bytes: int = ..., restart_delay_ms: int = 2000
+        self,
+        host: str,
+        port: int,
+        max_line_bytes: int = ...,
+        restart_delay_ms: int = 2000,
+        max_rate: Optional[int] = None,
     ) -> int:
         """A receiver of UTF-8 lines from a TCP server; reconnects after failures (reported as
-        ``onReceiverError``)."""
+        ``onReceiverError``); at most ``max_rate`` lines per second when given; a bounded
+        buffer between batches (the receiver waits when it is full)."""
+    def enable_backpressure(self, initial_rate: Optional[float] = None) -> None:
+        """``spark.streaming.backpressure.enabled``: a PID estimator per input stream sets the
+        rate its source reads at after every batch."""
     def set_checkpoint_dir(self, directory: Optional[str]) -> None: ...
-    def set_checkpoint_hook(self, hook: Callable[[int], bytes]) -> None:
-        """After every batch (when a checkpoint dir is set), ``hook(batch_ms)`` returns the
-        payload, which the engine writes atomically with a checksum as
-        ``<dir>/checkpoint-<batch_ms>``, keeping the newest 5."""
-    def checkpoint_state(self) -> list[dict[str, Any]]:
-        """What a checkpoint must hold: ``[{"stream": id, "rdds": [(t, Rdd)],
-        "positions": [(t, position)], "snapshot": object}]`` for recurrent and input streams."""
-    def restore_rdd(self, stream: int, time_ms: int, rdd: Rdd) -> None: ...
-    def restore_position(self, stream: int, time_ms: int, position: Any) -> None:
-        """Rebuild an input batch from its checkpointed position (re-reads files)."""
-    def restore_snapshot(self, stream: int, snapshot: Any) -> None: ...
-    def restore_times(self, zero_ms: int, last_completed_ms: int) -> None:
-        """Continue after a checkpointed batch: the next batch is ``last_completed + batch``;
-        batches missed while down run back to back."""
+    def set_checkpoint_graph(self, payload: bytes) -> None:
+        """Enable checkpoints (the directory set with ``set_checkpoint_dir``): ``payload``
+        (the pickled graph) is written once at start as ``graph-<n>``; after every batch the
+        engine writes its metadata and input positions (``checkpoint-<t>``) and, at their
+        checkpoint interval, keyed streams' state (``state-<stream>-<t>``)."""
+    def set_checkpoint_interval(self, stream: int, interval_ms: int) -> None:
+        """How often a keyed stream's state is checkpointed (a multiple of its slide)."""
+    def recover(self, directory: str) -> int:
+        """After the graph was rebuilt: put back the latest checkpoint of ``directory`` (state,
+        replayed input batches, batch times); returns its batch time."""
     def foreach_rdd(self, stream: int, func: Callable[[int, Rdd], None], description: str) -> None:
         """Register an output operation; run in registration order every batch."""
     def remember(self, duration_ms: int) -> None: ...
@@ -277,6 +307,13 @@ class StreamingEngine:
     def start(self) -> None:
         """Validate the graph and start the batch clock."""
     def stop(self, graceful: bool) -> None: ...
+    def check_window(
+        self, parent: int, window_ms: int, slide_ms: Optional[int] = None
+    ) -> tuple[int, int]:
+        """``(window_ms, slide_ms)`` once both are multiples of the parent's slide (IllegalArgument-
+        Exception otherwise); no ``slide_ms`` means the parent's slide."""
+    def check_can_add(self) -> None:
+        """IllegalStateException once the context has started or stopped."""
     def state(self) -> str:
         """``"INITIALIZED"``, ``"ACTIVE"`` or ``"STOPPED"``."""
     def await_termination(self, timeout_ms: Optional[int] = None) -> bool:
@@ -288,3 +325,25 @@ class StreamingEngine:
     def advance_clock(self, ms: int) -> None:
         """Manual clock only: move time forward and wait until every batch that became due
         has finished (errors are kept for ``await_termination``)."""
+
+def duration_ms(seconds: Any, name: str) -> int:
+    """``seconds`` as whole milliseconds; Spark's IllegalArgumentException when it is None,
+    NaN, infinite, zero or negative."""
+
+def num_partitions(n: int) -> int:
+    """``n`` when positive; Spark's IllegalArgumentException otherwise."""
+
+def local_path(spec: str) -> str:
+    """The local path named by a path or a ``file:``/``file://``/``file:///`` URL;
+    IllegalArgumentException naming the scheme for any other URL (``hdfs://``, ``s3a://``)."""
+
+def native_stats() -> dict[str, int]:
+    """``{"native_partitions": n, "fallback_partitions": m}``: partitions that native steps
+    computed themselves and that they handed to their Python fallback, since the last reset."""
+
+def reset_native_stats() -> None:
+    """Set the counters of :func:`native_stats` to zero."""
+
+def reset_log_cache() -> None:
+    """Forget the Python logger levels cached by the engine's log bridge (engine ``log``
+    records go to the ``ferrostream.*`` loggers); call after changing their levels."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import heapq
-import os
 import random
 import sys
 from collections import defaultdict
@@ -51,18 +50,12 @@ class ActionsMixin:
         """
         if compressionCodecClass is not None:
             raise NotImplementedError("saveAsTextFile: compression is not supported yet")
-        target = path[len("file://") :] if path.startswith("file://") else path
         if self._is_text:
             jrdd = self._jrdd
         else:
             jrdd = self._pipe(lambda _, it: (_to_text(x) for x in it))
         self._mark_checkpointed()
-        try:
-            jrdd.save_as_text_file(target)
-        except FileExistsError:
-            raise FileExistsError(
-                f"Output directory file:{os.path.abspath(target)} already exists"
-            ) from None
+        jrdd.save_as_text_file(path)
 
     def collectWithJobGroup(
         self: RDD[Any], groupId: str, description: str, interruptOnCancel: bool = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from typing import overload
 
@@ -11,6 +12,21 @@ __all__ = ["SparkConf"]
 
 # Set by SparkContext.setSystemProperty; read by SparkConf(loadDefaults=True).
 _system_properties: dict[str, str] = {}
+
+
+def _launch_defaults() -> dict[str, str]:
+    """What PySpark's launcher gives every ``SparkConf()`` before the program's own settings.
+
+    Outside spark-submit, PySpark starts its JVM as ``spark-submit pyspark-shell``: the master is
+    ``local[*]`` and the application name ``pyspark-shell``. A process started by
+    ``ferrostream-submit`` (or a child of one) gets the submitted master and name instead.
+    """
+    if os.environ.get("FERROSTREAM_SUBMIT") == "1":
+        return {
+            "spark.master": os.environ.get("FERROSTREAM_MASTER") or "local[*]",
+            "spark.app.name": os.environ.get("FERROSTREAM_APP_NAME") or "pyspark-shell",
+        }
+    return {"spark.master": "local[*]", "spark.app.name": "pyspark-shell"}
 
 
 class SparkConf:
@@ -26,7 +42,11 @@ class SparkConf:
     Parameters
     ----------
     loadDefaults : bool
-        Start from the ``spark.*`` properties set with ``SparkContext.setSystemProperty``.
+        Start from the launcher's defaults (``spark.master=local[*]`` and
+        ``spark.app.name=pyspark-shell`` outside ``ferrostream-submit``, as PySpark outside
+        spark-submit) and the ``spark.*`` properties set with
+        ``SparkContext.setSystemProperty``. Without them, a :class:`SparkContext` needs a master
+        and an application name.
     """
 
     def __init__(
@@ -37,6 +57,7 @@ class SparkConf:
     ) -> None:
         self._conf: dict[str, str] = {}
         if loadDefaults:
+            self._conf.update(_launch_defaults())
             for key, value in _system_properties.items():
                 if key.startswith("spark."):
                     self._conf[key] = value
@@ -121,6 +142,6 @@ class SparkConf:
         return "\n".join(f"{k}={v}" for k, v in sorted(self._conf.items()))
 
     def _copy(self) -> SparkConf:
-        new = SparkConf()
+        new = SparkConf(loadDefaults=False)
         new._conf = dict(self._conf)
         return new

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import filecmp
+import importlib
 import logging
 import os
 import re
+import shutil
 import sys
+import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -17,9 +22,10 @@ from ferrostream.broadcast import Broadcast
 from ferrostream.conf import SparkConf, _system_properties
 from ferrostream.errors import (
     IllegalArgumentException,
-    IllegalStateException,
     PySparkRuntimeError,
+    SparkException,
 )
+from ferrostream.files import SparkFiles
 
 if TYPE_CHECKING:
     from ferrostream.rdd import RDD
@@ -67,10 +73,7 @@ def _parse_master(master: str) -> int:
         return 1
     if threads == "*":
         return os.cpu_count() or 1
-    n = int(threads)
-    if n < 1:
-        raise ValueError(f"Asked to run locally with {n} threads")
-    return n
+    return int(threads)  # the engine refuses 0 threads with Spark's message
 
 
 def _call_site() -> tuple[str, str, int]:
@@ -96,9 +99,11 @@ class SparkContext:
     Parameters
     ----------
     master : str, optional
-        ``local`` (one thread), ``local[N]`` or ``local[*]`` (one thread per CPU).
+        ``local`` (one thread), ``local[N]`` or ``local[*]`` (one thread per CPU). Defaults to
+        ``local[*]`` (or the ``--master`` of ``ferrostream-submit``), as in PySpark.
     appName : str, optional
-        A name for the application.
+        A name for the application. Defaults to ``pyspark-shell`` (or the script's name under
+        ``ferrostream-submit``), as in PySpark.
     sparkHome, pyFiles, environment, batchSize, serializer, conf, gateway, jsc, ...
         As in PySpark. ``conf`` settings are used where ``master``/``appName`` are not
         given; ``environment`` is recorded for executors (tasks run in this process).
@@ -131,6 +136,7 @@ class SparkContext:
         memory_profiler_cls: Any = None,
     ) -> None:
         self._stopped = True
+        self._files_root: str | None = None
         self._conf = conf._copy() if conf is not None else SparkConf()
         with SparkContext._lock:
             self._ensure_no_active_context()
@@ -144,12 +150,9 @@ class SparkContext:
                 for key, value in environment.items():
                     self._conf.setExecutorEnv(key, value)
             if not self._conf.contains("spark.master"):
-                if os.environ.get("FERROSTREAM_SUBMIT") == "1":
-                    self._conf.setMaster(os.environ.get("FERROSTREAM_MASTER", "local[*]"))
-                else:
-                    raise PySparkRuntimeError(
-                        "[MASTER_URL_NOT_SET] A master URL must be set in your configuration."
-                    )
+                raise PySparkRuntimeError(
+                    "[MASTER_URL_NOT_SET] A master URL must be set in your configuration."
+                )
             if not self._conf.contains("spark.app.name"):
                 raise PySparkRuntimeError(
                     "[APPLICATION_NAME_NOT_SET] An application name must be set in your "
@@ -180,11 +183,44 @@ class SparkContext:
             self._ectx = _native().EngineContext(threads)
             self._stopped = False
             self._call_site = _call_site()
+            self._start_files()
             SparkContext._active_spark_context = self
-        for path in pyFiles or []:
-            self.addPyFile(path)
+        try:
+            # spark.files: set by ``ferrostream-submit --files`` (spark-submit's --files).
+            for path in self._conf.get("spark.files", "").split(","):
+                if path.strip():
+                    self.addFile(path.strip())
+            for path in pyFiles or []:
+                self.addPyFile(path)
+        except BaseException:
+            self.stop()
+            raise
 
     # -- lifecycle -------------------------------------------------------------------
+
+    PACKAGE_EXTENSIONS: ClassVar[tuple[str, ...]] = (".zip", ".egg", ".jar")
+
+    def _start_files(self) -> None:
+        """The context's root directory for added files (``SparkFiles.getRootDirectory()``),
+        on ``sys.path`` as in PySpark so that added ``.py`` files can be imported."""
+        base = tempfile.mkdtemp(prefix="spark-")
+        self._files_base = base
+        self._files_root = os.path.join(base, f"userFiles-{uuid.uuid4()}")
+        os.makedirs(self._files_root)
+        self._added_files: dict[str, int] = {}
+        self._python_includes: list[str] = []
+        self._sys_path_entries = [self._files_root]
+        sys.path.insert(1, self._files_root)
+        SparkFiles._sc = self
+
+    def _stop_files(self) -> None:
+        for entry in self._sys_path_entries:
+            if entry in sys.path:
+                sys.path.remove(entry)
+        self._sys_path_entries = []
+        if SparkFiles._sc is self:
+            SparkFiles._sc = None
+        shutil.rmtree(self._files_base, ignore_errors=True)
 
     @classmethod
     def _ensure_no_active_context(cls) -> None:
@@ -225,13 +261,14 @@ class SparkContext:
             self._stopped = True
             try:
                 self._ectx.stop()
+                self._stop_files()
             finally:
                 if SparkContext._active_spark_context is self:
                     SparkContext._active_spark_context = None
 
     def _check_alive(self) -> None:
-        if self._stopped:
-            raise IllegalStateException("Cannot call methods on a stopped SparkContext.")
+        """Spark's IllegalStateException once the context is stopped (raised by the engine)."""
+        self._ectx.check_alive()
 
     def __reduce__(self) -> Any:
         raise PySparkRuntimeError(
@@ -304,8 +341,7 @@ class SparkContext:
 
         self._check_alive()
         n = self.defaultParallelism if numSlices is None else _check_int(numSlices, "numSlices")
-        if n < 1:
-            raise IllegalArgumentException("Positive number of partitions required")
+        n = _native().num_partitions(n)
         if isinstance(c, range):
             return self._parallelize_range(c, n)  # type: ignore[return-value]
         data = c if isinstance(c, (list, tuple)) else list(c)
@@ -356,15 +392,9 @@ class SparkContext:
 
     @staticmethod
     def _paths(name: str) -> list[str]:
-        paths = []
-        for p in name.split(","):
-            p = p.strip()
-            if p.startswith("file://"):
-                p = p[len("file://") :]
-            elif p.startswith("file:"):
-                p = p[len("file:") :]
-            paths.append(p)
-        return paths
+        """The local paths of a comma-separated list of paths and ``file:`` URLs (the
+        engine's parser: other schemes raise IllegalArgumentException naming them)."""
+        return [_native().local_path(p.strip()) for p in name.split(",")]
 
     def textFile(
         self, name: str, minPartitions: int | None = None, use_unicode: bool = True
@@ -454,8 +484,9 @@ class SparkContext:
     # -- settings ---------------------------------------------------------------------
 
     def setLogLevel(self, logLevel: str) -> None:
-        """Set the level of the ``ferrostream`` logger. Valid levels: ALL, DEBUG, ERROR,
-        FATAL, INFO, OFF, TRACE, WARN (any case)."""
+        """Set the level of the ``ferrostream`` logger, which also receives the engine's log
+        records (loggers ``ferrostream.engine.*``). Valid levels: ALL, DEBUG, ERROR, FATAL,
+        INFO, OFF, TRACE, WARN (any case)."""
         level = str(logLevel).upper()
         if level not in _LOG_LEVELS:
             raise IllegalArgumentException(
@@ -463,6 +494,7 @@ class SparkContext:
                 + ",".join(sorted(_LOG_LEVELS))
             )
         logging.getLogger("ferrostream").setLevel(_LOG_LEVELS[level])
+        _native().reset_log_cache()
 
     def setCheckpointDir(self, dirName: str) -> None:
         """Set (and create) the directory where RDDs and streams are checkpointed."""
@@ -503,15 +535,67 @@ class SparkContext:
         """Accepted for compatibility; jobs run to completion."""
 
     def addFile(self, path: str, recursive: bool = False) -> None:
-        """Accepted for compatibility: tasks run here and can read ``path`` directly."""
+        """Add a file (or, with ``recursive=True``, a directory) to this context: it is copied
+        into the context's root directory, where functions running in tasks find it with
+        :meth:`SparkFiles.get` (the file's name) as on PySpark's workers.
+
+        ``path`` is a local path or a ``file:`` URL. Adding the same path again does nothing; a
+        different file with the same name and other contents raises SparkException.
+
+        Examples
+        --------
+        >>> from ferrostream import SparkFiles
+        >>> path = os.path.join(tmpdir, "test.txt")
+        >>> with open(path, "w") as f:
+        ...     _ = f.write("100")
+        >>> sc.addFile(path)
+        >>> def func(iterator):
+        ...     with open(SparkFiles.get("test.txt")) as f:
+        ...         mul = int(f.readline())
+        ...         return [x * mul for x in iterator]
+        >>> sc.parallelize([1, 2, 3, 4]).mapPartitions(func).collect()
+        [100, 200, 300, 400]
+        """
+        self._check_alive()
+        src = os.path.abspath(_native().local_path(os.fspath(path)))
+        url = "file:" + src
+        if not os.path.exists(src):
+            raise FileNotFoundError(f"File {url} does not exist")
+        is_dir = os.path.isdir(src)
+        if is_dir and not recursive:
+            raise SparkException(
+                f"Added file {url} is a directory and recursive is not turned on."
+            )
+        if url in self._added_files:
+            return
+        assert self._files_root is not None
+        dest = os.path.join(self._files_root, os.path.basename(src))
+        if os.path.exists(dest) and not _same_contents(src, dest):
+            raise SparkException(f"File {dest} exists and does not match contents of {url}")
+        if is_dir:
+            shutil.copytree(src, dest, dirs_exist_ok=True)
+        elif not os.path.exists(dest):
+            shutil.copy(src, dest)
+        self._added_files[url] = int(time.time() * 1000)
+
+    @property
+    def listFiles(self) -> list[str]:
+        """The files added with :meth:`addFile` (``file:`` URLs)."""
+        return list(self._added_files)
 
     def addPyFile(self, path: str) -> None:
-        """Make a ``.py``/``.zip``/``.egg`` importable (its directory or archive goes on
-        ``sys.path``)."""
-        target = path if path.endswith((".zip", ".egg")) else os.path.dirname(path)
-        target = os.path.abspath(target)
-        if target not in sys.path:
-            sys.path.insert(0, target)
+        """Add a ``.py``, ``.zip``, ``.egg`` or ``.jar`` dependency: it is added with
+        :meth:`addFile` and importable by the driver and by functions running in tasks (the
+        root directory of added files is on ``sys.path``; an archive is put on it)."""
+        self.addFile(path)
+        filename = os.path.basename(_native().local_path(os.fspath(path)))
+        if filename[-4:].lower() in self.PACKAGE_EXTENSIONS:
+            assert self._files_root is not None
+            entry = os.path.join(self._files_root, filename)
+            self._python_includes.append(filename)
+            self._sys_path_entries.append(entry)
+            sys.path.insert(1, entry)
+        importlib.invalidate_caches()
 
     @classmethod
     def setSystemProperty(cls, key: str, value: str) -> None:
@@ -532,3 +616,20 @@ class SparkContext:
             partitions = list(range(rdd.getNumPartitions()))
         mapped = rdd.mapPartitions(partitionFunc)
         return [x for part in mapped._collect_partitions(list(partitions)) for x in part]
+
+
+def _same_contents(src: str, dest: str) -> bool:
+    """Whether ``dest`` (a file or directory tree) holds the same contents as ``src``."""
+    if os.path.isdir(src) != os.path.isdir(dest):
+        return False
+    if not os.path.isdir(src):
+        return filecmp.cmp(src, dest, shallow=False)
+    cmp = filecmp.dircmp(src, dest)
+    if cmp.left_only or cmp.right_only or cmp.funny_files:
+        return False
+    _, mismatch, errors = filecmp.cmpfiles(src, dest, cmp.common_files, shallow=False)
+    if mismatch or errors:
+        return False
+    return all(
+        _same_contents(os.path.join(src, d), os.path.join(dest, d)) for d in cmp.common_dirs
+    )

@@ -3,7 +3,7 @@
 Usage::
 
     ferrostream-submit [--master local[N]] [--name NAME] [--conf k=v]... [--py-files a.zip,b.py]
-                       [other spark-submit options] script.py [script args...]
+                       [--files a.txt,b.csv] [other spark-submit options] script.py [args...]
 
 For the run of ``script.py`` only, ``import pyspark`` and every ``pyspark.X`` module resolve to
 ``ferrostream`` / ``ferrostream.X`` (``pyspark.core.X`` of Spark 4 too). No ``pyspark`` package is
@@ -45,7 +45,6 @@ _IGNORED_WITH_VALUE = {
     "--packages",
     "--exclude-packages",
     "--repositories",
-    "--files",
     "--archives",
     "--driver-memory",
     "--driver-java-options",
@@ -62,7 +61,15 @@ _IGNORED_WITH_VALUE = {
     "--keytab",
 }
 _IGNORED_FLAGS = {"--supervise"}
-_HANDLED_WITH_VALUE = {"--master", "--name", "--conf", "-c", "--py-files", "--properties-file"}
+_HANDLED_WITH_VALUE = {
+    "--master",
+    "--name",
+    "--conf",
+    "-c",
+    "--py-files",
+    "--files",
+    "--properties-file",
+}
 
 USAGE = f"""usage: {PROG} [options] script.py [script args...]
 
@@ -74,6 +81,8 @@ Options:
   --conf, -c PROP=VALUE    a Spark property (repeatable)
   --properties-file FILE   Spark properties ("key value" or "key=value" lines)
   --py-files FILES         comma-separated .py/.zip/.egg files put on sys.path
+  --files FILES            comma-separated files added to every SparkContext
+                           (sc.addFile; tasks find them with SparkFiles.get(name))
   --verbose, -v            print the resolved configuration
   --help, -h               show this message
   --version                print the ferrostream version
@@ -190,6 +199,11 @@ def _apply(opts: _Options, name: str, value: str, err: TextIO) -> None:
             opts.conf.setdefault(key, prop)
     elif name == "--py-files":
         opts.py_files.extend(p for p in value.split(",") if p)
+    elif name == "--files":
+        # spark-submit resolves them against its working directory into spark.files.
+        paths = [p if ":" in p else os.path.abspath(p) for p in value.split(",") if p]
+        previous = opts.conf.get("spark.files")
+        opts.conf["spark.files"] = ",".join(([previous] if previous else []) + paths)
 
 
 class _PysparkAliasLoader(importlib.abc.Loader):

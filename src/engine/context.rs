@@ -1,6 +1,6 @@
 //! The engine side of a SparkContext: the worker pool for `local[N]`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::engine::error::{EngineError, Result};
@@ -22,13 +22,15 @@ pub struct EngineContext {
     next_rdd_id: AtomicU64,
     host: OnceLock<Arc<dyn HostRuntime>>,
     metrics: Metrics,
+    stopped: AtomicBool,
 }
 
 impl EngineContext {
     pub fn new(parallelism: usize) -> Result<Arc<EngineContext>> {
         if parallelism == 0 {
+            // Spark's message for `local[0]`.
             return Err(EngineError::InvalidArgument(
-                "parallelism must be at least 1".into(),
+                "Asked to run locally with 0 threads".into(),
             ));
         }
         let pool = rayon::ThreadPoolBuilder::new()
@@ -42,6 +44,7 @@ impl EngineContext {
             next_rdd_id: AtomicU64::new(0),
             host: OnceLock::new(),
             metrics: Metrics::default(),
+            stopped: AtomicBool::new(false),
         }))
     }
 
@@ -52,6 +55,25 @@ impl EngineContext {
     /// Run `f` on the worker pool (parallel iterators inside use `parallelism` threads).
     pub fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         self.pool.install(f)
+    }
+
+    /// Mark the context stopped (its SparkContext was stopped): nothing new may use it.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Spark's `assertNotStopped`: an IllegalStateException once the context is stopped.
+    pub fn check_alive(&self) -> Result<()> {
+        if self.is_stopped() {
+            return Err(EngineError::IllegalState(
+                "Cannot call methods on a stopped SparkContext.".into(),
+            ));
+        }
+        Ok(())
     }
 
     pub(crate) fn next_rdd_id(&self) -> u64 {
@@ -72,5 +94,23 @@ impl EngineContext {
 
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stopped_context_refuses_new_work() {
+        let ctx = EngineContext::new(1).unwrap();
+        assert!(ctx.check_alive().is_ok());
+        ctx.stop();
+        let err = ctx.check_alive().unwrap_err();
+        assert!(matches!(err, EngineError::IllegalState(_)));
+        assert_eq!(
+            err.to_string(),
+            "Cannot call methods on a stopped SparkContext."
+        );
     }
 }

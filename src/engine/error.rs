@@ -11,24 +11,22 @@ use std::fmt;
 /// caller unchanged.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    /// A bad argument: maps to `ValueError`/`IllegalArgumentException`.
+    /// A bad argument (Spark's IllegalArgumentException, a `ValueError` in Python).
     #[error("{0}")]
     InvalidArgument(String),
+    /// A failed Spark `require(...)`: the message starts with `requirement failed: `. Also an
+    /// IllegalArgumentException.
+    #[error("{0}")]
+    Requirement(String),
     /// An operation that is not valid in the current state (Spark's IllegalStateException).
     #[error("{0}")]
     IllegalState(String),
-    /// Spark's IllegalArgumentException ("requirement failed: ...").
-    #[error("{0}")]
-    Requirement(String),
     /// An operation Spark does not support (UnsupportedOperationException).
     #[error("{0}")]
     Unsupported(String),
     /// A value of the wrong type for an operation (e.g. an unhashable key).
     #[error("{0}")]
     Type(String),
-    /// An action that needs elements found none (`first`, `reduce` on an empty RDD).
-    #[error("{0}")]
-    Empty(String),
     /// An I/O failure, with what was being done.
     #[error("{context}: {source}")]
     Io {
@@ -49,9 +47,6 @@ pub enum EngineError {
     /// A failure reported earlier and handed out again (Spark's sticky batch error).
     #[error("{0}")]
     Reported(std::sync::Arc<EngineError>),
-    /// The operation was interrupted (Ctrl+C / KeyboardInterrupt).
-    #[error("interrupted")]
-    Interrupted,
     /// A bug: an invariant that should hold did not (never a panic across the boundary).
     #[error("internal error: {0}")]
     Internal(String),

@@ -1,5 +1,6 @@
 //! The pure-Rust engine: no Python here (`cargo check --no-default-features` proves it).
 
+pub mod args;
 pub mod checkpoint;
 pub mod context;
 pub mod error;
@@ -7,6 +8,7 @@ pub mod expr;
 pub mod host;
 pub mod keys;
 pub mod ops;
+pub mod paths;
 pub mod pyhash;
 pub mod rdd;
 pub mod source;

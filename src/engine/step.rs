@@ -6,6 +6,7 @@
 //! model, an overflow) hands the whole partition to its host fallback, which computes the same
 //! step in Python; the steps are pure, so this is always safe.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::engine::error::Result;
@@ -72,11 +73,46 @@ impl Step {
                 expr,
                 fallback,
             } => match run_native(*kind, expr, &input) {
-                Ok(out) => Ok(out),
-                Err(Fallback) => fallback.call(split, input),
+                Ok(out) => {
+                    count_native(true);
+                    Ok(out)
+                }
+                Err(Fallback) => {
+                    count_native(false);
+                    fallback.call(split, input)
+                }
             },
         }
     }
+}
+
+/// Partitions that native steps computed themselves, and that they handed to their host
+/// fallback (process-wide; tests read them to prove which path ran).
+static NATIVE_PARTITIONS: AtomicU64 = AtomicU64::new(0);
+static FALLBACK_PARTITIONS: AtomicU64 = AtomicU64::new(0);
+
+/// Count one partition computed natively (`true`) or handed to the host fallback (`false`).
+/// Every native path with a fallback calls this (steps here; state and window updates too).
+pub fn count_native(native: bool) {
+    let counter = if native {
+        &NATIVE_PARTITIONS
+    } else {
+        &FALLBACK_PARTITIONS
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// `(native, fallback)` partition counts since the last [`reset_native_stats`].
+pub fn native_stats() -> (u64, u64) {
+    (
+        NATIVE_PARTITIONS.load(Ordering::Relaxed),
+        FALLBACK_PARTITIONS.load(Ordering::Relaxed),
+    )
+}
+
+pub fn reset_native_stats() {
+    NATIVE_PARTITIONS.store(0, Ordering::Relaxed);
+    FALLBACK_PARTITIONS.store(0, Ordering::Relaxed);
 }
 
 fn run_native(kind: NativeKind, expr: &Expr, input: &[Value]) -> Result<Partition, Fallback> {
@@ -352,6 +388,14 @@ fn split_push(
 /// record: no intermediate partitions, and (see [`CombineSink`]) no per-record allocation for
 /// the word-count shape. `Err(Fallback)` means: run the steps one by one instead.
 pub fn run_fused(steps: &[(NativeKind, &Expr)], input: &[Value]) -> Result<Partition, Fallback> {
+    let out = run_fused_chain(steps, input);
+    if out.is_ok() {
+        count_native(true);
+    }
+    out
+}
+
+fn run_fused_chain(steps: &[(NativeKind, &Expr)], input: &[Value]) -> Result<Partition, Fallback> {
     match steps.split_last() {
         Some((&(NativeKind::Combine, reducer), before)) => {
             let (pre, pair) = match before.split_last() {

@@ -15,6 +15,7 @@ use rayon::prelude::*;
 
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
+use crate::engine::paths;
 use crate::engine::rdd::Partition;
 use crate::engine::value::Value;
 
@@ -26,11 +27,6 @@ pub struct Split {
     pub end: u64,
 }
 
-/// `file:///x` -> `/x`; other strings unchanged.
-pub fn local_path(p: &str) -> &str {
-    p.strip_prefix("file://").unwrap_or(p)
-}
-
 /// Is this a name Hadoop's input formats skip (hidden or `_`-prefixed)?
 pub fn is_hidden(name: &str) -> bool {
     name.starts_with('.') || name.starts_with('_')
@@ -40,9 +36,12 @@ pub fn is_hidden(name: &str) -> bool {
 pub fn list_files(paths: &[String]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for p in paths {
-        let path = PathBuf::from(local_path(p));
+        let path = paths::local_path(p)?;
         let meta = fs::metadata(&path).map_err(|e| {
-            EngineError::io(format!("Input path does not exist: {}", path.display()), e)
+            EngineError::io(
+                format!("Input path does not exist: {}", paths::file_url(&path)),
+                e,
+            )
         })?;
         if meta.is_dir() {
             let mut entries: Vec<PathBuf> = fs::read_dir(&path)
@@ -155,10 +154,13 @@ pub fn save(
     compute: impl Fn(usize) -> Result<Partition> + Sync,
     ctx: &EngineContext,
 ) -> Result<()> {
-    let target = PathBuf::from(local_path(path));
+    let target = paths::local_path(path)?;
     if target.exists() {
         return Err(EngineError::io(
-            format!("Output directory {} already exists", target.display()),
+            format!(
+                "Output directory {} already exists",
+                paths::file_url(&target)
+            ),
             std::io::Error::from(std::io::ErrorKind::AlreadyExists),
         ));
     }

@@ -1,5 +1,9 @@
-//! The GIL choke point. Engine work runs with the GIL released; long waits poll for signals
-//! so Ctrl+C (and Jupyter's interrupt) reach the user as `KeyboardInterrupt`.
+//! The GIL choke point: the one place where bindings release the GIL ([`wait_detached`]).
+//! Engine work runs with the GIL released; long waits poll for signals so Ctrl+C (and
+//! Jupyter's interrupt) reach the user as `KeyboardInterrupt`.
+//!
+//! [`run_detached`] is not a second way of releasing the GIL: it starts the work on a thread
+//! and waits for its result with [`wait_detached`].
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc;
@@ -14,13 +18,28 @@ use crate::python::errors::to_pyerr;
 /// How long one detached wait lasts before signals are checked again.
 pub const SIGNAL_POLL: Duration = Duration::from_millis(50);
 
+/// Call `poll` with the GIL released until it returns `Some`, checking for signals between
+/// calls. Each call should return within about [`SIGNAL_POLL`] so that Ctrl+C is prompt; `poll`
+/// runs on the calling thread.
+pub fn wait_detached<T: Send>(
+    py: Python<'_>,
+    mut poll: impl FnMut() -> Result<Option<T>, EngineError> + Send,
+) -> PyResult<T> {
+    loop {
+        if let Some(v) = py.detach(&mut poll).map_err(|e| to_pyerr(py, e))? {
+            return Ok(v);
+        }
+        py.check_signals()?;
+    }
+}
+
 /// Run engine work with the GIL released. Worker threads attach on their own when they run
 /// user code, so this must wrap every call that may compute partitions.
 ///
-/// The work runs on a thread of its own while this thread waits with the GIL released and
-/// checks for signals every [`SIGNAL_POLL`]: Ctrl+C (or Jupyter's interrupt) raises
-/// `KeyboardInterrupt` at once, and the abandoned work finishes in the background with its
-/// result dropped. A panic in the work becomes an error, never a crash.
+/// The work runs on a thread of its own while this thread waits for it with
+/// [`wait_detached`]: Ctrl+C (or Jupyter's interrupt) raises `KeyboardInterrupt` at once, and
+/// the abandoned work finishes in the background with its result dropped. A panic in the work
+/// becomes an error, never a crash.
 pub fn run_detached<T: Send + 'static>(
     py: Python<'_>,
     f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
@@ -38,22 +57,13 @@ pub fn run_detached<T: Send + 'static>(
             let _ = tx.send(outcome);
         })
         .map_err(|e| to_pyerr(py, EngineError::io("cannot start a worker thread", e)))?;
-    let mut rx = rx;
-    loop {
-        // The receiver travels into the detached closure and back (it is Send, not Sync).
-        let (received, back) = py.detach(move || (rx.recv_timeout(SIGNAL_POLL), rx));
-        rx = back;
-        match received {
-            Ok(outcome) => return outcome.map_err(|e| to_pyerr(py, e)),
-            Err(mpsc::RecvTimeoutError::Timeout) => py.check_signals()?,
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(to_pyerr(
-                    py,
-                    EngineError::Internal("engine work ended without a result".into()),
-                ))
-            }
-        }
-    }
+    wait_detached(py, move || match rx.recv_timeout(SIGNAL_POLL) {
+        Ok(outcome) => outcome.map(Some),
+        Err(mpsc::RecvTimeoutError::Timeout) => Ok(None),
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err(EngineError::Internal(
+            "engine work ended without a result".into(),
+        )),
+    })
 }
 
 /// The text of a panic payload.
@@ -63,18 +73,4 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into())
-}
-
-/// Repeat `poll` (each call waits at most about [`SIGNAL_POLL`]) with the GIL released until it
-/// returns `Some`, checking for signals in between.
-pub fn wait_detached<T: Send>(
-    py: Python<'_>,
-    mut poll: impl FnMut() -> Result<Option<T>, EngineError> + Send,
-) -> PyResult<T> {
-    loop {
-        if let Some(v) = py.detach(&mut poll).map_err(|e| to_pyerr(py, e))? {
-            return Ok(v);
-        }
-        py.check_signals()?;
-    }
 }

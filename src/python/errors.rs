@@ -7,7 +7,7 @@ use std::fmt;
 
 use pyo3::exceptions::{
     PyFileExistsError, PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyPermissionError,
-    PyRuntimeError, PyTypeError, PyValueError,
+    PyRuntimeError, PyTypeError,
 };
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -77,6 +77,24 @@ fn format_traceback(py: Python<'_>, err: &PyErr) -> String {
     formatted.unwrap_or_else(|_| err.to_string())
 }
 
+/// The messages of the jobs wrapping a user error, except the batch's own "Job failed" line.
+fn job_context(e: &EngineError) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = e;
+    loop {
+        match cur {
+            EngineError::Job { message, source } => {
+                if !message.starts_with("Job failed for batch time") {
+                    out.push(message.clone());
+                }
+                cur = source;
+            }
+            EngineError::Reported(inner) => cur = inner,
+            _ => return out,
+        }
+    }
+}
+
 /// Convert an engine error into the Python exception users should see.
 pub fn to_pyerr(py: Python<'_>, e: EngineError) -> PyErr {
     to_pyerr_ref(py, &e)
@@ -97,20 +115,27 @@ fn to_pyerr_ref(py: Python<'_>, e: &EngineError) -> PyErr {
                 cause
             }
             Some(cause) => {
-                let text = format!(
+                let mut text = format!(
                     "An exception was raised by Python:\n{}",
                     format_traceback(py, &cause)
                 );
+                // What the engine was doing when user code failed (e.g. checkpointing a
+                // stream's state), innermost last.
+                for context in job_context(e) {
+                    text.push_str(&context);
+                    text.push('\n');
+                }
                 let err = SparkException::new_err(text);
                 err.set_cause(py, Some(cause));
                 err
             }
             None => SparkException::new_err(e.to_string()),
         },
-        EngineError::InvalidArgument(m) | EngineError::Empty(m) => PyValueError::new_err(m.clone()),
+        EngineError::InvalidArgument(m) | EngineError::Requirement(m) => {
+            IllegalArgumentException::new_err(m.clone())
+        }
         EngineError::Type(m) => PyTypeError::new_err(m.clone()),
         EngineError::IllegalState(m) => IllegalStateException::new_err(m.clone()),
-        EngineError::Requirement(m) => IllegalArgumentException::new_err(m.clone()),
         EngineError::Unsupported(m) => UnsupportedOperationException::new_err(m.clone()),
         EngineError::Io { context, source } => {
             let msg = format!("{context}: {source}");
@@ -121,7 +146,6 @@ fn to_pyerr_ref(py: Python<'_>, e: &EngineError) -> PyErr {
                 _ => PyOSError::new_err(msg),
             }
         }
-        EngineError::Interrupted => PyKeyboardInterrupt::new_err(()),
         EngineError::Internal(m) => {
             PyRuntimeError::new_err(format!("ferrostream internal error: {m}"))
         }

@@ -58,7 +58,14 @@ impl PyEngineContext {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn stop(&self) {}
+    fn stop(&self) {
+        self.inner.stop();
+    }
+
+    /// Raise Spark's IllegalStateException when the context is stopped.
+    fn check_alive(&self, py: Python<'_>) -> PyResult<()> {
+        self.inner.check_alive().py_err(py)
+    }
 }
 
 #[pyclass(frozen, name = "Rdd", module = "ferrostream._native")]

@@ -4,17 +4,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 
-use crate::engine::checkpoint;
 use crate::engine::source::files::{FileFormat, FileInput};
-use crate::engine::source::socket::SocketInput;
+use crate::engine::source::socket::SocketReceiver;
+use crate::engine::stream::state::{StateStream, WindowStream};
 use crate::engine::stream::StreamingEngine;
-use crate::python::conv::{py_to_value, value_to_py};
 use crate::python::detach::{run_detached, wait_detached, SIGNAL_POLL};
 use crate::python::errors::IntoPyResult;
 use crate::python::rdd::{PyEngineContext, PyRdd};
-use crate::python::udf::{PyCheckpointHook, PyListener, PyOutputFn, PyRecurrentFn, PyTransformFn};
+use crate::python::state::{pair_fn, predicate, update_fn, PyHostCodec};
+use crate::python::udf::{PyListener, PyOutputFn, PyTransformFn};
 
 #[pyclass(frozen, name = "StreamingEngine", module = "ferrostream._native")]
 pub struct PyStreamingEngine {
@@ -49,28 +48,37 @@ impl PyStreamingEngine {
     }
 }
 
-fn checkpoint_path(dir: &str) -> std::path::PathBuf {
-    std::path::PathBuf::from(crate::engine::textio::local_path(dir))
+fn checkpoint_path(py: Python<'_>, dir: &str) -> PyResult<std::path::PathBuf> {
+    crate::engine::paths::local_path(dir).py_err(py)
 }
 
-/// A checkpoint read back: `(time_ms, payload, path, skipped)`.
-type LoadedCheckpoint<'py> = (i64, Bound<'py, pyo3::types::PyBytes>, String, Vec<String>);
+/// A checkpoint read back: `(time_ms, batch_ms, zero_ms, graph_payload, path, skipped)`.
+type LoadedCheckpoint<'py> = (
+    i64,
+    i64,
+    i64,
+    Bound<'py, pyo3::types::PyBytes>,
+    String,
+    Vec<String>,
+);
 
 /// The newest intact checkpoint in `directory`, or None. `skipped` lists damaged newer files
-/// that were passed over.
+/// that were passed over; `graph_payload` is what the program gave `set_checkpoint_graph`.
 #[pyfunction]
 pub fn read_checkpoint<'py>(
     py: Python<'py>,
     directory: &str,
 ) -> PyResult<Option<LoadedCheckpoint<'py>>> {
-    let dir = checkpoint_path(directory);
-    let loaded = run_detached(py, move || checkpoint::read_latest(&dir))?;
-    Ok(loaded.map(|l| {
+    let dir = checkpoint_path(py, directory)?;
+    let found = run_detached(py, move || crate::engine::stream::read_latest(&dir))?;
+    Ok(found.map(|f| {
         (
-            l.time,
-            pyo3::types::PyBytes::new(py, &l.payload),
-            l.path.to_string_lossy().into_owned(),
-            l.skipped,
+            f.metadata.time_ms,
+            f.metadata.batch_ms,
+            f.metadata.zero_ms,
+            pyo3::types::PyBytes::new(py, &f.graph),
+            f.path.to_string_lossy().into_owned(),
+            f.skipped,
         )
     }))
 }
@@ -84,7 +92,9 @@ impl PyStreamingEngine {
         batch_ms: i64,
         manual_clock: bool,
     ) -> PyResult<Self> {
+        ctx.inner.check_alive().py_err(py)?;
         let inner = StreamingEngine::new(ctx.inner.clone(), batch_ms, manual_clock).py_err(py)?;
+        inner.set_host_codec(Arc::new(PyHostCodec));
         Ok(PyStreamingEngine { inner })
     }
 
@@ -135,25 +145,53 @@ impl PyStreamingEngine {
         self.inner.window(parent, window_ms, slide_ms).py_err(py)
     }
 
-    #[pyo3(signature = (parent, func, window_ms, slide_ms, initial=None))]
-    fn recurrent(
+    /// `updateStateByKey`: `update_expr` is the proven native form of `update` (or None).
+    #[pyo3(signature = (parent, update, update_expr, num_partitions, initial, description))]
+    #[allow(clippy::too_many_arguments)]
+    fn state_stream(
+        &self,
+        py: Python<'_>,
+        parent: usize,
+        update: Py<PyAny>,
+        update_expr: Option<&Bound<'_, PyAny>>,
+        num_partitions: usize,
+        initial: Option<Py<PyRdd>>,
+        description: String,
+    ) -> PyResult<usize> {
+        let update = update_fn(update, update_expr).py_err(py)?;
+        let initial = initial.map(|r| r.get().inner.clone());
+        let state = StateStream::new(update, num_partitions, initial, description).py_err(py)?;
+        self.inner.state_stream(parent, state).py_err(py)
+    }
+
+    /// Incremental `reduceByKeyAndWindow` over `parent` (already reduced by key per batch).
+    #[pyo3(signature = (parent, func, func_expr, inv, inv_expr, filter, filter_expr, window_ms, slide_ms, num_partitions, description))]
+    #[allow(clippy::too_many_arguments)]
+    fn reduced_window_stream(
         &self,
         py: Python<'_>,
         parent: usize,
         func: Py<PyAny>,
+        func_expr: Option<&Bound<'_, PyAny>>,
+        inv: Py<PyAny>,
+        inv_expr: Option<&Bound<'_, PyAny>>,
+        filter: Option<Py<PyAny>>,
+        filter_expr: Option<&Bound<'_, PyAny>>,
         window_ms: i64,
         slide_ms: i64,
-        initial: Option<Py<PyRdd>>,
+        num_partitions: usize,
+        description: String,
     ) -> PyResult<usize> {
-        let initial = initial.map(|r| r.get().inner.clone());
+        let func = pair_fn(func, func_expr).py_err(py)?;
+        let inv = pair_fn(inv, inv_expr).py_err(py)?;
+        let filter = match filter {
+            Some(f) => Some(predicate(f, filter_expr).py_err(py)?),
+            None => None,
+        };
+        let window = WindowStream::new(func, inv, filter, num_partitions, window_ms, description)
+            .py_err(py)?;
         self.inner
-            .recurrent(
-                parent,
-                Arc::new(PyRecurrentFn(func)),
-                window_ms,
-                slide_ms,
-                initial,
-            )
+            .reduced_window_stream(parent, window, slide_ms)
             .py_err(py)
     }
 
@@ -167,15 +205,11 @@ impl PyStreamingEngine {
         directory: &str,
         record_length: i64,
     ) -> PyResult<usize> {
-        if record_length <= 0 {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "recordLength must be positive, got {record_length}"
-            )));
-        }
-        self.file_stream(py, directory, FileFormat::Records(record_length as usize))
+        let format = FileFormat::records(record_length).py_err(py)?;
+        self.file_stream(py, directory, format)
     }
 
-    #[pyo3(signature = (host, port, max_line_bytes=crate::engine::source::socket::DEFAULT_MAX_LINE, restart_delay_ms=2000))]
+    #[pyo3(signature = (host, port, max_line_bytes=crate::engine::source::socket::DEFAULT_MAX_LINE, restart_delay_ms=2000, max_rate=None))]
     fn socket_text_stream(
         &self,
         py: Python<'_>,
@@ -183,89 +217,54 @@ impl PyStreamingEngine {
         port: i64,
         max_line_bytes: usize,
         restart_delay_ms: u64,
+        max_rate: Option<u64>,
     ) -> PyResult<usize> {
-        let input = SocketInput::new(
+        let input = SocketReceiver::input(
             host,
             port,
             max_line_bytes,
             Duration::from_millis(restart_delay_ms),
+            max_rate,
         )
         .py_err(py)?;
         self.inner.input_stream(Arc::new(input)).py_err(py)
     }
 
-    fn set_checkpoint_dir(&self, directory: Option<String>) {
-        self.inner
-            .set_checkpoint_dir(directory.map(|d| checkpoint_path(&d)));
+    /// `spark.streaming.backpressure.enabled` (with `initialRate`, records per second).
+    #[pyo3(signature = (initial_rate=None))]
+    fn enable_backpressure(&self, initial_rate: Option<f64>) {
+        self.inner.enable_backpressure(initial_rate);
     }
 
-    fn set_checkpoint_hook(&self, hook: Py<PyAny>) {
-        self.inner
-            .set_checkpoint_hook(Arc::new(PyCheckpointHook(hook)));
+    fn set_checkpoint_dir(&self, py: Python<'_>, directory: Option<String>) -> PyResult<()> {
+        let dir = directory.map(|d| checkpoint_path(py, &d)).transpose()?;
+        self.inner.set_checkpoint_dir(dir);
+        Ok(())
     }
 
-    /// `[{"stream": id, "rdds": [(t, Rdd)], "positions": [(t, pos)], "snapshot": obj}]`.
-    fn checkpoint_state<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        let mut out = Vec::new();
-        for state in self.inner.checkpoint_state() {
-            let d = PyDict::new(py);
-            d.set_item("stream", state.stream)?;
-            let rdds = state
-                .rdds
-                .into_iter()
-                .map(|(t, inner)| Ok((t, Py::new(py, PyRdd { inner })?)))
-                .collect::<PyResult<Vec<_>>>()?;
-            d.set_item("rdds", rdds)?;
-            let positions = state
-                .positions
-                .iter()
-                .map(|(t, p)| Ok((*t, value_to_py(py, p)?)))
-                .collect::<PyResult<Vec<_>>>()?;
-            d.set_item("positions", positions)?;
-            d.set_item("snapshot", value_to_py(py, &state.snapshot)?)?;
-            out.push(d);
-        }
-        Ok(out)
+    /// Enable checkpoints: `payload` (the pickled graph) is written once at start.
+    fn set_checkpoint_graph(&self, payload: Vec<u8>) {
+        self.inner.set_checkpoint_graph(payload);
     }
 
-    fn restore_rdd(
+    /// `DStream.checkpoint(interval)` of a keyed stream.
+    fn set_checkpoint_interval(
         &self,
         py: Python<'_>,
         stream: usize,
-        time_ms: i64,
-        rdd: Py<PyRdd>,
+        interval_ms: i64,
     ) -> PyResult<()> {
         self.inner
-            .restore_rdd(stream, time_ms, rdd.get().inner.clone())
+            .set_checkpoint_interval(stream, interval_ms)
             .py_err(py)
     }
 
-    fn restore_position(
-        &self,
-        py: Python<'_>,
-        stream: usize,
-        time_ms: i64,
-        position: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
-        let position = py_to_value(position).py_err(py)?;
+    /// Recovery (after the graph was rebuilt): put back the latest checkpoint of `directory`;
+    /// returns its batch time.
+    fn recover(&self, py: Python<'_>, directory: &str) -> PyResult<i64> {
+        let dir = checkpoint_path(py, directory)?;
         let engine = self.inner.clone();
-        run_detached(py, move || {
-            engine.restore_position(stream, time_ms, position)
-        })
-    }
-
-    fn restore_snapshot(
-        &self,
-        py: Python<'_>,
-        stream: usize,
-        snapshot: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
-        let snapshot = py_to_value(snapshot).py_err(py)?;
-        self.inner.restore_snapshot(stream, snapshot).py_err(py)
-    }
-
-    fn restore_times(&self, zero_ms: i64, last_completed_ms: i64) {
-        self.inner.restore_times(zero_ms, last_completed_ms);
+        run_detached(py, move || engine.recover(&dir))
     }
 
     fn remember(&self, py: Python<'_>, duration_ms: i64) -> PyResult<()> {
@@ -287,8 +286,10 @@ impl PyStreamingEngine {
         Ok(rdds.into_iter().map(|inner| PyRdd { inner }).collect())
     }
 
-    fn set_listener(&self, callback: Py<PyAny>) {
-        self.inner.set_listener(Arc::new(PyListener(callback)));
+    fn set_listener(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<()> {
+        self.inner
+            .set_listener(Arc::new(PyListener(callback)))
+            .py_err(py)
     }
 
     fn start(&self, py: Python<'_>) -> PyResult<()> {
@@ -301,8 +302,35 @@ impl PyStreamingEngine {
         // On the calling thread, not through `run_detached`: a stop from inside a batch
         // (on the scheduler thread) must see that and not wait for the scheduler to finish.
         let engine = &self.inner;
-        py.detach(|| engine.stop(graceful));
-        Ok(())
+        wait_detached(py, || {
+            engine.stop(graceful);
+            Ok(Some(()))
+        })
+    }
+
+    /// `(window_ms, slide_ms)` after checking that both are multiples of the parent's slide
+    /// (PySpark's messages); no slide means the parent's.
+    #[pyo3(signature = (parent, window_ms, slide_ms=None))]
+    fn check_window(
+        &self,
+        py: Python<'_>,
+        parent: usize,
+        window_ms: i64,
+        slide_ms: Option<i64>,
+    ) -> PyResult<(i64, i64)> {
+        let slide_ms = match slide_ms {
+            Some(s) => s,
+            None => self.inner.slide_ms(parent).py_err(py)?,
+        };
+        self.inner
+            .check_window(parent, window_ms, slide_ms)
+            .py_err(py)?;
+        Ok((window_ms, slide_ms))
+    }
+
+    /// Spark's IllegalStateException once the context has started or stopped.
+    fn check_can_add(&self, py: Python<'_>) -> PyResult<()> {
+        self.inner.check_can_add().py_err(py)
     }
 
     fn state(&self) -> &'static str {

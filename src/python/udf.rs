@@ -156,44 +156,6 @@ impl Listener for PyListener {
     }
 }
 
-/// `func(time_ms, prev, old, new, window) -> rdd or None` (state and incremental windows).
-pub struct PyRecurrentFn(pub Py<PyAny>);
-
-fn rdd_list<'py>(py: Python<'py>, rdds: Vec<Arc<Rdd>>) -> PyResult<Bound<'py, PyList>> {
-    let items = rdds
-        .into_iter()
-        .map(|inner| Py::new(py, PyRdd { inner }))
-        .collect::<PyResult<Vec<_>>>()?;
-    PyList::new(py, items)
-}
-
-impl crate::engine::stream::graph::RecurrentFn for PyRecurrentFn {
-    fn call(
-        &self,
-        time_ms: i64,
-        prev: Option<Arc<Rdd>>,
-        old: Vec<Arc<Rdd>>,
-        new: Vec<Arc<Rdd>>,
-        window: Vec<Arc<Rdd>>,
-    ) -> Result<Option<Arc<Rdd>>> {
-        Python::attach(|py| {
-            let prev = match prev {
-                Some(inner) => Py::new(py, PyRdd { inner }).map_err(user)?.into_any(),
-                None => py.None(),
-            };
-            let args = (
-                time_ms,
-                prev,
-                rdd_list(py, old).map_err(user)?,
-                rdd_list(py, new).map_err(user)?,
-                rdd_list(py, window).map_err(user)?,
-            );
-            let out = self.0.bind(py).call1(args).map_err(user)?;
-            rdd_result(&out)
-        })
-    }
-}
-
 fn rdd_result(out: &Bound<'_, PyAny>) -> Result<Option<Arc<Rdd>>> {
     if out.is_none() {
         return Ok(None);
@@ -208,16 +170,4 @@ fn rdd_result(out: &Bound<'_, PyAny>) -> Result<Option<Arc<Rdd>>> {
         ))
     })?;
     Ok(Some(rdd.get().inner.clone()))
-}
-
-/// `hook(time_ms) -> bytes`: the checkpoint payload after a batch.
-pub struct PyCheckpointHook(pub Py<PyAny>);
-
-impl crate::engine::stream::CheckpointHook for PyCheckpointHook {
-    fn payload(&self, time: i64) -> Result<Vec<u8>> {
-        Python::attach(|py| {
-            let out = self.0.bind(py).call1((time,)).map_err(user)?;
-            out.extract::<Vec<u8>>().map_err(user)
-        })
-    }
 }

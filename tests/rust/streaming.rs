@@ -8,10 +8,11 @@ use parking_lot::Mutex;
 use ferrostream::engine::context::EngineContext;
 use ferrostream::engine::error::Result;
 use ferrostream::engine::rdd::Rdd;
-use ferrostream::engine::source::socket::SocketInput;
-use ferrostream::engine::stream::graph::{OutputFn, RecurrentFn, TransformFn};
+use ferrostream::engine::source::socket::SocketReceiver;
+use ferrostream::engine::stream::graph::{OutputFn, TransformFn};
 use ferrostream::engine::stream::listener::{Info, Listener};
-use ferrostream::engine::stream::{CheckpointHook, StreamingEngine};
+use ferrostream::engine::stream::state::{HostUpdateFn, StateStream, UserFn};
+use ferrostream::engine::stream::StreamingEngine;
 use ferrostream::engine::value::Value;
 
 /// Only one streaming context may be active per process: tests take turns.
@@ -126,52 +127,98 @@ fn a_window_unions_the_batches_in_its_span_at_slide_multiples() {
     );
 }
 
-/// A running sum: previous state plus every new value.
+/// A running sum per key (`sum(new) + (old or 0)`), failing on a batch that holds 13.
 struct RunningSum;
 
-impl RecurrentFn for RunningSum {
-    fn call(
-        &self,
-        _time: i64,
-        prev: Option<Arc<Rdd>>,
-        _old: Vec<Arc<Rdd>>,
-        new: Vec<Arc<Rdd>>,
-        _window: Vec<Arc<Rdd>>,
-    ) -> Result<Option<Arc<Rdd>>> {
-        let mut total: i64 = prev.map(|p| ints(&p).iter().sum()).unwrap_or(0);
-        for rdd in &new {
-            total += ints(rdd).iter().sum::<i64>();
-        }
-        let ctx = new[0].context().clone();
-        Ok(Some(rdd_of(&ctx, vec![vec![total]])))
+impl HostUpdateFn for RunningSum {
+    fn update(&self, items: Vec<(Vec<Value>, Value)>) -> Result<Vec<Value>> {
+        items
+            .into_iter()
+            .map(|(new, old)| {
+                let mut total = match old {
+                    Value::Int(i) => i,
+                    _ => 0,
+                };
+                for v in new {
+                    match v {
+                        Value::Int(13) => {
+                            return Err(ferrostream::engine::error::EngineError::InvalidArgument(
+                                "unlucky".into(),
+                            ))
+                        }
+                        Value::Int(i) => total += i,
+                        other => panic!("not an int: {other:?}"),
+                    }
+                }
+                Ok(Value::Int(total))
+            })
+            .collect()
     }
 }
 
-struct Hook(Arc<Mutex<Vec<i64>>>);
+/// A running-sum state stream keyed by "k" over a stream of ints.
+fn running_sum(engine: &StreamingEngine, parent: usize, initial: Option<Arc<Rdd>>) -> usize {
+    let keyed = engine.transform(vec![parent], Arc::new(KeyByK)).unwrap();
+    let update = UserFn {
+        native: None,
+        host: Arc::new(RunningSum) as Arc<dyn HostUpdateFn>,
+    };
+    let state = StateStream::new(update, 2, initial, "test state".into()).unwrap();
+    let s = engine.state_stream(keyed, state).unwrap();
+    engine.transform(vec![s], Arc::new(Values)).unwrap()
+}
 
-impl CheckpointHook for Hook {
-    fn payload(&self, time: i64) -> Result<Vec<u8>> {
-        self.0.lock().push(time);
-        Ok(format!("batch {time}").into_bytes())
+/// `x -> ("k", x)`.
+struct KeyByK;
+
+impl TransformFn for KeyByK {
+    fn call(&self, _time: i64, parents: Vec<Option<Arc<Rdd>>>) -> Result<Option<Arc<Rdd>>> {
+        let Some(rdd) = parents.into_iter().next().flatten() else {
+            return Ok(None);
+        };
+        let ctx = rdd.context().clone();
+        let pairs = rdd
+            .collect()?
+            .into_iter()
+            .map(|v| Value::pair(Value::str("k"), v))
+            .collect();
+        Ok(Some(Rdd::from_partitions(&ctx, vec![pairs])))
+    }
+}
+
+/// `(k, v) -> v`.
+struct Values;
+
+impl TransformFn for Values {
+    fn call(&self, _time: i64, parents: Vec<Option<Arc<Rdd>>>) -> Result<Option<Arc<Rdd>>> {
+        let Some(rdd) = parents.into_iter().next().flatten() else {
+            return Ok(None);
+        };
+        let ctx = rdd.context().clone();
+        let values = rdd
+            .collect()?
+            .into_iter()
+            .map(|v| v.as_pair().map(|(_, x)| x.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(Rdd::from_partitions(&ctx, vec![values])))
     }
 }
 
 #[test]
-fn recurrent_state_carries_over_and_checkpoints_are_written() {
+fn keyed_state_carries_over_and_checkpoints_are_written() {
     let _turn = ONE_AT_A_TIME.lock();
     let ctx = EngineContext::new(2).unwrap();
     let engine = StreamingEngine::new(ctx.clone(), 1000, true).unwrap();
     let rdds = vec![rdd_of(&ctx, vec![vec![1, 2]]), rdd_of(&ctx, vec![vec![10]])];
     let q = engine.queue_stream(rdds, true, None).unwrap();
-    let s = engine
-        .recurrent(
-            q,
-            Arc::new(RunningSum),
-            1000,
-            1000,
-            Some(rdd_of(&ctx, vec![vec![100]])),
-        )
-        .unwrap();
+    let initial = Rdd::from_partitions(
+        &ctx,
+        vec![vec![Value::pair(Value::str("k"), Value::Int(100))]],
+    );
+    let s = running_sum(&engine, q, Some(initial));
+    let state_id = s - 1;
+    engine.set_checkpoint_interval(state_id, 2000).unwrap();
+    assert!(engine.set_checkpoint_interval(state_id, 1500).is_err());
     let (out, f) = collector();
     engine.foreach_rdd(s, f, "state".into()).unwrap();
 
@@ -183,8 +230,7 @@ fn recurrent_state_carries_over_and_checkpoints_are_written() {
 
     let dir = tempfile::tempdir().unwrap();
     engine.set_checkpoint_dir(Some(dir.path().to_path_buf()));
-    let written = Arc::new(Mutex::new(Vec::new()));
-    engine.set_checkpoint_hook(Arc::new(Hook(written.clone())));
+    engine.set_checkpoint_graph(b"the graph".to_vec());
     engine.start("test").unwrap();
     advance(&engine, 3000);
     engine.stop(false);
@@ -192,13 +238,35 @@ fn recurrent_state_carries_over_and_checkpoints_are_written() {
         *out.lock(),
         vec![(1000, vec![103]), (2000, vec![113]), (3000, vec![113])]
     );
-    assert_eq!(*written.lock(), vec![1000, 2000, 3000]);
-    let latest = ferrostream::engine::checkpoint::read_latest(dir.path())
+    let found = ferrostream::engine::stream::read_latest(dir.path())
         .unwrap()
         .unwrap();
+    assert_eq!(found.metadata.time_ms, 3000);
+    assert_eq!(found.graph, b"the graph".to_vec());
+    let keyed: Vec<(usize, String, i64)> = found
+        .metadata
+        .keyed
+        .iter()
+        .map(|k| (k.stream, k.file.clone(), k.time))
+        .collect();
     assert_eq!(
-        (latest.time, latest.payload),
-        (3000, b"batch 3000".to_vec())
+        keyed,
+        vec![(state_id, format!("state-{state_id}-2000"), 2000)]
+    );
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "checkpoint-1000",
+            "checkpoint-2000",
+            "checkpoint-3000",
+            "graph-1",
+            &format!("state-{state_id}-2000"),
+        ]
     );
 }
 
@@ -268,8 +336,14 @@ fn the_socket_receiver_retries_until_the_server_is_up_and_replaces_bad_utf8() {
         .port();
     let ctx = EngineContext::new(2).unwrap();
     let engine = StreamingEngine::new(ctx.clone(), 1000, true).unwrap();
-    let input =
-        SocketInput::new("127.0.0.1", i64::from(port), 16, Duration::from_millis(100)).unwrap();
+    let input = SocketReceiver::input(
+        "127.0.0.1",
+        i64::from(port),
+        16,
+        Duration::from_millis(100),
+        None,
+    )
+    .unwrap();
     let s = engine.input_stream(Arc::new(input)).unwrap();
     let received = Arc::new(Mutex::new(Vec::new()));
     struct Strings(Arc<Mutex<Vec<String>>>);
@@ -285,7 +359,9 @@ fn the_socket_receiver_retries_until_the_server_is_up_and_replaces_bad_utf8() {
         .foreach_rdd(s, Arc::new(Strings(received.clone())), "lines".into())
         .unwrap();
     let events = Arc::new(Mutex::new(Vec::new()));
-    engine.set_listener(Arc::new(Events(events.clone())));
+    engine
+        .set_listener(Arc::new(Events(events.clone())))
+        .unwrap();
     engine.start("test").unwrap();
 
     std::thread::sleep(Duration::from_millis(300));
@@ -355,27 +431,6 @@ fn a_window_over_a_transformed_stream_sees_each_input_batch_once() {
     );
 }
 
-/// Adds new values to the state, but fails on the batch holding 13.
-struct SumFailingOn13;
-
-impl RecurrentFn for SumFailingOn13 {
-    fn call(
-        &self,
-        time: i64,
-        prev: Option<Arc<Rdd>>,
-        old: Vec<Arc<Rdd>>,
-        new: Vec<Arc<Rdd>>,
-        window: Vec<Arc<Rdd>>,
-    ) -> Result<Option<Arc<Rdd>>> {
-        if new.iter().any(|r| ints(r).contains(&13)) {
-            return Err(ferrostream::engine::error::EngineError::InvalidArgument(
-                "unlucky".into(),
-            ));
-        }
-        RunningSum.call(time, prev, old, new, window)
-    }
-}
-
 #[test]
 fn a_failed_state_batch_keeps_the_previous_state() {
     let _turn = ONE_AT_A_TIME.lock();
@@ -386,9 +441,7 @@ fn a_failed_state_batch_keeps_the_previous_state() {
         .map(|i| rdd_of(&ctx, vec![vec![i]]))
         .collect();
     let q = engine.queue_stream(rdds, true, None).unwrap();
-    let s = engine
-        .recurrent(q, Arc::new(SumFailingOn13), 1000, 1000, None)
-        .unwrap();
+    let s = running_sum(&engine, q, None);
     let (out, f) = collector();
     engine.foreach_rdd(s, f, "state".into()).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -412,9 +465,7 @@ fn a_failing_parent_of_a_state_stream_keeps_the_previous_state() {
     let q = engine.queue_stream(rdds, true, None).unwrap();
     // The transform fails at 2000 ms, before the state function runs.
     let t = engine.transform(vec![q], Arc::new(FailOnce)).unwrap();
-    let s = engine
-        .recurrent(t, Arc::new(RunningSum), 1000, 1000, None)
-        .unwrap();
+    let s = running_sum(&engine, t, None);
     let (out, f) = collector();
     engine.foreach_rdd(s, f, "state".into()).unwrap();
     let dir = tempfile::tempdir().unwrap();

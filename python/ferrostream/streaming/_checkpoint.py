@@ -1,38 +1,31 @@
-"""Metadata checkpoints of a StreamingContext: what is written after every batch, and how a
-context is rebuilt from it by ``StreamingContext.getOrCreate``.
+"""Checkpoints of a StreamingContext, the facade's part: the DStream graph with its functions,
+and how ``StreamingContext.getOrCreate`` rebuilds a context from a checkpoint directory.
 
 The DStream graph is kept as a *recipe*: :class:`RecordingEngine` wraps the engine and records
 every call that defines a stream or an output, with its arguments. Stream ids are handed out in
 call order, so replaying the recipe on a new engine recreates the same graph with the same ids.
-The recipe is pickled (cloudpickle) once, when the context starts; a function that cannot be
-pickled fails ``start()``, naming it.
+The recipe is pickled (cloudpickle) once, when the context starts -- a function that cannot be
+pickled fails ``start()``, naming it -- and handed to the engine, which writes it once per start
+(``graph-<n>``). Everything written per batch (input positions, the state of keyed streams at
+their checkpoint interval) is written by the engine itself, typed, without Python; see
+``src/engine/stream/recovery.rs``. The graph payload is a pickled dict::
 
-After every batch the engine calls :class:`CheckpointWriter`, whose payload (pickled with
-cloudpickle) is a dict::
-
-    format       PAYLOAD_FORMAT, checked first when reading back
+    format       GRAPH_FORMAT, checked first when reading back
     ferrostream  version of the writer, python  "3.11"
-    recipe       list of (method, call site, pickled call) -- the graph
-    fingerprint  sha256 of the pickled recipe (checked when reading back)
-    batch_ms, zero_ms, time_ms (the batch checkpointed), remember_ms, conf, directory
-    streams      [{"stream": id, "rdds": [(t, partitions)], "positions": [(t, position)],
-                   "snapshot": object}] -- the engine's checkpoint_state(): state RDDs
-                   (collected) of recurrent streams, and the replay positions and own state
-                   of input streams
+    recipe       list of (method, call site, pickled call)
+    remember_ms, conf, directory
 
-The engine writes the payload atomically with a checksum, keeping the newest 5 files, and
-``read_checkpoint`` passes over damaged newer files.
+Recovery replays the recipe on a new engine, then asks the engine to put back the latest
+checkpoint (``StreamingEngine.recover``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import pickle
 import sys
 import traceback
-import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
@@ -48,9 +41,9 @@ if TYPE_CHECKING:
     from ferrostream.streaming.context import StreamingContext
 
 __all__ = [
-    "PAYLOAD_FORMAT",
+    "GRAPH_FORMAT",
     "Checkpoint",
-    "CheckpointWriter",
+    "graph_payload",
     "NotSerializableException",
     "RecordingEngine",
     "encode_recipe",
@@ -60,8 +53,8 @@ __all__ = [
 
 _log = logging.getLogger("ferrostream.streaming")
 
-#: Version of the payload layout; a checkpoint with another one is refused.
-PAYLOAD_FORMAT = 1
+#: Version of the graph payload layout; a checkpoint with another one is refused.
+GRAPH_FORMAT = 2
 
 _QUEUE_MESSAGE = (
     "queueStream doesn't support checkpointing. Please don't use queueStream when "
@@ -131,15 +124,23 @@ class RecordingEngine:
     def window(self, parent: int, window_ms: int, slide_ms: int) -> int:
         return int(self._call("window", parent, window_ms, slide_ms))
 
-    def recurrent(
+    def state_stream(
         self,
         parent: int,
-        func: Callable[..., Any],
-        window_ms: int,
-        slide_ms: int,
-        initial: Optional[_native.Rdd] = None,
+        update: Callable[..., Any],
+        update_expr: Any,
+        num_partitions: int,
+        initial: Optional[_native.Rdd],
+        description: str,
     ) -> int:
-        return int(self._call("recurrent", parent, func, window_ms, slide_ms, initial))
+        return int(
+            self._call(
+                "state_stream", parent, update, update_expr, num_partitions, initial, description
+            )
+        )
+
+    def reduced_window_stream(self, parent: int, *args: Any) -> int:
+        return int(self._call("reduced_window_stream", parent, *args))
 
     def text_file_stream(self, directory: str) -> int:
         return int(self._call("text_file_stream", directory))
@@ -148,15 +149,27 @@ class RecordingEngine:
         return int(self._call("binary_records_stream", directory, record_length))
 
     def socket_text_stream(
-        self, host: str, port: int, max_line_bytes: int, restart_delay_ms: int
+        self,
+        host: str,
+        port: int,
+        max_line_bytes: int,
+        restart_delay_ms: int,
+        max_rate: int | None = None,
     ) -> int:
-        return int(self._call("socket_text_stream", host, port, max_line_bytes, restart_delay_ms))
+        return int(
+            self._call(
+                "socket_text_stream", host, port, max_line_bytes, restart_delay_ms, max_rate
+            )
+        )
 
     def foreach_rdd(self, stream: int, func: Callable[[int, Any], None], description: str) -> None:
         self._call("foreach_rdd", stream, func, description)
 
     def remember(self, duration_ms: int) -> None:
         self._call("remember", duration_ms)
+
+    def set_checkpoint_interval(self, stream: int, interval_ms: int) -> None:
+        self._call("set_checkpoint_interval", stream, interval_ms)
 
     @property
     def remember_ms(self) -> int | None:
@@ -235,48 +248,20 @@ def encode_recipe(calls: list[Call], directory: str) -> bytes:
 # writing
 
 
-class CheckpointWriter:
-    """The engine's checkpoint hook: ``writer(batch_ms)`` is the payload of that batch."""
-
-    def __init__(
-        self, ssc: StreamingContext, recipe: bytes, conf: list[tuple[str, str]], directory: str
-    ) -> None:
-        # Weak: the engine holds this hook, and must not be kept alive by it.
-        self._ssc = weakref.ref(ssc)
-        self._recipe = recipe
-        self._fingerprint = hashlib.sha256(recipe).hexdigest()
-        self._conf = conf
-        self._directory = directory
-
-    def __call__(self, time_ms: int) -> bytes:
-        ssc = self._ssc()
-        if ssc is None:
-            raise IllegalStateException("the StreamingContext is gone")
-        engine = ssc._engine
-        streams = [
-            {
-                "stream": int(state["stream"]),
-                "rdds": [(int(t), _partitions(rdd)) for t, rdd in state["rdds"]],
-                "positions": [(int(t), p) for t, p in state["positions"]],
-                "snapshot": state["snapshot"],
-            }
-            for state in engine.checkpoint_state()
-        ]
-        payload = {
-            "format": PAYLOAD_FORMAT,
-            "ferrostream": _native.__version__,
-            "python": "{}.{}".format(*sys.version_info[:2]),
-            "fingerprint": self._fingerprint,
-            "recipe": self._recipe,
-            "batch_ms": ssc._batch_ms,
-            "zero_ms": int(engine.start_time_ms()),
-            "time_ms": int(time_ms),
-            "remember_ms": engine.remember_ms,
-            "conf": self._conf,
-            "directory": self._directory,
-            "streams": streams,
-        }
-        return bytes(cloudpickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+def graph_payload(
+    recipe: bytes, remember_ms: int | None, conf: list[tuple[str, str]], directory: str
+) -> bytes:
+    """What the engine writes once per start as the graph file."""
+    payload = {
+        "format": GRAPH_FORMAT,
+        "ferrostream": _native.__version__,
+        "python": "{}.{}".format(*sys.version_info[:2]),
+        "recipe": recipe,
+        "remember_ms": remember_ms,
+        "conf": conf,
+        "directory": directory,
+    }
+    return pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 # ------------------------------------------------------------------------------------------
@@ -294,8 +279,7 @@ class Checkpoint:
     zero_ms: int
     remember_ms: int | None
     conf: list[tuple[str, str]]
-    calls: list[tuple[str, tuple[Any, ...], Any]]
-    streams: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[tuple[str, tuple[Any, ...], Any]] = field(default_factory=list)
 
     def spark_conf(self) -> SparkConf:
         """The checkpointed SparkConf, without the settings of the previous run only."""
@@ -327,47 +311,38 @@ def read(directory: str) -> Checkpoint | None:
     found = _native.read_checkpoint(directory)
     if found is None:
         return None
-    time_ms, payload, path, skipped = found
+    time_ms, batch_ms, zero_ms, graph, path, skipped = found
     for damaged in skipped:
         _log.warning(
             "Checkpoint file %s is damaged and was skipped; falling back to %s", damaged, path
         )
     try:
-        data = pickle.loads(payload)
+        data = pickle.loads(graph)
     except Exception as exc:
         raise _unreadable(directory, path, _reason(exc)) from exc
     if not isinstance(data, dict) or "format" not in data:
         raise _unreadable(directory, path, "not a ferrostream streaming checkpoint")
-    if data["format"] != PAYLOAD_FORMAT:
+    if data["format"] != GRAPH_FORMAT:
         raise _unreadable(
             directory,
             path,
-            f"checkpoint payload format {data['format']!r}, written by ferrostream "
+            f"graph format {data['format']!r}, written by ferrostream "
             f"{data.get('ferrostream')}; this is ferrostream {_native.__version__}, which reads "
-            f"format {PAYLOAD_FORMAT}",
+            f"format {GRAPH_FORMAT}",
         )
     try:
-        recipe: bytes = data["recipe"]
-        if hashlib.sha256(recipe).hexdigest() != data["fingerprint"]:
-            raise _unreadable(directory, path, "the graph does not match its fingerprint")
-        entries = pickle.loads(recipe)
+        entries = pickle.loads(data["recipe"])
         checkpoint = Checkpoint(
             directory=directory,
             path=path,
-            time_ms=int(data["time_ms"]),
-            batch_ms=int(data["batch_ms"]),
-            zero_ms=int(data["zero_ms"]),
+            time_ms=int(time_ms),
+            batch_ms=int(batch_ms),
+            zero_ms=int(zero_ms),
             remember_ms=data["remember_ms"],
             conf=list(data["conf"]),
-            calls=[],
-            streams=list(data["streams"]),
         )
-    except IllegalStateException:
-        raise
     except Exception as exc:
         raise _unreadable(directory, path, _reason(exc)) from exc
-    if checkpoint.time_ms != time_ms:
-        raise _unreadable(directory, path, "the batch time does not match the file")
     for method, site, blob in entries:
         if method == "queue_stream":
             raise NotSerializableException(_QUEUE_MESSAGE)
@@ -380,8 +355,8 @@ def read(directory: str) -> Checkpoint | None:
 
 
 def restore(ssc: StreamingContext, checkpoint: Checkpoint) -> None:
-    """Rebuild the graph of ``checkpoint`` on the new context ``ssc`` and put back its data:
-    state RDDs, input positions and snapshots, and the batch times."""
+    """Rebuild the graph of ``checkpoint`` on the new context ``ssc``, then have the engine put
+    back its data: keyed streams' state, input positions and snapshots, batch times."""
     engine = ssc._engine
     ectx = ssc._sc._ectx
 
@@ -400,18 +375,7 @@ def restore(ssc: StreamingContext, checkpoint: Checkpoint) -> None:
             )
         if method == "foreach_rdd":
             ssc._num_outputs += 1
-    try:
-        for state in checkpoint.streams:
-            stream = state["stream"]
-            for t, parts in state["rdds"]:
-                engine.restore_rdd(stream, t, _native.Rdd.from_partitions(ectx, parts))
-            if state["snapshot"] is not None:
-                engine.restore_snapshot(stream, state["snapshot"])
-            for t, position in state["positions"]:
-                engine.restore_position(stream, t, position)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise _unreadable(checkpoint.directory, checkpoint.path, _reason(exc)) from exc
-    engine.restore_times(checkpoint.zero_ms, checkpoint.time_ms)
+    engine.recover(checkpoint.directory)
     _log.info(
         "Restored the StreamingContext from %s (batch %d ms); batches resume at %d ms",
         checkpoint.path,

@@ -217,8 +217,10 @@ class SaveAsTextFiles(_Wrapper):
         self.suffix = suffix
 
     def __call__(self, t_ms: int, rdd: RDD[Any]) -> None:
+        from ferrostream import _native
+
         path = rddToFileName(self.prefix, self.suffix, t_ms)
-        if os.path.exists(path):
+        if os.path.exists(_native.local_path(path)):
             return
         try:
             rdd.saveAsTextFile(path)

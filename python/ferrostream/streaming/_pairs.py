@@ -9,6 +9,7 @@ from __future__ import annotations
 import operator
 from typing import TYPE_CHECKING, Any, Callable
 
+from ferrostream import _native
 from ferrostream.streaming._funcs import RddMethod, RddMethodWith
 from ferrostream.streaming.util import require_callable
 
@@ -42,9 +43,7 @@ class PairDStreamMixin:
             return int(self._sc.defaultParallelism)
         if isinstance(numPartitions, bool) or not isinstance(numPartitions, int):
             raise TypeError(f"numPartitions should be an int, got {type(numPartitions).__name__}")
-        if numPartitions <= 0:
-            raise ValueError(f"numPartitions should be positive, got {numPartitions}")
-        return numPartitions
+        return int(_native.num_partitions(numPartitions))
 
     def reduceByKey(
         self, func: Callable[[Any, Any], Any], numPartitions: int | None = None

@@ -2,13 +2,10 @@
 
 ``window`` and the windows without an inverse function use the engine's window node: the union
 of the parent's RDDs in ``(t - window, t]``, produced at multiples of the slide from the zero
-time. The incremental windows (with an inverse function) and ``updateStateByKey`` use the
-engine's recurrent node, whose RDD at ``t`` is computed from its own RDD one slide earlier; such
-streams need a checkpoint directory, which ``start()`` checks.
-
-The functions handed to the engine's recurrent node are instances of module-level classes that
-hold only the user's functions and plain numbers, so a checkpoint can pickle them (with
-cloudpickle); they look up the SparkContext when a batch runs.
+time. The incremental windows (with an inverse function) and ``updateStateByKey`` are keyed
+streams whose state the engine keeps, hash-partitioned, across batches: the facade only hands
+over the user's functions (with their proven native form when ``ferrostream._analyze`` finds
+one). Such streams need a checkpoint directory, which ``start()`` checks.
 """
 
 from __future__ import annotations
@@ -16,22 +13,20 @@ from __future__ import annotations
 import operator
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from ferrostream._rdd_util import native_expr
 from ferrostream.resultiterable import ResultIterable
 from ferrostream.streaming.util import (
-    active_sc,
     duration_ms,
     rdd_class,
     require_callable,
     unwrap_rdd,
-    wrap_rdd,
+    user_callsite,
 )
 
 if TYPE_CHECKING:
-    from ferrostream import RDD, SparkContext, _native
+    from ferrostream import SparkContext, _native
     from ferrostream.streaming.context import StreamingContext
     from ferrostream.streaming.dstream import DStream
-
-_MULTIPLE = "{} must be multiple of the parent dstream's slide (batch) duration ({} ms)"
 
 # Below this ratio of window to slide, Spark recomputes the window from its batches instead of
 # updating the previous window's result ("for small window, reduce once will be better").
@@ -75,200 +70,6 @@ def _without_leading(a: list[Any], b: list[Any]) -> list[Any]:
     return a[len(b) :]
 
 
-def _state_is_set(kv: tuple[Any, Any]) -> bool:
-    return kv[1] is not None
-
-
-def _new_values_no_state(values: Any) -> tuple[list[Any], None]:
-    return (list(values), None)
-
-
-def _new_values_and_state(groups: Any) -> tuple[list[Any], Any]:
-    states, values = groups
-    old = list(states)
-    return (list(values), old[0] if old else None)
-
-
-class _ApplyInverse:
-    """``(v, w) -> invFunc(v, w)``, or ``v`` when nothing of the key left the window."""
-
-    def __init__(self, inv_func: Callable[[Any, Any], Any]) -> None:
-        self.inv_func = inv_func
-
-    def __call__(self, pair: tuple[Any, Any]) -> Any:
-        current, left = pair
-        if left is None:
-            return current
-        return self.inv_func(current, left)
-
-
-class _ApplyUpdate:
-    """``(new_values, old_state) -> updateFunc(new_values, old_state)``."""
-
-    def __init__(self, update_func: Callable[[list[Any], Any], Any]) -> None:
-        self.update_func = update_func
-
-    def __call__(self, values_and_state: tuple[list[Any], Any]) -> Any:
-        values, state = values_and_state
-        return self.update_func(values, state)
-
-
-# ------------------------------------------------------------------------------------------
-# functions run by the engine's recurrent node
-
-
-def _union(sc: SparkContext, rdds: list[RDD[Any]]) -> RDD[Any]:
-    return rdds[0] if len(rdds) == 1 else sc.union(rdds)
-
-
-class _RecurrentStep:
-    """Base of the functions given to ``StreamingEngine.recurrent``.
-
-    When a batch fails, the engine decides what stands for it: a state stream keeps the
-    previous state, an incremental window recomputes its whole window next time.
-    """
-
-    def __init__(self, slide_ms: int) -> None:
-        self.slide_ms = slide_ms
-
-    def __call__(
-        self,
-        t_ms: int,
-        prev: _native.Rdd | None,
-        old: list[_native.Rdd],
-        new: list[_native.Rdd],
-        window: list[_native.Rdd],
-    ) -> _native.Rdd | None:
-        sc = active_sc()
-        out = self.compute(
-            sc,
-            prev,
-            [rdd_class()(j, sc) for j in old],
-            [rdd_class()(j, sc) for j in new],
-            [rdd_class()(j, sc) for j in window],
-        )
-        return unwrap_rdd(out, type(self).__name__)
-
-    def compute(
-        self,
-        sc: SparkContext,
-        prev: _native.Rdd | None,
-        old: list[RDD[Any]],
-        new: list[RDD[Any]],
-        window: list[RDD[Any]],
-    ) -> RDD[Any] | None:
-        """The RDD of the batch."""
-        raise NotImplementedError
-
-
-class _ReduceWindowStep(_RecurrentStep):
-    """One batch of ``reduceByKeyAndWindow`` with an inverse function (Spark's
-    ``PythonReducedWindowedDStream`` rules)."""
-
-    def __init__(
-        self,
-        func: Callable[[Any, Any], Any],
-        inv_func: Callable[[Any, Any], Any],
-        filter_func: Optional[Callable[[Any], bool]],
-        num_partitions: int,
-        window_ms: int,
-        slide_ms: int,
-    ) -> None:
-        super().__init__(slide_ms)
-        self.func = func
-        self.inv_func = inv_func
-        self.filter_func = filter_func
-        self.num_partitions = num_partitions
-        self.window_ms = window_ms
-
-    def compute(
-        self,
-        sc: SparkContext,
-        prev: _native.Rdd | None,
-        old: list[RDD[Any]],
-        new: list[RDD[Any]],
-        window: list[RDD[Any]],
-    ) -> RDD[Any] | None:
-        if prev is not None and self.window_ms >= _INCREMENTAL_RATIO * self.slide_ms:
-            current = wrap_rdd(prev, sc)
-            assert current is not None
-            if old:
-                current = self._remove(current, _union(sc, old))
-            if new:
-                current = self._add(current, _union(sc, new))
-            return current
-        if not window:
-            return None
-        return self._add(None, _union(sc, window))
-
-    def _add(self, current: RDD[Any] | None, entering: RDD[Any]) -> RDD[Any]:
-        n = self.num_partitions
-        reduced = entering.reduceByKey(self.func, n)
-        if current is not None:
-            reduced = current.union(reduced).reduceByKey(self.func, n)
-        if self.filter_func is not None:
-            reduced = reduced.filter(self.filter_func)
-        return reduced
-
-    def _remove(self, current: RDD[Any], leaving: RDD[Any]) -> RDD[Any]:
-        n = self.num_partitions
-        reduced = leaving.reduceByKey(self.func, n)
-        return current.leftOuterJoin(reduced, n).mapValues(_ApplyInverse(self.inv_func))
-
-
-class _UpdateStateStep(_RecurrentStep):
-    """One batch of ``updateStateByKey`` (Spark's ``PythonStateDStream`` rules)."""
-
-    def __init__(
-        self,
-        update_func: Callable[[list[Any], Any], Any],
-        num_partitions: int,
-        slide_ms: int,
-        initial: _native.Rdd | None,
-    ) -> None:
-        super().__init__(slide_ms)
-        self.update_func = update_func
-        self.num_partitions = num_partitions
-        self.initial_id = None if initial is None else initial.id
-        # Not pickled: the engine hands the initial RDD over as ``prev`` of the first batch;
-        # this copy only serves when that batch had no parent RDD (see ``compute``).
-        self._initial = initial
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state.pop("_initial", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._initial = None
-
-    def compute(
-        self,
-        sc: SparkContext,
-        prev: _native.Rdd | None,
-        old: list[RDD[Any]],
-        new: list[RDD[Any]],
-        window: list[RDD[Any]],
-    ) -> RDD[Any] | None:
-        if not new:
-            # The parent has no RDD at this time: the state stays as it was (none before the
-            # first batch, even with an initial RDD).
-            if prev is not None and prev.id == self.initial_id:
-                return None
-            return wrap_rdd(prev, sc)
-        n = self.num_partitions
-        batch = _union(sc, new)
-        # As Spark: the previous state, else the initial RDD (also after a first batch
-        # without a parent RDD, which produced no state).
-        state = wrap_rdd(prev if prev is not None else self._initial, sc)
-        if state is None:
-            grouped = batch.groupByKey(n).mapValues(_new_values_no_state)
-        else:
-            grouped = state.cogroup(batch.partitionBy(n), n).mapValues(_new_values_and_state)
-        return grouped.mapValues(_ApplyUpdate(self.update_func)).filter(_state_is_set)
-
-
 # ------------------------------------------------------------------------------------------
 # the mixin
 
@@ -302,32 +103,14 @@ class WindowedDStreamMixin:
     # plumbing
 
     def _window_ms(self, windowDuration: float, slideDuration: float | None) -> tuple[int, int]:
-        """Check the durations against this stream's slide; return them in milliseconds."""
-        parent_ms = round(self._slideDuration * 1000)
+        """Check the durations against this stream's slide (the engine's check); return them in
+        milliseconds."""
         window_ms = duration_ms(windowDuration, "windowDuration")
-        if window_ms % parent_ms != 0:
-            raise ValueError(_MULTIPLE.format("windowDuration", parent_ms))
-        if slideDuration is None:
-            return window_ms, parent_ms
-        slide_ms = duration_ms(slideDuration, "slideDuration")
-        if slide_ms % parent_ms != 0:
-            raise ValueError(_MULTIPLE.format("slideDuration", parent_ms))
-        return window_ms, slide_ms
-
-    def _recurrent(
-        self,
-        parent: WindowedDStreamMixin,
-        step: _RecurrentStep,
-        window_ms: int,
-        slide_ms: int,
-        initial: _native.Rdd | None = None,
-    ) -> DStream[Any]:
-        from ferrostream.streaming.dstream import DStream
-
-        ssc = self._ssc
-        ssc._check_can_add()
-        stream_id = ssc._engine.recurrent(parent._jdstream, step, window_ms, slide_ms, initial)
-        return DStream(ssc, stream_id)
+        slide_ms = None if slideDuration is None else duration_ms(slideDuration, "slideDuration")
+        checked: tuple[int, int] = self._ssc._engine.check_window(
+            self._jdstream, window_ms, slide_ms
+        )
+        return checked
 
     # ----------------------------------------------------------------------------------
     # windows
@@ -490,17 +273,36 @@ class WindowedDStreamMixin:
             Applied to the ``(key, value)`` pairs when values are reduced in; only pairs for
             which it is true are kept.
         """
-        require_callable(func, "reduceByKeyAndWindow: func")
+        # PySpark's order: the window is checked first, then the functions.
         window_ms, slide_ms = self._window_ms(windowDuration, slideDuration)
         n = self._partitions(numPartitions)
+        require_callable(func, "reduceByKeyAndWindow: func")
         reduced = self.reduceByKey(func, n)
         if not invFunc:
             return reduced.window(windowDuration, slideDuration).reduceByKey(func, n)
         require_callable(invFunc, "reduceByKeyAndWindow: invFunc")
         if filterFunc is not None:
             require_callable(filterFunc, "reduceByKeyAndWindow: filterFunc")
-        step = _ReduceWindowStep(func, invFunc, filterFunc, n, window_ms, slide_ms)
-        return self._recurrent(reduced, step, window_ms, slide_ms)
+        from ferrostream.streaming.dstream import DStream
+
+        ssc = self._ssc
+        ssc._check_can_add()
+        stream_id = ssc._engine.reduced_window_stream(
+            reduced._jdstream,
+            func,
+            native_expr(func, 2),
+            invFunc,
+            native_expr(invFunc, 2),
+            filterFunc,
+            None if filterFunc is None else native_expr(filterFunc, 1),
+            window_ms,
+            slide_ms,
+            n,
+            user_callsite("reduceByKeyAndWindow"),
+        )
+        keyed: DStream[Any] = DStream(ssc, stream_id)
+        keyed._keyed = True
+        return keyed
 
     # ----------------------------------------------------------------------------------
     # state
@@ -536,6 +338,28 @@ class WindowedDStreamMixin:
             initialRDD = self._sc.parallelize(initialRDD) if initialRDD else None
         if initialRDD is not None:
             initial = unwrap_rdd(initialRDD, "initialRDD")
-        slide_ms = round(self._slideDuration * 1000)
-        step = _UpdateStateStep(updateFunc, n, slide_ms, initial)
-        return self._recurrent(self, step, slide_ms, slide_ms, initial)
+        from ferrostream.streaming.dstream import DStream
+
+        ssc = self._ssc
+        ssc._check_can_add()
+        stream_id = ssc._engine.state_stream(
+            self._jdstream,
+            updateFunc,
+            native_expr(updateFunc, 2),
+            n,
+            initial,
+            f"{user_callsite('updateStateByKey')} (updateFunc {_describe(updateFunc)})",
+        )
+        keyed: DStream[Any] = DStream(ssc, stream_id)
+        keyed._keyed = True
+        return keyed
+
+
+def _describe(func: Any) -> str:
+    name = getattr(func, "__qualname__", None) or type(func).__qualname__
+    code = getattr(func, "__code__", None)
+    if code is not None:
+        import os
+
+        return f"{name} ({os.path.basename(code.co_filename)}:{code.co_firstlineno})"
+    return str(name)

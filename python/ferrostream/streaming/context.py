@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import traceback
@@ -63,11 +64,12 @@ class StreamingContext:
         self, sparkContext: SparkContext, batchDuration: float | None = None, jssc: Any = None
     ):
         warnings.warn(_DEPRECATION, FutureWarning, stacklevel=2)
+        # As Spark: a stopped SparkContext is refused before anything else is looked at.
+        sparkContext._check_alive()
         recovered = jssc if isinstance(jssc, _checkpoint.Checkpoint) else None
         if recovered is not None:
             batch_ms = recovered.batch_ms
         else:
-            assert batchDuration is not None, "batchDuration is required for a new StreamingContext"
             batch_ms = duration_ms(batchDuration, "batchDuration")
         self._sc = sparkContext
         self._batch_ms = batch_ms
@@ -197,6 +199,7 @@ class StreamingContext:
                 self._warn_queue_checkpointing()
             self._apply_checkpoint_dir()
             self._install_checkpoint_writer()
+            self._apply_backpressure()
             self._engine.start()
             self._start_site = "\n" + "".join(traceback.format_stack()[:-1][-8:])
             cls._activeContext = self
@@ -212,15 +215,24 @@ class StreamingContext:
 
     def _install_checkpoint_writer(self) -> None:
         """With ``checkpoint(directory)`` set, pickle the graph (a function that cannot be
-        pickled fails here, naming it) and have the engine checkpoint every batch."""
+        pickled fails here, naming it) and hand it to the engine, which writes it once and
+        checkpoints positions and state itself."""
         directory = self._checkpoint_dir
         if directory is None:
             return
         recipe = _checkpoint.encode_recipe(self._engine.calls, directory)
         conf = self._sc.getConf().getAll()
-        self._engine.set_checkpoint_hook(
-            _checkpoint.CheckpointWriter(self, recipe, conf, directory)
-        )
+        payload = _checkpoint.graph_payload(recipe, self._engine.remember_ms, conf, directory)
+        self._engine.set_checkpoint_graph(payload)
+
+    def _apply_backpressure(self) -> None:
+        """``spark.streaming.backpressure.enabled``: the engine estimates after every batch
+        how fast each input is processed and its sources read no faster."""
+        conf = self._sc.getConf()
+        if conf.get("spark.streaming.backpressure.enabled", "false").lower() != "true":
+            return
+        initial = conf.get("spark.streaming.backpressure.initialRate")
+        self._engine.enable_backpressure(float(initial) if initial else None)
 
     def _recover(self, checkpoint: _checkpoint.Checkpoint) -> None:
         """Rebuild the checkpointed graph and state on this new context."""
@@ -249,7 +261,7 @@ class StreamingContext:
         return self._await(timeout)
 
     def _await(self, timeout: float | None) -> bool:
-        timeout_ms = None if timeout is None else max(0, int(float(timeout) * 1000))
+        timeout_ms = _timeout_ms(timeout)
         try:
             return bool(self._engine.await_termination(timeout_ms))
         except KeyboardInterrupt:
@@ -346,13 +358,14 @@ class StreamingContext:
             raise TypeError(f"hostname should be a str, got {type(hostname).__name__}")
         if isinstance(port, bool) or not isinstance(port, int):
             raise TypeError(f"port should be an int, got {type(port).__name__}")
-        if not 0 < port < 65536:
-            raise ValueError(f"port should be in 1..65535, got {port}")
         self._check_can_add()
         conf = self._sc.getConf()
         max_line = int(conf.get("spark.ferrostream.socket.maxLineBytes", str(64 << 20)))
         delay = int(conf.get("spark.streaming.receiverRestartDelay", "2000"))
-        stream_id = self._engine.socket_text_stream(hostname, port, max_line, delay)
+        max_rate = int(conf.get("spark.streaming.receiver.maxRate", "0"))
+        stream_id = self._engine.socket_text_stream(
+            hostname, port, max_line, delay, max_rate if max_rate > 0 else None
+        )
         return DStream(self, stream_id)
 
     def textFileStream(self, directory: str) -> DStream[str]:
@@ -376,8 +389,6 @@ class StreamingContext:
         """
         if isinstance(recordLength, bool) or not isinstance(recordLength, int):
             raise TypeError(f"recordLength should be an int, got {type(recordLength).__name__}")
-        if recordLength <= 0:
-            raise ValueError(f"recordLength should be positive, got {recordLength}")
         self._check_can_add()
         stream_id = self._engine.binary_records_stream(_directory_arg(directory), recordLength)
         return DStream(self, stream_id)
@@ -435,6 +446,7 @@ class StreamingContext:
                 raise TypeError(f"union expects DStreams, got {type(d).__name__}")
         if len(dstreams) == 1:
             return dstreams[0]
+        # Checked here too: streams of another context have ids the engine cannot see.
         if len({d._slideDuration for d in dstreams}) > 1:
             raise ValueError("All DStreams should have same slide duration")
         self._check_can_add()
@@ -474,17 +486,8 @@ class StreamingContext:
         return str(self._engine.state())
 
     def _check_can_add(self) -> None:
-        # Checked here (the engine checks too) so that the error comes before any other.
-        if self._state == "STOPPED":
-            raise IllegalStateException(
-                "Adding new inputs, transformations, and output operations after stopping a "
-                "context is not supported"
-            )
-        if self._state == "ACTIVE":
-            raise IllegalStateException(
-                "Adding new inputs, transformations, and output operations after starting a "
-                "context is not supported"
-            )
+        # The engine's check, called first so that its error comes before any other.
+        self._engine.check_can_add()
 
     def _register_output(
         self,
@@ -502,12 +505,20 @@ class StreamingContext:
 
 
 def _local_path(path: str) -> str:
-    """A local path from a path or a ``file:`` URL."""
-    if path.startswith("file://"):
-        return path[len("file://") :]
-    if path.startswith("file:"):
-        return path[len("file:") :]
-    return path
+    """A local path from a path or a ``file:`` URL (the engine's parser)."""
+    return _native.local_path(path)
+
+
+def _timeout_ms(timeout: float | None) -> int | None:
+    """A wait's timeout in ms: None or infinite waits for ever, a negative one not at all."""
+    if timeout is None:
+        return None
+    seconds = float(timeout)
+    if math.isnan(seconds):
+        raise IllegalArgumentException("requirement failed: timeout must be a number, got nan")
+    if seconds * 1000 >= 2**62:
+        return None
+    return max(0, int(seconds * 1000))
 
 
 def _directory_arg(directory: Any) -> str:

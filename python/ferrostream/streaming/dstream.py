@@ -82,6 +82,8 @@ class DStream(PairDStreamMixin, WindowedDStreamMixin, Generic[T_co]):
         self._storage_level: Any = None
         self._checkpoint_ms: int | None = None
         self._node_func: BatchTransform | None = None
+        # A stream whose state the engine keeps (updateStateByKey, incremental windows).
+        self._keyed = False
         ssc._register_dstream(self)
 
     # ----------------------------------------------------------------------------------
@@ -263,6 +265,10 @@ class DStream(PairDStreamMixin, WindowedDStreamMixin, Generic[T_co]):
                 "requirement failed: The checkpoint directory has not been set. "
                 "Please set it by StreamingContext.checkpoint()."
             )
+        if self._keyed:
+            # The engine writes a keyed stream's state at this interval. (Other streams keep
+            # their lineage in memory: there is nothing more to write for them.)
+            self._ssc._engine.set_checkpoint_interval(self._jdstream, every)
 
     # ----------------------------------------------------------------------------------
     # output operations
@@ -291,6 +297,9 @@ class DStream(PairDStreamMixin, WindowedDStreamMixin, Generic[T_co]):
         (``part-NNNNN`` files and ``_SUCCESS``). This is an output operation."""
         if not isinstance(prefix, str):
             prefix = os.fspath(prefix)
+        from ferrostream import _native
+
+        _native.local_path(prefix)  # a scheme the engine cannot serve fails here, not per batch
         self._ssc._register_output(
             self, SaveAsTextFiles(prefix, suffix), user_callsite("saveAsTextFiles"), raw_time=True
         )

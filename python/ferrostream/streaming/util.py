@@ -63,14 +63,15 @@ def to_epoch_ms(timestamp: Timestamp) -> int:
     return int(seconds * 1000)
 
 
-def duration_ms(value: Any, name: str, allow_zero: bool = False) -> int:
-    """Validate a duration given in seconds and return it in whole milliseconds."""
-    if isinstance(value, bool) or not isinstance(value, Real):
+def duration_ms(value: Any, name: str) -> int:
+    """A duration given in seconds, in whole milliseconds (truncated, as PySpark's
+    ``int(seconds * 1000)``). Not a number: TypeError. NaN, infinite, zero, negative, or None
+    (for ``batchDuration``): the engine's ``IllegalArgumentException``."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, Real)):
         raise TypeError(f"{name} should be a number of seconds, got {type(value).__name__}")
-    ms = int(float(value) * 1000)
-    if ms < 0 or (ms == 0 and not allow_zero):
-        raise ValueError(f"{name} should be positive (at least 1 ms), got {value!r}")
-    return ms
+    from ferrostream import _native
+
+    return int(_native.duration_ms(value, name))
 
 
 def format_ms(ms: int) -> str:

@@ -166,6 +166,24 @@ pub(super) fn call(f: Builtin, args: &[Value]) -> Ev<Value> {
             }
             best
         }
+        Builtin::Sum => {
+            // Ints and bools only: float summation differs between CPython versions (3.12
+            // compensates rounding), so any float is left to Python.
+            let items: &[Value] = match a {
+                Value::Tuple(t) | Value::List(t) => t,
+                _ => return Err(Fallback),
+            };
+            let mut total: i64 = 0;
+            for x in items {
+                let v = match x {
+                    Value::Int(i) => *i,
+                    Value::Bool(b) => i64::from(*b),
+                    _ => return Err(Fallback),
+                };
+                total = total.checked_add(v).ok_or(Fallback)?;
+            }
+            Value::Int(total)
+        }
         Builtin::Tuple => match a {
             Value::Tuple(_) => a.clone(),
             other => Value::Tuple(seq_items(other)?.into()),

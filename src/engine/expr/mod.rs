@@ -111,6 +111,7 @@ enum Builtin {
     Min,
     Max,
     Tuple,
+    Sum,
 }
 
 fn bad(msg: impl Into<String>) -> EngineError {
@@ -401,6 +402,7 @@ fn parse(v: &Value, depth: usize) -> Result<Node> {
                 "min" => (Builtin::Min, 1, usize::MAX),
                 "max" => (Builtin::Max, 1, usize::MAX),
                 "tuple" => (Builtin::Tuple, 1, 1),
+                "sum" => (Builtin::Sum, 1, 1),
                 other => return Err(bad(format!("unsupported function {other:?}"))),
             };
             let args = parse_list(&items[2], depth)?;

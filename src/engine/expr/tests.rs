@@ -323,6 +323,13 @@ fn indexing_and_slicing() {
 #[test]
 fn builtins() {
     check(&call_e("len", vec![arg(0)]), &[s("héllo")], &i(5));
+    let sum = call_e("sum", vec![arg(0)]);
+    check(&sum, &[l(vec![i(1), i(2), Value::Bool(true)])], &i(4));
+    check(&sum, &[l(vec![])], &i(0));
+    check(&sum, &[t(vec![i(-3), i(3)])], &i(0));
+    falls_back(&sum, &[l(vec![i(1), f(0.5)])]);
+    falls_back(&sum, &[l(vec![i(i64::MAX), i(1)])]);
+    falls_back(&sum, &[l(vec![s("a")])]);
     check(
         &call_e("str", vec![arg(0)]),
         &[Value::Bool(true)],

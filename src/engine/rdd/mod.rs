@@ -29,8 +29,16 @@ pub use partition::{Partitioner, Partitioning, RangeBounds};
 
 pub type Partition = Vec<Value>;
 
+/// Partitions produced on demand by engine code (keyed state, sources read lazily per partition).
+pub trait PartitionSource: Send + Sync {
+    fn num_partitions(&self) -> usize;
+    /// Partition `i` (`i < num_partitions()`).
+    fn compute(&self, i: usize) -> Result<Partition>;
+}
+
 enum Node {
     Source(Arc<Vec<Partition>>),
+    Lazy(Arc<dyn PartitionSource>),
     TextFile(Vec<textio::Split>),
     Narrow {
         parent: Arc<Rdd>,
@@ -111,6 +119,12 @@ impl Rdd {
     pub fn from_partitions(ctx: &Arc<EngineContext>, partitions: Vec<Partition>) -> Arc<Rdd> {
         let n = partitions.len();
         Rdd::new(ctx.clone(), Node::Source(Arc::new(partitions)), n)
+    }
+
+    /// A dataset whose partitions `source` computes when they are needed.
+    pub fn lazy(ctx: &Arc<EngineContext>, source: Arc<dyn PartitionSource>) -> Arc<Rdd> {
+        let n = source.num_partitions();
+        Rdd::new(ctx.clone(), Node::Lazy(source), n)
     }
 
     /// An empty dataset with `n` (empty) partitions.
@@ -297,7 +311,7 @@ impl Rdd {
             }
         }
         match &self.node {
-            Node::Source(_) | Node::TextFile(_) => Ok(()),
+            Node::Source(_) | Node::Lazy(_) | Node::TextFile(_) => Ok(()),
             Node::Narrow { parent, .. } | Node::Coalesce { parent, .. } => parent.prepare(),
             Node::Keyed { inputs, .. } => {
                 for input in inputs {
@@ -401,6 +415,7 @@ impl Rdd {
     fn compute_uncached(&self, i: usize) -> Result<Partition> {
         match &self.node {
             Node::Source(parts) => Ok(parts[i].clone()),
+            Node::Lazy(source) => source.compute(i),
             Node::TextFile(splits) => textio::read_split(&splits[i]),
             Node::Narrow { parent, step } => {
                 if step.native().is_some() {

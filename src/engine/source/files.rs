@@ -6,7 +6,8 @@
 //! `remember` (at least 60 s), where `threshold = max(start time, t - remember)`. Names starting
 //! with `.` or `_` (temporary and marker files) and Hadoop's `._COPYING_` files are skipped.
 //! Files are read when the batch is generated, so a file deleted later cannot hurt the batch;
-//! one that vanishes between listing and reading is logged and skipped.
+//! one that vanishes between listing and reading is logged and skipped. A directory that cannot
+//! be listed while the context runs (removed, renamed) is logged and scanned again next batch.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
@@ -18,8 +19,10 @@ use parking_lot::Mutex;
 
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
-use crate::engine::rdd::{Partition, Rdd};
-use crate::engine::stream::graph::{EventSink, Input, InputBatch};
+use crate::engine::paths;
+use crate::engine::rdd::{Partition, PartitionSource, Rdd};
+use crate::engine::source::Position;
+use crate::engine::stream::graph::{EventSink, Input, InputBatch, RateBudget};
 use crate::engine::textio;
 use crate::engine::value::Value;
 
@@ -32,6 +35,18 @@ pub enum FileFormat {
     Text,
     /// Fixed-length binary records.
     Records(usize),
+}
+
+impl FileFormat {
+    /// Fixed-length records of `length` bytes; the length must be positive.
+    pub fn records(length: i64) -> Result<FileFormat> {
+        match usize::try_from(length) {
+            Ok(n) if n > 0 => Ok(FileFormat::Records(n)),
+            _ => Err(EngineError::InvalidArgument(format!(
+                "recordLength must be positive, got {length}"
+            ))),
+        }
+    }
 }
 
 pub struct FileInput {
@@ -57,14 +72,9 @@ impl FileInput {
         batch_ms: i64,
         clock_now: Arc<dyn Fn() -> i64 + Send + Sync>,
     ) -> Result<FileInput> {
-        if let FileFormat::Records(0) = format {
-            return Err(EngineError::InvalidArgument(
-                "recordLength must be positive".into(),
-            ));
-        }
         let remember_ms = batch_ms * ((MIN_REMEMBER_MS + batch_ms - 1) / batch_ms);
         Ok(FileInput {
-            dir: PathBuf::from(textio::local_path(dir)),
+            dir: paths::local_path(dir)?,
             format,
             remember_ms,
             clock_now,
@@ -83,10 +93,21 @@ impl FileInput {
             .get_or_insert_with(|| (self.clock_now)());
         let threshold = initial.max(time - self.remember_ms);
         let recent: HashSet<&String> = state.selected.values().flatten().collect();
-        let entries = fs::read_dir(&self.dir).map_err(|e| {
-            EngineError::io(format!("cannot list directory {}", self.dir.display()), e)
-        })?;
         let mut chosen = Vec::new();
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                // As Spark's FileInputDStream: the batch gets no files, the stream goes on and
+                // the directory is scanned again at the next batch.
+                log::warn!(
+                    "Error finding new files under {}: {e}; this batch has no new files and the \
+                     directory is scanned again at the next batch",
+                    self.dir.display()
+                );
+                state.selected.insert(time, Vec::new());
+                return Ok(chosen);
+            }
+        };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if !Self::is_candidate(&name) {
@@ -114,55 +135,92 @@ impl FileInput {
         Ok(chosen)
     }
 
-    fn read(&self, ctx: &Arc<EngineContext>, files: &[String]) -> Result<(Arc<Rdd>, i64)> {
-        let mut partitions: Vec<Partition> = Vec::new();
-        for f in files {
-            let path = Path::new(f);
-            let bytes = match fs::read(path) {
-                Ok(b) => b,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    /// The batch of `files`, read lazily: at generation only the files' sizes are looked at
+    /// (to cut large text files into splits for the worker threads); the data is read in
+    /// parallel, partition by partition, when the batch's jobs run.
+    fn read(&self, ctx: &Arc<EngineContext>, files: &[String]) -> Result<Arc<Rdd>> {
+        let present: Vec<String> = files
+            .iter()
+            .filter(|f| {
+                let exists = Path::new(f.as_str()).exists();
+                if !exists {
                     log::warn!("file {f} vanished before it could be read; skipped");
-                    continue;
                 }
-                Err(e) => return Err(EngineError::io(format!("cannot read {f}"), e)),
-            };
-            partitions.push(match self.format {
-                FileFormat::Text => split_lines(&bytes),
-                FileFormat::Records(n) => {
-                    if bytes.len() % n != 0 {
-                        return Err(EngineError::InvalidArgument(format!(
-                            "file {f} has {} bytes, which is not a multiple of the record \
-                             length {n}",
-                            bytes.len()
-                        )));
-                    }
-                    bytes
-                        .chunks(n)
-                        .map(|c| Value::Bytes(Arc::from(c)))
-                        .collect()
-                }
-            });
-        }
-        let records = partitions.iter().map(|p| p.len() as i64).sum();
-        // Spread large inputs over the worker threads.
-        let target = ctx.parallelism().max(1);
-        if partitions.len() < target && records as usize >= 4 * target {
-            let all: Vec<Value> = partitions.into_iter().flatten().collect();
-            let chunk = all.len().div_ceil(target);
-            partitions = all.chunks(chunk).map(<[Value]>::to_vec).collect();
-        }
-        Ok((Rdd::from_partitions(ctx, partitions), records))
+                exists
+            })
+            .cloned()
+            .collect();
+        let source: Arc<dyn PartitionSource> = match self.format {
+            FileFormat::Text => Arc::new(TextSplits(textio::plan_splits(
+                &present,
+                ctx.parallelism().max(1),
+            )?)),
+            FileFormat::Records(n) => Arc::new(RecordFiles {
+                files: present,
+                record_length: n,
+            }),
+        };
+        Ok(Rdd::lazy(ctx, source))
     }
 }
 
-fn split_lines(bytes: &[u8]) -> Partition {
-    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    if bytes.is_empty() {
-        return Vec::new();
+/// Text files cut into splits, read when computed.
+struct TextSplits(Vec<textio::Split>);
+
+impl PartitionSource for TextSplits {
+    fn num_partitions(&self) -> usize {
+        self.0.len()
     }
-    body.split(|&b| b == b'\n')
-        .map(textio::decode_line)
-        .collect()
+
+    fn compute(&self, i: usize) -> Result<Partition> {
+        match textio::read_split(&self.0[i]) {
+            Err(EngineError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                log::warn!(
+                    "file {} vanished before it could be read; skipped",
+                    self.0[i].path.display()
+                );
+                Ok(Vec::new())
+            }
+            other => other,
+        }
+    }
+}
+
+/// Files of fixed-length binary records, one partition per file, read when computed.
+struct RecordFiles {
+    files: Vec<String>,
+    record_length: usize,
+}
+
+impl PartitionSource for RecordFiles {
+    fn num_partitions(&self) -> usize {
+        self.files.len()
+    }
+
+    fn compute(&self, i: usize) -> Result<Partition> {
+        let f = &self.files[i];
+        let n = self.record_length;
+        let bytes = match fs::read(f) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                log::warn!("file {f} vanished before it could be read; skipped");
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(EngineError::io(format!("cannot read {f}"), e)),
+        };
+        if bytes.len() % n != 0 {
+            return Err(EngineError::InvalidArgument(format!(
+                "file {f} has {} bytes, which is not a multiple of the record length {n}",
+                bytes.len()
+            )));
+        }
+        Ok(bytes
+            .chunks(n)
+            .map(|c| Value::Bytes(Arc::from(c)))
+            .collect())
+    }
 }
 
 impl Input for FileInput {
@@ -188,79 +246,64 @@ impl Input for FileInput {
         Ok(())
     }
 
-    fn batch(&self, ctx: &Arc<EngineContext>, time: i64) -> Result<InputBatch> {
+    fn batch(
+        &self,
+        ctx: &Arc<EngineContext>,
+        time: i64,
+        _budget: &RateBudget,
+    ) -> Result<InputBatch> {
         let files = self.select(time)?;
-        let (rdd, records) = self.read(ctx, &files)?;
-        let position = Value::List(files.iter().map(|f| Value::str(f)).collect());
+        let rdd = self.read(ctx, &files)?;
         Ok(InputBatch {
             rdd,
-            records: Some(records),
-            position: Some(position),
+            // Not known until the batch runs (Spark reports none for file streams either).
+            records: None,
+            position: Some(Position::Files(files)),
         })
     }
 
-    fn replay(&self, ctx: &Arc<EngineContext>, time: i64, position: &Value) -> Result<Arc<Rdd>> {
-        let files = string_list(position)?;
-        self.state.lock().selected.insert(time, files.clone());
-        Ok(self.read(ctx, &files)?.0)
-    }
-
-    fn snapshot(&self) -> Value {
-        let state = self.state.lock();
-        let selected: Vec<Value> = state
-            .selected
-            .iter()
-            .map(|(t, files)| {
-                Value::pair(
-                    Value::Int(*t),
-                    Value::List(files.iter().map(|f| Value::str(f)).collect()),
-                )
-            })
-            .collect();
-        Value::pair(
-            Value::Int(state.initial_threshold.unwrap_or(0)),
-            Value::List(Arc::from(selected)),
-        )
-    }
-
-    fn restore(&self, snapshot: &Value) -> Result<()> {
-        let bad = || EngineError::InvalidArgument("malformed file stream checkpoint".into());
-        let (threshold, selected) = snapshot.as_pair().map_err(|_| bad())?;
-        let Value::Int(threshold) = threshold else {
-            return Err(bad());
+    fn replay(&self, ctx: &Arc<EngineContext>, time: i64, position: &Position) -> Result<Arc<Rdd>> {
+        let Position::Files(files) = position else {
+            return Err(EngineError::InvalidArgument(format!(
+                "a file stream cannot replay {position:?}"
+            )));
         };
-        let Value::List(entries) = selected else {
-            return Err(bad());
+        self.state.lock().selected.insert(time, files.clone());
+        self.read(ctx, files)
+    }
+
+    fn snapshot(&self) -> Option<Position> {
+        let state = self.state.lock();
+        Some(Position::FileSelection {
+            threshold: state.initial_threshold.unwrap_or(0),
+            selected: state
+                .selected
+                .iter()
+                .map(|(t, files)| (*t, files.clone()))
+                .collect(),
+        })
+    }
+
+    fn restore(&self, snapshot: &Position) -> Result<()> {
+        let Position::FileSelection {
+            threshold,
+            selected,
+        } = snapshot
+        else {
+            return Err(EngineError::InvalidArgument(format!(
+                "a file stream cannot restore {snapshot:?}"
+            )));
         };
         let mut state = self.state.lock();
         state.initial_threshold = Some(*threshold);
-        for entry in entries.iter() {
-            let (t, files) = entry.as_pair().map_err(|_| bad())?;
-            let Value::Int(t) = t else { return Err(bad()) };
-            state.selected.insert(*t, string_list(files)?);
+        for (t, files) in selected {
+            state.selected.insert(*t, files.clone());
         }
         Ok(())
     }
 
     fn recoverable(&self) -> bool {
         true
-    }
-}
-
-fn string_list(v: &Value) -> Result<Vec<String>> {
-    match v {
-        Value::List(items) | Value::Tuple(items) => items
-            .iter()
-            .map(|i| match i {
-                Value::Str(s) => Ok(s.to_string()),
-                _ => Err(EngineError::InvalidArgument(
-                    "malformed file list in checkpoint".into(),
-                )),
-            })
-            .collect(),
-        _ => Err(EngineError::InvalidArgument(
-            "malformed file list in checkpoint".into(),
-        )),
     }
 }
 
@@ -299,7 +342,7 @@ mod tests {
         set_mtime(&hidden, 1500);
         let lines = |t| {
             input
-                .batch(&ctx, t)
+                .batch(&ctx, t, &RateBudget::default())
                 .unwrap()
                 .rdd
                 .collect()
@@ -330,11 +373,47 @@ mod tests {
         let f = dir.path().join("r.bin");
         fs::write(&f, b"abcdefg").unwrap();
         set_mtime(&f, 500);
-        let err = input.batch(&ctx, 1000).err().unwrap().to_string();
+        // Read when the batch runs: the error comes from the job.
+        let batch = input.batch(&ctx, 1000, &RateBudget::default()).unwrap();
+        let err = batch.rdd.collect().err().unwrap().to_string();
         assert!(
             err.contains("not a multiple of the record length 4"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_removed_directory_is_scanned_again_later() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("watched");
+        fs::create_dir(&dir).unwrap();
+        let input = FileInput::new(
+            &dir.to_string_lossy(),
+            FileFormat::Text,
+            1000,
+            Arc::new(|| 0),
+        )
+        .unwrap();
+        let ctx = EngineContext::new(1).unwrap();
+        input.validate().unwrap();
+        input.start(0, Arc::new(|_: &str, _| {})).unwrap();
+        fs::remove_dir(&dir).unwrap();
+        let batch = input
+            .batch(&ctx, 1000, &RateBudget::default())
+            .expect("a missing directory does not fail");
+        assert!(batch.rdd.collect().unwrap().is_empty());
+        fs::create_dir(&dir).unwrap();
+        let f = dir.join("a.txt");
+        fs::write(&f, "back\n").unwrap();
+        set_mtime(&f, 1500);
+        let lines = input
+            .batch(&ctx, 2000, &RateBudget::default())
+            .unwrap()
+            .rdd
+            .collect()
+            .unwrap();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].to_py_str().unwrap(), "back");
     }
 
     #[test]

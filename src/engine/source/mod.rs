@@ -1,9 +1,27 @@
 //! Input sources beyond `queueStream`: watched directories and TCP socket receivers.
 
 pub mod files;
+pub mod receiver;
 pub mod socket;
 
 use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+/// Where a source's data for a batch, or the source itself, stands: what a checkpoint keeps so
+/// that a restart replays exactly the same data. Typed, so the engine reads and writes it
+/// without the host language.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Position {
+    /// The files one batch of a file stream read, in order.
+    Files(Vec<String>),
+    /// A file stream's memory of recently selected files (by batch time) and the modification
+    /// time before which files are never new.
+    FileSelection {
+        threshold: i64,
+        selected: Vec<(i64, Vec<String>)>,
+    },
+}
 
 /// The engine's async runtime for receivers (created on first use, shared process-wide).
 pub fn runtime() -> &'static tokio::runtime::Runtime {

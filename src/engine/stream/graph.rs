@@ -10,8 +10,9 @@ use parking_lot::Mutex;
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::rdd::Rdd;
+use crate::engine::source::Position;
 use crate::engine::stream::listener::Info;
-use crate::engine::value::Value;
+use crate::engine::stream::state::{snapshot_rdd, StateStream, WindowStream};
 
 /// User code that derives a batch's RDD from the parents' RDDs (`DStream.transform`).
 pub trait TransformFn: Send + Sync {
@@ -23,21 +24,6 @@ pub trait OutputFn: Send + Sync {
     fn call(&self, time_ms: i64, rdd: Arc<Rdd>) -> Result<()>;
 }
 
-/// User code for a stream whose RDD depends on its own previous RDD (state, incremental
-/// windows): `prev` is the stream's RDD one slide earlier (or the initial RDD), `old` the parent
-/// RDDs that left the window since then, `new` those that entered, `window` all parent RDDs in
-/// the current window. The engine materialises the result, which cuts its lineage.
-pub trait RecurrentFn: Send + Sync {
-    fn call(
-        &self,
-        time_ms: i64,
-        prev: Option<Arc<Rdd>>,
-        old: Vec<Arc<Rdd>>,
-        new: Vec<Arc<Rdd>>,
-        window: Vec<Arc<Rdd>>,
-    ) -> Result<Option<Arc<Rdd>>>;
-}
-
 /// One batch of an input stream.
 pub struct InputBatch {
     pub rdd: Arc<Rdd>,
@@ -45,7 +31,24 @@ pub struct InputBatch {
     /// Spark's queue stream).
     pub records: Option<i64>,
     /// What replays this batch after a restart (e.g. the files it read).
-    pub position: Option<Value>,
+    pub position: Option<Position>,
+}
+
+/// How much a direct source may read for one batch: `spark.streaming.kafka.maxRatePerPartition`
+/// style limits and what backpressure estimates the stream keeps up with.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RateBudget {
+    pub batch_ms: i64,
+    /// Records per second the stream should read at most (None: no limit).
+    pub records_per_second: Option<f64>,
+}
+
+impl RateBudget {
+    /// Records one batch may read at most, or None for no limit.
+    pub fn max_records(&self) -> Option<u64> {
+        self.records_per_second
+            .map(|r| (r * self.batch_ms as f64 / 1000.0).floor().max(0.0) as u64)
+    }
 }
 
 /// Something that emits receiver events (`onReceiverStarted`, ...) to the listeners.
@@ -62,26 +65,34 @@ pub trait Input: Send + Sync {
         Ok(())
     }
     fn stop(&self) {}
-    /// The batch at `time`; called once per batch time, in increasing time order.
-    fn batch(&self, ctx: &Arc<EngineContext>, time: i64) -> Result<InputBatch>;
+    /// The batch at `time`, decided when the batch is generated; called once per batch time,
+    /// in increasing time order. A direct source reads at most what `budget` allows.
+    fn batch(&self, ctx: &Arc<EngineContext>, time: i64, budget: &RateBudget)
+        -> Result<InputBatch>;
     /// Rebuild a checkpointed batch from its position.
-    fn replay(&self, ctx: &Arc<EngineContext>, time: i64, position: &Value) -> Result<Arc<Rdd>> {
+    fn replay(&self, ctx: &Arc<EngineContext>, time: i64, position: &Position) -> Result<Arc<Rdd>> {
         let _ = (ctx, time, position);
         Err(EngineError::Unsupported(
             "this input stream cannot be replayed from a checkpoint".into(),
         ))
     }
     /// State to keep across a restart besides per-batch positions.
-    fn snapshot(&self) -> Value {
-        Value::None
+    fn snapshot(&self) -> Option<Position> {
+        None
     }
-    fn restore(&self, _snapshot: &Value) -> Result<()> {
+    fn restore(&self, _snapshot: &Position) -> Result<()> {
         Ok(())
     }
     /// Can a restart replay this source's batches?
     fn recoverable(&self) -> bool {
         false
     }
+    /// After the batch at `time` completed (every output operation succeeded): commit what
+    /// it read (offsets, sequence numbers).
+    fn on_batch_completed(&self, _time: i64) {}
+    /// Backpressure: the rate (records per second) the stream currently keeps up with, or
+    /// None to go back to the configured limit.
+    fn set_rate(&self, _records_per_second: Option<u64>) {}
 }
 
 /// `queueStream`: RDDs handed out one per batch (or all at once), then a default.
@@ -92,7 +103,12 @@ pub struct QueueSource {
 }
 
 impl Input for QueueSource {
-    fn batch(&self, ctx: &Arc<EngineContext>, _time: i64) -> Result<InputBatch> {
+    fn batch(
+        &self,
+        ctx: &Arc<EngineContext>,
+        _time: i64,
+        _budget: &RateBudget,
+    ) -> Result<InputBatch> {
         Ok(InputBatch {
             rdd: next_from_queue(ctx, self),
             records: None,
@@ -109,11 +125,10 @@ pub enum StreamKind {
     Window {
         window_ms: i64,
     },
-    Recurrent {
-        func: Arc<dyn RecurrentFn>,
-        window_ms: i64,
-        initial: Option<Arc<Rdd>>,
-    },
+    /// `updateStateByKey`: keyed state kept by the engine.
+    State(Arc<StateStream>),
+    /// `reduceByKeyAndWindow` with an inverse function: a keyed window kept by the engine.
+    ReducedWindow(Arc<WindowStream>),
 }
 
 pub struct StreamNode {
@@ -125,11 +140,18 @@ pub struct StreamNode {
     pub remember_ms: AtomicI64,
     pub generated: Mutex<BTreeMap<i64, Option<Arc<Rdd>>>>,
     /// Input streams: the replay position of each remembered batch.
-    pub positions: Mutex<BTreeMap<i64, Value>>,
+    pub positions: Mutex<BTreeMap<i64, Position>>,
+    /// Input streams: the rate backpressure last estimated (records per second).
+    pub rate: Mutex<Option<f64>>,
+    /// Input streams: how long positions are kept (a keyed stream downstream replays the
+    /// batches since its last state checkpoint after a restart).
+    pub position_keep_ms: AtomicI64,
     /// Input streams: records per batch, for listeners.
     pub records: Mutex<BTreeMap<i64, i64>>,
     /// Needs a checkpoint directory (state, incremental windows).
     pub must_checkpoint: bool,
+    /// Keyed streams: `DStream.checkpoint(interval)` in ms (0: the default interval).
+    pub checkpoint_ms: AtomicI64,
     /// Input streams: the latest batch time read. A source is never asked again for a time at
     /// or before it (that would hand out data twice or out of order).
     pub last_input_time: AtomicI64,
@@ -144,8 +166,11 @@ impl StreamNode {
             remember_ms: AtomicI64::new(slide_ms),
             generated: Mutex::new(BTreeMap::new()),
             positions: Mutex::new(BTreeMap::new()),
+            position_keep_ms: AtomicI64::new(0),
+            rate: Mutex::new(None),
             records: Mutex::new(BTreeMap::new()),
             must_checkpoint: kind_needs_checkpoint(&kind),
+            checkpoint_ms: AtomicI64::new(0),
             last_input_time: AtomicI64::new(i64::MIN),
             kind,
         }
@@ -192,13 +217,29 @@ impl Graph {
         let rdd = match &node.kind {
             StreamKind::Input(input) => {
                 if node.last_input_time.fetch_max(time, Ordering::SeqCst) >= time {
+                    // As Spark's receiver streams after a restart without a write-ahead log:
+                    // data of a batch that can no longer be read is an empty batch.
                     log::warn!(
                         "the batch of input stream {stream} at {time} ms is no longer \
-                         remembered; it is treated as empty"
+                         available (it was received before a restart or forgotten); it is \
+                         treated as empty"
                     );
-                    return Ok(None);
+                    let empty = Rdd::empty(ctx, 1);
+                    node.generated.lock().insert(time, Some(empty.clone()));
+                    return Ok(Some(empty));
                 }
-                let batch = input.batch(ctx, time)?;
+                let budget = RateBudget {
+                    batch_ms: node.slide_ms,
+                    records_per_second: *node.rate.lock(),
+                };
+                let batch = match input.batch(ctx, time, &budget) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        // The batch has no data; its jobs are skipped (the error is reported).
+                        node.generated.lock().insert(time, None);
+                        return Err(e);
+                    }
+                };
                 if let Some(p) = batch.position {
                     node.positions.lock().insert(time, p);
                 }
@@ -233,55 +274,20 @@ impl Graph {
                 let rdds = self.parent_range(ctx, parent, time - window_ms, time, zero_time)?;
                 Some(Rdd::union(ctx, &rdds))
             }
-            StreamKind::Recurrent {
-                func,
-                window_ms,
-                initial,
-            } => {
-                let slide = node.slide_ms;
-                let prev_time = time - slide;
-                let prev = if prev_time > zero_time {
-                    self.get_or_compute(ctx, stream, prev_time, zero_time)?
-                } else {
-                    initial.clone()
-                };
-                let kept = prev.clone();
+            StreamKind::State(state) => {
                 let parent = node.parents[0];
-                // Everything the batch needs, parents included: if any of it fails, the
-                // failure handling below applies.
-                let result = (|| {
-                    let range = |from, to| self.parent_range(ctx, parent, from, to, zero_time);
-                    let new = range(prev_time, time)?;
-                    let (old, window) = if *window_ms == slide {
-                        // State: nothing leaves a one-slide window, and it is the new data.
-                        (Vec::new(), new.clone())
-                    } else {
-                        (
-                            range(prev_time - window_ms, time - window_ms)?,
-                            range(time - window_ms, time)?,
-                        )
-                    };
-                    match func.call(time, prev, old, new, window)? {
-                        // Materialise: the next batch builds on this result, not its lineage.
-                        Some(rdd) => Ok(Some(Rdd::from_partitions(ctx, rdd.compute_all()?))),
-                        None => Ok(None),
-                    }
-                })();
-                match result {
-                    Ok(rdd) => rdd,
-                    Err(e) => {
-                        // The batch fails. A state stream (window == slide) keeps the previous
-                        // batch's state, and the next batch continues from it; an incremental
-                        // window forgets, so the next batch recomputes its whole window.
-                        let kept = if *window_ms == node.slide_ms {
-                            kept
-                        } else {
-                            None
-                        };
-                        node.generated.lock().insert(time, kept);
-                        return Err(e);
-                    }
-                }
+                let get = |t| self.get_or_compute(ctx, parent, t, zero_time);
+                state
+                    .compute(ctx, time, node.slide_ms, zero_time, &get)?
+                    .map(|snap| snapshot_rdd(ctx, &snap))
+            }
+            StreamKind::ReducedWindow(window) => {
+                let parent = node.parents[0];
+                let parent_slide = self.streams[parent].slide_ms;
+                let get = |t| self.get_or_compute(ctx, parent, t, zero_time);
+                window
+                    .compute(ctx, time, node.slide_ms, parent_slide, zero_time, &get)?
+                    .map(|snap| snapshot_rdd(ctx, &snap))
             }
         };
         node.generated.lock().insert(time, rdd.clone());
@@ -322,8 +328,9 @@ impl Graph {
                 generated.remove(&t);
             }
             drop(generated);
+            let keep_positions = keep.max(node.position_keep_ms.load(Ordering::Relaxed));
             let mut positions = node.positions.lock();
-            positions.retain(|t, _| *t > time - keep);
+            positions.retain(|t, _| *t > time - keep_positions);
             drop(positions);
             node.records.lock().retain(|t, _| *t > time - keep);
         }
@@ -346,5 +353,5 @@ fn next_from_queue(ctx: &Arc<EngineContext>, q: &QueueSource) -> Arc<Rdd> {
 }
 
 fn kind_needs_checkpoint(kind: &StreamKind) -> bool {
-    matches!(kind, StreamKind::Recurrent { .. })
+    matches!(kind, StreamKind::State(_) | StreamKind::ReducedWindow(_))
 }

@@ -5,10 +5,12 @@
 pub mod clock;
 pub mod graph;
 pub mod listener;
+pub mod rate;
 mod recovery;
 mod scheduler;
+pub mod state;
 
-pub use recovery::{CheckpointHook, StreamState};
+pub use recovery::{default_interval, read_latest, Found, HostCodec, Metadata};
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -23,10 +25,10 @@ use crate::engine::error::{EngineError, Result};
 use crate::engine::rdd::Rdd;
 use clock::{Clock, ManualClock, SystemClock};
 use graph::{
-    EventSink, Graph, Input, Output, OutputFn, QueueSource, RecurrentFn, StreamKind, StreamNode,
-    TransformFn,
+    EventSink, Graph, Input, Output, OutputFn, QueueSource, StreamKind, StreamNode, TransformFn,
 };
-use listener::{Info, Listener};
+use listener::{Info, Listener, ListenerBus};
+use state::{StateStream, WindowStream};
 
 /// Lifecycle of a streaming context (Spark's `StreamingContextState`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +56,8 @@ struct Shared {
     /// The latest batch failure. As in Spark, it stays: every later `awaitTermination*`
     /// raises it again.
     error: Option<Arc<EngineError>>,
+    /// The batch time of the latest failure.
+    error_time: Option<i64>,
 }
 
 /// Only one streaming context may be active per process.
@@ -70,12 +74,17 @@ pub struct StreamingEngine {
     frozen: Mutex<Option<Arc<Graph>>>,
     shared: Mutex<Shared>,
     wake: Condvar,
-    listener: Mutex<Option<Arc<dyn Listener>>>,
+    listener: Mutex<Option<Arc<ListenerBus>>>,
     zero_time: Mutex<i64>,
     scheduler: Mutex<Option<JoinHandle<()>>>,
     scheduler_thread: Mutex<Option<ThreadId>>,
     checkpoint_dir: Mutex<Option<std::path::PathBuf>>,
-    checkpoint_hook: Mutex<Option<Arc<dyn CheckpointHook>>>,
+    /// The host's graph description: checkpoints are written when it is set.
+    graph_payload: Mutex<Option<Vec<u8>>>,
+    host_codec: Mutex<Option<Arc<dyn HostCodec>>>,
+    written: Mutex<recovery::Written>,
+    /// Backpressure: one estimator per input stream, when enabled.
+    rate_estimators: Mutex<Option<std::collections::BTreeMap<usize, rate::PidRateEstimator>>>,
     /// Set by recovery: (zero time, last completed batch time).
     restored: Mutex<Option<(i64, i64)>>,
 }
@@ -104,6 +113,7 @@ impl StreamingEngine {
                 stop_requested: false,
                 last_completed: 0,
                 error: None,
+                error_time: None,
             }),
             wake: Condvar::new(),
             listener: Mutex::new(None),
@@ -111,7 +121,10 @@ impl StreamingEngine {
             scheduler: Mutex::new(None),
             scheduler_thread: Mutex::new(None),
             checkpoint_dir: Mutex::new(None),
-            checkpoint_hook: Mutex::new(None),
+            graph_payload: Mutex::new(None),
+            host_codec: Mutex::new(None),
+            written: Mutex::new(recovery::Written::default()),
+            rate_estimators: Mutex::new(None),
             restored: Mutex::new(None),
         }))
     }
@@ -137,7 +150,7 @@ impl StreamingEngine {
         self.shared.lock().state
     }
 
-    fn check_can_add(&self) -> Result<()> {
+    pub fn check_can_add(&self) -> Result<()> {
         match self.state() {
             RunState::Initialized => Ok(()),
             RunState::Active => Err(EngineError::IllegalState(
@@ -206,7 +219,7 @@ impl StreamingEngine {
         self.add_stream(StreamKind::Input(input), Vec::new(), self.batch_ms)
     }
 
-    fn check_window(&self, parent: usize, window_ms: i64, slide_ms: i64) -> Result<i64> {
+    pub fn check_window(&self, parent: usize, window_ms: i64, slide_ms: i64) -> Result<i64> {
         let parent_slide = self.parents_slide(&[parent])?;
         if window_ms <= 0 || window_ms % parent_slide != 0 {
             return Err(EngineError::InvalidArgument(format!(
@@ -240,23 +253,32 @@ impl StreamingEngine {
         Ok(id)
     }
 
-    /// A stream built from its own previous RDD (see [`RecurrentFn`]); needs checkpointing.
-    pub fn recurrent(
+    /// `updateStateByKey`: a keyed state stream over `parent`; needs checkpointing.
+    pub fn state_stream(&self, parent: usize, state: StateStream) -> Result<usize> {
+        self.check_can_add()?;
+        let slide = self.parents_slide(&[parent])?;
+        let id = self.add_stream(StreamKind::State(Arc::new(state)), vec![parent], slide)?;
+        self.extend_remember(parent, 2 * slide);
+        self.extend_remember(id, 2 * slide);
+        Ok(id)
+    }
+
+    /// Incremental `reduceByKeyAndWindow` over `parent` (the stream reduced by key per
+    /// batch); needs checkpointing.
+    pub fn reduced_window_stream(
         &self,
         parent: usize,
-        func: Arc<dyn RecurrentFn>,
-        window_ms: i64,
+        window: WindowStream,
         slide_ms: i64,
-        initial: Option<Arc<Rdd>>,
     ) -> Result<usize> {
         self.check_can_add()?;
+        let window_ms = window.window_ms;
         self.check_window(parent, window_ms, slide_ms)?;
-        let kind = StreamKind::Recurrent {
-            func,
-            window_ms,
-            initial,
-        };
-        let id = self.add_stream(kind, vec![parent], slide_ms)?;
+        let id = self.add_stream(
+            StreamKind::ReducedWindow(Arc::new(window)),
+            vec![parent],
+            slide_ms,
+        )?;
         self.extend_remember(parent, window_ms + slide_ms);
         self.extend_remember(id, 2 * slide_ms);
         Ok(id)
@@ -304,15 +326,40 @@ impl StreamingEngine {
         Ok(())
     }
 
-    pub fn set_listener(&self, listener: Arc<dyn Listener>) {
-        *self.listener.lock() = Some(listener);
+    /// `spark.streaming.backpressure.enabled`: sources read no faster than the stream keeps
+    /// up with (with `initial_rate`, `spark.streaming.backpressure.initialRate`, to start).
+    pub fn enable_backpressure(&self, initial_rate: Option<f64>) {
+        let mut estimators = std::collections::BTreeMap::new();
+        let graph = self.graph.lock();
+        for node in graph.streams.iter().filter(|n| n.input().is_some()) {
+            estimators.insert(node.id, rate::PidRateEstimator::new(self.batch_ms));
+            *node.rate.lock() = initial_rate;
+            if let Some(input) = node.input() {
+                input.set_rate(initial_rate.map(|r| r as u64));
+            }
+        }
+        *self.rate_estimators.lock() = Some(estimators);
+    }
+
+    /// Deliver every event to `listener`, on a thread of its own, in order.
+    pub fn set_listener(&self, listener: Arc<dyn Listener>) -> Result<()> {
+        let bus = ListenerBus::start(listener)
+            .map_err(|e| EngineError::io("cannot start the listener bus thread", e))?;
+        *self.listener.lock() = Some(Arc::new(bus));
+        Ok(())
     }
 
     fn emit(&self, name: &str, info: Info) {
-        let listener = self.listener.lock().clone();
-        if let Some(l) = listener {
-            l.on_event(name, &info);
+        let bus = self.listener.lock().clone();
+        if let Some(bus) = bus {
+            bus.post(name, info);
         }
+    }
+
+    /// Wait up to `timeout` until the listener got every event posted so far.
+    pub fn listeners_idle(&self, timeout: Duration) -> bool {
+        let bus = self.listener.lock().clone();
+        bus.is_none_or(|b| b.wait_idle(timeout))
     }
 
     pub fn clock_ms(&self) -> i64 {
@@ -378,7 +425,12 @@ impl StreamingEngine {
         }
         self.apply_remember_durations();
         let graph = std::mem::take(&mut *self.graph.lock());
+        Self::keep_positions_for_replay(&graph);
         *self.frozen.lock() = Some(Arc::new(graph));
+        if let Err(e) = self.write_graph() {
+            ACTIVE.lock().take();
+            return Err(e);
+        }
         let (first, zero) = match *self.restored.lock() {
             Some((zero, last)) => (last + self.batch_ms, zero),
             None => {
@@ -470,9 +522,9 @@ impl StreamingEngine {
         for node in graph.streams.iter().rev() {
             let own = node.remember_ms.load(Ordering::Relaxed);
             let extra = match &node.kind {
-                StreamKind::Window { window_ms } | StreamKind::Recurrent { window_ms, .. } => {
-                    window_ms + node.slide_ms
-                }
+                StreamKind::Window { window_ms } => window_ms + node.slide_ms,
+                StreamKind::ReducedWindow(w) => w.window_ms + node.slide_ms,
+                StreamKind::State(_) => 2 * node.slide_ms,
                 _ => 0,
             };
             for &p in &node.parents {
@@ -519,6 +571,12 @@ impl StreamingEngine {
         drop(active);
         self.shared.lock().state = RunState::Stopped;
         self.wake.notify_all();
+        // Listeners hear every event of the run before stop() returns (unless stop() was
+        // called from a listener: that would wait for itself).
+        let on_bus = thread::current().name() == Some("ferrostream-listener-bus");
+        if !on_bus && !self.listeners_idle(Duration::from_secs(10)) {
+            log::warn!("StreamingListener events are still being delivered after 10 s");
+        }
     }
 
     /// Wait up to `slice` for termination. `Ok(Some(true))`: stopped; `Ok(None)`: still
@@ -560,11 +618,15 @@ impl StreamingEngine {
                 || s.stop_requested
                 || s.last_completed + self.batch_ms > now
         };
-        if done(&shared) {
-            return true;
+        if !done(&shared) {
+            self.wake.wait_for(&mut shared, slice);
+            if !done(&shared) {
+                return false;
+            }
         }
-        self.wake.wait_for(&mut shared, slice);
-        done(&shared)
+        drop(shared);
+        // ... and the listeners heard about them.
+        self.listeners_idle(slice)
     }
 }
 

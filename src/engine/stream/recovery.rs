@@ -1,30 +1,232 @@
-//! What the streaming engine writes to checkpoints and how it is put back on recovery.
+//! What the streaming engine writes to a checkpoint directory and how it puts it back.
+//!
+//! - `graph-<n>`: the host's description of the stream graph with its functions (for Python:
+//!   the recorded graph calls, pickled once per start). Opaque to the engine.
+//! - `checkpoint-<t>`, after every batch `t`: [`Metadata`] (postcard): batch interval, zero
+//!   time, the graph file, every input's replay positions and own snapshot (typed
+//!   [`Position`]s), and for every keyed stream its latest state file.
+//! - `state-<stream>-<t>`: a keyed stream's store at `t`, written at the stream's checkpoint
+//!   interval (`DStream.checkpoint(interval)`, by default the smallest multiple of the slide
+//!   that is at least 10 s, as Spark's). Native values are stored as such; host values are
+//!   pickled by the host in one call per partition.
+//!
+//! Recovery puts back the latest state files and replays the input positions of the batches
+//! since then, so keyed streams recompute exactly the batches that followed their state
+//! checkpoint (exactly-once), and the scheduler resumes after the last checkpointed batch.
+//! Nothing secret is written: sources keep credentials out of their positions.
 
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::graph::{Graph, StreamKind};
-use super::StreamingEngine;
-use crate::engine::checkpoint;
-use crate::engine::error::{EngineError, Result};
-use crate::engine::rdd::Rdd;
-use crate::engine::value::Value;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
-/// Builds the checkpoint payload after a batch (the facade pickles the graph and the data
-/// it reads back through [`StreamingEngine::checkpoint_state`]).
-pub trait CheckpointHook: Send + Sync {
-    fn payload(&self, time: i64) -> Result<Vec<u8>>;
+use super::graph::{Graph, StreamKind, StreamNode};
+use super::state::{Snapshot, StateMap};
+use super::StreamingEngine;
+use crate::engine::checkpoint::{self, ADVICE, GRAPH_PREFIX, METADATA_PREFIX, STATE_PREFIX};
+use crate::engine::error::{EngineError, Result};
+use crate::engine::source::Position;
+use crate::engine::value::{Key, Value};
+
+/// Turns host objects into bytes and back (for Python: cloudpickle), a partition at a time.
+pub trait HostCodec: Send + Sync {
+    fn pickle(&self, values: &[&Value]) -> Result<Vec<u8>>;
+    fn unpickle(&self, bytes: &[u8]) -> Result<Vec<Value>>;
 }
 
-/// What a checkpoint must hold of one stream.
-pub struct StreamState {
+/// The metadata written after every batch.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Metadata {
+    pub batch_ms: i64,
+    pub zero_ms: i64,
+    pub time_ms: i64,
+    /// The graph file of the run that wrote this.
+    pub graph: String,
+    pub inputs: Vec<InputCheckpoint>,
+    pub keyed: Vec<KeyedCheckpoint>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InputCheckpoint {
     pub stream: usize,
-    /// Materialised RDDs of recurrent streams, by batch time.
-    pub rdds: Vec<(i64, Arc<Rdd>)>,
-    /// Replay positions of an input stream, by batch time.
-    pub positions: Vec<(i64, Value)>,
-    /// An input's own state (e.g. recently selected files).
-    pub snapshot: Value,
+    /// Replay positions of the batches that may have to be recomputed, by batch time.
+    pub positions: Vec<(i64, Position)>,
+    pub snapshot: Option<Position>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyedCheckpoint {
+    pub stream: usize,
+    /// The state file and the batch time it holds.
+    pub file: String,
+    pub time: i64,
+}
+
+// ------------------------------------------------------------------------------------------
+// values in state files
+
+#[derive(Serialize)]
+enum StoredRef<'a> {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(&'a str),
+    Bytes(&'a [u8]),
+    Tuple(Vec<StoredRef<'a>>),
+    List(Vec<StoredRef<'a>>),
+    /// Index into the partition's pickled host values.
+    Host(u32),
+}
+
+#[derive(Deserialize)]
+enum Stored {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Bytes(Vec<u8>),
+    Tuple(Vec<Stored>),
+    List(Vec<Stored>),
+    Host(u32),
+}
+
+fn store<'a>(v: &'a Value, hosts: &mut Vec<&'a Value>) -> StoredRef<'a> {
+    match v {
+        Value::None => StoredRef::None,
+        Value::Bool(b) => StoredRef::Bool(*b),
+        Value::Int(i) => StoredRef::Int(*i),
+        Value::Float(f) => StoredRef::Float(*f),
+        Value::Str(s) => StoredRef::Str(s),
+        Value::Bytes(b) => StoredRef::Bytes(b),
+        Value::Tuple(items) => StoredRef::Tuple(items.iter().map(|x| store(x, hosts)).collect()),
+        Value::List(items) => StoredRef::List(items.iter().map(|x| store(x, hosts)).collect()),
+        Value::Host(_) | Value::Group(_) => {
+            hosts.push(v);
+            StoredRef::Host((hosts.len() - 1) as u32)
+        }
+    }
+}
+
+fn load(v: Stored, hosts: &[Value]) -> Result<Value> {
+    Ok(match v {
+        Stored::None => Value::None,
+        Stored::Bool(b) => Value::Bool(b),
+        Stored::Int(i) => Value::Int(i),
+        Stored::Float(f) => Value::Float(f),
+        Stored::Str(s) => Value::Str(Arc::from(s)),
+        Stored::Bytes(b) => Value::Bytes(Arc::from(b)),
+        Stored::Tuple(items) => Value::Tuple(
+            items
+                .into_iter()
+                .map(|x| load(x, hosts))
+                .collect::<Result<Vec<_>>>()?
+                .into(),
+        ),
+        Stored::List(items) => Value::List(
+            items
+                .into_iter()
+                .map(|x| load(x, hosts))
+                .collect::<Result<Vec<_>>>()?
+                .into(),
+        ),
+        Stored::Host(i) => hosts.get(i as usize).cloned().ok_or_else(|| {
+            EngineError::IllegalState("state file refers to a missing value".into())
+        })?,
+    })
+}
+
+#[derive(Serialize)]
+struct StateFileRef<'a> {
+    stream: usize,
+    time: i64,
+    partitions: Vec<PartitionRef<'a>>,
+}
+
+#[derive(Serialize)]
+struct PartitionRef<'a> {
+    entries: Vec<(StoredRef<'a>, StoredRef<'a>)>,
+    hosts: Vec<u8>,
+}
+
+#[derive(Deserialize)]
+struct StateFile {
+    stream: usize,
+    time: i64,
+    partitions: Vec<StoredPartition>,
+}
+
+#[derive(Deserialize)]
+struct StoredPartition {
+    entries: Vec<(Stored, Stored)>,
+    hosts: Vec<u8>,
+}
+
+fn encode_err(e: postcard::Error) -> EngineError {
+    EngineError::Internal(format!("cannot encode a checkpoint: {e}"))
+}
+
+fn decode_err(dir: &Path, name: &str, e: postcard::Error) -> EngineError {
+    EngineError::IllegalState(format!(
+        "checkpoint file {} cannot be decoded ({e}): it was written by another program or \
+         version. {ADVICE}",
+        dir.join(name).display()
+    ))
+}
+
+/// The checkpoint interval of a keyed stream when the program sets none (Spark's default).
+pub fn default_interval(slide_ms: i64) -> i64 {
+    slide_ms * ((10_000 + slide_ms - 1) / slide_ms).max(1)
+}
+
+/// What recovery needs of the latest checkpoint in `dir`: its metadata, the graph payload it
+/// refers to, its path and the damaged newer files skipped. None when there is none.
+pub struct Found {
+    pub metadata: Metadata,
+    pub graph: Vec<u8>,
+    pub path: std::path::PathBuf,
+    pub skipped: Vec<String>,
+}
+
+pub fn read_latest(dir: &Path) -> Result<Option<Found>> {
+    let Some(loaded) = checkpoint::read_latest(dir)? else {
+        return Ok(None);
+    };
+    let name = loaded
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let metadata: Metadata =
+        postcard::from_bytes(&loaded.payload).map_err(|e| decode_err(dir, &name, e))?;
+    if metadata.time_ms != loaded.time {
+        return Err(EngineError::IllegalState(format!(
+            "checkpoint file {} does not hold the batch its name says. {ADVICE}",
+            loaded.path.display()
+        )));
+    }
+    let (_, graph) = checkpoint::read(dir, &metadata.graph)?;
+    Ok(Some(Found {
+        metadata,
+        graph,
+        path: loaded.path,
+        skipped: loaded.skipped,
+    }))
+}
+
+/// What the engine remembers of the checkpoints it wrote.
+#[derive(Default)]
+pub(super) struct Written {
+    /// The graph file of this run.
+    pub graph: Option<String>,
+    /// The latest state file of every keyed stream.
+    pub states: BTreeMap<usize, KeyedCheckpoint>,
+    /// The files each of the newest metadata files needs, oldest first.
+    pub kept: VecDeque<Vec<String>>,
 }
 
 impl StreamingEngine {
@@ -33,34 +235,141 @@ impl StreamingEngine {
         *self.checkpoint_dir.lock() = dir;
     }
 
-    pub fn set_checkpoint_hook(&self, hook: Arc<dyn CheckpointHook>) {
-        *self.checkpoint_hook.lock() = Some(hook);
+    /// Enable checkpoints: the host's description of the graph, written once at start.
+    pub fn set_checkpoint_graph(&self, payload: Vec<u8>) {
+        *self.graph_payload.lock() = Some(payload);
     }
 
-    /// What a checkpoint after batch `time` must hold, stream by stream.
-    pub fn checkpoint_state(&self) -> Vec<StreamState> {
-        self.with_graph(Self::state_of)
+    /// How host objects in state are written.
+    pub fn set_host_codec(&self, codec: Arc<dyn HostCodec>) {
+        *self.host_codec.lock() = Some(codec);
     }
 
-    fn state_of(graph: &Graph) -> Vec<StreamState> {
-        graph
+    /// `DStream.checkpoint(interval)` of a keyed stream: its state is written every
+    /// `interval_ms` (a positive multiple of its slide).
+    pub fn set_checkpoint_interval(&self, stream: usize, interval_ms: i64) -> Result<()> {
+        self.check_can_add()?;
+        self.with_graph(|graph| {
+            let node = graph.streams.get(stream).ok_or_else(|| {
+                EngineError::InvalidArgument(format!("no DStream with id {stream}"))
+            })?;
+            let slide = node.slide_ms;
+            if interval_ms < slide || interval_ms % slide != 0 {
+                return Err(EngineError::Requirement(format!(
+                    "requirement failed: The checkpoint interval for stream {stream} has been set \
+                     to {interval_ms} ms which is not a multiple of its slide time ({slide} ms). \
+                     Please set it to a multiple of {slide} ms."
+                )));
+            }
+            node.checkpoint_ms.store(interval_ms, Ordering::Relaxed);
+            Ok(())
+        })
+    }
+
+    /// Every input feeding a keyed stream keeps the positions of the batches since that
+    /// stream's last state checkpoint (plus its window), so recovery can replay them.
+    pub(super) fn keep_positions_for_replay(graph: &Graph) {
+        fn mark(graph: &Graph, id: usize, keep: i64) {
+            let node = &graph.streams[id];
+            if node.input().is_some() {
+                node.position_keep_ms.fetch_max(keep, Ordering::Relaxed);
+            }
+            for &p in &node.parents {
+                mark(graph, p, keep);
+            }
+        }
+        for node in &graph.streams {
+            let window = match &node.kind {
+                StreamKind::State(_) => node.slide_ms,
+                StreamKind::ReducedWindow(w) => w.window_ms,
+                _ => continue,
+            };
+            let keep = interval_of(node) + window + 2 * node.slide_ms;
+            for &p in &node.parents {
+                mark(graph, p, keep);
+            }
+        }
+    }
+
+    /// At start: write the graph file (`graph-<n>`, one per start).
+    pub(super) fn write_graph(&self) -> Result<()> {
+        let (Some(dir), Some(payload)) = (
+            self.checkpoint_dir.lock().clone(),
+            self.graph_payload.lock().clone(),
+        ) else {
+            return Ok(());
+        };
+        let n = checkpoint::list(&dir, GRAPH_PREFIX)
+            .last()
+            .map_or(1, |(n, _)| n + 1);
+        let name = format!("{GRAPH_PREFIX}{n}");
+        checkpoint::write(&dir, &name, self.clock.now_ms(), &payload)?;
+        self.written.lock().graph = Some(name);
+        Ok(())
+    }
+
+    /// After batch `time`: the state files that are due and the metadata. A failure is
+    /// reported like a failed job.
+    pub(super) fn write_checkpoint(&self, time: i64) {
+        let Some(dir) = self.checkpoint_dir.lock().clone() else {
+            return;
+        };
+        if self.written.lock().graph.is_none() {
+            return;
+        }
+        if let Err(e) = self.write_checkpoint_files(&dir, time) {
+            log::error!("Error writing the checkpoint of batch {time} ms: {e}");
+            self.report(e, time);
+        }
+    }
+
+    fn write_checkpoint_files(&self, dir: &Path, time: i64) -> Result<()> {
+        let graph = self.frozen_graph();
+        let zero = self.zero_time();
+        for node in &graph.streams {
+            let (current, description) = match &node.kind {
+                StreamKind::State(s) => (s.current(), &s.description),
+                StreamKind::ReducedWindow(w) => (w.current(), &w.description),
+                _ => continue,
+            };
+            if (time - zero) % interval_of(node) != 0 {
+                continue;
+            }
+            let Some(snapshot) = current.filter(|s| s.time == time) else {
+                continue;
+            };
+            let name = format!("{STATE_PREFIX}{}-{time}", node.id);
+            self.write_state(dir, &name, node.id, &snapshot)
+                .map_err(|e| EngineError::Job {
+                    message: format!(
+                        "cannot checkpoint the state of {description} into {}: {e}",
+                        dir.display()
+                    ),
+                    source: Box::new(e),
+                })?;
+            self.written.lock().states.insert(
+                node.id,
+                KeyedCheckpoint {
+                    stream: node.id,
+                    file: name,
+                    time,
+                },
+            );
+        }
+        let (graph_file, keyed) = {
+            let w = self.written.lock();
+            (
+                w.graph.clone().unwrap_or_default(),
+                w.states.values().cloned().collect::<Vec<_>>(),
+            )
+        };
+        let inputs = graph
             .streams
             .iter()
-            .filter_map(|node| match &node.kind {
-                StreamKind::Recurrent { .. } => Some(StreamState {
+            .filter_map(|node| {
+                let input = node.input()?;
+                Some(InputCheckpoint {
                     stream: node.id,
-                    rdds: node
-                        .generated
-                        .lock()
-                        .iter()
-                        .filter_map(|(t, r)| r.clone().map(|r| (*t, r)))
-                        .collect(),
-                    positions: Vec::new(),
-                    snapshot: Value::None,
-                }),
-                StreamKind::Input(input) => Some(StreamState {
-                    stream: node.id,
-                    rdds: Vec::new(),
                     positions: node
                         .positions
                         .lock()
@@ -68,69 +377,184 @@ impl StreamingEngine {
                         .map(|(t, p)| (*t, p.clone()))
                         .collect(),
                     snapshot: input.snapshot(),
-                }),
-                _ => None,
+                })
             })
-            .collect()
-    }
-
-    /// Recovery: put back a recurrent stream's RDD for batch `time`.
-    pub fn restore_rdd(&self, stream: usize, time: i64, rdd: Arc<Rdd>) -> Result<()> {
-        let graph = self.graph.lock();
-        let node = graph
-            .streams
-            .get(stream)
-            .ok_or_else(|| EngineError::InvalidArgument(format!("no DStream with id {stream}")))?;
-        node.generated.lock().insert(time, Some(rdd));
+            .collect();
+        let metadata = Metadata {
+            batch_ms: self.batch_ms,
+            zero_ms: zero,
+            time_ms: time,
+            graph: graph_file.clone(),
+            inputs,
+            keyed,
+        };
+        let name = format!("{METADATA_PREFIX}{time}");
+        let payload = postcard::to_allocvec(&metadata).map_err(encode_err)?;
+        checkpoint::write(dir, &name, time, &payload)?;
+        let keep: HashSet<String> = {
+            let mut w = self.written.lock();
+            let mut needs = vec![name, graph_file];
+            needs.extend(metadata.keyed.iter().map(|k| k.file.clone()));
+            w.kept.push_back(needs);
+            while w.kept.len() > checkpoint::KEEP {
+                w.kept.pop_front();
+            }
+            w.kept.iter().flatten().cloned().collect()
+        };
+        checkpoint::prune(dir, &keep);
         Ok(())
     }
 
-    /// Recovery: rebuild an input stream's batch at `time` from its checkpointed position.
-    pub fn restore_position(&self, stream: usize, time: i64, position: Value) -> Result<()> {
-        let graph = self.graph.lock();
-        let node = graph
-            .streams
-            .get(stream)
-            .ok_or_else(|| EngineError::InvalidArgument(format!("no DStream with id {stream}")))?;
-        let input = node.input().ok_or_else(|| {
-            EngineError::InvalidArgument(format!("DStream {stream} is not an input stream"))
+    fn write_state(&self, dir: &Path, name: &str, stream: usize, snap: &Snapshot) -> Result<()> {
+        let codec = self.host_codec.lock().clone();
+        let partitions = self.ctx.run(|| {
+            snap.parts
+                .par_iter()
+                .map(|part| {
+                    let mut hosts: Vec<&Value> = Vec::new();
+                    let entries = part
+                        .iter()
+                        .map(|(k, v)| (store(&k.value, &mut hosts), store(v, &mut hosts)))
+                        .collect();
+                    let hosts = if hosts.is_empty() {
+                        Vec::new()
+                    } else {
+                        let codec = codec.as_ref().ok_or_else(|| {
+                            EngineError::Unsupported(
+                                "state holding host objects cannot be checkpointed without a \
+                                 host codec"
+                                    .into(),
+                            )
+                        })?;
+                        codec.pickle(&hosts)?
+                    };
+                    Ok(PartitionRef { entries, hosts })
+                })
+                .collect::<Result<Vec<_>>>()
         })?;
-        let rdd = input.replay(&self.ctx, time, &position)?;
-        node.generated.lock().insert(time, Some(rdd));
-        node.positions.lock().insert(time, position);
-        node.last_input_time.fetch_max(time, Ordering::Relaxed);
+        let file = StateFileRef {
+            stream,
+            time: snap.time,
+            partitions,
+        };
+        let payload = postcard::to_allocvec(&file).map_err(encode_err)?;
+        checkpoint::write(dir, name, snap.time, &payload)?;
         Ok(())
     }
 
-    /// Recovery: an input stream's own state.
-    pub fn restore_snapshot(&self, stream: usize, snapshot: Value) -> Result<()> {
-        let graph = self.graph.lock();
-        match graph.streams.get(stream).and_then(|n| n.input()) {
-            Some(input) => input.restore(&snapshot),
-            None => Err(EngineError::InvalidArgument(format!(
-                "DStream {stream} is not an input stream"
-            ))),
+    fn read_state(&self, dir: &Path, entry: &KeyedCheckpoint) -> Result<Snapshot> {
+        let (_, payload) = checkpoint::read(dir, &entry.file)?;
+        let file: StateFile =
+            postcard::from_bytes(&payload).map_err(|e| decode_err(dir, &entry.file, e))?;
+        if file.stream != entry.stream || file.time != entry.time {
+            return Err(EngineError::IllegalState(format!(
+                "state file {} does not hold stream {} at {} ms. {ADVICE}",
+                dir.join(&entry.file).display(),
+                entry.stream,
+                entry.time
+            )));
         }
+        let codec = self.host_codec.lock().clone();
+        let parts = file
+            .partitions
+            .into_iter()
+            .map(|p| {
+                let hosts = if p.hosts.is_empty() {
+                    Vec::new()
+                } else {
+                    let codec = codec.as_ref().ok_or_else(|| {
+                        EngineError::Unsupported("no host codec to read host objects".into())
+                    })?;
+                    codec.unpickle(&p.hosts)?
+                };
+                let mut map =
+                    StateMap::with_capacity_and_hasher(p.entries.len(), Default::default());
+                for (k, v) in p.entries {
+                    map.insert(Key::new(load(k, &hosts)?)?, load(v, &hosts)?);
+                }
+                Ok(Arc::new(map))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Snapshot {
+            time: file.time,
+            parts,
+        })
     }
 
-    /// Recovery: continue after the checkpointed batch `last_completed`; batches missed while
-    /// the program was down run first, back to back.
-    pub fn restore_times(&self, zero_time: i64, last_completed: i64) {
-        *self.restored.lock() = Some((zero_time, last_completed));
-    }
-
-    /// After a batch: write what recovery needs. A failure is reported like a failed job.
-    pub(super) fn write_checkpoint(&self, time: i64) {
-        let dir = self.checkpoint_dir.lock().clone();
-        let hook = self.checkpoint_hook.lock().clone();
-        if let (Some(dir), Some(hook)) = (dir, hook) {
-            let result = hook
-                .payload(time)
-                .and_then(|payload| checkpoint::write(&dir, time, &payload));
-            if let Err(e) = result {
-                log::error!("Error writing the checkpoint of batch {time} ms: {e}");
-                self.report(e, time);
+    /// Recovery, after the host rebuilt the graph: put back the latest checkpoint of `dir`
+    /// (input snapshots and replayed batches, keyed streams' state) and resume after its batch.
+    /// Returns the batch time of the checkpoint.
+    pub fn recover(&self, dir: &Path) -> Result<i64> {
+        let found = read_latest(dir)?.ok_or_else(|| {
+            EngineError::IllegalState(format!("no checkpoint to recover in {}", dir.display()))
+        })?;
+        let meta = found.metadata;
+        if meta.batch_ms != self.batch_ms {
+            return Err(EngineError::IllegalState(format!(
+                "the checkpoint in {} has batches of {} ms, this context {} ms. {ADVICE}",
+                dir.display(),
+                meta.batch_ms,
+                self.batch_ms
+            )));
+        }
+        let mismatch = |what: String| {
+            EngineError::IllegalState(format!(
+                "the checkpoint in {} does not match the program's streams ({what}). {ADVICE}",
+                dir.display()
+            ))
+        };
+        let graph = self.graph.lock();
+        let node_of = |id: usize| -> Result<&Arc<StreamNode>> {
+            graph
+                .streams
+                .get(id)
+                .ok_or_else(|| mismatch(format!("no stream {id}")))
+        };
+        for input in &meta.inputs {
+            let node = node_of(input.stream)?;
+            let source = node
+                .input()
+                .ok_or_else(|| mismatch(format!("stream {} is not an input", input.stream)))?;
+            if let Some(snapshot) = &input.snapshot {
+                source.restore(snapshot)?;
+            }
+            for (t, position) in &input.positions {
+                let rdd = source.replay(&self.ctx, *t, position)?;
+                node.generated.lock().insert(*t, Some(rdd));
+                node.positions.lock().insert(*t, position.clone());
+                node.last_input_time.fetch_max(*t, Ordering::Relaxed);
             }
         }
+        for entry in &meta.keyed {
+            let node = node_of(entry.stream)?;
+            let snapshot = self.read_state(dir, entry)?;
+            match &node.kind {
+                StreamKind::State(s) => s.restore(snapshot),
+                StreamKind::ReducedWindow(w) => w.restore(snapshot),
+                _ => return Err(mismatch(format!("stream {} is not keyed", entry.stream))),
+            }
+            self.written
+                .lock()
+                .states
+                .insert(entry.stream, entry.clone());
+        }
+        // Inputs that cannot replay (receivers) give empty batches for the times before the
+        // restart, with a warning (as Spark without a write-ahead log).
+        for node in &graph.streams {
+            if node.input().is_some() {
+                node.last_input_time
+                    .fetch_max(meta.time_ms, Ordering::Relaxed);
+            }
+        }
+        drop(graph);
+        *self.restored.lock() = Some((meta.zero_ms, meta.time_ms));
+        Ok(meta.time_ms)
+    }
+}
+
+fn interval_of(node: &StreamNode) -> i64 {
+    match node.checkpoint_ms.load(Ordering::Relaxed) {
+        0 => default_interval(node.slide_ms),
+        ms => ms,
     }
 }

@@ -114,12 +114,45 @@ impl StreamingEngine {
             info.outputs.push(op);
         }
         info.processing_end = self.clock.now_ms();
+        let completed = info.outputs.iter().all(|o| o.failure.is_none())
+            && self.shared.lock().error_time != Some(time);
+        if completed {
+            for node in graph.streams.iter() {
+                if let Some(input) = node.input() {
+                    input.on_batch_completed(time);
+                }
+            }
+        }
+        self.update_rates(&graph, &info);
         graph.forget_old(time);
         self.write_checkpoint(time);
         self.emit("onBatchCompleted", info.to_info());
     }
 
+    /// Backpressure: each input's rate after this batch.
+    fn update_rates(&self, graph: &super::graph::Graph, info: &BatchInfo) {
+        let mut estimators = self.rate_estimators.lock();
+        let Some(estimators) = estimators.as_mut() else {
+            return;
+        };
+        let processing = info.processing_end - info.processing_start;
+        let scheduling = info.processing_start - info.submission_time;
+        for (id, records) in &info.inputs {
+            let Some(pid) = estimators.get_mut(id) else {
+                continue;
+            };
+            if let Some(rate) = pid.compute(info.batch_time, *records, processing, scheduling) {
+                let node = &graph.streams[*id];
+                *node.rate.lock() = Some(rate);
+                if let Some(input) = node.input() {
+                    input.set_rate(Some(rate as u64));
+                }
+            }
+        }
+    }
+
     pub(super) fn report(&self, e: EngineError, time: i64) {
+        self.shared.lock().error_time = Some(time);
         self.shared.lock().error = Some(Arc::new(EngineError::Job {
             message: format!("Job failed for batch time {time} ms: {e}"),
             source: Box::new(e),
