@@ -10,7 +10,7 @@ use std::hash::{Hash, Hasher};
 
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
-use crate::engine::value::{KeyBuildHasher, Value};
+use crate::engine::value::{Key, KeyBuildHasher, Value};
 
 /// PySpark's `portable_hash` of every key.
 pub fn hash_keys(ctx: &EngineContext, keys: &[&Value]) -> Result<Vec<i64>> {
@@ -43,6 +43,21 @@ pub fn hash_keys(ctx: &EngineContext, keys: &[&Value]) -> Result<Vec<i64>> {
         }
     }
     Ok(hashes)
+}
+
+/// [`Key`]s of `values`, their portable hashes computed in bulk (one host call for all the
+/// host keys): for stores keyed by [`Key`] (e.g. keyed state), instead of `Key::new` per
+/// record. Equality of host keys inside such a store still asks the host per comparison;
+/// [`group_keys`] compares them in bulk.
+pub fn to_keys(ctx: &EngineContext, values: Vec<Value>) -> Result<Vec<Key>> {
+    let refs: Vec<&Value> = values.iter().collect();
+    let hashes = hash_keys(ctx, &refs)?;
+    drop(refs);
+    Ok(values
+        .into_iter()
+        .zip(hashes)
+        .map(|(v, h)| Key::with_hash(h, v))
+        .collect())
 }
 
 /// A borrowed native key with its hash, compared with Python's `==`.
