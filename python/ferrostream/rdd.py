@@ -526,7 +526,10 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         0
         """
         check_callable(partitionFunc, "partitionFunc")
-        return self._shuffle(self._reduce_partitions(numPartitions), partitionFunc)
+        n = self._reduce_partitions(numPartitions)
+        if self.partitioner == Partitioner(n, partitionFunc):
+            return self  # already partitioned so (as PySpark: no shuffle)
+        return self._shuffle(n, partitionFunc)
 
     def _shuffle(self, n: int, partitionFunc: Callable[[Any], int]) -> RDD[tuple[Any, Any]]:
         if n == 0:  # only for a parent without partitions: nothing to shuffle
