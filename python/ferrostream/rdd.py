@@ -528,7 +528,7 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         check_callable(partitionFunc, "partitionFunc")
         n = self._reduce_partitions(numPartitions)
         if self.partitioner == Partitioner(n, partitionFunc):
-            return self  # already partitioned so (as PySpark: no shuffle)
+            return self  # type: ignore[return-value]  # already partitioned so: no shuffle
         return self._shuffle(n, partitionFunc)
 
     def _shuffle(self, n: int, partitionFunc: Callable[[Any], int]) -> RDD[tuple[Any, Any]]:
