@@ -202,8 +202,10 @@ def test_grouped_values_are_result_iterables(sc: SparkContext) -> None:
     assert all(isinstance(vs, ResultIterable) for _, vs in grouped)
     assert sorted((k, list(vs)) for k, vs in grouped) == [("a", [1, 3]), ("b", [2])]
     # Grouped values flow through native and Python steps alike.
+    before = _native.python_partition_calls()
     assert sorted(rdd.groupByKey().mapValues(len).collect()) == [("a", 2), ("b", 1)]
     assert sorted(rdd.groupByKey().mapValues(sum).collect()) == [("a", 4), ("b", 2)]
+    assert _native.python_partition_calls() == before  # grouped natively, len/sum natively
     assert sorted(rdd.groupByKey().flatMapValues(lambda vs: vs).collect()) == [
         ("a", 1),
         ("a", 3),

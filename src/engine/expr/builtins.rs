@@ -170,7 +170,7 @@ pub(super) fn call(f: Builtin, args: &[Value]) -> Ev<Value> {
             // Ints and bools only: float summation differs between CPython versions (3.12
             // compensates rounding), so any float is left to Python.
             let items: &[Value] = match a {
-                Value::Tuple(t) | Value::List(t) => t,
+                Value::Tuple(t) | Value::List(t) | Value::Group(t) => t,
                 _ => return Err(Fallback),
             };
             let mut total: i64 = 0;
