@@ -8,6 +8,7 @@ Records cross the boundary by value: ``None``, ``bool``, ``int`` (64-bit), ``flo
 opaque reference. Lists come back as new lists (as PySpark's pickling between stages does).
 """
 
+import collections
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Optional, final
 
@@ -23,10 +24,21 @@ __all__ = [
     "local_path",
     "native_stats",
     "num_partitions",
+    "portable_hash",
+    "python_partition_calls",
     "read_checkpoint",
     "reset_log_cache",
     "reset_native_stats",
 ]
+
+def python_partition_calls() -> int:
+    """How many times a Python partition function (fused Python steps or a native step's
+    fallback) has been called in this process: tests prove native paths with it."""
+
+def portable_hash(x: Any) -> int:
+    """PySpark's ``portable_hash``: None is 0, tuples element by element, ``str``/``bytes`` as
+    CPython hashes them under ``PYTHONHASHSEED=0``, anything else ``hash(x)``. Raises
+    Python's ``TypeError`` for unhashable objects."""
 
 @final
 class EngineContext:
@@ -35,6 +47,13 @@ class EngineContext:
     def __new__(cls, parallelism: int) -> EngineContext: ...
     @property
     def parallelism(self) -> int: ...
+    @property
+    def host_key_calls(self) -> int:
+        """Calls into Python for batches of keys with Python objects (hash, equality, order):
+        at most a few per partition, never one per record."""
+    @property
+    def shuffle_count(self) -> int:
+        """Shuffles materialised so far (a dataset already partitioned as asked is not)."""
     def stop(self) -> None: ...
     def check_alive(self) -> None: ...
 
@@ -50,14 +69,24 @@ class Rdd:
         """UTF-8 lines of files. A directory means its files (names starting with ``.``/``_``
         skipped), sorted by name. Raises FileNotFoundError naming a missing path."""
     @staticmethod
-    def union(ctx: EngineContext, rdds: list[Rdd]) -> Rdd:
-        """The partitions of all inputs, in order."""
+    def union(ctx: EngineContext, rdds: list[Rdd], keep_partitioning: bool = False) -> Rdd:
+        """The partitions of all inputs, in order. With ``keep_partitioning``, inputs that
+        all have the same partitioner are unioned partition by partition instead (partition
+        ``i`` holds partition ``i`` of each input in turn) and keep it, as Spark's
+        ``PartitionerAwareUnionRDD``."""
     @property
     def id(self) -> int: ...
     def num_partitions(self) -> int: ...
-    def map_partitions(self, func: _PartitionFunc) -> Rdd:
-        """Narrow step run in Python once per partition: ``func(split_index, iterator)``."""
-    def native_step(self, kind: str, expr: Any, fallback: _PartitionFunc) -> Rdd:
+    def map_partitions(self, func: _PartitionFunc, preserves_partitioning: bool = False) -> Rdd:
+        """Narrow step run in Python once per partition: ``func(split_index, iterator)``.
+        With ``preserves_partitioning`` the result keeps this dataset's partitioner."""
+    def native_step(
+        self,
+        kind: str,
+        expr: Any,
+        fallback: _PartitionFunc,
+        preserves_partitioning: Optional[bool] = None,
+    ) -> Rdd:
         """Narrow step run natively (GIL released, in parallel).
 
         ``kind`` is one of ``map``, ``flat_map``, ``filter``, ``map_values``,
@@ -66,16 +95,46 @@ class Rdd:
         ``expr`` is the tuple encoding produced by ``ferrostream._analyze``. Where a record
         is outside what native code handles (e.g. a type mismatch), the whole partition is
         computed by ``fallback`` instead, which must compute the same step in Python.
-        Raises ValueError if ``expr`` is not a valid encoding.
+        Raises ValueError if ``expr`` is not a valid encoding. The partitioner is kept by
+        ``filter``, ``map_values``, ``flat_map_values`` and ``combine`` unless
+        ``preserves_partitioning`` says otherwise.
         """
+    @property
+    def partitioner(self) -> Optional[tuple[str, int, Optional[Callable[[Any], int]]]]:
+        """``(kind, num_partitions, func)`` when the partitioning by key is known: kind
+        ``"hash"`` (``portable_hash``, func None), ``"func"`` (the user's partition function)
+        or ``"range"`` (a sort's ranges); else None."""
+    def key_op(
+        self,
+        op: str,
+        others: list[Rdd],
+        num_partitions: Optional[int],
+        default_partitions: int,
+        partition_func: Optional[Callable[[Any], int]] = None,
+    ) -> Rdd:
+        """A keyed operation computed by the engine. ``op``: ``group_by_key`` (no others;
+        ``(k, ResultIterable)``), ``cogroup`` (any number; ``(k, (ResultIterable, ...))``),
+        ``join``, ``left_outer_join``, ``right_outer_join``, ``full_outer_join``,
+        ``subtract_by_key`` (one other; pairs), ``distinct`` (no others), ``intersection``,
+        ``subtract`` (one other; whole records). Keys group in first-seen order (inputs in
+        turn, each in map-partition order) with Python's equality.
+
+        Pair inputs are shuffled into the target partitioning unless they already have it:
+        ``partition_func``'s (or ``portable_hash``'s) with ``num_partitions`` when given, else
+        the partitioning of the input with the most partitions that has one, else
+        ``portable_hash`` with ``default_partitions``. Raises ValueError for an unknown
+        ``op`` or zero partitions."""
     def group_by_key_local(self) -> Rdd:
-        """Per partition: ``(k, v)`` pairs -> ``(k, [v, ...])``, keys in first-seen order."""
+        """Per partition: ``(k, v)`` pairs -> ``(k, [v, ...])``, keys in first-seen order
+        (Python's equality; keys with Python objects are compared in one call per
+        partition)."""
     def partition_by(
         self, num_partitions: int, partition_func: Optional[Callable[[Any], int]] = None
     ) -> Rdd:
         """Shuffle ``(k, v)`` pairs into partition ``partition_func(k) % num_partitions``;
         ``None`` means PySpark's ``portable_hash`` computed natively. Records keep their order:
-        source partition by source partition, then as they came."""
+        source partition by source partition, then as they came. A dataset already
+        partitioned that way (same count, same function object) is returned as it is."""
     def coalesce(self, num_partitions: int) -> Rdd:
         """Merge neighbouring partitions down to ``num_partitions`` (no shuffle)."""
     def rebalance(self, num_partitions: int) -> Rdd:
@@ -87,7 +146,56 @@ class Rdd:
     def is_cached(self) -> bool: ...
     def collect(self) -> list[Any]: ...
     def collect_partitions(self, indices: list[int]) -> list[list[Any]]: ...
+    def take(self, n: int) -> list[Any]:
+        """The first ``n`` records, scanning partitions as Spark does (one, then up to four
+        times as many as scanned so far). Each partition computes at most the records still
+        needed (a Python step's output is read only that far) and only those are converted."""
     def count(self) -> int: ...
+    def sort_within_partitions(self, ascending: bool) -> Rdd:
+        """Each partition's ``(k, v)`` records sorted stably by key (Python's ordering); the
+        partitioner is kept."""
+    def zip_with_index(self) -> Rdd:
+        """``(x, index)`` in partition order (runs a job counting all but the last partition)."""
+    def zip_with_unique_id(self) -> Rdd:
+        """``(x, j * n + i)`` for item ``j`` of partition ``i`` of ``n`` (no job)."""
+    def zip(self, other: Rdd) -> Rdd:
+        """Pair the i-th records of each partition. Raises ValueError unless both have the
+        same number of partitions; computing raises ValueError for partitions of different
+        sizes."""
+    def sample(self, with_replacement: bool, fraction: float, seed: int) -> Rdd:
+        """Each record kept with probability ``fraction`` (with replacement: a
+        Poisson(``fraction``) number of copies); the same seed gives the same sample."""
+    def sample_range(self, lb: float, ub: float, seed: int) -> Rdd:
+        """The records whose seeded draw falls in ``[lb, ub)``: ranges of one seed split the
+        records disjointly (``randomSplit``)."""
+    def cartesian(self, other: Rdd) -> Rdd:
+        """Every pair; partition ``i * other_partitions + j`` pairs partitions ``i`` and ``j``."""
+    def sort_by_key(self, ascending: bool, num_partitions: int) -> Rdd:
+        """``(k, v)`` records sorted stably by key with Python's ordering, range-partitioned
+        (bounds from a sample of the keys: runs jobs now). An empty dataset is returned as it
+        is. Keys with Python objects are ordered by Python, one call per partition. Raises
+        TypeError for keys Python cannot order."""
+    def count_by_value(self) -> collections.defaultdict[Any, int]:
+        """How many times each distinct record occurs (Python's equality), in first-seen
+        order. Raises TypeError for an unhashable record."""
+    def extreme(self, largest: bool) -> Optional[tuple[Any, ...]]:
+        """``max()`` (or ``min()``) natively: ``(value,)``, ``()`` when there are no records,
+        None when Python must compute it (Python objects, values it cannot order)."""
+    def ordered(self, num: int, largest: bool) -> Optional[list[Any]]:
+        """``top(num)`` (``largest``) or ``takeOrdered(num)`` natively, or None as above."""
+    def sum(self, compensated: bool) -> Optional[tuple[Any]]:
+        """``sum()`` natively: ``(total,)`` for ints and bools (exact) or floats (Neumaier's
+        compensation when ``compensated``, as Python 3.12+), else None."""
+    def stats(self) -> Optional[list[tuple[int, float, float, Any, Any]]]:
+        """Per partition ``(n, mu, m2, max, min)`` as ``StatCounter.merge`` computes them
+        (``max``/``min`` None when no value beat the initial infinities), or None when
+        Python must compute them."""
+    def reduce_partitions(
+        self, expr: Any, zero: Optional[tuple[Any, ...]] = None
+    ) -> Optional[list[Any]]:
+        """``functools.reduce(f, partition[, zero])`` per partition for ``f`` given as its
+        ``_analyze`` encoding: the results (none for an empty partition without zero), or
+        None when a partition needs Python."""
     def save_as_text_file(self, path: str) -> None:
         """Hadoop layout: ``part-00000``... (one per partition, ``str(x)`` per line) and
         ``_SUCCESS``, written to a temporary directory and renamed into place.

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from functools import reduce as _reduce
 from typing import TYPE_CHECKING, Any, Callable, Union
 
+from ferrostream._rdd_native import _native_extreme, _native_fold, _stat_counter
 from ferrostream._rdd_util import _check_int, check_callable, fraction_for_sample_size
 from ferrostream.statcounter import StatCounter
 
@@ -104,6 +105,11 @@ class ActionsMixin:
         ValueError: Can not reduce() empty RDD
         """
         check_callable(f, "f")
+        native = _native_fold(self, f, ())
+        if native is not None:
+            if not native:
+                raise ValueError(_EMPTY_REDUCE)
+            return _reduce(f, native)
 
         def partial(_: int, it: Iterable[Any]) -> Iterator[Any]:
             it = iter(it)
@@ -139,7 +145,9 @@ class ActionsMixin:
         15
         """
         check_callable(op, "op")
-        parts = self._per_partition(lambda it: _reduce(op, it, copy.deepcopy(zeroValue)))
+        parts = _native_fold(self, op, (zeroValue,))
+        if parts is None:
+            parts = self._per_partition(lambda it: _reduce(op, it, copy.deepcopy(zeroValue)))
         return _reduce(op, parts, zeroValue)
 
     def aggregate(
@@ -162,7 +170,9 @@ class ActionsMixin:
         """
         check_callable(seqOp, "seqOp")
         check_callable(combOp, "combOp")
-        parts = self._per_partition(lambda it: _reduce(seqOp, it, copy.deepcopy(zeroValue)))
+        parts = _native_fold(self, seqOp, (zeroValue,))
+        if parts is None:
+            parts = self._per_partition(lambda it: _reduce(seqOp, it, copy.deepcopy(zeroValue)))
         return _reduce(combOp, parts, zeroValue)
 
     def treeAggregate(
@@ -194,12 +204,17 @@ class ActionsMixin:
         >>> sorted(sc.parallelize([1, 2, 1, 2, 2], 2).countByValue().items())
         [(1, 2), (2, 3)]
         """
+        self._mark_checkpointed()
+        try:
+            return self._jrdd.count_by_value()  # type: ignore[no-any-return]
+        except TypeError:
+            pass  # a value the engine cannot hash: as Python's dict does it, in the job
 
         def count(it: Iterator[Any]) -> dict[Any, int]:
-            counts: dict[Any, int] = defaultdict(int)
+            counts: dict[Any, int] = {}
             for x in it:
-                counts[x] += 1
-            return dict(counts)
+                counts[x] = counts.get(x, 0) + 1
+            return counts
 
         total: defaultdict[Any, int] = defaultdict(int)
         for part in self._per_partition(count):
@@ -262,9 +277,13 @@ class ActionsMixin:
         [4, 3, 2]
         """
         num = _check_int(num, "num")
-        parts = self._per_partition(lambda it: heapq.nlargest(num, it, key=key))
-        if not parts:
+        if self.getNumPartitions() == 0:
             raise ValueError(_EMPTY_REDUCE)
+        if key is None and num > 0:
+            native = self._jrdd.ordered(num, True)
+            if native is not None:
+                return native  # type: ignore[no-any-return]
+        parts = self._per_partition(lambda it: heapq.nlargest(num, it, key=key))
         return heapq.nlargest(num, (x for p in parts for x in p), key=key)
 
     def takeOrdered(self: RDD[Any], num: int, key: Callable[[Any], Any] | None = None) -> list[Any]:
@@ -282,6 +301,10 @@ class ActionsMixin:
             raise ValueError("top N cannot be negative.")
         if num == 0 or self.getNumPartitions() == 0:
             return []
+        if key is None:
+            native = self._jrdd.ordered(num, False)
+            if native is not None:
+                return native  # type: ignore[no-any-return]
         parts = self._per_partition(lambda it: heapq.nsmallest(num, it, key=key))
         return heapq.nsmallest(num, (x for p in parts for x in p), key=key)
 
@@ -334,6 +357,9 @@ class ActionsMixin:
         >>> sc.parallelize([1.0, 2.0, 3.0]).sum()
         6.0
         """
+        native = self._jrdd.sum(sys.version_info >= (3, 12))
+        if native is not None:
+            return native[0]
         return sum(self._per_partition(sum), 0)
 
     def max(self: RDD[Any], key: Callable[[Any], Any] | None = None) -> Any:
@@ -348,7 +374,8 @@ class ActionsMixin:
         5.0
         """
         if key is None:
-            return self.reduce(max)
+            found = _native_extreme(self, True)
+            return found[0] if found is not None else self.reduce(max)
         return self.reduce(lambda a, b: max(a, b, key=key))
 
     def min(self: RDD[Any], key: Callable[[Any], Any] | None = None) -> Any:
@@ -363,12 +390,17 @@ class ActionsMixin:
         10.0
         """
         if key is None:
-            return self.reduce(min)
+            found = _native_extreme(self, False)
+            return found[0] if found is not None else self.reduce(min)
         return self.reduce(lambda a, b: min(a, b, key=key))
 
     def stats(self: RDD[Any]) -> StatCounter:
         """Count, mean, variance, max and min in one pass (a :class:`StatCounter`)."""
-        parts = self._per_partition(StatCounter)
+        native = self._jrdd.stats()
+        if native is not None:
+            parts = [_stat_counter(*p) for p in native]
+        else:
+            parts = self._per_partition(StatCounter)
         if not parts:
             raise ValueError(_EMPTY_REDUCE)
         return _reduce(lambda a, b: a.mergeStats(b), parts)

@@ -4,19 +4,19 @@
 
 from __future__ import annotations
 
-import bisect
 import random
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Callable
 
+from ferrostream._rdd_pairs import _is_identity
 from ferrostream._rdd_util import (
-    RangeSampler,
     Sampler,
     _check_int,
     check_callable,
     portable_hash,
 )
+from ferrostream._rdd_util import native_expr as _native_expr
 
 if TYPE_CHECKING:
     from ferrostream.rdd import RDD
@@ -50,8 +50,9 @@ class OrderMixin:
             raise ValueError(f"Negative fraction value: {fraction}")
         if seed is None:
             seed = random.randint(0, sys.maxsize)
-        sampler = Sampler(bool(withReplacement), float(fraction), _check_int(seed, "seed"))
-        return self.mapPartitionsWithIndex(sampler)
+        seed = _check_int(seed, "seed") & 0xFFFF_FFFF_FFFF_FFFF
+        jrdd = self._jrdd.sample(bool(withReplacement), float(fraction), seed)
+        return self._wrap(jrdd, "PythonRDD", "sample")
 
     def randomSplit(
         self: RDD[Any], weights: list[float], seed: int | None = None
@@ -77,8 +78,9 @@ class OrderMixin:
         bounds[-1] = 1.0 + 1e-12
         if seed is None:
             seed = random.randint(0, 2**32 - 1)
+        seed = _check_int(seed, "seed") & 0xFFFF_FFFF_FFFF_FFFF
         return [
-            self.mapPartitionsWithIndex(RangeSampler(lb, ub, seed))
+            self._wrap(self._jrdd.sample_range(lb, ub, seed), "PythonRDD", "randomSplit")
             for lb, ub in zip(bounds, bounds[1:])
         ]
 
@@ -103,28 +105,21 @@ class OrderMixin:
         """
         check_callable(keyfunc, "keyfunc")
         n = self._reduce_partitions(numPartitions)
-        reverse = not ascending
-
-        def sort_partition(_: int, it: Iterable[Any]) -> list[Any]:
-            return sorted(it, key=lambda kv: keyfunc(kv[0]), reverse=reverse)
-
-        if n == 1:
-            src = self.coalesce(1) if self.getNumPartitions() > 1 else self
-            return src.mapPartitionsWithIndex(sort_partition)
-        size = self.count()
-        if not size:
+        if n == 0:  # no partitions: nothing to sort
             return self
-        fraction = min(n * 20.0 / size, 1.0)
-        samples = self.sample(False, fraction, 1).map(lambda kv: keyfunc(kv[0])).collect()
-        samples.sort()
-        bounds = [samples[len(samples) * (i + 1) // n] for i in range(n - 1)] if samples else []
+        if _is_identity(keyfunc):
+            jrdd = self._jrdd.sort_by_key(bool(ascending), n)
+            return self._wrap(jrdd, "PythonRDD", "sortByKey")
+        # Sort by keyfunc(k): pair each record with its sort key (one call per partition,
+        # natively when keyfunc is provable), sort in the engine, drop the sort key.
+        def tag(_: int, it: Iterable[Any]) -> Iterator[Any]:
+            return ((keyfunc(kv[0]), kv) for kv in it)
 
-        def range_partition(k: Any) -> int:
-
-            p = bisect.bisect_left(bounds, keyfunc(k))
-            return p if ascending else n - 1 - p
-
-        return self.partitionBy(n, range_partition).mapPartitionsWithIndex(sort_partition)
+        expr = _native_expr(keyfunc, 1)
+        composed = None if expr is None else ("tuple", (_on_key(expr), ("arg", 0)))
+        tagged = self._native_step_expr("map", composed, tag) or self.mapPartitionsWithIndex(tag)
+        jrdd = tagged._jrdd.sort_by_key(bool(ascending), n)
+        return self._wrap(jrdd, "PythonRDD", "sortByKey").map(lambda kv: kv[1])
 
     def sortBy(
         self: RDD[Any],
@@ -159,8 +154,12 @@ class OrderMixin:
         [[(0, 5), (0, 8), (2, 6)], [(1, 3), (3, 8), (3, 8)]]
         """
         reverse = not ascending
-        return self.partitionBy(numPartitions, partitionFunc).mapPartitions(
-            lambda it: sorted(it, key=lambda kv: keyfunc(kv[0]), reverse=reverse)
+        shuffled = self.partitionBy(numPartitions, partitionFunc)
+        if _is_identity(keyfunc):
+            jrdd = shuffled._jrdd.sort_within_partitions(bool(ascending))
+            return shuffled._wrap(jrdd, "PythonRDD", "repartitionAndSortWithinPartitions")
+        return shuffled.mapPartitions(
+            lambda it: sorted(it, key=lambda kv: keyfunc(kv[0]), reverse=reverse), True
         )
 
     # -- zips ----------------------------------------------------------------------------
@@ -174,16 +173,7 @@ class OrderMixin:
         >>> sc.parallelize(["a", "b", "c", "d"], 3).zipWithIndex().collect()
         [('a', 0), ('b', 1), ('c', 2), ('d', 3)]
         """
-        starts = [0]
-        if self.getNumPartitions() > 1:
-            sizes = self.mapPartitions(lambda it: [sum(1 for _ in it)]).collect()
-            for size in sizes[:-1]:
-                starts.append(starts[-1] + size)
-
-        def number(split: int, it: Iterable[Any]) -> Iterator[Any]:
-            return ((x, i) for i, x in enumerate(it, starts[split]))
-
-        return self.mapPartitionsWithIndex(number)
+        return self._wrap(self._jrdd.zip_with_index(), "ZippedWithIndexRDD", "zipWithIndex")
 
     def zipWithUniqueId(self: RDD[Any]) -> RDD[tuple[Any, int]]:
         """Pair each element with a unique id: item ``i`` of partition ``k`` of ``n`` gets
@@ -194,12 +184,7 @@ class OrderMixin:
         >>> sc.parallelize(["a", "b", "c", "d", "e"], 3).zipWithUniqueId().collect()
         [('a', 0), ('b', 1), ('c', 4), ('d', 2), ('e', 5)]
         """
-        n = self.getNumPartitions()
-
-        def number(split: int, it: Iterable[Any]) -> Iterator[Any]:
-            return ((x, i * n + split) for i, x in enumerate(it))
-
-        return self.mapPartitionsWithIndex(number)
+        return self._wrap(self._jrdd.zip_with_unique_id(), "MapPartitionsRDD", "zipWithUniqueId")
 
     def zip(self: RDD[Any], other: RDD[Any]) -> RDD[tuple[Any, Any]]:
         """Pair the i-th element of ``self`` with the i-th of ``other``. Both RDDs must
@@ -212,23 +197,9 @@ class OrderMixin:
         >>> x.zip(y).collect()
         [(0, 1000), (1, 1001), (2, 1002), (3, 1003), (4, 1004)]
         """
-        n = self.getNumPartitions()
-        if n != other.getNumPartitions():
-            raise ValueError("Can only zip with RDD which has the same number of partitions")
-
-        def tag(side: int) -> PartitionFunc:
-            return lambda i, it: ((i, (side, x)) for x in it)
-
-        def pair(_: int, it: Iterable[Any]) -> Iterator[Any]:
-            xs, ys = _split_tagged(it)
-            if len(xs) != len(ys):
-                raise ValueError("Can only zip RDDs with same number of elements in each partition")
-            return zip(xs, ys)
-
-        tagged = self.mapPartitionsWithIndex(tag(0)).union(other.mapPartitionsWithIndex(tag(1)))
-        out = self._wrap(tagged._jrdd.partition_by(n, _identity_partition), "ZippedPartitionsRDD2")
+        out = self._wrap(self._jrdd.zip(other._jrdd), "ZippedPartitionsRDD2", "zip")
         out._parents = (self, other)
-        return out.mapPartitionsWithIndex(pair)
+        return out
 
     def sampleByKey(
         self: RDD[Any],
@@ -302,36 +273,16 @@ class OrderMixin:
         >>> sorted(rdd.cartesian(rdd).collect())
         [(1, 1), (1, 2), (2, 1), (2, 2)]
         """
-        n1 = self.getNumPartitions()
-        n2 = other.getNumPartitions()
-
-        def left(i: int, it: Iterable[Any]) -> Iterator[Any]:
-            for x in it:
-                for j in range(n2):
-                    yield (i * n2 + j, (0, x))
-
-        def right(j: int, it: Iterable[Any]) -> Iterator[Any]:
-            for y in it:
-                for i in range(n1):
-                    yield (i * n2 + j, (1, y))
-
-        def pair(_: int, it: Iterable[Any]) -> Iterator[Any]:
-            xs, ys = _split_tagged(it)
-            return ((x, y) for x in xs for y in ys)
-
-        tagged = self.mapPartitionsWithIndex(left).union(other.mapPartitionsWithIndex(right))
-        jrdd = tagged._jrdd.partition_by(n1 * n2, _identity_partition)
-        out = self._wrap(jrdd, "CartesianRDD", "cartesian")
+        out = self._wrap(self._jrdd.cartesian(other._jrdd), "CartesianRDD", "cartesian")
         out._parents = (self, other)
-        return out.mapPartitionsWithIndex(pair)
+        return out
 
 
-def _identity_partition(key: int) -> int:
-    return key
-
-
-def _split_tagged(it: Iterable[Any]) -> tuple[list[Any], list[Any]]:
-    sides: tuple[list[Any], list[Any]] = ([], [])
-    for _key, (side, value) in it:
-        sides[side].append(value)
-    return sides
+def _on_key(expr: Any) -> Any:
+    """A one-argument expression encoding (``ferrostream._analyze``) applied to ``arg[0]``
+    instead of ``arg``: ``keyfunc(kv[0])`` from ``keyfunc``."""
+    if expr == ("arg", 0):
+        return ("getitem", ("arg", 0), ("const", 0))
+    if isinstance(expr, tuple) and expr and expr[0] != "const":
+        return tuple(_on_key(e) for e in expr)
+    return expr

@@ -8,7 +8,7 @@ import copy
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Callable
 
-from ferrostream._rdd_util import check_callable, portable_hash
+from ferrostream._rdd_util import check_callable, check_num_partitions, portable_hash
 from ferrostream.resultiterable import ResultIterable
 
 if TYPE_CHECKING:
@@ -17,24 +17,29 @@ if TYPE_CHECKING:
 __all__ = ["PairsMixin"]
 
 
-def _combine_local(
-    create: Callable[[Any], Any], merge: Callable[[Any, Any], Any]
+def _fold_groups(
+    create: Callable[[Any], Any] | None, merge: Callable[[Any, Any], Any]
 ) -> Callable[[int, Iterable[Any]], Iterable[Any]]:
-    """Partition function combining ``(k, v)`` pairs by key (first-seen key order)."""
+    """Partition function over ``(k, [v, ...])`` groups made by the engine: the values of
+    each key folded with the user's functions (``create`` on the first, None: itself)."""
 
-    def run(_: int, it: Iterable[Any]) -> Iterable[Any]:
-        acc: dict[Any, Any] = {}
-        for k, v in it:
-            if k in acc:
-                acc[k] = merge(acc[k], v)
-            else:
-                acc[k] = create(v)
-        return acc.items()
+    def run(_: int, it: Iterable[Any]) -> Iterator[Any]:
+        for k, vs in it:
+            values = iter(vs)
+            acc = next(values)
+            if create is not None:
+                acc = create(acc)
+            for v in values:
+                acc = merge(acc, v)
+            yield k, acc
 
     return run
 
 
 def _reduce_local(func: Callable[[Any, Any], Any]) -> Callable[[int, Iterable[Any]], Iterable[Any]]:
+    """The Python fallback of a native per-partition combine (a partition the native code
+    cannot handle exactly): the same reduce by key, first-seen key order."""
+
     def run(_: int, it: Iterable[Any]) -> Iterable[Any]:
         acc: dict[Any, Any] = {}
         for k, v in it:
@@ -42,6 +47,27 @@ def _reduce_local(func: Callable[[Any, Any], Any]) -> Callable[[int, Iterable[An
         return acc.items()
 
     return run
+
+
+def _combine(
+    rdd: RDD[Any],
+    create: Callable[[Any], Any] | None,
+    merge_value: Callable[[Any, Any], Any],
+    merge_combiners: Callable[[Any, Any], Any],
+    n: int,
+    partition_func: Callable[[Any], int],
+) -> RDD[Any]:
+    """combineByKey with functions that run in Python: the engine groups each partition's
+    pairs by key, one Python call per partition folds the groups (map side), the engine
+    shuffles (unless already partitioned so) and groups again, and one Python call per
+    partition merges the combiners."""
+    if n == 0:  # only for a parent without partitions: nothing to combine
+        return rdd._shuffle(0, partition_func)
+    func = None if partition_func is portable_hash else partition_func
+    jrdd = rdd._jrdd.group_by_key_local().map_partitions(_fold_groups(create, merge_value), True)
+    jrdd = jrdd.partition_by(n, func)
+    jrdd = jrdd.group_by_key_local().map_partitions(_fold_groups(None, merge_combiners), True)
+    return rdd._wrap(jrdd, "PythonRDD", "combineByKey")
 
 
 class PairsMixin:
@@ -73,6 +99,7 @@ class PairsMixin:
         check_callable(createCombiner, "createCombiner")
         check_callable(mergeValue, "mergeValue")
         check_callable(mergeCombiners, "mergeCombiners")
+        check_callable(partitionFunc, "partitionFunc")
         n = self._reduce_partitions(numPartitions)
         if (
             mergeValue is mergeCombiners
@@ -82,9 +109,7 @@ class PairsMixin:
             native = _native_reduce(self, mergeValue, n)
             if native is not None:
                 return native
-        local = self._wrap(self._pipe(_combine_local(createCombiner, mergeValue)))
-        shuffled = local._shuffle(n, partitionFunc)
-        return shuffled.mapPartitionsWithIndex(_combine_local(lambda c: c, mergeCombiners))
+        return _combine(self, createCombiner, mergeValue, mergeCombiners, n, partitionFunc)
 
     def reduceByKey(
         self: RDD[Any],
@@ -107,8 +132,8 @@ class PairsMixin:
             native = _native_reduce(self, func, n)
             if native is not None:
                 return native
-        local = self._wrap(self._pipe(_reduce_local(func)))
-        return local._shuffle(n, partitionFunc).mapPartitionsWithIndex(_reduce_local(func))
+        check_callable(partitionFunc, "partitionFunc")
+        return _combine(self, None, func, func, n, partitionFunc)
 
     def reduceByKeyLocally(self: RDD[Any], func: Callable[[Any, Any], Any]) -> dict[Any, Any]:
         """Merge the values of each key with ``func`` and return a dict to the driver.
@@ -121,13 +146,7 @@ class PairsMixin:
         [('a', 2), ('b', 1)]
         """
         check_callable(func, "func")
-        local = _reduce_local(func)
-        parts = self._wrap(self._pipe(lambda s, it: [dict(local(s, it))])).collect()
-        out: dict[Any, Any] = {}
-        for part in parts:
-            for k, v in part.items():
-                out[k] = func(out[k], v) if k in out else v
-        return out
+        return dict(self.reduceByKey(func, 1).collect())
 
     def aggregateByKey(
         self: RDD[Any],
@@ -194,10 +213,8 @@ class PairsMixin:
         [('a', [1, 1]), ('b', [1])]
         """
         check_callable(partitionFunc, "partitionFunc")
-        shuffled = self._shuffle(self._reduce_partitions(numPartitions), partitionFunc)
-        grouped = self._wrap(shuffled._jrdd.group_by_key_local(), "ShuffledRDD", "groupByKey")
-        grouped._parents = (shuffled,)
-        return grouped.mapValues(ResultIterable)
+        n = check_num_partitions(numPartitions)
+        return self._key_op("group_by_key", [], n, self._reduce_partitions(None), partitionFunc)
 
     def groupBy(
         self: RDD[Any],
@@ -232,7 +249,7 @@ class PairsMixin:
         def step(_: int, it: Iterable[Any]) -> Iterator[Any]:
             return ((k, f(v)) for k, v in it)
 
-        return self._native_step("map_values", f, step) or self.mapPartitionsWithIndex(step)
+        return self._native_step("map_values", f, step) or self.mapPartitionsWithIndex(step, True)
 
     def flatMapValues(self: RDD[Any], f: Callable[[Any], Iterable[Any]]) -> RDD[tuple[Any, Any]]:
         """Apply ``f`` to each value and pair every item of the result with the key.
@@ -249,7 +266,7 @@ class PairsMixin:
             return ((k, x) for k, v in it for x in f(v))
 
         native = self._native_step("flat_map_values", f, step)
-        return native or self.mapPartitionsWithIndex(step)
+        return native or self.mapPartitionsWithIndex(step, True)
 
     def keys(self: RDD[Any]) -> RDD[Any]:
         """The key of each pair.
@@ -371,12 +388,8 @@ class PairsMixin:
         >>> sorted(x.subtractByKey(y).collect())
         [('b', 4), ('b', 5)]
         """
-
-        def keep(kv: Any) -> bool:
-            mine, theirs = kv[1]
-            return bool(mine) and not theirs
-
-        return self.cogroup(other, numPartitions).filter(keep).flatMapValues(lambda vs: vs[0])
+        n = check_num_partitions(numPartitions)
+        return self._key_op("subtract_by_key", [other], n, self._default_partitions([other]))
 
     def lookup(self: RDD[Any], key: Any) -> list[Any]:
         """All values of ``key``.
@@ -389,7 +402,14 @@ class PairsMixin:
         >>> sorted_rdd.lookup("1024")
         []
         """
-        return self.filter(lambda kv: kv[0] == key).values().collect()
+        from ferrostream.rdd import _range_partition
+
+        values = self.filter(lambda kv: kv[0] == key).values()
+        partitioner = self.partitioner
+        if partitioner is not None and partitioner.partitionFunc is not _range_partition:
+            # Only the key's partition can hold it (as PySpark's lookup).
+            return values._collect_partitions([partitioner(key)])[0]  # type: ignore[no-any-return]
+        return values.collect()
 
     def countByKey(self: RDD[Any]) -> dict[Any, int]:
         """The number of pairs of each key (a ``defaultdict(int)``).
@@ -443,21 +463,17 @@ def _native_reduce(rdd: RDD[Any], func: Callable[[Any, Any], Any], n: int) -> RD
 
 
 def _cogroup(rdds: list[RDD[Any]], numPartitions: int | None) -> RDD[Any]:
-    width = len(rdds)
+    first, others = rdds[0], rdds[1:]
+    n = check_num_partitions(numPartitions)
+    return first._key_op("cogroup", others, n, first._default_partitions(others))
 
-    def tagger(index: int) -> Callable[[Any], Any]:
-        return lambda v: (index, v)
 
-    tagged = [r.mapValues(tagger(i)) for i, r in enumerate(rdds)]
-    union = rdds[0].ctx.union(tagged)
-
-    def split(values: Iterable[Any]) -> tuple[ResultIterable[Any], ...]:
-        bufs: list[list[Any]] = [[] for _ in range(width)]
-        for index, v in values:
-            bufs[index].append(v)
-        return tuple(ResultIterable(b) for b in bufs)
-
-    return union.groupByKey(numPartitions).mapValues(split)
+_JOINS = {
+    (False, False): "join",
+    (True, False): "left_outer_join",
+    (False, True): "right_outer_join",
+    (True, True): "full_outer_join",
+}
 
 
 def _join(
@@ -467,17 +483,6 @@ def _join(
     keep_left: bool,
     keep_right: bool,
 ) -> RDD[Any]:
-    tagged = left.mapValues(lambda v: (0, v)).union(right.mapValues(lambda w: (1, w)))
-
-    def pairs(values: Iterable[Any]) -> Iterator[Any]:
-        vs: list[Any] = []
-        ws: list[Any] = []
-        for side, x in values:
-            (ws if side else vs).append(x)
-        if keep_left and not ws:
-            ws.append(None)
-        if keep_right and not vs:
-            vs.append(None)
-        return ((v, w) for v in vs for w in ws)
-
-    return tagged.groupByKey(numPartitions).flatMapValues(pairs)
+    n = check_num_partitions(numPartitions)
+    op = _JOINS[(keep_left, keep_right)]
+    return left._key_op(op, [right], n, left._default_partitions([right]))

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import math
 import random
-import sys
 from collections.abc import Iterable, Iterator
 from typing import Any, Callable
 
-__all__ = ["portable_hash"]
+from ferrostream import _native
 
-_MASK64 = (1 << 64) - 1
+__all__ = ["portable_hash"]
 
 # Set to False (e.g. by tests) to force the Python implementation of every step.
 use_native = True
@@ -70,92 +69,8 @@ def required_num_partitions(value: Any, name: str = "numPartitions") -> int:
 
 # -- portable hash ----------------------------------------------------------------------
 
-
-def _rotl(x: int, b: int) -> int:
-    return ((x << b) | (x >> (64 - b))) & _MASK64
-
-
-def _siphash13(data: bytes) -> int:
-    """SipHash-1-3 with a zero key: CPython's string hash under ``PYTHONHASHSEED=0``."""
-    v0 = 0x736F6D6570736575
-    v1 = 0x646F72616E646F6D
-    v2 = 0x6C7967656E657261
-    v3 = 0x7465646279746573
-
-    def rnd() -> None:
-        nonlocal v0, v1, v2, v3
-        v0 = (v0 + v1) & _MASK64
-        v1 = _rotl(v1, 13) ^ v0
-        v0 = _rotl(v0, 32)
-        v2 = (v2 + v3) & _MASK64
-        v3 = _rotl(v3, 16) ^ v2
-        v0 = (v0 + v3) & _MASK64
-        v3 = _rotl(v3, 21) ^ v0
-        v2 = (v2 + v1) & _MASK64
-        v1 = _rotl(v1, 17) ^ v2
-        v2 = _rotl(v2, 32)
-
-    n = len(data)
-    end = n - n % 8
-    for i in range(0, end, 8):
-        m = int.from_bytes(data[i : i + 8], "little")
-        v3 ^= m
-        rnd()
-        v0 ^= m
-    b = ((n & 0xFF) << 56) | int.from_bytes(data[end:], "little")
-    v3 ^= b
-    rnd()
-    v0 ^= b
-    v2 ^= 0xFF
-    rnd()
-    rnd()
-    rnd()
-    h = v0 ^ v1 ^ v2 ^ v3
-    if h >= 1 << 63:
-        h -= 1 << 64
-    return -2 if h == -1 else h
-
-
-def _str_bytes(s: str) -> bytes:
-    top = max(map(ord, s))
-    if top < 0x100:
-        return s.encode("latin-1")
-    if top < 0x10000:
-        return s.encode("utf-16-le")
-    return s.encode("utf-32-le")
-
-
-def portable_hash(x: Any) -> int:
-    """A hash of ``x`` that does not depend on the interpreter's hash seed.
-
-    Tuples are hashed element by element as PySpark does; strings and bytes are
-    hashed as CPython does with ``PYTHONHASHSEED=0`` (the seed PySpark's workers use),
-    so the partitions chosen are the same as in Spark and as in ferrostream's engine.
-
-    Examples
-    --------
-    >>> portable_hash(None)
-    0
-    >>> portable_hash((None, 1)) & 0xffffffff
-    219750521
-    """
-    if x is None:
-        return 0
-    if isinstance(x, tuple):
-        h = 0x345678
-        for item in x:
-            h ^= portable_hash(item)
-            h *= 1000003
-            h &= sys.maxsize
-        h ^= len(x)
-        if h == -1:
-            h = -2
-        return int(h)
-    if isinstance(x, str):
-        return _siphash13(_str_bytes(x)) if x else 0
-    if isinstance(x, (bytes, bytearray)):
-        return _siphash13(bytes(x)) if x else 0
-    return hash(x)
+# PySpark's ``portable_hash``: the engine's implementation, the only one (its docstring says how).
+portable_hash: Callable[[Any], int] = _native.portable_hash
 
 
 # -- sampling -----------------------------------------------------------------------------
@@ -204,21 +119,6 @@ class Sampler:
                 yield _poisson(rng, self.fraction)
             else:
                 yield 1 if rng.random() < self.fraction else 0
-
-
-class RangeSampler:
-    """Partition function keeping elements whose per-element draw is in ``[lb, ub)``."""
-
-    def __init__(self, lb: float, ub: float, seed: int) -> None:
-        self.lb = lb
-        self.ub = ub
-        self.seed = seed
-
-    def __call__(self, split: int, it: Iterable[Any]) -> Iterator[Any]:
-        rng = random.Random(self.seed * 1_000_003 + split)
-        for x in it:
-            if self.lb <= rng.random() < self.ub:
-                yield x
 
 
 def fraction_for_sample_size(num: int, total: int, with_replacement: bool) -> float:

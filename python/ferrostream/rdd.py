@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import warnings
 from collections.abc import Iterable, Iterator
@@ -12,6 +11,7 @@ from ferrostream import _rdd_util as _util
 from ferrostream._rdd_actions import ActionsMixin
 from ferrostream._rdd_order import OrderMixin
 from ferrostream._rdd_pairs import PairsMixin
+from ferrostream._rdd_partitioner import Partitioner, _range_partition
 from ferrostream._rdd_util import (
     _check_int,
     check_callable,
@@ -25,7 +25,7 @@ from ferrostream.storagelevel import StorageLevel
 if TYPE_CHECKING:
     from ferrostream.context import SparkContext
 
-__all__ = ["RDD", "PipelinedRDD", "portable_hash"]
+__all__ = ["RDD", "Partitioner", "PipelinedRDD", "portable_hash"]
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -66,7 +66,6 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         self._op = _op
         self._is_text = False
         self._parents: tuple[RDD[Any], ...] = ()
-        self.partitioner: Any = None
 
     # -- engine plumbing ----------------------------------------------------------------
 
@@ -78,6 +77,53 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         out: RDD[Any] = RDD(jrdd, self.ctx, _kind=kind, _op=op)
         out._parents = (self,)
         return out
+
+    @property
+    def partitioner(self) -> Partitioner | None:
+        """How the pairs are partitioned by key (a :class:`Partitioner`), or None when
+        that is not known. Shuffles set it; ``mapValues``, ``flatMapValues``, ``filter``
+        and steps with ``preservesPartitioning=True`` keep it.
+
+        Examples
+        --------
+        >>> sc.parallelize([(1, 2)]).partitioner is None
+        True
+        >>> sc.parallelize([(1, 2)]).partitionBy(3).mapValues(str).partitioner.numPartitions
+        3
+        """
+        info = self._jrdd.partitioner
+        if info is None:
+            return None
+        kind, n, func = info
+        if kind == "hash":
+            return Partitioner(n, portable_hash)
+        if kind == "func":
+            return Partitioner(n, func)
+        return Partitioner(n, _range_partition)
+
+    def _key_op(
+        self,
+        op: str,
+        others: list[RDD[Any]],
+        numPartitions: int | None,
+        default: int,
+        partitionFunc: Callable[[Any], int] | None = None,
+        kind: str = "ShuffledRDD",
+    ) -> RDD[Any]:
+        """An engine keyed operation (see ``_native.Rdd.key_op``)."""
+        if (numPartitions or default) == 0:  # no partitions anywhere: nothing to do
+            return self._shuffle(0, portable_hash)
+        func = None if partitionFunc is portable_hash else partitionFunc
+        jrdd = self._jrdd.key_op(op, [o._jrdd for o in others], numPartitions, default, func)
+        out = self._wrap(jrdd, kind, op)
+        out._parents = (self, *others)
+        return out
+
+    def _default_partitions(self, others: list[RDD[Any]]) -> int:
+        """PySpark's default for keyed operations over the union of self and ``others``."""
+        if self.ctx.getConf().contains("spark.default.parallelism"):
+            return self.ctx.defaultParallelism
+        return self.getNumPartitions() + sum(o.getNumPartitions() for o in others)
 
     def _pending(self) -> tuple[Any, PartitionFunc] | None:
         """(source engine Rdd, fused Python function) when this RDD is an unmaterialised
@@ -92,12 +138,20 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         source, prev = pending
         return source.map_partitions(lambda s, it: func(s, iter(prev(s, it))))
 
-    def _native_step(self, kind: str, func: Any, fallback: PartitionFunc) -> RDD[Any] | None:
+    def _native_step(
+        self, kind: str, func: Any, fallback: PartitionFunc, preserves: bool | None = None
+    ) -> RDD[Any] | None:
         expr = _util.native_expr(func, 2 if kind == "combine" else 1)
+        return self._native_step_expr(kind, expr, fallback, preserves)
+
+    def _native_step_expr(
+        self, kind: str, expr: Any, fallback: PartitionFunc, preserves: bool | None = None
+    ) -> RDD[Any] | None:
+        """A native step from an expression encoding (None: not native)."""
         if expr is None:
             return None
         try:
-            jrdd = self._jrdd.native_step(kind, expr, fallback)
+            jrdd = self._jrdd.native_step(kind, expr, fallback, preserves)
         except ValueError:
             return None
         return self._wrap(jrdd)
@@ -254,7 +308,8 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         def step(_: int, it: Iterable[Any]) -> Iterator[Any]:
             return (f(x) for x in it)
 
-        return self._native_step("map", f, step) or self.mapPartitionsWithIndex(step)
+        native = self._native_step("map", f, step, preservesPartitioning)
+        return native or self.mapPartitionsWithIndex(step, preservesPartitioning)
 
     def flatMap(self, f: Callable[[T], Iterable[U]], preservesPartitioning: bool = False) -> RDD[U]:
         """Apply ``f`` to every element and flatten the resulting iterables.
@@ -269,7 +324,8 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         def step(_: int, it: Iterable[Any]) -> Iterator[Any]:
             return (y for x in it for y in f(x))
 
-        return self._native_step("flat_map", f, step) or self.mapPartitionsWithIndex(step)
+        native = self._native_step("flat_map", f, step, preservesPartitioning)
+        return native or self.mapPartitionsWithIndex(step, preservesPartitioning)
 
     def filter(self, f: Callable[[T], bool]) -> RDD[T]:
         """Keep the elements for which ``f`` is true.
@@ -284,7 +340,7 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         def step(_: int, it: Iterable[Any]) -> Iterator[Any]:
             return (x for x in it if f(x))
 
-        return self._native_step("filter", f, step) or self.mapPartitionsWithIndex(step)
+        return self._native_step("filter", f, step) or self.mapPartitionsWithIndex(step, True)
 
     def mapPartitions(
         self, f: Callable[[Iterator[T]], Iterable[U]], preservesPartitioning: bool = False
@@ -314,7 +370,7 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         6
         """
         check_callable(f, "f")
-        return PipelinedRDD(self, f)
+        return PipelinedRDD(self, f, bool(preservesPartitioning))
 
     def mapPartitionsWithSplit(
         self,
@@ -365,6 +421,14 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         >>> rdd.union(rdd).collect()
         [1, 1, 2, 3, 1, 1, 2, 3]
         """
+        if self.partitioner is not None and self.partitioner == other.partitioner:
+            # Co-partitioned: partition by partition, keeping the partitioner (as Spark).
+            from ferrostream.context import _native
+
+            jrdd = _native().Rdd.union(self.ctx._ectx, [self._jrdd, other._jrdd], True)
+            out = self._wrap(jrdd, "PartitionerAwareUnionRDD", "union")
+            out._parents = (self, other)
+            return out
         return self.ctx.union([self, other])
 
     def __add__(self, other: RDD[U]) -> RDD[Any]:
@@ -381,15 +445,7 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         [1, 2, 3]
         """
         n = self._reduce_partitions(numPartitions)
-
-        def local(_: int, it: Iterable[Any]) -> Iterator[Any]:
-            return ((x, None) for x in dict.fromkeys(it))
-
-        def merge(_: int, it: Iterable[Any]) -> Iterable[Any]:
-            return dict.fromkeys(k for k, _v in it)
-
-        shuffled = self._wrap(self._pipe(local))._shuffle(n, portable_hash)
-        return shuffled.mapPartitionsWithIndex(merge)
+        return self._key_op("distinct", [], n, n, kind="MapPartitionsRDD")
 
     def intersection(self, other: RDD[T]) -> RDD[T]:
         """The distinct elements present in both RDDs.
@@ -401,9 +457,8 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         >>> sorted(rdd1.intersection(rdd2).collect())
         [1, 2, 3]
         """
-        a = self.map(lambda v: (v, None))
-        b = other.map(lambda v: (v, None))
-        return a.cogroup(b).filter(lambda kv: all(kv[1])).keys()
+        n = self._default_partitions([other])
+        return self._key_op("intersection", [other], None, n, kind="MapPartitionsRDD")
 
     def subtract(self, other: RDD[T], numPartitions: int | None = None) -> RDD[T]:
         """The elements of ``self`` that are not in ``other`` (duplicates kept).
@@ -415,9 +470,8 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         >>> sorted(x.subtract(y).collect())
         [('a', 1), ('b', 4), ('b', 5)]
         """
-        a = self.map(lambda x: (x, True))
-        b = other.map(lambda x: (x, True))
-        return a.subtractByKey(b, numPartitions).keys()
+        n = self._reduce_partitions(numPartitions)
+        return self._key_op("subtract", [other], n, n, kind="MapPartitionsRDD")
 
     # -- partitioning --------------------------------------------------------------------
 
@@ -472,7 +526,10 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         0
         """
         check_callable(partitionFunc, "partitionFunc")
-        return self._shuffle(self._reduce_partitions(numPartitions), partitionFunc)
+        n = self._reduce_partitions(numPartitions)
+        if self.partitioner == Partitioner(n, partitionFunc):
+            return self  # type: ignore[return-value]  # already partitioned so: no shuffle
+        return self._shuffle(n, partitionFunc)
 
     def _shuffle(self, n: int, partitionFunc: Callable[[Any], int]) -> RDD[tuple[Any, Any]]:
         if n == 0:  # only for a parent without partitions: nothing to shuffle
@@ -513,7 +570,9 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
 
     def take(self, num: int) -> list[T]:
         """The first ``num`` elements, scanning one partition first and then more at a
-        time (up to four times as many per round) until enough were found.
+        time (up to four times as many per round) until enough were found. Only the
+        records needed are computed and converted: a Python step's output is read only
+        that far.
 
         Examples
         --------
@@ -523,28 +582,10 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         [91, 92, 93]
         """
         num = _check_int(num, "num")
-        items: list[Any] = []
-        total = self.getNumPartitions()
-        scanned = 0
-        while len(items) < num and scanned < total:
-            to_try = 1
-            if scanned > 0:
-                if not items:
-                    to_try = scanned * 4
-                else:
-                    to_try = int(1.5 * num * scanned / len(items)) - scanned
-                    to_try = min(max(to_try, 1), scanned * 4)
-            left = num - len(items)
-            parts = list(range(scanned, min(scanned + to_try, total)))
-            if self._pending() is not None:
-                jrdd = self._pipe(functools.partial(_first_n_of_partition, left))
-                results = jrdd.collect_partitions(parts)
-            else:
-                results = self._collect_partitions(parts)
-            for part in results:
-                items.extend(part[:left])
-            scanned += to_try
-        return items[:num]
+        if num <= 0:
+            return []
+        self._mark_checkpointed()
+        return self._jrdd.take(num)  # type: ignore[no-any-return]
 
 
 class PipelinedRDD(RDD[T]):
@@ -555,7 +596,7 @@ class PipelinedRDD(RDD[T]):
     checkpointed RDD ends a chain.
     """
 
-    def __init__(self, prev: RDD[Any], func: PartitionFunc) -> None:
+    def __init__(self, prev: RDD[Any], func: PartitionFunc, preserves: bool = False) -> None:
         super().__init__(None, prev.ctx)
         pending = prev._pending()
         if pending is not None:
@@ -564,16 +605,18 @@ class PipelinedRDD(RDD[T]):
             self._source = source
             self._depth: int = prev._depth + 1  # type: ignore[attr-defined]
             self._parents = prev._parents
+            self._preserves: bool = preserves and prev._preserves  # type: ignore[attr-defined]
         else:
             self._func = func
             self._source = prev._jrdd
             self._depth = 1
             self._parents = (prev,)
+            self._preserves = preserves
 
     @property
     def _jrdd(self) -> Any:
         if self._jrdd_val is None:
-            self._jrdd_val = self._source.map_partitions(self._func)
+            self._jrdd_val = self._source.map_partitions(self._func, self._preserves)
         return self._jrdd_val
 
     def _pending(self) -> tuple[Any, PartitionFunc] | None:
@@ -583,17 +626,3 @@ class PipelinedRDD(RDD[T]):
 
     def getNumPartitions(self) -> int:
         return int(self._source.num_partitions())
-
-
-def _first_n_of_partition(n: int, _split: int, it: Iterator[Any]) -> Iterator[Any]:
-    """The first ``n`` records of a partition (a partition function for ``take``)."""
-    return _first_n(it, n)
-
-
-def _first_n(it: Iterable[Any], n: int) -> Iterator[Any]:
-    if n <= 0:
-        return
-    for i, x in enumerate(it, 1):
-        yield x
-        if i >= n:
-            return

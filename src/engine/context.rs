@@ -1,15 +1,27 @@
 //! The engine side of a SparkContext: the worker pool for `local[N]`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::engine::error::{EngineError, Result};
+use crate::engine::host::HostRuntime;
+
+/// Counters of engine work, for tests and diagnostics.
+#[derive(Default)]
+pub struct Metrics {
+    /// Calls into the [`HostRuntime`] (each one attach to the host for a whole batch of keys).
+    pub host_key_calls: AtomicU64,
+    /// Shuffles materialised (map side run).
+    pub shuffles: AtomicU64,
+}
 
 /// Shared by every RDD and stream of one SparkContext.
 pub struct EngineContext {
     parallelism: usize,
     pool: rayon::ThreadPool,
     next_rdd_id: AtomicU64,
+    host: OnceLock<Arc<dyn HostRuntime>>,
+    metrics: Metrics,
     stopped: AtomicBool,
 }
 
@@ -30,6 +42,8 @@ impl EngineContext {
             parallelism,
             pool,
             next_rdd_id: AtomicU64::new(0),
+            host: OnceLock::new(),
+            metrics: Metrics::default(),
             stopped: AtomicBool::new(false),
         }))
     }
@@ -64,6 +78,22 @@ impl EngineContext {
 
     pub(crate) fn next_rdd_id(&self) -> u64 {
         self.next_rdd_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Install the host's batch operations on keys (once; later calls are ignored).
+    pub fn set_host_runtime(&self, runtime: Arc<dyn HostRuntime>) {
+        let _ = self.host.set(runtime);
+    }
+
+    /// The host's batch operations, counted in [`Metrics::host_key_calls`] per use.
+    pub fn host_runtime(&self) -> Option<&dyn HostRuntime> {
+        let rt = self.host.get()?;
+        self.metrics.host_key_calls.fetch_add(1, Ordering::Relaxed);
+        Some(rt.as_ref())
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 }
 

@@ -1,6 +1,8 @@
 //! The engine's view of user code. The bindings implement these traits for Python callables;
 //! the engine never sees a Python type.
 
+use std::any::Any;
+
 use crate::engine::error::Result;
 use crate::engine::value::Value;
 
@@ -8,10 +10,45 @@ use crate::engine::value::Value;
 /// Called once per partition, never per record.
 pub trait PartitionFn: Send + Sync {
     fn call(&self, split: usize, input: Vec<Value>) -> Result<Vec<Value>>;
+
+    /// Like [`PartitionFn::call`], but the caller needs at most `limit` output records: the
+    /// function's output is consumed only that far (`take(n)`).
+    fn call_limited(&self, split: usize, input: Vec<Value>, limit: usize) -> Result<Vec<Value>> {
+        let mut out = self.call(split, input)?;
+        out.truncate(limit);
+        Ok(out)
+    }
 }
 
 /// A user partitioning function (`partitionBy(n, partitionFunc)`): for a batch of keys,
 /// `partitionFunc(key)` for each (the engine takes the result modulo the partition count).
 pub trait KeyPartitioner: Send + Sync {
     fn partition_ids(&self, keys: &[&Value]) -> Result<Vec<i64>>;
+
+    /// Identity of the function, as PySpark's `Partitioner.__eq__` compares functions (`is`):
+    /// two partitioners with the same identity assign keys alike.
+    fn identity(&self) -> usize;
+
+    /// For the bindings to get their own type back.
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// Batch operations on keys and values that contain host objects. Each method attaches to the
+/// host interpreter once for the whole batch (one call per partition), never per record.
+/// Set on the [`EngineContext`](crate::engine::context::EngineContext) by the bindings.
+pub trait HostRuntime: Send + Sync {
+    /// PySpark's `portable_hash` of each key (keys containing host objects; tuples element by
+    /// element). An unhashable key is the host's `TypeError`.
+    fn hash_keys(&self, keys: &[&Value]) -> Result<Vec<i64>>;
+
+    /// Equality classes under the host's `==` (and its hash): for each key, the index of the
+    /// first earlier-or-same key equal to it (Python's `d.setdefault(k, i)`).
+    fn first_equal(&self, keys: &[&Value]) -> Result<Vec<usize>>;
+
+    /// The host's `a < b` order: the permutation sorting `values` (stable), descending when
+    /// `reverse`. Incomparable values are the host's `TypeError`.
+    fn sort_permutation(&self, values: &[&Value], reverse: bool) -> Result<Vec<usize>>;
+
+    /// `bisect.bisect_left(bounds, k)` for each key (`bounds` sorted ascending).
+    fn bisect_left(&self, bounds: &[&Value], keys: &[&Value]) -> Result<Vec<usize>>;
 }

@@ -6,6 +6,8 @@ pub mod context;
 pub mod error;
 pub mod expr;
 pub mod host;
+pub mod keys;
+pub mod ops;
 pub mod paths;
 pub mod pyhash;
 pub mod rdd;

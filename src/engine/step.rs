@@ -158,7 +158,7 @@ fn run_native(kind: NativeKind, expr: &Expr, input: &[Value]) -> Result<Partitio
             let mut acc: KeyMap<Value> = KeyMap::default();
             for x in input {
                 let (k, v) = x.as_pair().map_err(|_| Fallback)?;
-                let key = Key::new(k.clone()).map_err(|_| Fallback)?;
+                let key = native_key(k)?;
                 match acc.get_mut(&key) {
                     Some(slot) => *slot = expr.eval(&[slot, v])?,
                     None => {
@@ -172,10 +172,21 @@ fn run_native(kind: NativeKind, expr: &Expr, input: &[Value]) -> Result<Partitio
     Ok(out)
 }
 
+/// A key hashed natively; keys with host objects (hashed and compared by the host, in bulk)
+/// send the partition to the step's fallback.
+fn native_key(k: &Value) -> Result<Key, Fallback> {
+    if k.has_host() {
+        return Err(Fallback);
+    }
+    Key::new(k.clone()).map_err(|_| Fallback)
+}
+
 /// Python's iteration of a value, for the types native code models.
 fn extend_iterable(out: &mut Vec<Value>, v: Value) -> Result<(), Fallback> {
     match v {
-        Value::Tuple(items) | Value::List(items) => out.extend(items.iter().cloned()),
+        Value::Tuple(items) | Value::List(items) | Value::Group(items) => {
+            out.extend(items.iter().cloned())
+        }
         Value::Str(s) => out.extend(s.chars().map(|c| Value::Str(Arc::from(c.to_string())))),
         Value::Bytes(b) => out.extend(b.iter().map(|&x| Value::Int(i64::from(x)))),
         _ => return Err(Fallback),
@@ -261,8 +272,7 @@ impl Sink for CombineSink<'_> {
         let Some((key_expr, value_expr)) = &self.pair else {
             let v = rec.into_value();
             let (k, x) = v.as_pair().map_err(|_| Fallback)?;
-            let key = Key::new(k.clone()).map_err(|_| Fallback)?;
-            return self.merge(key, x.clone());
+            return self.merge(native_key(k)?, x.clone());
         };
         let value = if value_expr.arity() == 0 {
             value_expr.eval(&[])?
@@ -286,7 +296,7 @@ impl Sink for CombineSink<'_> {
             }
         }
         let key = rec.with(|x| key_expr.eval(&[x]))?;
-        self.merge(Key::new(key).map_err(|_| Fallback)?, value)
+        self.merge(native_key(&key)?, value)
     }
 }
 

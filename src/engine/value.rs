@@ -41,6 +41,9 @@ pub enum Value {
     /// A Python list, copied in (as PySpark pickles records between stages).
     List(Arc<[Value]>),
     Host(Arc<dyn HostObject>),
+    /// The values grouped under one key (`groupByKey`, `cogroup`): a `ResultIterable` in
+    /// Python, made by the bindings when the partition is converted.
+    Group(Arc<[Value]>),
 }
 
 impl Value {
@@ -64,6 +67,17 @@ impl Value {
             Value::Tuple(_) => "tuple",
             Value::List(_) => "list",
             Value::Host(_) => "object",
+            Value::Group(_) => "ResultIterable",
+        }
+    }
+
+    /// Whether this value is or contains a host object (then hashing and equality need the
+    /// host).
+    pub fn has_host(&self) -> bool {
+        match self {
+            Value::Host(_) => true,
+            Value::Tuple(t) | Value::List(t) | Value::Group(t) => t.iter().any(Value::has_host),
+            _ => false,
         }
     }
 
@@ -96,6 +110,11 @@ impl Value {
                 pyhash::hash_tuple(hashes.into_iter())
             }
             Value::List(_) => return Err(EngineError::Type("unhashable type: 'list'".into())),
+            Value::Group(_) => {
+                return Err(EngineError::Type(
+                    "unhashable type: 'ResultIterable'".into(),
+                ))
+            }
             Value::Host(h) => h.portable_hash()?,
         })
     }
@@ -136,7 +155,7 @@ impl Value {
             Value::Float(f) => *f != 0.0,
             Value::Str(s) => !s.is_empty(),
             Value::Bytes(b) => !b.is_empty(),
-            Value::Tuple(t) | Value::List(t) => !t.is_empty(),
+            Value::Tuple(t) | Value::List(t) | Value::Group(t) => !t.is_empty(),
             Value::Host(_) => return Option::None,
         })
     }
@@ -190,6 +209,7 @@ impl Value {
                 out.push(']');
             }
             Value::Host(h) => out.push_str(&h.to_repr()?),
+            Value::Group(_) => out.push_str("<ferrostream.resultiterable.ResultIterable object>"),
         }
         Ok(())
     }
@@ -343,6 +363,11 @@ impl Key {
             hash: value.portable_hash()?,
             value,
         })
+    }
+
+    /// A key whose portable hash is already known (computed in bulk, see `engine::keys`).
+    pub fn with_hash(hash: i64, value: Value) -> Key {
+        Key { hash, value }
     }
 
     /// A string key whose portable hash is already known.

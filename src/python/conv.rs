@@ -4,9 +4,12 @@ use std::any::Any;
 use std::sync::Arc;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
 use crate::engine::error::{EngineError, Result};
+use crate::engine::host::HostRuntime;
+use crate::engine::pyhash;
 use crate::engine::value::{HostObject, Value};
 use crate::python::errors::user;
 
@@ -19,20 +22,52 @@ impl std::fmt::Debug for PyHost {
     }
 }
 
+/// PySpark's `portable_hash` of a Python object: None is 0, tuples element-wise, `str` and
+/// `bytes` as CPython hashes them under `PYTHONHASHSEED=0`, everything else `hash(x)`.
+pub fn py_portable_hash(obj: &Bound<'_, PyAny>) -> Result<i64> {
+    if obj.is_none() {
+        return Ok(0);
+    }
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        let items = t
+            .iter()
+            .map(|item| py_portable_hash(&item))
+            .collect::<Result<Vec<_>>>()?;
+        return Ok(pyhash::hash_tuple(items.into_iter()));
+    }
+    if obj.is_exact_instance_of::<PyString>() {
+        if let Ok(text) = obj.cast::<PyString>().map_err(|e| user(e.into()))?.to_cow() {
+            return Ok(pyhash::hash_str(&text));
+        }
+    }
+    if obj.is_exact_instance_of::<PyBytes>() {
+        let b = obj.cast::<PyBytes>().map_err(|e| user(e.into()))?;
+        return Ok(pyhash::hash_bytes(b.as_bytes()));
+    }
+    obj.hash().map(|h| h as i64).map_err(user)
+}
+
+/// `portable_hash` of an engine value whose host parts are Python objects (GIL held).
+fn value_portable_hash(py: Python<'_>, v: &Value) -> Result<i64> {
+    match v {
+        Value::Host(h) => match h.as_any().downcast_ref::<PyHost>() {
+            Some(p) => py_portable_hash(p.0.bind(py)),
+            None => h.portable_hash(),
+        },
+        Value::Tuple(items) if v.has_host() => {
+            let hashes = items
+                .iter()
+                .map(|x| value_portable_hash(py, x))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(pyhash::hash_tuple(hashes.into_iter()))
+        }
+        other => other.portable_hash(),
+    }
+}
+
 impl HostObject for PyHost {
     fn portable_hash(&self) -> Result<i64> {
-        Python::attach(|py| {
-            let obj = self.0.bind(py);
-            // PySpark's portable_hash: tuples element-wise, everything else hash(x).
-            if let Ok(t) = obj.cast::<PyTuple>() {
-                let items = t
-                    .iter()
-                    .map(|item| py_to_value(&item).and_then(|v| v.portable_hash()))
-                    .collect::<Result<Vec<_>>>()?;
-                return Ok(crate::engine::pyhash::hash_tuple(items.into_iter()));
-            }
-            obj.hash().map(|h| h as i64).map_err(user)
-        })
+        Python::attach(|py| py_portable_hash(self.0.bind(py)))
     }
 
     fn host_eq(&self, other: &dyn HostObject) -> Result<bool> {
@@ -152,7 +187,95 @@ pub fn value_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny
                 ))
             }
         },
+        Value::Group(items) => {
+            let items = items
+                .iter()
+                .map(|x| value_to_py(py, x))
+                .collect::<PyResult<Vec<_>>>()?;
+            result_iterable(py)?.call1((PyList::new(py, items)?,))?
+        }
     })
+}
+
+/// `ferrostream.resultiterable.ResultIterable`, imported once.
+fn result_iterable(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    static CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    CLASS.import(py, "ferrostream.resultiterable", "ResultIterable")
+}
+
+/// The host runtime for Python: batch hashing, equality and ordering of keys, each in one
+/// attach for the whole batch.
+pub struct PyHostRuntime;
+
+impl HostRuntime for PyHostRuntime {
+    fn hash_keys(&self, keys: &[&Value]) -> Result<Vec<i64>> {
+        Python::attach(|py| keys.iter().map(|k| value_portable_hash(py, k)).collect())
+    }
+
+    fn first_equal(&self, keys: &[&Value]) -> Result<Vec<usize>> {
+        Python::attach(|py| {
+            // `d.setdefault(k, i)`: one hash of each key.
+            let seen = PyDict::new(py);
+            let setdefault = seen.getattr("setdefault").map_err(user)?;
+            let mut out = Vec::with_capacity(keys.len());
+            for (i, k) in keys.iter().enumerate() {
+                let obj = value_to_py(py, k).map_err(user)?;
+                let first = setdefault.call1((obj, i)).map_err(user)?;
+                out.push(first.extract::<usize>().map_err(user)?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn sort_permutation(&self, values: &[&Value], reverse: bool) -> Result<Vec<usize>> {
+        Python::attach(|py| {
+            let objs = values
+                .iter()
+                .map(|v| value_to_py(py, v))
+                .collect::<PyResult<Vec<_>>>()
+                .map_err(user)?;
+            let list = PyList::new(py, objs).map_err(user)?;
+            let builtins = py.import("builtins").map_err(user)?;
+            let range = builtins
+                .getattr("range")
+                .and_then(|r| r.call1((values.len(),)))
+                .map_err(user)?;
+            let kwargs = PyDict::new(py);
+            kwargs
+                .set_item("key", list.getattr("__getitem__").map_err(user)?)
+                .map_err(user)?;
+            kwargs.set_item("reverse", reverse).map_err(user)?;
+            let order = builtins
+                .getattr("sorted")
+                .and_then(|f| f.call((range,), Some(&kwargs)))
+                .map_err(user)?;
+            order.extract::<Vec<usize>>().map_err(user)
+        })
+    }
+
+    fn bisect_left(&self, bounds: &[&Value], keys: &[&Value]) -> Result<Vec<usize>> {
+        Python::attach(|py| {
+            let to_list = |vs: &[&Value]| -> PyResult<Bound<'_, PyList>> {
+                let objs = vs
+                    .iter()
+                    .map(|v| value_to_py(py, v))
+                    .collect::<PyResult<Vec<_>>>()?;
+                PyList::new(py, objs)
+            };
+            let bounds = to_list(bounds).map_err(user)?;
+            let bisect = py
+                .import("bisect")
+                .and_then(|m| m.getattr("bisect_left"))
+                .map_err(user)?;
+            keys.iter()
+                .map(|k| {
+                    let key = value_to_py(py, k)?;
+                    bisect.call1((&bounds, key))?.extract::<usize>()
+                })
+                .collect::<PyResult<Vec<_>>>()
+                .map_err(user)
+        })
+    }
 }
 
 /// A partition as a Python list.

@@ -48,6 +48,8 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rdd::PyRdd>()?;
     m.add_class::<streaming::PyStreamingEngine>()?;
     m.add_function(wrap_pyfunction!(streaming::read_checkpoint, m)?)?;
+    m.add_function(wrap_pyfunction!(rdd::portable_hash, m)?)?;
+    m.add_function(wrap_pyfunction!(rdd::python_partition_calls, m)?)?;
     m.add_function(wrap_pyfunction!(args::duration_ms, m)?)?;
     m.add_function(wrap_pyfunction!(args::num_partitions, m)?)?;
     m.add_function(wrap_pyfunction!(args::local_path, m)?)?;

@@ -4,13 +4,19 @@ use std::sync::Arc;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyList;
+use pyo3::types::{PyList, PyTuple};
 
 use crate::engine::context::EngineContext;
 use crate::engine::expr::Expr;
-use crate::engine::rdd::{Partitioner, Rdd};
+use crate::engine::ops::actions;
+use crate::engine::ops::keyed::KeyOp;
+use crate::engine::ops::sample::SampleMode;
+use crate::engine::rdd::{Partitioner, Partitioning, Rdd};
 use crate::engine::step::{NativeKind, Step};
-use crate::python::conv::{partition_to_py, py_to_partition, py_to_value};
+use crate::engine::value::Value;
+use crate::python::conv::{
+    partition_to_py, py_portable_hash, py_to_partition, py_to_value, value_to_py, PyHostRuntime,
+};
 use crate::python::detach::run_detached;
 use crate::python::errors::IntoPyResult;
 use crate::python::udf::{PyKeyPartitioner, PyPartitionFn};
@@ -25,12 +31,31 @@ impl PyEngineContext {
     #[new]
     fn new(py: Python<'_>, parallelism: usize) -> PyResult<Self> {
         let inner = EngineContext::new(parallelism).py_err(py)?;
+        inner.set_host_runtime(Arc::new(PyHostRuntime));
         Ok(PyEngineContext { inner })
     }
 
     #[getter]
     fn parallelism(&self) -> usize {
         self.inner.parallelism()
+    }
+
+    /// Calls into Python for batches of host keys (hash, equality, order) so far.
+    #[getter]
+    fn host_key_calls(&self) -> u64 {
+        self.inner
+            .metrics()
+            .host_key_calls
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Shuffles materialised so far.
+    #[getter]
+    fn shuffle_count(&self) -> u64 {
+        self.inner
+            .metrics()
+            .shuffles
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn stop(&self) {
@@ -89,9 +114,18 @@ impl PyRdd {
     }
 
     #[staticmethod]
-    fn union(ctx: &PyEngineContext, rdds: Vec<Py<PyRdd>>) -> Self {
+    #[pyo3(signature = (ctx, rdds, keep_partitioning=false))]
+    fn union(ctx: &PyEngineContext, rdds: Vec<Py<PyRdd>>, keep_partitioning: bool) -> Self {
         let parts: Vec<Arc<Rdd>> = rdds.iter().map(|r| r.get().inner.clone()).collect();
-        wrap(Rdd::union(&ctx.inner, &parts))
+        if keep_partitioning {
+            wrap(Rdd::union_partitioned(&ctx.inner, &parts))
+        } else {
+            wrap(Rdd::union(&ctx.inner, &parts))
+        }
+    }
+
+    fn sort_within_partitions(&self, ascending: bool) -> Self {
+        wrap(self.inner.sort_within_partitions(ascending))
     }
 
     #[getter]
@@ -103,17 +137,113 @@ impl PyRdd {
         self.inner.num_partitions()
     }
 
-    fn map_partitions(&self, func: &Bound<'_, PyAny>) -> PyResult<Self> {
+    #[pyo3(signature = (func, preserves_partitioning=false))]
+    fn map_partitions(
+        &self,
+        func: &Bound<'_, PyAny>,
+        preserves_partitioning: bool,
+    ) -> PyResult<Self> {
         let f = callable(func, "func")?;
-        Ok(wrap(self.inner.map_partitions(Arc::new(PyPartitionFn(f)))))
+        Ok(wrap(self.inner.with_step_keeping(
+            Step::Host(Arc::new(PyPartitionFn(f))),
+            preserves_partitioning,
+        )))
     }
 
+    /// `(kind, num_partitions, func)`: kind is "hash" (func None), "func" (the user's
+    /// partition function) or "range"; None when the partitioning is not known.
+    #[getter]
+    fn partitioner<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let Some(p) = self.inner.partitioning() else {
+            return Ok(None);
+        };
+        let (kind, func) = match p {
+            Partitioning::Hash(_) => ("hash", py.None()),
+            Partitioning::Func(_, f) => (
+                "func",
+                f.as_any()
+                    .downcast_ref::<PyKeyPartitioner>()
+                    .map(|k| k.0.clone_ref(py))
+                    .unwrap_or_else(|| py.None()),
+            ),
+            Partitioning::Unique(..) => ("range", py.None()),
+        };
+        Ok(Some(PyTuple::new(
+            py,
+            [
+                kind.into_pyobject(py)?.into_any().unbind(),
+                p.num_partitions().into_pyobject(py)?.into_any().unbind(),
+                func,
+            ],
+        )?))
+    }
+
+    /// A keyed operation with `others` (see the stub for the operations). The inputs are
+    /// shuffled into the target partitioning unless they already have it: ``Hash(n)`` (or
+    /// ``partition_func``'s) for an explicit ``num_partitions``, else the partitioning of an
+    /// input that has one, else ``Hash(default_partitions)``.
+    #[pyo3(signature = (op, others, num_partitions, default_partitions, partition_func=None))]
+    fn key_op(
+        &self,
+        py: Python<'_>,
+        op: &str,
+        others: Vec<Py<PyRdd>>,
+        num_partitions: Option<usize>,
+        default_partitions: usize,
+        partition_func: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let op = match op {
+            "group_by_key" => KeyOp::GroupByKey,
+            "cogroup" => KeyOp::CoGroup,
+            "join" => KeyOp::Join {
+                left_outer: false,
+                right_outer: false,
+            },
+            "left_outer_join" => KeyOp::Join {
+                left_outer: true,
+                right_outer: false,
+            },
+            "right_outer_join" => KeyOp::Join {
+                left_outer: false,
+                right_outer: true,
+            },
+            "full_outer_join" => KeyOp::Join {
+                left_outer: true,
+                right_outer: true,
+            },
+            "subtract_by_key" => KeyOp::SubtractByKey,
+            "distinct" => KeyOp::Distinct,
+            "intersection" => KeyOp::Intersection,
+            "subtract" => KeyOp::Subtract,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown keyed operation {other:?}"
+                )))
+            }
+        };
+        if num_partitions.unwrap_or(default_partitions) == 0 {
+            return Err(PyValueError::new_err("numPartitions must be positive"));
+        }
+        let mut inputs = vec![self.inner.clone()];
+        inputs.extend(others.iter().map(|r| r.get().inner.clone()));
+        let target = match partition_func {
+            Some(f) if !f.is_none() => Partitioning::Func(
+                num_partitions.unwrap_or(default_partitions),
+                Arc::new(PyKeyPartitioner(callable(f, "partitionFunc")?)),
+            ),
+            _ => Rdd::default_partitioning(&inputs, num_partitions, default_partitions),
+        };
+        Rdd::keyed(&inputs, op, &target).py_err(py).map(wrap)
+    }
+
+    #[pyo3(signature = (kind, expr, fallback, preserves_partitioning=None))]
     fn native_step(
         &self,
         py: Python<'_>,
         kind: &str,
         expr: &Bound<'_, PyAny>,
         fallback: &Bound<'_, PyAny>,
+        preserves_partitioning: Option<bool>,
     ) -> PyResult<Self> {
         let kind = NativeKind::parse(kind)
             .ok_or_else(|| PyValueError::new_err(format!("unknown native step kind {kind:?}")))?;
@@ -127,11 +257,15 @@ impl PyRdd {
             )));
         }
         let fallback = Arc::new(PyPartitionFn(callable(fallback, "fallback")?));
-        Ok(wrap(self.inner.with_step(Step::Native {
+        let step = Step::Native {
             kind,
             expr: Arc::new(expr),
             fallback,
-        })))
+        };
+        Ok(wrap(match preserves_partitioning {
+            Some(keep) => self.inner.with_step_keeping(step, keep),
+            None => self.inner.with_step(step),
+        }))
     }
 
     fn group_by_key_local(&self) -> Self {
@@ -200,6 +334,13 @@ impl PyRdd {
         PyList::new(py, lists)
     }
 
+    /// The first `n` records (Spark's partition scan), computing and converting only those.
+    fn take<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyList>> {
+        let rdd = self.inner.clone();
+        let records = run_detached(py, move || rdd.take(n))?;
+        partition_to_py(py, &records)
+    }
+
     fn count(&self, py: Python<'_>) -> PyResult<usize> {
         let rdd = self.inner.clone();
         run_detached(py, move || rdd.count())
@@ -210,6 +351,164 @@ impl PyRdd {
         run_detached(py, move || rdd.save_as_text_file(&path))
     }
 
+    fn zip_with_index(&self, py: Python<'_>) -> PyResult<Self> {
+        let rdd = self.inner.clone();
+        run_detached(py, move || rdd.zip_with_index()).map(wrap)
+    }
+
+    fn zip_with_unique_id(&self) -> Self {
+        wrap(self.inner.zip_with_unique_id())
+    }
+
+    fn zip(&self, py: Python<'_>, other: &PyRdd) -> PyResult<Self> {
+        self.inner.zip(&other.inner).py_err(py).map(wrap)
+    }
+
+    /// `sample`: `fraction` per record (or a Poisson(`fraction`) number of copies with
+    /// replacement), seeded.
+    fn sample(&self, with_replacement: bool, fraction: f64, seed: u64) -> Self {
+        let mode = if with_replacement {
+            SampleMode::Poisson(fraction)
+        } else {
+            SampleMode::Bernoulli(fraction)
+        };
+        wrap(self.inner.sample(mode, seed))
+    }
+
+    /// The records whose seeded draw is in `[lb, ub)` (`randomSplit`).
+    fn sample_range(&self, lb: f64, ub: f64, seed: u64) -> Self {
+        wrap(self.inner.sample(SampleMode::Range(lb, ub), seed))
+    }
+
+    fn cartesian(&self, other: &PyRdd) -> Self {
+        wrap(self.inner.cartesian(&other.inner))
+    }
+
+    fn sort_by_key(
+        &self,
+        py: Python<'_>,
+        ascending: bool,
+        num_partitions: usize,
+    ) -> PyResult<Self> {
+        let rdd = self.inner.clone();
+        run_detached(py, move || rdd.sort_by_key(ascending, num_partitions)).map(wrap)
+    }
+
+    fn count_by_value<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let rdd = self.inner.clone();
+        let counts = run_detached(py, move || actions::count_by_value(&rdd))?;
+        let out = py
+            .import("collections")?
+            .getattr("defaultdict")?
+            .call1((py.get_type::<pyo3::types::PyInt>(),))?;
+        let dict = out.cast::<pyo3::types::PyDict>()?;
+        for (k, c) in &counts {
+            dict.set_item(value_to_py(py, k)?, c)?;
+        }
+        Ok(out)
+    }
+
+    /// `max` (or `min`) natively: `(value,)`, `()` when empty, None for Python values.
+    fn extreme<'py>(
+        &self,
+        py: Python<'py>,
+        largest: bool,
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let rdd = self.inner.clone();
+        match run_detached(py, move || actions::extreme(&rdd, largest))? {
+            None => Ok(None),
+            Some(None) => Ok(Some(PyTuple::empty(py))),
+            Some(Some(v)) => Ok(Some(PyTuple::new(py, [value_to_py(py, &v)?])?)),
+        }
+    }
+
+    /// `takeOrdered(num)` / `top(num)` natively; None for Python values.
+    fn ordered<'py>(
+        &self,
+        py: Python<'py>,
+        num: usize,
+        largest: bool,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
+        let rdd = self.inner.clone();
+        match run_detached(py, move || actions::ordered(&rdd, num, largest))? {
+            None => Ok(None),
+            Some(vs) => partition_to_py(py, &vs).map(Some),
+        }
+    }
+
+    /// `sum()` natively: `(value,)`, or None when Python must add.
+    fn sum<'py>(
+        &self,
+        py: Python<'py>,
+        compensated: bool,
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let rdd = self.inner.clone();
+        match run_detached(py, move || actions::sum(&rdd, compensated))? {
+            None => Ok(None),
+            Some(v) => Ok(Some(PyTuple::new(py, [value_to_py(py, &v)?])?)),
+        }
+    }
+
+    /// Per-partition `(n, mu, m2, max, min)` for numbers, or None.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        let rdd = self.inner.clone();
+        let Some(parts) = run_detached(py, move || actions::stats(&rdd))? else {
+            return Ok(None);
+        };
+        let items = parts
+            .iter()
+            .map(|(n, mu, m2, max, min)| {
+                let opt = |v: &Option<Value>| match v {
+                    Some(v) => value_to_py(py, v),
+                    None => Ok(py.None().into_bound(py)),
+                };
+                PyTuple::new(
+                    py,
+                    [
+                        n.into_pyobject(py)?.into_any(),
+                        mu.into_pyobject(py)?.into_any(),
+                        m2.into_pyobject(py)?.into_any(),
+                        opt(max)?,
+                        opt(min)?,
+                    ],
+                )
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items).map(Some)
+    }
+
+    /// `reduce(f, partition[, zero])` of each partition for a provable two-argument `f`
+    /// (the `_analyze` encoding): the results of the non-empty folds, or None when a
+    /// partition needs Python.
+    #[pyo3(signature = (expr, zero=None))]
+    fn reduce_partitions<'py>(
+        &self,
+        py: Python<'py>,
+        expr: &Bound<'_, PyAny>,
+        zero: Option<&Bound<'_, PyTuple>>,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
+        let encoded = py_to_value(expr).py_err(py)?;
+        let expr = Expr::from_value(&encoded).py_err(py)?;
+        if expr.arity() > 2 {
+            return Err(PyValueError::new_err(
+                "expression takes more than 2 arguments",
+            ));
+        }
+        let zero = match zero {
+            Some(t) if !t.is_empty() => Some(py_to_value(&t.get_item(0)?).py_err(py)?),
+            _ => None,
+        };
+        let rdd = self.inner.clone();
+        let Some(parts) = run_detached(py, move || {
+            actions::reduce_partitions(&rdd, &expr, zero.as_ref())
+        })?
+        else {
+            return Ok(None);
+        };
+        let values: Vec<Value> = parts.into_iter().flatten().collect();
+        partition_to_py(py, &values).map(Some)
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "Rdd(id={}, partitions={})",
@@ -217,4 +516,42 @@ impl PyRdd {
             self.inner.num_partitions()
         )
     }
+}
+
+/// A hash of ``x`` that does not depend on the interpreter's hash seed: PySpark's
+/// ``portable_hash`` (the engine's implementation, the only one).
+///
+/// None is 0, tuples are hashed element by element, ``str`` and ``bytes`` as CPython hashes
+/// them under ``PYTHONHASHSEED=0`` (the seed PySpark's workers use), anything else is
+/// ``hash(x)``: keys land in the same partitions as in Spark.
+///
+/// Examples
+/// --------
+/// >>> portable_hash(None)
+/// 0
+/// >>> portable_hash((None, 1)) & 0xffffffff
+/// 219750521
+#[pyfunction]
+pub fn portable_hash(py: Python<'_>, x: &Bound<'_, PyAny>) -> PyResult<i64> {
+    let value = py_to_value(x).and_then(|v| match v {
+        Value::Host(_) => py_portable_hash(x),
+        native => native.portable_hash(),
+    });
+    value.map_err(|e| {
+        // Python's own error (`hash(x)` raised) as it is, not wrapped as a job failure.
+        match e
+            .user_error()
+            .and_then(|u| u.0.downcast_ref::<crate::python::errors::PyUserError>())
+        {
+            Some(p) => p.0.clone_ref(py),
+            None => crate::python::errors::to_pyerr(py, e),
+        }
+    })
+}
+
+/// How many times a Python partition function (a fused chain of Python steps, a fallback)
+/// has been called in this process.
+#[pyfunction]
+pub fn python_partition_calls() -> u64 {
+    crate::python::udf::PARTITION_CALLS.load(std::sync::atomic::Ordering::Relaxed)
 }

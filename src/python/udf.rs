@@ -12,15 +12,19 @@ use crate::engine::rdd::Rdd;
 use crate::engine::stream::graph::{OutputFn, TransformFn};
 use crate::engine::stream::listener::{Info, Listener};
 use crate::engine::value::Value;
-use crate::python::conv::{partition_to_py, py_to_partition, value_to_py};
+use crate::python::conv::{partition_to_py, py_to_partition, py_to_value, value_to_py};
 use crate::python::errors::user;
 use crate::python::rdd::PyRdd;
+
+/// Calls of Python partition functions so far (tests prove native paths with it).
+pub static PARTITION_CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// `func(split_index, iterator) -> iterable`.
 pub struct PyPartitionFn(pub Py<PyAny>);
 
 impl PartitionFn for PyPartitionFn {
     fn call(&self, split: usize, input: Vec<Value>) -> Result<Vec<Value>> {
+        PARTITION_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Python::attach(|py| {
             let list = partition_to_py(py, &input).map_err(user)?;
             drop(input);
@@ -30,6 +34,28 @@ impl PartitionFn for PyPartitionFn {
                 return Ok(Vec::new());
             }
             py_to_partition(&out)
+        })
+    }
+
+    fn call_limited(&self, split: usize, input: Vec<Value>, limit: usize) -> Result<Vec<Value>> {
+        PARTITION_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Python::attach(|py| {
+            let list = partition_to_py(py, &input).map_err(user)?;
+            drop(input);
+            let iter = list.try_iter().map_err(user)?;
+            let out = self.0.bind(py).call1((split, iter)).map_err(user)?;
+            if out.is_none() || limit == 0 {
+                return Ok(Vec::new());
+            }
+            // Consume the function's output only as far as needed.
+            let mut records = Vec::new();
+            for item in out.try_iter().map_err(user)? {
+                records.push(py_to_value(&item.map_err(user)?)?);
+                if records.len() >= limit {
+                    break;
+                }
+            }
+            Ok(records)
         })
     }
 }
@@ -50,6 +76,14 @@ impl KeyPartitioner for PyKeyPartitioner {
                 })
                 .collect()
         })
+    }
+
+    fn identity(&self) -> usize {
+        self.0.as_ptr() as usize
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }
 

@@ -1,3 +1,4 @@
 //! Engine integration tests: the streaming driver with Rust closures as user code.
 
+mod keyed;
 mod streaming;

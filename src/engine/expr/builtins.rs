@@ -10,7 +10,7 @@ pub(super) fn safe_repr(v: &Value) -> bool {
         Value::None | Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Bytes(_) => true,
         Value::Str(s) => s.is_ascii(),
         Value::Tuple(t) | Value::List(t) => t.iter().all(safe_repr),
-        Value::Host(_) => false,
+        Value::Host(_) | Value::Group(_) => false,
     }
 }
 
@@ -94,7 +94,7 @@ pub(super) fn parse_py_float(s: &str) -> Ev<f64> {
 
 pub(super) fn seq_items(v: &Value) -> Ev<Vec<Value>> {
     match v {
-        Value::Tuple(t) | Value::List(t) => Ok(t.to_vec()),
+        Value::Tuple(t) | Value::List(t) | Value::Group(t) => Ok(t.to_vec()),
         Value::Str(s) => Ok(s
             .chars()
             .map(|c| Value::str(c.encode_utf8(&mut [0; 4])))
@@ -111,7 +111,7 @@ pub(super) fn call(f: Builtin, args: &[Value]) -> Ev<Value> {
             let n = match a {
                 Value::Str(s) => s.chars().count(),
                 Value::Bytes(b) => b.len(),
-                Value::Tuple(t) | Value::List(t) => t.len(),
+                Value::Tuple(t) | Value::List(t) | Value::Group(t) => t.len(),
                 _ => return Err(Fallback),
             };
             Value::Int(i64::try_from(n).map_err(|_| Fallback)?)
@@ -170,7 +170,7 @@ pub(super) fn call(f: Builtin, args: &[Value]) -> Ev<Value> {
             // Ints and bools only: float summation differs between CPython versions (3.12
             // compensates rounding), so any float is left to Python.
             let items: &[Value] = match a {
-                Value::Tuple(t) | Value::List(t) => t,
+                Value::Tuple(t) | Value::List(t) | Value::Group(t) => t,
                 _ => return Err(Fallback),
             };
             let mut total: i64 = 0;

@@ -141,7 +141,7 @@ fn valid_const(v: &Value) -> bool {
         | Value::Str(_)
         | Value::Bytes(_) => true,
         Value::Tuple(items) => items.iter().all(valid_const),
-        Value::List(_) | Value::Host(_) => false,
+        Value::List(_) | Value::Host(_) | Value::Group(_) => false,
     }
 }
 

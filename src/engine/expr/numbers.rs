@@ -333,7 +333,7 @@ pub(super) fn py_eq(a: &Value, b: &Value, nested: bool) -> Ev<bool> {
 pub(super) fn contains_host(v: &Value) -> bool {
     match v {
         Value::Host(_) => true,
-        Value::Tuple(t) | Value::List(t) => t.iter().any(contains_host),
+        Value::Tuple(t) | Value::List(t) | Value::Group(t) => t.iter().any(contains_host),
         _ => false,
     }
 }

@@ -105,7 +105,7 @@ fn store<'a>(v: &'a Value, hosts: &mut Vec<&'a Value>) -> StoredRef<'a> {
         Value::Bytes(b) => StoredRef::Bytes(b),
         Value::Tuple(items) => StoredRef::Tuple(items.iter().map(|x| store(x, hosts)).collect()),
         Value::List(items) => StoredRef::List(items.iter().map(|x| store(x, hosts)).collect()),
-        Value::Host(_) => {
+        Value::Host(_) | Value::Group(_) => {
             hosts.push(v);
             StoredRef::Host((hosts.len() - 1) as u32)
         }

@@ -13,23 +13,21 @@ use rayon::prelude::*;
 
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
-use crate::engine::host::{KeyPartitioner, PartitionFn};
+use crate::engine::host::PartitionFn;
+use crate::engine::keys;
+use crate::engine::ops::keyed::KeyOp;
 use crate::engine::step::{NativeKind, Step};
 use crate::engine::textio;
-use crate::engine::value::{Key, Value};
+use crate::engine::value::Value;
+
+mod limit;
+mod partition;
+mod plans;
+
+use partition::bucket;
+pub use partition::{Partitioner, Partitioning, RangeBounds};
 
 pub type Partition = Vec<Value>;
-
-/// How a shuffle assigns records to output partitions.
-#[derive(Clone)]
-pub enum Partitioner {
-    /// PySpark's `portable_hash(key) % n`, computed natively.
-    PortableHash,
-    /// A user function of the key.
-    Host(Arc<dyn KeyPartitioner>),
-    /// Even spreading for `repartition`, key-less.
-    RoundRobin,
-}
 
 /// Partitions produced on demand by engine code (keyed state, sources read lazily per partition).
 pub trait PartitionSource: Send + Sync {
@@ -45,6 +43,33 @@ enum Node {
     Narrow {
         parent: Arc<Rdd>,
         step: Step,
+    },
+    /// A keyed operation over co-partitioned inputs: partition `i` of the output is computed
+    /// from partition `i` of every input.
+    Keyed {
+        inputs: Vec<Arc<Rdd>>,
+        op: KeyOp,
+    },
+    /// `(x, index)`: `zipWithIndex` (partition starts given) or `zipWithUniqueId` (None).
+    Indexed {
+        parent: Arc<Rdd>,
+        starts: Option<Vec<i64>>,
+    },
+    /// `zip`: the i-th records of partition `p` of both, paired.
+    Zip {
+        left: Arc<Rdd>,
+        right: Arc<Rdd>,
+    },
+    /// `cartesian`: partition `i * n2 + j` pairs left partition `i` with right partition `j`.
+    Cartesian {
+        left: Arc<Rdd>,
+        right: Arc<Rdd>,
+    },
+    /// `sample` / `randomSplit`: records kept by a seeded generator per partition.
+    Sample {
+        parent: Arc<Rdd>,
+        mode: crate::engine::ops::sample::SampleMode,
+        seed: u64,
     },
     Shuffle {
         parent: Arc<Rdd>,
@@ -65,16 +90,27 @@ pub struct Rdd {
     ctx: Arc<EngineContext>,
     node: Node,
     num_partitions: usize,
+    partitioning: Option<Partitioning>,
     cache: Mutex<Option<Vec<Option<Partition>>>>,
 }
 
 impl Rdd {
     fn new(ctx: Arc<EngineContext>, node: Node, num_partitions: usize) -> Arc<Rdd> {
+        Rdd::new_partitioned(ctx, node, num_partitions, None)
+    }
+
+    fn new_partitioned(
+        ctx: Arc<EngineContext>,
+        node: Node,
+        num_partitions: usize,
+        partitioning: Option<Partitioning>,
+    ) -> Arc<Rdd> {
         Arc::new(Rdd {
             id: ctx.next_rdd_id(),
             ctx,
             node,
             num_partitions,
+            partitioning,
             cache: Mutex::new(None),
         })
     }
@@ -131,15 +167,44 @@ impl Rdd {
         self.num_partitions
     }
 
-    /// A narrow step applied to every partition.
+    /// How the records are known to be partitioned by key (None: not known).
+    pub fn partitioning(&self) -> Option<&Partitioning> {
+        self.partitioning.as_ref()
+    }
+
+    /// A narrow step applied to every partition. Steps that keep every record's key (native
+    /// `filter`, `mapValues`, `flatMapValues`, per-partition combines and groups) keep the
+    /// partitioning; others lose it.
     pub fn with_step(self: &Arc<Self>, step: Step) -> Arc<Rdd> {
-        Rdd::new(
+        let keeps = match &step {
+            Step::GroupLocal => true,
+            Step::Native { kind, .. } => matches!(
+                kind,
+                NativeKind::Filter
+                    | NativeKind::MapValues
+                    | NativeKind::FlatMapValues
+                    | NativeKind::Combine
+            ),
+            Step::Host(_) => false,
+        };
+        self.with_step_keeping(step, keeps)
+    }
+
+    /// A narrow step; `keeps_partitioning` is PySpark's `preservesPartitioning`.
+    pub fn with_step_keeping(self: &Arc<Self>, step: Step, keeps_partitioning: bool) -> Arc<Rdd> {
+        let partitioning = if keeps_partitioning {
+            self.partitioning.clone()
+        } else {
+            None
+        };
+        Rdd::new_partitioned(
             self.ctx.clone(),
             Node::Narrow {
                 parent: self.clone(),
                 step,
             },
             self.num_partitions,
+            partitioning,
         )
     }
 
@@ -149,13 +214,24 @@ impl Rdd {
     }
 
     /// Shuffle `(key, value)` records (or any records, for round-robin) into `n` partitions.
+    /// A dataset already partitioned that way is returned as it is (no shuffle), as PySpark's
+    /// `partitionBy` does.
     pub fn shuffle(self: &Arc<Self>, n: usize, partitioner: Partitioner) -> Result<Arc<Rdd>> {
         if n == 0 {
             return Err(EngineError::InvalidArgument(
                 "numPartitions must be positive".into(),
             ));
         }
-        Ok(Rdd::new(
+        let partitioning = match &partitioner {
+            Partitioner::PortableHash => Some(Partitioning::Hash(n)),
+            Partitioner::Host(f) => Some(Partitioning::Func(n, f.clone())),
+            Partitioner::Range(_) => Some(Partitioning::Unique(n, self.ctx.next_rdd_id())),
+            Partitioner::RoundRobin | Partitioner::RecordHash => None,
+        };
+        if partitioning.is_some() && partitioning == self.partitioning {
+            return Ok(self.clone());
+        }
+        Ok(Rdd::new_partitioned(
             self.ctx.clone(),
             Node::Shuffle {
                 parent: self.clone(),
@@ -164,7 +240,27 @@ impl Rdd {
                 lock: Mutex::new(()),
             },
             n,
+            partitioning,
         ))
+    }
+
+    /// This dataset hash-partitioned into `n` partitions (`portable_hash(k) % n`): itself when
+    /// it already is, else a shuffle.
+    pub fn partition_by_hash(self: &Arc<Self>, n: usize) -> Result<Arc<Rdd>> {
+        self.shuffle(n, Partitioner::PortableHash)
+    }
+
+    /// This dataset partitioned as `target`: itself when it already is, else a shuffle.
+    pub fn partition_as(self: &Arc<Self>, target: &Partitioning) -> Result<Arc<Rdd>> {
+        if self.partitioning.as_ref() == Some(target) {
+            return Ok(self.clone());
+        }
+        match target.partitioner() {
+            Some(p) => self.shuffle(target.num_partitions(), p),
+            None => Err(EngineError::Internal(
+                "cannot shuffle into a unique partitioning".into(),
+            )),
+        }
     }
 
     /// Merge neighbouring partitions down to `n` (no shuffle); never increases the count.
@@ -217,6 +313,17 @@ impl Rdd {
         match &self.node {
             Node::Source(_) | Node::Lazy(_) | Node::TextFile(_) => Ok(()),
             Node::Narrow { parent, .. } | Node::Coalesce { parent, .. } => parent.prepare(),
+            Node::Keyed { inputs, .. } => {
+                for input in inputs {
+                    input.prepare()?;
+                }
+                Ok(())
+            }
+            Node::Indexed { parent, .. } | Node::Sample { parent, .. } => parent.prepare(),
+            Node::Zip { left, right } | Node::Cartesian { left, right } => {
+                left.prepare()?;
+                right.prepare()
+            }
             Node::Union(parts) => {
                 let mut seen = std::collections::HashSet::new();
                 for (rdd, _) in parts {
@@ -240,12 +347,30 @@ impl Rdd {
                     return Ok(());
                 }
                 parent.prepare()?;
+                self.ctx
+                    .metrics()
+                    .shuffles
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let buckets = self.run_map_side(parent, partitioner)?;
                 let mut result: Vec<Partition> = vec![Vec::new(); self.num_partitions];
                 for map_output in buckets {
                     for (out, bucket) in result.iter_mut().zip(map_output) {
                         out.extend(bucket);
                     }
+                }
+                if let Partitioner::Range(range) = partitioner {
+                    // A sort's ranges are sorted once, here, not by every job that reads them.
+                    let ctx = &self.ctx;
+                    ctx.run(|| {
+                        result.par_iter_mut().try_for_each(|part| {
+                            crate::engine::ops::order::sort_by_key(
+                                ctx,
+                                part,
+                                |r| r.as_pair().map(|(k, _)| k).unwrap_or(r),
+                                !range.ascending,
+                            )
+                        })
+                    })?;
                 }
                 let _ = output.set(result);
                 Ok(())
@@ -259,12 +384,13 @@ impl Rdd {
         partitioner: &Partitioner,
     ) -> Result<Vec<Vec<Partition>>> {
         let n = self.num_partitions;
+        let ctx = &self.ctx;
         self.ctx.run(|| {
             (0..parent.num_partitions)
                 .into_par_iter()
                 .map(|i| {
                     let records = parent.compute(i)?;
-                    bucket(records, i, n, partitioner)
+                    bucket(ctx, records, i, n, partitioner)
                 })
                 .collect()
         })
@@ -296,7 +422,62 @@ impl Rdd {
                     return self.compute_fused(i);
                 }
                 let input = parent.compute(i)?;
+                if let Step::GroupLocal = step {
+                    return group_local_in(&self.ctx, input);
+                }
                 step.apply(i, input)
+            }
+            Node::Keyed { inputs, op } => {
+                let sides = inputs
+                    .iter()
+                    .map(|r| r.compute(i))
+                    .collect::<Result<Vec<_>>>()?;
+                op.run(&self.ctx, sides)
+            }
+            Node::Indexed { parent, starts } => {
+                let records = parent.compute(i)?;
+                let n = parent.num_partitions as i64;
+                Ok(records
+                    .into_iter()
+                    .enumerate()
+                    .map(|(j, x)| {
+                        let id = match starts {
+                            Some(s) => s[i] + j as i64,
+                            None => j as i64 * n + i as i64,
+                        };
+                        Value::pair(x, Value::Int(id))
+                    })
+                    .collect())
+            }
+            Node::Zip { left, right } => {
+                let xs = left.compute(i)?;
+                let ys = right.compute(i)?;
+                if xs.len() != ys.len() {
+                    return Err(EngineError::InvalidArgument(
+                        "Can only zip RDDs with same number of elements in each partition".into(),
+                    ));
+                }
+                Ok(xs
+                    .into_iter()
+                    .zip(ys)
+                    .map(|(x, y)| Value::pair(x, y))
+                    .collect())
+            }
+            Node::Sample { parent, mode, seed } => {
+                let records = parent.compute(i)?;
+                Ok(crate::engine::ops::sample::sample(records, *mode, *seed, i))
+            }
+            Node::Cartesian { left, right } => {
+                let n2 = right.num_partitions;
+                let xs = left.compute(i / n2)?;
+                let ys = right.compute(i % n2)?;
+                let mut out = Vec::with_capacity(xs.len() * ys.len());
+                for x in &xs {
+                    for y in &ys {
+                        out.push(Value::pair(x.clone(), y.clone()));
+                    }
+                }
+                Ok(out)
             }
             Node::Shuffle { output, .. } => match output.get() {
                 Some(parts) => Ok(parts[i].clone()),
@@ -404,60 +585,27 @@ impl Rdd {
     }
 }
 
-/// Split one map-side partition into `n` buckets.
-fn bucket(
-    records: Partition,
-    map_index: usize,
-    n: usize,
-    partitioner: &Partitioner,
-) -> Result<Vec<Partition>> {
-    let mut buckets: Vec<Partition> = (0..n).map(|_| Vec::new()).collect();
-    match partitioner {
-        Partitioner::PortableHash => {
-            for record in records {
-                let (k, _) = record.as_pair()?;
-                let h = k.portable_hash()?;
-                buckets[h.rem_euclid(n as i64) as usize].push(record);
-            }
-        }
-        Partitioner::Host(f) => {
-            let keys = records
-                .iter()
-                .map(|r| r.as_pair().map(|(k, _)| k))
-                .collect::<Result<Vec<_>>>()?;
-            let ids = f.partition_ids(&keys)?;
-            if ids.len() != records.len() {
-                return Err(EngineError::Internal(
-                    "partition function returned the wrong number of ids".into(),
-                ));
-            }
-            for (record, id) in records.into_iter().zip(ids) {
-                buckets[id.rem_euclid(n as i64) as usize].push(record);
-            }
-        }
-        Partitioner::RoundRobin => {
-            // Start each source partition at a different target so small partitions spread.
-            let start = (map_index * 7919) % n;
-            for (j, record) in records.into_iter().enumerate() {
-                buckets[(start + j) % n].push(record);
-            }
-        }
-    }
-    Ok(buckets)
-}
-
 /// Group `(k, v)` records by key into `(k, [v...])`, keys in first-seen order.
+/// Host keys are compared one by one here: datasets use [`group_local_in`].
 pub fn group_local(records: Partition) -> Result<Partition> {
     let mut groups: crate::engine::value::KeyMap<Vec<Value>> = Default::default();
     for record in records {
         let (k, v) = record.as_pair()?;
         groups
-            .entry(Key::new(k.clone())?)
+            .entry(crate::engine::value::Key::new(k.clone())?)
             .or_default()
             .push(v.clone());
     }
     Ok(groups
         .into_iter()
         .map(|(k, vs)| Value::pair(k.value, Value::List(Arc::from(vs))))
+        .collect())
+}
+
+/// [`group_local`] with the context's host runtime (host keys compared in bulk).
+pub fn group_local_in(ctx: &EngineContext, records: Partition) -> Result<Partition> {
+    Ok(keys::group_pairs(ctx, &records)?
+        .into_iter()
+        .map(|(k, vs)| Value::pair(k, Value::List(Arc::from(vs))))
         .collect())
 }

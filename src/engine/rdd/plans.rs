@@ -1,0 +1,284 @@
+//! Plans built from other datasets: keyed operations over co-partitioned inputs, sorts,
+//! zips, samples and partitioner-aware unions.
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::{Node, Partitioner, Partitioning, RangeBounds, Rdd};
+use crate::engine::context::EngineContext;
+use crate::engine::error::{EngineError, Result};
+use crate::engine::ops::keyed::KeyOp;
+use crate::engine::value::Value;
+
+impl Rdd {
+    /// The union of datasets that all have the same partitioning (Spark's
+    /// `PartitionerAwareUnionRDD`): `n` partitions, partition `i` holding partition `i` of each
+    /// input in turn, and the partitioning kept. Other inputs: a plain [`Rdd::union`].
+    pub fn union_partitioned(ctx: &Arc<EngineContext>, rdds: &[Arc<Rdd>]) -> Arc<Rdd> {
+        let first = rdds.first().and_then(|r| r.partitioning.clone());
+        match first {
+            Some(p)
+                if rdds.len() > 1 && rdds.iter().all(|r| r.partitioning.as_ref() == Some(&p)) =>
+            {
+                Rdd::new_partitioned(
+                    ctx.clone(),
+                    Node::Keyed {
+                        inputs: rdds.to_vec(),
+                        op: KeyOp::Concat,
+                    },
+                    p.num_partitions(),
+                    Some(p),
+                )
+            }
+            _ => Rdd::union(ctx, rdds),
+        }
+    }
+
+    /// Each partition sorted stably by key with Python's ordering (no shuffle; the
+    /// partitioning is kept): `repartitionAndSortWithinPartitions`' second half.
+    pub fn sort_within_partitions(self: &Arc<Self>, ascending: bool) -> Arc<Rdd> {
+        Rdd::new_partitioned(
+            self.ctx.clone(),
+            Node::Keyed {
+                inputs: vec![self.clone()],
+                op: KeyOp::SortByKey { ascending },
+            },
+            self.num_partitions,
+            self.partitioning.clone(),
+        )
+    }
+
+    /// The partitioning keyed operations over `inputs` use (Spark's `defaultPartitioner`):
+    /// `Hash(n)` when `n` is given; otherwise the partitioning of the input with the most
+    /// partitions among those that have one, so that input is not shuffled again; otherwise
+    /// `Hash(default_n)`.
+    pub fn default_partitioning(
+        inputs: &[Arc<Rdd>],
+        n: Option<usize>,
+        default_n: usize,
+    ) -> Partitioning {
+        if let Some(n) = n {
+            return Partitioning::Hash(n);
+        }
+        let mut best: Option<&Partitioning> = None;
+        for p in inputs.iter().filter_map(|r| r.partitioning.as_ref()) {
+            if p.partitioner().is_some()
+                && best.is_none_or(|b| p.num_partitions() > b.num_partitions())
+            {
+                best = Some(p);
+            }
+        }
+        best.cloned()
+            .unwrap_or(Partitioning::Hash(default_n.max(1)))
+    }
+
+    /// A keyed operation over `(k, v)` inputs (or whole records, for the set operations),
+    /// each brought into `target` partitioning by a shuffle unless it already is.
+    pub fn keyed(inputs: &[Arc<Rdd>], op: KeyOp, target: &Partitioning) -> Result<Arc<Rdd>> {
+        let Some(first) = inputs.first() else {
+            return Err(EngineError::Internal(
+                "a keyed operation needs inputs".into(),
+            ));
+        };
+        let n = target.num_partitions();
+        let by_record = op.keys_are_records();
+        let mut shuffled = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            shuffled.push(if op == KeyOp::Distinct {
+                // Map side: each partition's duplicates dropped before the shuffle.
+                let local = Rdd::new(
+                    input.ctx.clone(),
+                    Node::Keyed {
+                        inputs: vec![input.clone()],
+                        op: KeyOp::Distinct,
+                    },
+                    input.num_partitions,
+                );
+                local.shuffle(n, Partitioner::RecordHash)?
+            } else if by_record {
+                input.shuffle(n, Partitioner::RecordHash)?
+            } else {
+                input.partition_as(target)?
+            });
+        }
+        let partitioning = if op.keeps_keys() {
+            Some(target.clone())
+        } else {
+            None
+        };
+        Ok(Rdd::new_partitioned(
+            first.ctx.clone(),
+            Node::Keyed {
+                inputs: shuffled,
+                op,
+            },
+            n,
+            partitioning,
+        ))
+    }
+
+    /// `zipWithIndex`: each record paired with its position; runs a job counting the
+    /// partitions (all but the last) when there is more than one.
+    pub fn zip_with_index(self: &Arc<Self>) -> Result<Arc<Rdd>> {
+        let n = self.num_partitions;
+        let mut starts = vec![0i64; n];
+        if n > 1 {
+            let head: Vec<usize> = (0..n - 1).collect();
+            self.prepare()?;
+            let sizes: Vec<usize> = self.ctx.run(|| {
+                head.par_iter()
+                    .map(|&i| self.compute(i).map(|p| p.len()))
+                    .collect::<Result<_>>()
+            })?;
+            for (i, size) in sizes.into_iter().enumerate() {
+                starts[i + 1] = starts[i] + size as i64;
+            }
+        }
+        Ok(Rdd::new(
+            self.ctx.clone(),
+            Node::Indexed {
+                parent: self.clone(),
+                starts: Some(starts),
+            },
+            n,
+        ))
+    }
+
+    /// `zipWithUniqueId`: item `j` of partition `i` of `n` gets `j * n + i` (no job).
+    pub fn zip_with_unique_id(self: &Arc<Self>) -> Arc<Rdd> {
+        Rdd::new(
+            self.ctx.clone(),
+            Node::Indexed {
+                parent: self.clone(),
+                starts: None,
+            },
+            self.num_partitions,
+        )
+    }
+
+    /// `zip`: the same number of partitions is required here, the same number of records in
+    /// each when computed.
+    pub fn zip(self: &Arc<Self>, other: &Arc<Rdd>) -> Result<Arc<Rdd>> {
+        if self.num_partitions != other.num_partitions {
+            return Err(EngineError::InvalidArgument(
+                "Can only zip with RDD which has the same number of partitions".into(),
+            ));
+        }
+        Ok(Rdd::new(
+            self.ctx.clone(),
+            Node::Zip {
+                left: self.clone(),
+                right: other.clone(),
+            },
+            self.num_partitions,
+        ))
+    }
+
+    /// `sample` (and `randomSplit`'s ranges): a seeded, repeatable selection per partition.
+    /// Keeps the partitioning (records keep their keys).
+    pub fn sample(
+        self: &Arc<Self>,
+        mode: crate::engine::ops::sample::SampleMode,
+        seed: u64,
+    ) -> Arc<Rdd> {
+        Rdd::new_partitioned(
+            self.ctx.clone(),
+            Node::Sample {
+                parent: self.clone(),
+                mode,
+                seed,
+            },
+            self.num_partitions,
+            self.partitioning.clone(),
+        )
+    }
+
+    /// `cartesian`: every pair, `n1 * n2` partitions.
+    pub fn cartesian(self: &Arc<Self>, other: &Arc<Rdd>) -> Arc<Rdd> {
+        Rdd::new(
+            self.ctx.clone(),
+            Node::Cartesian {
+                left: self.clone(),
+                right: other.clone(),
+            },
+            self.num_partitions * other.num_partitions,
+        )
+    }
+
+    /// `sortByKey`: `(k, v)` records range-partitioned into `n` partitions by Python's
+    /// ordering of the keys (bounds from a sample, as Spark's RangePartitioner), each partition
+    /// sorted stably. An empty dataset is returned as it is. Runs a job to sample the keys.
+    pub fn sort_by_key(self: &Arc<Self>, ascending: bool, n: usize) -> Result<Arc<Rdd>> {
+        if n == 0 {
+            return Err(EngineError::InvalidArgument(
+                "numPartitions must be positive".into(),
+            ));
+        }
+        // One pass: each partition's size and evenly spaced keys (about 60 per output
+        // partition in all, as Spark's RangePartitioner samples), weighted by how many records
+        // each stands for.
+        let per_part = (60 * n).div_ceil(self.num_partitions.max(1)).max(1);
+        let parts = crate::engine::ops::actions::per_partition(self, |p| {
+            let stride = (p.len() / per_part).max(1);
+            let keys = p
+                .iter()
+                .step_by(stride)
+                .map(|r| r.as_pair().map(|(k, _)| k.clone()))
+                .collect::<Result<Vec<_>>>()?;
+            Ok((p.len(), keys))
+        })?;
+        let size: usize = parts.iter().map(|(len, _)| len).sum();
+        if size == 0 {
+            return Ok(self.clone());
+        }
+        let mut bounds = Vec::new();
+        if n > 1 {
+            let mut candidates: Vec<(Value, f64)> = Vec::new();
+            for (len, keys) in parts {
+                if !keys.is_empty() {
+                    let weight = len as f64 / keys.len() as f64;
+                    candidates.extend(keys.into_iter().map(|k| (k, weight)));
+                }
+            }
+            crate::engine::ops::order::sort_by_key(&self.ctx, &mut candidates, |c| &c.0, false)?;
+            bounds = range_bounds(candidates, n);
+        }
+        // The shuffle sorts each range when it materialises (see `Rdd::prepare`).
+        self.shuffle(
+            n,
+            Partitioner::Range(Arc::new(RangeBounds { bounds, ascending })),
+        )
+    }
+}
+
+/// Spark's `RangePartitioner.determineBounds`: up to `n - 1` keys splitting the weighted,
+/// sorted candidates into equal weights, skipping duplicates.
+fn range_bounds(candidates: Vec<(Value, f64)>, n: usize) -> Vec<Value> {
+    let total: f64 = candidates.iter().map(|c| c.1).sum();
+    let step = total / n as f64;
+    let mut cum = 0.0;
+    let mut target = step;
+    let mut bounds: Vec<Value> = Vec::new();
+    for (key, weight) in candidates {
+        if bounds.len() >= n - 1 {
+            break;
+        }
+        cum += weight;
+        if cum >= target {
+            let greater = match bounds.last() {
+                None => true,
+                Some(prev) if key.has_host() || prev.has_host() => true,
+                Some(prev) => matches!(
+                    crate::engine::ops::order::py_cmp(&key, prev),
+                    Ok(std::cmp::Ordering::Greater)
+                ),
+            };
+            if greater {
+                bounds.push(key);
+                target += step;
+            }
+        }
+    }
+    bounds
+}

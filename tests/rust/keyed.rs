@@ -1,0 +1,86 @@
+//! Keyed operators, known partitioning and limits, driven from Rust.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use ferrostream::engine::context::EngineContext;
+use ferrostream::engine::ops::keyed::KeyOp;
+use ferrostream::engine::rdd::{Partitioning, Rdd};
+use ferrostream::engine::value::Value;
+
+fn pairs(ctx: &Arc<EngineContext>, n: usize, parts: usize) -> Arc<Rdd> {
+    let records: Vec<Value> = (0..n as i64)
+        .map(|i| Value::pair(Value::Int(i % 10), Value::Int(i)))
+        .collect();
+    let chunk = n.div_ceil(parts);
+    Rdd::from_partitions(ctx, records.chunks(chunk).map(<[Value]>::to_vec).collect())
+}
+
+fn shuffles(ctx: &EngineContext) -> u64 {
+    ctx.metrics().shuffles.load(Ordering::Relaxed)
+}
+
+#[test]
+fn hash_partitioned_inputs_are_not_shuffled_again() {
+    let ctx = EngineContext::new(2).unwrap();
+    let state = pairs(&ctx, 100, 3).partition_by_hash(4).unwrap();
+    state.persist();
+    assert_eq!(state.count().unwrap(), 100);
+    let again = state.partition_by_hash(4).unwrap();
+    assert!(Arc::ptr_eq(&again, &state));
+    assert!(matches!(state.partitioning(), Some(Partitioning::Hash(4))));
+
+    let batch = pairs(&ctx, 20, 2);
+    let target = Rdd::default_partitioning(&[state.clone(), batch.clone()], None, 5);
+    assert!(target == Partitioning::Hash(4));
+    let before = shuffles(&ctx);
+    let grouped = Rdd::keyed(&[state.clone(), batch], KeyOp::CoGroup, &target).unwrap();
+    let out = grouped.collect().unwrap();
+    assert_eq!(out.len(), 10);
+    assert_eq!(shuffles(&ctx) - before, 1); // only the batch moved
+    for record in &out {
+        let (_, sides) = record.as_pair().unwrap();
+        let Value::Tuple(sides) = sides else {
+            panic!("cogroup gives a tuple of groups")
+        };
+        assert!(matches!(&sides[0], Value::Group(vs) if vs.len() == 10));
+        assert!(matches!(&sides[1], Value::Group(vs) if vs.len() == 2));
+    }
+}
+
+#[test]
+fn sorts_take_and_joins() {
+    let ctx = EngineContext::new(2).unwrap();
+    let data = pairs(&ctx, 50, 4);
+    let sorted = data.sort_by_key(false, 3).unwrap();
+    let keys: Vec<i64> = sorted
+        .collect()
+        .unwrap()
+        .iter()
+        .map(|r| match r.as_pair().unwrap().0 {
+            Value::Int(i) => *i,
+            _ => panic!("int keys"),
+        })
+        .collect();
+    let mut expected = keys.clone();
+    expected.sort_by(|a, b| b.cmp(a));
+    assert_eq!(keys, expected);
+    assert_eq!(sorted.take(3).unwrap().len(), 3);
+
+    let left = pairs(&ctx, 10, 2);
+    let right = Rdd::from_partitions(
+        &ctx,
+        vec![vec![Value::pair(Value::Int(3), Value::str("x"))]],
+    );
+    let target = Rdd::default_partitioning(&[left.clone(), right.clone()], Some(2), 3);
+    let join = KeyOp::Join {
+        left_outer: false,
+        right_outer: false,
+    };
+    let joined = Rdd::keyed(&[left, right], join, &target)
+        .unwrap()
+        .collect()
+        .unwrap();
+    assert_eq!(joined.len(), 1);
+    assert_eq!(joined[0].to_py_repr().unwrap(), "(3, (3, 'x'))");
+}

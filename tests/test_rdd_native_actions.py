@@ -1,0 +1,196 @@
+"""Actions, sorting and zips computed by the engine, with Python's semantics."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from operator import add
+from typing import Any
+
+import pytest
+
+from ferrostream import SparkContext, _native
+from ferrostream._rdd_actions import ActionsMixin
+from ferrostream.errors import SparkException
+
+
+class Box:
+    """An orderable value the engine cannot represent natively."""
+
+    def __init__(self, v: int) -> None:
+        self.v = v
+
+    def __lt__(self, other: Box) -> bool:
+        return self.v < other.v
+
+    def __gt__(self, other: Box) -> bool:
+        return self.v > other.v
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Box) and other.v == self.v
+
+    def __hash__(self) -> int:
+        return self.v
+
+    def __repr__(self) -> str:
+        return f"Box({self.v})"
+
+
+@pytest.fixture
+def python_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the actions that ran their per-partition Python fallback."""
+    calls: list[int] = []
+    original = ActionsMixin._per_partition
+
+    def counted(self: Any, func: Any) -> list[Any]:
+        calls.append(1)
+        return original(self, func)
+
+    monkeypatch.setattr(ActionsMixin, "_per_partition", counted)
+    return calls
+
+
+def test_native_actions_match_python(sc: SparkContext, python_calls: list[int]) -> None:
+    data = [5, 3.5, True, 10, -2, 7, 10.0]
+    rdd = sc.parallelize(data, 3)
+    assert rdd.max() == max(data) and rdd.min() == min(data)
+    assert rdd.top(3) == sorted(data, reverse=True)[:3]
+    assert rdd.takeOrdered(4) == sorted(data)[:4]
+    assert sc.parallelize([1, 2, True, -5], 3).sum() == -1
+    assert sc.parallelize([0.1] * 10, 2).sum() == sum([0.1] * 5) + sum([0.1] * 5)
+    assert sc.parallelize(range(100), 4).sum() == 4950
+    stats = rdd.stats()
+    assert stats.count() == 7 and stats.max() == 10 and stats.min() == -2
+    assert stats.mean() == pytest.approx(sum(data) / 7)
+    nums = sc.parallelize([5, 3.5, 10, -2, 7, 10.0], 3)
+    before = _native.python_partition_calls()
+    assert nums.reduce(lambda a, b: a + b) == 33.5
+    assert nums.fold(0, lambda a, b: a + b) == 33.5
+    assert nums.aggregate(0, lambda a, b: a + b, add) == 33.5
+    assert _native.python_partition_calls() == before
+    counts = sc.parallelize(["a", "b", "a", 1, 1.0], 2).countByValue()
+    assert isinstance(counts, defaultdict) and counts == {"a": 2, "b": 1, 1: 2}
+    assert sc.parallelize([("a", 1), ("b", 1), ("a", 2)]).countByKey() == {"a": 2, "b": 1}
+    assert python_calls == []  # all of it ran natively
+
+
+def test_python_values_fall_back_per_partition(
+    sc: SparkContext, python_calls: list[int]
+) -> None:
+    boxes = sc.parallelize([Box(3), Box(1), Box(2)], 2)
+    assert boxes.max() == Box(3) and boxes.min() == Box(1)
+    assert boxes.top(2) == [Box(3), Box(2)]
+    assert boxes.takeOrdered(2) == [Box(1), Box(2)]
+    assert python_calls == [1, 1]  # top and takeOrdered; max/min reduce per partition
+    assert sc.parallelize([1, 2**70]).sum() == 1 + 2**70
+    assert sc.parallelize(["a", "b"]).countByValue() == {"a": 1, "b": 1}
+
+
+def test_python_errors_are_kept(sc: SparkContext) -> None:
+    with pytest.raises(SparkException) as info:
+        sc.parallelize(["a", 1], 1).max()
+    assert isinstance(info.value.__cause__, TypeError)
+    with pytest.raises(SparkException) as info:
+        sc.parallelize([[1], [1]], 1).countByValue()
+    assert isinstance(info.value.__cause__, TypeError)
+    with pytest.raises(ValueError, match="empty RDD"):
+        sc.parallelize([], 2).max()
+    with pytest.raises(TypeError, match="not supported between instances"):
+        sc.parallelize([("a", 1), (1, 2)], 2).sortByKey().collect()
+
+
+def test_sorting_in_the_engine(sc: SparkContext) -> None:
+    data = [(x * 7919 % 1000, x) for x in range(1000)]
+    rdd = sc.parallelize(data, 4)
+    asc = rdd.sortByKey(numPartitions=3)
+    assert asc.collect() == sorted(data, key=lambda kv: kv[0])
+    parts = asc.glom().collect()
+    assert len(parts) == 3 and all(parts)
+    assert asc.partitioner is not None and asc.partitioner.numPartitions == 3
+    desc = rdd.sortByKey(False, 5).keys().collect()
+    assert desc == sorted((k for k, _ in data), reverse=True)
+    # Stable, and Python's mixed-number and tuple ordering.
+    mixed = [(2, "a"), (1.5, "b"), (True, "c"), (1, "d"), (2.0, "e")]
+    assert sc.parallelize(mixed, 2).sortByKey(numPartitions=2).collect() == sorted(
+        mixed, key=lambda kv: kv[0]
+    )
+    tuples = [((1, "b"), 0), ((1, "a"), 1), ((0, "z", 1), 2), ((0, "z"), 3)]
+    assert sc.parallelize(tuples).sortByKey().values().collect() == [3, 2, 1, 0]
+    words = sc.parallelize(["b", "C", "a"], 2)
+    assert words.sortBy(lambda w: w.lower()).collect() == ["a", "b", "C"]
+    assert words.sortBy(lambda w: w, ascending=False).collect() == ["b", "a", "C"]
+
+
+def test_sorting_host_keys_calls_python_per_partition(sc: SparkContext) -> None:
+    keys = [Box(i * 37 % 101) for i in range(101)]
+    rdd = sc.parallelize([(k, k.v) for k in keys], 4)
+    before = sc._ectx.host_key_calls
+    got = rdd.sortByKey(numPartitions=3).values().collect()
+    assert got == sorted(k.v for k in keys)
+    # Sorting the sample, placing each map partition's keys, sorting each output partition.
+    assert sc._ectx.host_key_calls - before <= 1 + 4 + 3
+
+
+def test_zips_in_the_engine(sc: SparkContext) -> None:
+    rdd = sc.parallelize(range(10), 3)
+    assert rdd.zipWithIndex().collect() == [(i, i) for i in range(10)]
+    assert rdd.zipWithUniqueId().values().collect() == [0, 3, 6, 1, 4, 7, 2, 5, 8, 11]
+    assert rdd.zip(rdd.map(str)).collect() == [(i, str(i)) for i in range(10)]
+    pairs = sc.parallelize([1, 2], 2).cartesian(sc.parallelize(["x", "y", "z"], 3))
+    assert pairs.getNumPartitions() == 6
+    assert pairs.collect() == [(a, b) for a in (1, 2) for b in "xyz"]
+    with pytest.raises(ValueError, match="same number of elements"):
+        rdd.zip(rdd.filter(lambda x: x > 0)).collect()
+
+
+def test_sort_then_index_runs_without_python(sc: SparkContext) -> None:
+    lines = sc.parallelize([f"w{i % 13}" for i in range(200)], 4)
+    before = _native.python_partition_calls()
+    ranked = lines.sortBy(lambda w: w, numPartitions=3).zipWithIndex()
+    assert ranked.count() == 200
+    assert ranked.collect()[:3] == [("w0", 0), ("w0", 1), ("w0", 2)]
+    counts = lines.countByValue()
+    assert counts["w0"] == 16
+    pairs = sc.parallelize([(w, i) for i, w in enumerate(["b", "C", "a"])], 2)
+    assert pairs.sortByKey(keyfunc=lambda k: k.lower()).values().collect() == [2, 0, 1]
+    assert _native.python_partition_calls() == before  # no Python step ran
+    assert pairs.sortByKey(keyfunc=lambda k: str.lower(k) if k else k).count() == 3
+    assert _native.python_partition_calls() > before  # an unprovable keyfunc runs in Python
+
+
+def test_take_computes_only_what_it_needs(sc: SparkContext) -> None:
+    seen: list[int] = []
+
+    def visit(x: int) -> int:
+        seen.append(x)
+        return x * 2
+
+    rdd = sc.parallelize(range(1000), 2).map(visit)
+    assert rdd.take(3) == [0, 2, 4]
+    assert seen == [0, 1, 2]  # the Python step's output was read only that far
+    assert rdd.first() == 0
+    assert not rdd.isEmpty()
+    seen.clear()
+    sparse = sc.parallelize(range(100), 10).map(visit).filter(lambda x: x > 30)
+    assert sparse.take(2) == [32, 34]
+    assert len(seen) < 100  # partitions scanned as Spark does, not all of them
+    assert sc.parallelize(range(10), 3).zipWithIndex().take(4) == [(i, i) for i in range(4)]
+    assert sc.parallelize([1, 2], 2).take(0) == [] and sc.emptyRDD().take(5) == []
+    assert sc.parallelize(range(7), 3).coalesce(1).take(5) == [0, 1, 2, 3, 4]
+
+
+def test_sampling_is_native_and_repeatable(sc: SparkContext) -> None:
+    rdd = sc.parallelize(list(range(1000)), 4)
+    before = _native.python_partition_calls()
+    a = rdd.sample(False, 0.2, 42).collect()
+    assert a == rdd.sample(False, 0.2, 42).collect()
+    assert a != rdd.sample(False, 0.2, 43).collect()
+    assert 120 < len(a) < 280 and a == sorted(set(a))
+    twice = rdd.sample(True, 2.0, 5).count()
+    assert 1700 < twice < 2300
+    parts = rdd.randomSplit([1, 3], 11)
+    got = [p.collect() for p in parts]
+    assert sorted(got[0] + got[1]) == list(range(1000))
+    assert 150 < len(got[0]) < 350
+    picked = rdd.takeSample(False, 10, 3)
+    assert len(set(picked)) == 10 and picked == rdd.takeSample(False, 10, 3)
+    assert _native.python_partition_calls() == before
