@@ -274,3 +274,36 @@ def test_keyed_streams_hand_the_engine_user_functions_and_their_native_form(
     window_args = cloudpickle.loads(cloudpickle.dumps(calls[1].args))
     assert window_args[7:10] == (5000, 1000, 2)
     assert window_args[5](("k", 0)) is True
+
+
+class Station:
+    """A key the engine keeps as a Python object; counts its ``__eq__`` calls."""
+
+    eqs = 0
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __hash__(self) -> int:
+        return hash(self.name) & 0xFF
+
+    def __eq__(self, other: object) -> bool:
+        Station.eqs += 1
+        return isinstance(other, Station) and other.name == self.name
+
+    def __repr__(self) -> str:
+        return f"Station({self.name!r})"
+
+
+def test_state_keyed_by_python_objects_is_matched_in_bulk(ssc: StreamingContext) -> None:
+    names = [f"s{i}" for i in range(200)]
+    batches = [[(Station(n), 1) for n in names] for _ in range(3)]
+    out = collect_stream(ssc.queueStream(batches).updateStateByKey(running_sum))
+    ssc.start()
+    calls_before = int(ssc.sparkContext._ectx.host_key_calls)
+    run_batches(ssc, 3)
+    # Each batch: hashes and equality for a partition's keys in a few host calls, not one
+    # per record or per lookup (3 batches x 2 partitions).
+    assert int(ssc.sparkContext._ectx.host_key_calls) - calls_before <= 3 * 2 * 4
+    final = sorted((k.name, v) for k, v in out[-1])
+    assert final == sorted((n, 3) for n in names)

@@ -104,46 +104,28 @@ impl<H: ?Sized> Clone for UserFn<H> {
 /// A partition of `(key, value)` records with the keys' hashes computed.
 type Keyed = Vec<(Key, Value)>;
 
-/// Bucket the `(key, value)` records of `parts` into `n` partitions by portable hash, keeping
-/// the source order within each bucket (source partitions in order, as a shuffle fetches).
-fn bucket(ctx: &Arc<EngineContext>, rdd: &Rdd, n: usize) -> Result<Vec<Keyed>> {
-    let parts = rdd.compute_all()?;
-    let mapped: Vec<Vec<Keyed>> = ctx.run(|| {
+/// The `(key, value)` records of `rdd` in the store's partitioning (`portable_hash(key) % n`):
+/// shuffled once, or not at all when the RDD is already partitioned that way (e.g. the output
+/// of `reduceByKey(func, n)`). Keys get their hashes in bulk (host keys in one call per
+/// partition).
+fn bucket(ctx: &Arc<EngineContext>, rdd: &Arc<Rdd>, n: usize) -> Result<Vec<Keyed>> {
+    let parts = rdd.partition_by_hash(n)?.compute_all()?;
+    ctx.run(|| {
         parts
             .into_par_iter()
             .map(|part| {
-                let mut buckets: Vec<Keyed> = (0..n).map(|_| Vec::new()).collect();
-                for record in part {
+                let mut keys = Vec::with_capacity(part.len());
+                let mut values = Vec::with_capacity(part.len());
+                for record in &part {
                     let (k, v) = record.as_pair()?;
-                    let key = Key::new(k.clone())?;
-                    let p = key.partition(n);
-                    buckets[p].push((key, v.clone()));
+                    keys.push(k.clone());
+                    values.push(v.clone());
                 }
-                Ok(buckets)
+                let keys = crate::engine::keys::to_keys(ctx, keys)?;
+                Ok(keys.into_iter().zip(values).collect())
             })
-            .collect::<Result<Vec<_>>>()
-    })?;
-    let mut out: Vec<Keyed> = (0..n).map(|_| Vec::new()).collect();
-    for buckets in mapped {
-        for (target, b) in out.iter_mut().zip(buckets) {
-            target.extend(b);
-        }
-    }
-    Ok(out)
-}
-
-/// A snapshot from the `(key, value)` records of `rdd` (recovery).
-pub fn restore_snapshot(
-    ctx: &Arc<EngineContext>,
-    time: i64,
-    rdd: &Rdd,
-    n: usize,
-) -> Result<Snapshot> {
-    let parts = bucket(ctx, rdd, n)?
-        .into_iter()
-        .map(|records| Arc::new(records.into_iter().collect::<StateMap>()))
-        .collect();
-    Ok(Snapshot { time, parts })
+            .collect()
+    })
 }
 
 // ------------------------------------------------------------------------------------------
@@ -236,7 +218,7 @@ impl StateStream {
         ctx: &Arc<EngineContext>,
         time: i64,
         prev: Option<&Snapshot>,
-        batch: &Rdd,
+        batch: &Arc<Rdd>,
     ) -> Result<Arc<Snapshot>> {
         let n = self.num_partitions;
         let batch = bucket(ctx, batch, n)?;
@@ -258,7 +240,7 @@ impl StateStream {
                         }
                         (None, None) => None,
                     };
-                    update_partition(&self.update, old, records).map(Arc::new)
+                    update_partition(ctx, &self.update, old, records).map(Arc::new)
                 })
                 .collect::<Result<Vec<_>>>()
         })?;
@@ -286,10 +268,16 @@ fn first_wins(records: &Keyed) -> StateMap {
 /// `update(new_values, old_state)`; a None result removes the key. Keys with a state come first,
 /// in their order, then new keys in the order they first appear.
 fn update_partition(
+    ctx: &EngineContext,
     f: &UserFn<dyn HostUpdateFn>,
     old: Option<&StateMap>,
     records: Keyed,
 ) -> Result<StateMap> {
+    let host_keys = records.iter().any(|(k, _)| k.value.has_host())
+        || old.is_some_and(|o| o.keys().any(|k| k.value.has_host()));
+    if host_keys {
+        return update_by_groups(ctx, f, old, records);
+    }
     let mut groups: KeyMap<Vec<Value>> =
         KeyMap::with_capacity_and_hasher(records.len(), Default::default());
     for (k, v) in records {
@@ -302,6 +290,74 @@ fn update_partition(
         count_native(false, ());
     }
     host_update(f, old, groups)
+}
+
+/// [`update_partition`] when keys are host objects: the old keys and the batch's keys are
+/// matched under the host's equality in one host call for the partition, not per lookup.
+fn update_by_groups(
+    ctx: &EngineContext,
+    f: &UserFn<dyn HostUpdateFn>,
+    old: Option<&StateMap>,
+    records: Keyed,
+) -> Result<StateMap> {
+    let empty = StateMap::default();
+    let old = old.unwrap_or(&empty);
+    let old_len = old.len();
+    let mut refs: Vec<&Value> = old.keys().map(|k| &k.value).collect();
+    let mut hashes: Vec<i64> = old.keys().map(Key::hash).collect();
+    refs.extend(records.iter().map(|(k, _)| &k.value));
+    hashes.extend(records.iter().map(|(k, _)| k.hash()));
+    let groups = crate::engine::keys::group_hashed(ctx, &refs, hashes)?;
+    drop(refs);
+    // (key, new values, old state) per group: old keys first, then new keys, first seen.
+    let mut items: Vec<(Key, Vec<Value>, Value)> = groups
+        .firsts
+        .iter()
+        .map(|&i| match old.get_index(i) {
+            Some((k, s)) if i < old_len => (k.clone(), Vec::new(), s.clone()),
+            _ => (records[i - old_len].0.clone(), Vec::new(), Value::None),
+        })
+        .collect();
+    for (j, (_, v)) in records.into_iter().enumerate() {
+        items[groups.ids[old_len + j]].1.push(v);
+    }
+    let native = f.native.as_ref().and_then(|expr| {
+        let empty = Value::List(Arc::from(Vec::new()));
+        items
+            .iter()
+            .map(|(_, new, old)| {
+                let values = if new.is_empty() {
+                    empty.clone()
+                } else {
+                    Value::List(Arc::from(new.as_slice()))
+                };
+                expr.eval(&[&values, old])
+            })
+            .collect::<Result<Vec<_>, Fallback>>()
+            .ok()
+    });
+    let states = match native {
+        Some(states) => count_native(true, states),
+        None => {
+            let args = items
+                .iter()
+                .map(|(_, new, old)| (new.clone(), old.clone()))
+                .collect();
+            count_native(false, f.host.update(args)?)
+        }
+    };
+    if states.len() != items.len() {
+        return Err(EngineError::Internal(
+            "the update function returned the wrong number of states".into(),
+        ));
+    }
+    let mut out = StateMap::with_capacity_and_hasher(items.len(), Default::default());
+    for ((k, _, _), s) in items.into_iter().zip(states) {
+        if !matches!(s, Value::None) {
+            out.insert(k, s);
+        }
+    }
+    Ok(out)
 }
 
 /// The native path, in one pass over the old state and the new keys; `Fallback` when any key
