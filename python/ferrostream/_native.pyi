@@ -261,8 +261,8 @@ class StreamingEngine:
         num_partitions: int,
         description: str,
     ) -> int:
-        """Incremental ``reduceByKeyAndWindow`` over ``parent`` (reduced by key per batch): the
-        engine keeps the window's value per key, reducing in the batches that enter with
+        """Incremental ``reduceByKeyAndWindow`` over ``parent``, a stream of ``(key, value)``
+        pairs: the engine keeps the window's value per key, reducing in the batches that enter with
         ``func`` and taking out those that leave with ``inv`` (Spark's rules: recomputed from
         the window when it is shorter than five slides). Needs a checkpoint directory."""
     def text_file_stream(self, directory: str) -> int:

@@ -164,7 +164,7 @@ impl PyStreamingEngine {
         self.inner.state_stream(parent, state).py_err(py)
     }
 
-    /// Incremental `reduceByKeyAndWindow` over `parent` (already reduced by key per batch).
+    /// Incremental `reduceByKeyAndWindow` over `parent` (a stream of `(key, value)` pairs).
     #[pyo3(signature = (parent, func, func_expr, inv, inv_expr, filter, filter_expr, window_ms, slide_ms, num_partitions, description))]
     #[allow(clippy::too_many_arguments)]
     fn reduced_window_stream(

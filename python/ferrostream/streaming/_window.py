@@ -277,8 +277,8 @@ class WindowedDStreamMixin:
         window_ms, slide_ms = self._window_ms(windowDuration, slideDuration)
         n = self._partitions(numPartitions)
         require_callable(func, "reduceByKeyAndWindow: func")
-        reduced = self.reduceByKey(func, n)
         if not invFunc:
+            reduced = self.reduceByKey(func, n)
             return reduced.window(windowDuration, slideDuration).reduceByKey(func, n)
         require_callable(invFunc, "reduceByKeyAndWindow: invFunc")
         if filterFunc is not None:
@@ -287,8 +287,10 @@ class WindowedDStreamMixin:
 
         ssc = self._ssc
         ssc._check_can_add()
+        # The engine reduces each slide's batches once per key (``func`` is associative and
+        # commutative, as Spark requires), so the pairs go to it unreduced.
         stream_id = ssc._engine.reduced_window_stream(
-            reduced._jdstream,
+            self._jdstream,
             func,
             native_expr(func, 2),
             invFunc,

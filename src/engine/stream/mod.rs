@@ -261,8 +261,8 @@ impl StreamingEngine {
         self.add_stream(StreamKind::State(Arc::new(state)), vec![parent], slide)
     }
 
-    /// Incremental `reduceByKeyAndWindow` over `parent` (the stream reduced by key per
-    /// batch); needs checkpointing.
+    /// Incremental `reduceByKeyAndWindow` over `parent`, a stream of `(key, value)` pairs;
+    /// needs checkpointing.
     pub fn reduced_window_stream(
         &self,
         parent: usize,

@@ -454,7 +454,7 @@ fn host_update(
 pub const INCREMENTAL_RATIO: i64 = 5;
 
 /// The keyed store of an incremental `reduceByKeyAndWindow` stream (Spark's
-/// `PythonReducedWindowedDStream` rules). Its parent is the stream reduced by key per batch.
+/// `PythonReducedWindowedDStream` rules). Its parent is the stream of `(key, value)` pairs.
 ///
 /// Every slide's entering batches are reduced once per key into a *delta* (one map per store
 /// partition), which is kept while it is in the window: when it leaves, the same delta is taken
