@@ -724,7 +724,7 @@ fn apply_pairs(
 /// Reduce `records` per key with `f` into a new map (keys in first-seen order).
 fn reduce_records(f: &UserFn<dyn HostPairFn>, records: &[&(Key, Value)]) -> Result<StateMap> {
     if let Some(expr) = &f.native {
-        let mut map = StateMap::default();
+        let mut map = StateMap::with_capacity_and_hasher(records.len(), Default::default());
         let mut ok = true;
         for (k, v) in records {
             match map.get_index_of(k) {
