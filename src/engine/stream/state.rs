@@ -140,7 +140,7 @@ pub struct StateStream {
     /// What the user called, for error messages.
     pub description: String,
     /// The last batch time applied, with the state then (None: no state yet).
-    current: Mutex<Option<(i64, Option<Arc<Snapshot>>)>>,
+    current: Progress,
 }
 
 impl StateStream {
@@ -184,33 +184,16 @@ impl StateStream {
         zero_time: i64,
         parent: &dyn Fn(i64) -> Result<Option<Arc<Rdd>>>,
     ) -> Result<Option<Arc<Snapshot>>> {
-        let last = self.current.lock().clone();
-        let (mut t, mut state) = match last {
-            Some((t, s)) if t == time => return Ok(s),
-            Some((t, s)) if t < time && t >= zero_time => (t, s),
-            _ => (zero_time, None),
-        };
-        while t < time {
-            t += slide;
-            let result = parent(t).and_then(|rdd| match rdd {
+        catch_up(&self.current, time, slide, zero_time, |t, state| {
+            let step = parent(t).and_then(|rdd| match rdd {
                 // No parent RDD: the state stays as it was (none before the first batch, even
                 // with an initial RDD), as Spark's StateDStream.
-                None => Ok(state.as_ref().map(|s| relabel(s, t))),
-                Some(rdd) => self.apply(ctx, t, state.as_deref(), &rdd).map(Some),
+                None => Ok(state.map(|s| relabel(s, t))),
+                Some(rdd) => self.apply(ctx, t, state.map(|s| &**s), &rdd).map(Some),
             });
-            match result {
-                Ok(next) => state = next,
-                Err(e) => {
-                    // The batch fails; the state stays as it was and the next batch goes on
-                    // from it.
-                    let kept = state.as_ref().map(|s| relabel(s, t));
-                    *self.current.lock() = Some((t, kept));
-                    return Err(e);
-                }
-            }
-            *self.current.lock() = Some((t, state.clone()));
-        }
-        Ok(state)
+            // A failed batch keeps the state as it was; the next batch goes on from it.
+            step.map_err(|e| (e, state.map(|s| relabel(s, t))))
+        })
     }
 
     fn apply(
@@ -246,6 +229,45 @@ impl StateStream {
         })?;
         Ok(Arc::new(Snapshot { time, parts }))
     }
+}
+
+/// The last batch time a keyed stream computed, with its store then (None: no data).
+type Progress = Mutex<Option<(i64, Option<Arc<Snapshot>>)>>;
+
+/// Bring a keyed stream from its last computed batch to `time`, one slide at a time (more than
+/// one only after a recovery, or when a batch did not ask for the stream). `step(t, prev)` is
+/// the store at `t`; on failure it gives the error and what stands for the store at `t`.
+fn catch_up(
+    progress: &Progress,
+    time: i64,
+    slide: i64,
+    zero_time: i64,
+    mut step: impl FnMut(
+        i64,
+        Option<&Arc<Snapshot>>,
+    ) -> std::result::Result<
+        Option<Arc<Snapshot>>,
+        (EngineError, Option<Arc<Snapshot>>),
+    >,
+) -> Result<Option<Arc<Snapshot>>> {
+    let last = progress.lock().clone();
+    let (mut t, mut store) = match last {
+        Some((t, s)) if t == time => return Ok(s),
+        Some((t, s)) if t < time && t >= zero_time => (t, s),
+        _ => (zero_time, None),
+    };
+    while t < time {
+        t += slide;
+        match step(t, store.as_ref()) {
+            Ok(next) => store = next,
+            Err((e, kept)) => {
+                *progress.lock() = Some((t, kept));
+                return Err(e);
+            }
+        }
+        *progress.lock() = Some((t, store.clone()));
+    }
+    Ok(store)
 }
 
 fn relabel(s: &Arc<Snapshot>, time: i64) -> Arc<Snapshot> {
@@ -469,7 +491,7 @@ pub struct WindowStream {
     pub window_ms: i64,
     pub description: String,
     /// The last window computed (its time, and None when it had no data).
-    current: Mutex<Option<(i64, Option<Arc<Snapshot>>)>>,
+    current: Progress,
     /// The deltas of the slides still in the window, by the slide's end time.
     deltas: Mutex<std::collections::BTreeMap<i64, Arc<Delta>>>,
 }
@@ -567,39 +589,14 @@ impl WindowStream {
         zero_time: i64,
         parent: &dyn Fn(i64) -> Result<Option<Arc<Rdd>>>,
     ) -> Result<Option<Arc<Snapshot>>> {
-        let last = self.current.lock().clone();
-        let (mut t, mut prev) = match last {
-            Some((t, s)) if t == time => return Ok(s),
-            Some((t, s)) if t < time && t >= zero_time => (t, s),
-            _ => (zero_time, None),
-        };
-        while t < time {
-            t += slide;
-            let result = self.compute_one(
-                ctx,
-                t,
-                slide,
-                parent_slide,
-                zero_time,
-                prev.as_ref(),
-                parent,
-            );
+        catch_up(&self.current, time, slide, zero_time, |t, prev| {
+            let step = self.compute_one(ctx, t, slide, parent_slide, zero_time, prev, parent);
             // Deltas that no later window can need.
             let keep_after = t - self.window_ms;
             self.deltas.lock().retain(|end, _| *end > keep_after);
-            match result {
-                Ok(snapshot) => {
-                    prev = snapshot;
-                    *self.current.lock() = Some((t, prev.clone()));
-                }
-                Err(e) => {
-                    // The next batch recomputes its whole window.
-                    *self.current.lock() = Some((t, None));
-                    return Err(e);
-                }
-            }
-        }
-        Ok(prev)
+            // After a failure, the next batch recomputes its whole window.
+            step.map_err(|e| (e, None))
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
