@@ -475,3 +475,67 @@ fn a_failing_parent_of_a_state_stream_keeps_the_previous_state() {
     engine.stop(false);
     assert_eq!(*out.lock(), vec![(1000, vec![1]), (3000, vec![101])]);
 }
+
+/// A direct source that records what the engine tells it: the budget of every batch it
+/// generates and the batches it may commit.
+struct Recording {
+    budgets: Mutex<Vec<Option<u64>>>,
+    committed: Mutex<Vec<i64>>,
+}
+
+impl ferrostream::engine::stream::graph::Input for Recording {
+    fn batch(
+        &self,
+        ctx: &Arc<EngineContext>,
+        time: i64,
+        budget: &ferrostream::engine::stream::graph::RateBudget,
+    ) -> Result<ferrostream::engine::stream::graph::InputBatch> {
+        self.budgets.lock().push(budget.max_records());
+        Ok(ferrostream::engine::stream::graph::InputBatch {
+            rdd: rdd_of(ctx, vec![vec![time / 1000]]),
+            records: Some(1),
+            position: None,
+        })
+    }
+
+    fn on_batch_completed(&self, time: i64) {
+        self.committed.lock().push(time);
+    }
+}
+
+/// Fails on the batch of 2000 ms.
+struct FailAt2000;
+
+impl OutputFn for FailAt2000 {
+    fn call(&self, time: i64, _rdd: Arc<Rdd>) -> Result<()> {
+        if time == 2000 {
+            return Err(ferrostream::engine::error::EngineError::InvalidArgument(
+                "output failed".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn sources_commit_only_completed_batches_and_get_their_budget() {
+    let _turn = ONE_AT_A_TIME.lock();
+    let ctx = EngineContext::new(1).unwrap();
+    let engine = StreamingEngine::new(ctx.clone(), 1000, true).unwrap();
+    let source = Arc::new(Recording {
+        budgets: Mutex::new(Vec::new()),
+        committed: Mutex::new(Vec::new()),
+    });
+    let s = engine.input_stream(source.clone()).unwrap();
+    engine
+        .foreach_rdd(s, Arc::new(FailAt2000), "out".into())
+        .unwrap();
+    // Backpressure starts at 500 records/s: 500 a one-second batch until the estimator has
+    // seen batches.
+    engine.enable_backpressure(Some(500.0));
+    engine.start("test").unwrap();
+    advance(&engine, 3000);
+    engine.stop(false);
+    assert_eq!(*source.committed.lock(), vec![1000, 3000]);
+    assert_eq!(source.budgets.lock()[0], Some(500));
+}
