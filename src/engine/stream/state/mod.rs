@@ -1,0 +1,188 @@
+//! Keyed state that lives in the engine across batches: `updateStateByKey` and the incremental
+//! `reduceByKeyAndWindow`.
+//!
+//! A keyed stream owns a hash-partitioned store: partition `p` maps every key whose portable hash
+//! is `p (mod n)` to its value, in insertion order (keys already there first, then new keys in
+//! the order they first appear in the batch, which is the order PySpark's cogroup gives). Each
+//! batch is bucketed once into that partitioning, the partitions are updated in parallel, and
+//! the user's function runs natively when the facade proved it (else in one host call per
+//! partition). A batch builds a new [`Snapshot`]; it becomes current only when every partition
+//! succeeded, and RDDs handed out earlier keep reading the snapshot they were made from.
+
+mod update;
+mod window;
+
+pub use update::StateStream;
+pub use window::{Delta, WindowStream, INCREMENTAL_RATIO};
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use rayon::prelude::*;
+
+use crate::engine::context::EngineContext;
+use crate::engine::error::{EngineError, Result};
+use crate::engine::expr::Expr;
+use crate::engine::rdd::{Partition, PartitionSource, Rdd};
+use crate::engine::value::{Key, KeyMap, Value};
+
+/// The values of one partition of a keyed store.
+pub type StateMap = KeyMap<Value>;
+
+/// The store of a keyed stream at one batch time.
+pub struct Snapshot {
+    pub time: i64,
+    pub parts: Vec<Arc<StateMap>>,
+}
+
+impl Snapshot {
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(|p| p.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Reads a snapshot as `(key, value)` records, one RDD partition per store partition.
+struct SnapshotReader(Arc<Snapshot>);
+
+impl PartitionSource for SnapshotReader {
+    fn num_partitions(&self) -> usize {
+        self.0.parts.len()
+    }
+
+    fn compute(&self, i: usize) -> Result<Partition> {
+        Ok(self.0.parts[i]
+            .iter()
+            .map(|(k, v)| Value::pair(k.value.clone(), v.clone()))
+            .collect())
+    }
+}
+
+/// The RDD of a snapshot.
+pub fn snapshot_rdd(ctx: &Arc<EngineContext>, snapshot: &Arc<Snapshot>) -> Arc<Rdd> {
+    Rdd::lazy(ctx, Arc::new(SnapshotReader(snapshot.clone())))
+}
+
+// ------------------------------------------------------------------------------------------
+// user functions
+
+/// `updateFunc(new_values, old_state)` in the host language, over a whole partition: one call
+/// returns the new state of every item (`Value::None` deletes the key).
+pub trait HostUpdateFn: Send + Sync {
+    fn update(&self, items: Vec<(Vec<Value>, Value)>) -> Result<Vec<Value>>;
+}
+
+/// A two-argument host function (`func`, `invFunc`) over a whole partition.
+pub trait HostPairFn: Send + Sync {
+    /// `f(a, b)` for every pair.
+    fn apply(&self, pairs: Vec<(Value, Value)>) -> Result<Vec<Value>>;
+    /// `functools.reduce(f, group)` for every (non-empty) group.
+    fn reduce(&self, groups: Vec<Vec<Value>>) -> Result<Vec<Value>>;
+}
+
+/// A one-argument host predicate (`filterFunc`) over a whole partition.
+pub trait HostPredicate: Send + Sync {
+    fn test(&self, items: Vec<Value>) -> Result<Vec<bool>>;
+}
+
+/// A user function: native when proven (an [`Expr`]), with the host function for everything
+/// native code does not model.
+pub struct UserFn<H: ?Sized> {
+    pub native: Option<Arc<Expr>>,
+    pub host: Arc<H>,
+}
+
+impl<H: ?Sized> Clone for UserFn<H> {
+    fn clone(&self) -> Self {
+        UserFn {
+            native: self.native.clone(),
+            host: self.host.clone(),
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// bucketing
+
+/// A partition of `(key, value)` records with the keys' hashes computed.
+type Keyed = Vec<(Key, Value)>;
+
+/// The `(key, value)` records of `rdd` in the store's partitioning (`portable_hash(key) % n`):
+/// shuffled once, or not at all when the RDD is already partitioned that way (e.g. the output
+/// of `reduceByKey(func, n)`). Keys get their hashes in bulk (host keys in one call per
+/// partition).
+fn bucket(ctx: &Arc<EngineContext>, rdd: &Arc<Rdd>, n: usize) -> Result<Vec<Keyed>> {
+    let parts = rdd.partition_by_hash(n)?.compute_all()?;
+    ctx.run(|| {
+        parts
+            .into_par_iter()
+            .map(|part| {
+                let mut keys = Vec::with_capacity(part.len());
+                let mut values = Vec::with_capacity(part.len());
+                for record in &part {
+                    let (k, v) = record.as_pair()?;
+                    keys.push(k.clone());
+                    values.push(v.clone());
+                }
+                let keys = crate::engine::keys::to_keys(ctx, keys)?;
+                Ok(keys.into_iter().zip(values).collect())
+            })
+            .collect()
+    })
+}
+
+/// The last batch time a keyed stream computed, with its store then (None: no data).
+type Progress = Mutex<Option<(i64, Option<Arc<Snapshot>>)>>;
+
+/// Bring a keyed stream from its last computed batch to `time`, one slide at a time (more than
+/// one only after a recovery, or when a batch did not ask for the stream). `step(t, prev)` is
+/// the store at `t`; on failure it gives the error and what stands for the store at `t`.
+fn catch_up(
+    progress: &Progress,
+    time: i64,
+    slide: i64,
+    zero_time: i64,
+    mut step: impl FnMut(
+        i64,
+        Option<&Arc<Snapshot>>,
+    ) -> std::result::Result<
+        Option<Arc<Snapshot>>,
+        (EngineError, Option<Arc<Snapshot>>),
+    >,
+) -> Result<Option<Arc<Snapshot>>> {
+    let last = progress.lock().clone();
+    let (mut t, mut store) = match last {
+        Some((t, s)) if t == time => return Ok(s),
+        Some((t, s)) if t < time && t >= zero_time => (t, s),
+        _ => (zero_time, None),
+    };
+    while t < time {
+        t += slide;
+        match step(t, store.as_ref()) {
+            Ok(next) => store = next,
+            Err((e, kept)) => {
+                *progress.lock() = Some((t, kept));
+                return Err(e);
+            }
+        }
+        *progress.lock() = Some((t, store.clone()));
+    }
+    Ok(store)
+}
+
+fn relabel(s: &Arc<Snapshot>, time: i64) -> Arc<Snapshot> {
+    Arc::new(Snapshot {
+        time,
+        parts: s.parts.clone(),
+    })
+}
+
+/// Count a native update of a partition, or its hand-over to the host fallback
+/// (`_native.native_stats`), and pass its result through.
+fn count_native<T>(native: bool, result: T) -> T {
+    crate::engine::step::count_native(native);
+    result
+}
