@@ -186,3 +186,11 @@ fn count_native<T>(native: bool, result: T) -> T {
     crate::engine::step::count_native(native);
     result
 }
+
+/// `result` of the host function of `f`: counted as a fallback when `f` had a native form.
+fn count_host<H: ?Sized, T>(f: &UserFn<H>, result: T) -> T {
+    if f.native.is_some() {
+        crate::engine::step::count_native(false);
+    }
+    result
+}

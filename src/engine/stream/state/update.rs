@@ -6,8 +6,8 @@ use parking_lot::Mutex;
 use rayon::prelude::*;
 
 use super::{
-    bucket, catch_up, count_native, relabel, HostUpdateFn, Keyed, Progress, Snapshot, StateMap,
-    UserFn,
+    bucket, catch_up, count_host, count_native, relabel, HostUpdateFn, Keyed, Progress, Snapshot,
+    StateMap, UserFn,
 };
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
@@ -124,6 +124,9 @@ fn first_wins(records: &Keyed) -> StateMap {
     map
 }
 
+/// `(key, new values, old state)` of every key a batch updates.
+type Items = Vec<(Key, Vec<Value>, Value)>;
+
 /// One partition of `updateStateByKey`: every key with a state or new values gets
 /// `update(new_values, old_state)`; a None result removes the key. Keys with a state come first,
 /// in their order, then new keys in the order they first appear.
@@ -136,7 +139,7 @@ fn update_partition(
     let host_keys = records.iter().any(|(k, _)| k.value.has_host())
         || old.is_some_and(|o| o.keys().any(|k| k.value.has_host()));
     if host_keys {
-        return update_by_groups(ctx, f, old, records);
+        return evaluate(f, items_by_host_equality(ctx, old, records)?);
     }
     let mut groups: KeyMap<Vec<Value>> =
         KeyMap::with_capacity_and_hasher(records.len(), Default::default());
@@ -147,19 +150,38 @@ fn update_partition(
         if let Ok(out) = native_update(expr, old, &groups) {
             return Ok(count_native(true, out));
         }
-        count_native(false, ());
     }
-    host_update(f, old, groups)
+    // The items of the native one-pass path, for the host.
+    let empty = StateMap::default();
+    let old = old.unwrap_or(&empty);
+    let mut taken = vec![false; groups.len()];
+    let mut items: Items = Vec::with_capacity(old.len() + groups.len());
+    for (k, s) in old {
+        let new = match groups.get_index_of(k) {
+            Some(i) => {
+                taken[i] = true;
+                std::mem::take(&mut groups[i])
+            }
+            None => Vec::new(),
+        };
+        items.push((k.clone(), new, s.clone()));
+    }
+    for (i, (k, vs)) in groups.into_iter().enumerate() {
+        if !taken[i] {
+            items.push((k, vs, Value::None));
+        }
+    }
+    let states = count_host(f, host_states(f, &items)?);
+    Ok(into_store(items, states))
 }
 
-/// [`update_partition`] when keys are host objects: the old keys and the batch's keys are
+/// The items of a partition whose keys are host objects: the old keys and the batch's keys are
 /// matched under the host's equality in one host call for the partition, not per lookup.
-fn update_by_groups(
+fn items_by_host_equality(
     ctx: &EngineContext,
-    f: &UserFn<dyn HostUpdateFn>,
     old: Option<&StateMap>,
     records: Keyed,
-) -> Result<StateMap> {
+) -> Result<Items> {
     let empty = StateMap::default();
     let old = old.unwrap_or(&empty);
     let old_len = old.len();
@@ -169,8 +191,8 @@ fn update_by_groups(
     hashes.extend(records.iter().map(|(k, _)| k.hash()));
     let groups = crate::engine::keys::group_hashed(ctx, &refs, hashes)?;
     drop(refs);
-    // (key, new values, old state) per group: old keys first, then new keys, first seen.
-    let mut items: Vec<(Key, Vec<Value>, Value)> = groups
+    // One item per group: old keys first, then new keys, first seen.
+    let mut items: Items = groups
         .firsts
         .iter()
         .map(|&i| match old.get_index(i) {
@@ -181,43 +203,72 @@ fn update_by_groups(
     for (j, (_, v)) in records.into_iter().enumerate() {
         items[groups.ids[old_len + j]].1.push(v);
     }
+    Ok(items)
+}
+
+/// The new states of `items`: natively when the function is proven and every item allows it,
+/// else in one host call.
+fn evaluate(f: &UserFn<dyn HostUpdateFn>, items: Items) -> Result<StateMap> {
     let native = f.native.as_ref().and_then(|expr| {
-        let empty = Value::List(Arc::from(Vec::new()));
+        let lists = ValueLists::new();
         items
             .iter()
-            .map(|(_, new, old)| {
-                let values = if new.is_empty() {
-                    empty.clone()
-                } else {
-                    Value::List(Arc::from(new.as_slice()))
-                };
-                expr.eval(&[&values, old])
-            })
+            .map(|(_, new, old)| expr.eval(&[&lists.of(new), old]))
             .collect::<Result<Vec<_>, Fallback>>()
             .ok()
     });
     let states = match native {
         Some(states) => count_native(true, states),
-        None => {
-            let args = items
-                .iter()
-                .map(|(_, new, old)| (new.clone(), old.clone()))
-                .collect();
-            count_native(false, f.host.update(args)?)
-        }
+        None => count_host(f, host_states(f, &items)?),
     };
+    Ok(into_store(items, states))
+}
+
+/// `update(new_values, old_state)` of every item, in one host call.
+fn host_states(f: &UserFn<dyn HostUpdateFn>, items: &Items) -> Result<Vec<Value>> {
+    let args = items
+        .iter()
+        .map(|(_, new, old)| (new.clone(), old.clone()))
+        .collect();
+    let states = f.host.update(args)?;
     if states.len() != items.len() {
         return Err(EngineError::Internal(
             "the update function returned the wrong number of states".into(),
         ));
     }
+    Ok(states)
+}
+
+/// The store of the items' keys with their new states (None removes a key).
+fn into_store(items: Items, states: Vec<Value>) -> StateMap {
     let mut out = StateMap::with_capacity_and_hasher(items.len(), Default::default());
     for ((k, _, _), s) in items.into_iter().zip(states) {
         if !matches!(s, Value::None) {
             out.insert(k, s);
         }
     }
-    Ok(out)
+    out
+}
+
+/// A key's new values as the Python list the update function gets (one shared empty list).
+struct ValueLists {
+    empty: Value,
+}
+
+impl ValueLists {
+    fn new() -> ValueLists {
+        ValueLists {
+            empty: Value::List(Arc::from(Vec::new())),
+        }
+    }
+
+    fn of(&self, new: &[Value]) -> Value {
+        if new.is_empty() {
+            self.empty.clone()
+        } else {
+            Value::List(Arc::from(new))
+        }
+    }
 }
 
 /// The native path, in one pass over the old state and the new keys; `Fallback` when any key
@@ -227,14 +278,7 @@ fn native_update(
     old: Option<&StateMap>,
     groups: &KeyMap<Vec<Value>>,
 ) -> Result<StateMap, Fallback> {
-    let empty = Value::List(Arc::from(Vec::new()));
-    let values = |new: &Vec<Value>| {
-        if new.is_empty() {
-            empty.clone()
-        } else {
-            Value::List(Arc::from(new.as_slice()))
-        }
-    };
+    let lists = ValueLists::new();
     let old_len = old.map_or(0, |o| o.len());
     let mut out = StateMap::with_capacity_and_hasher(old_len + groups.len(), Default::default());
     let mut taken = vec![false; groups.len()];
@@ -243,9 +287,9 @@ fn native_update(
             let state = match groups.get_index_of(k) {
                 Some(i) => {
                     taken[i] = true;
-                    expr.eval(&[&values(&groups[i]), s])?
+                    expr.eval(&[&lists.of(&groups[i]), s])?
                 }
-                None => expr.eval(&[&empty, s])?,
+                None => expr.eval(&[&lists.empty, s])?,
             };
             if !matches!(state, Value::None) {
                 out.insert(k.clone(), state);
@@ -254,53 +298,10 @@ fn native_update(
     }
     for (i, (k, new)) in groups.iter().enumerate() {
         if !taken[i] {
-            let state = expr.eval(&[&values(new), &Value::None])?;
+            let state = expr.eval(&[&lists.of(new), &Value::None])?;
             if !matches!(state, Value::None) {
                 out.insert(k.clone(), state);
             }
-        }
-    }
-    Ok(out)
-}
-
-/// The host path: one call for the whole partition.
-fn host_update(
-    f: &UserFn<dyn HostUpdateFn>,
-    old: Option<&StateMap>,
-    mut groups: KeyMap<Vec<Value>>,
-) -> Result<StateMap> {
-    let mut taken = vec![false; groups.len()];
-    let mut keys: Vec<Key> = Vec::with_capacity(old.map_or(0, |o| o.len()) + groups.len());
-    let mut args: Vec<(Vec<Value>, Value)> = Vec::with_capacity(keys.capacity());
-    if let Some(old) = old {
-        for (k, s) in old {
-            let new = match groups.get_index_of(k) {
-                Some(i) => {
-                    taken[i] = true;
-                    std::mem::take(&mut groups[i])
-                }
-                None => Vec::new(),
-            };
-            keys.push(k.clone());
-            args.push((new, s.clone()));
-        }
-    }
-    for (i, (k, vs)) in groups.into_iter().enumerate() {
-        if !taken[i] {
-            keys.push(k);
-            args.push((vs, Value::None));
-        }
-    }
-    let states = f.host.update(args)?;
-    if states.len() != keys.len() {
-        return Err(EngineError::Internal(
-            "the update function returned the wrong number of states".into(),
-        ));
-    }
-    let mut out = StateMap::with_capacity_and_hasher(keys.len(), Default::default());
-    for (k, s) in keys.into_iter().zip(states) {
-        if !matches!(s, Value::None) {
-            out.insert(k, s);
         }
     }
     Ok(out)

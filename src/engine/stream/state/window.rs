@@ -6,7 +6,8 @@ use parking_lot::Mutex;
 use rayon::prelude::*;
 
 use super::{
-    bucket, catch_up, count_native, HostPairFn, HostPredicate, Progress, Snapshot, StateMap, UserFn,
+    bucket, catch_up, count_host, count_native, HostPairFn, HostPredicate, Progress, Snapshot,
+    StateMap, UserFn,
 };
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
@@ -155,82 +156,58 @@ impl WindowStream {
     ) -> Result<Option<Arc<Snapshot>>> {
         let w = self.window_ms;
         let delta = |end| self.delta(ctx, end, slide, parent_slide, zero_time, parent);
-        match prev {
+        // Incremental: the previous window, minus the slide that left it
+        // `(time - slide - w, time - w]` (none before the start), plus the slide that entered.
+        // Otherwise the window is reduced from all its slides.
+        let (start, leaving, entering) = match prev {
             Some(prev) if w >= INCREMENTAL_RATIO * slide => {
-                // The slide that leaves: (time - slide - w, time - w] (none before the start).
-                let old = if time - w > zero_time {
+                let leaving = if time - w > zero_time {
                     Some(delta(time - w)?)
                 } else {
                     None
                 };
-                let new = delta(time)?;
-                let parts = ctx.run(|| {
-                    (0..self.num_partitions)
-                        .into_par_iter()
-                        .map(|p| {
-                            let mut map = (*prev.parts[p]).clone();
-                            if let Some(old) = old.as_ref().filter(|d| d.rdds > 0) {
-                                self.subtract(&mut map, &old.parts[p])?;
-                            }
-                            // As Spark: values are reduced in, and filtered, whenever the
-                            // window gained parent RDDs (even empty ones).
-                            if new.rdds > 0 {
-                                merge_into(&self.func, &mut map, &new.parts[p])?;
-                                if let Some(filter) = &self.filter {
-                                    apply_filter(filter, &mut map)?;
-                                }
-                            }
-                            Ok(Arc::new(map))
-                        })
-                        .collect::<Result<Vec<_>>>()
-                })?;
-                Ok(Some(Arc::new(Snapshot { time, parts })))
+                (Some(prev), leaving, vec![delta(time)?])
             }
             _ => {
-                let mut deltas = Vec::new();
+                let mut all = Vec::new();
                 let mut end = time - w + slide;
                 while end <= time {
                     if end > zero_time {
-                        deltas.push(delta(end)?);
+                        all.push(delta(end)?);
                     }
                     end += slide;
                 }
-                if deltas.iter().all(|d| d.rdds == 0) {
+                if all.iter().all(|d| d.rdds == 0) {
                     return Ok(None);
                 }
-                let parts = ctx.run(|| {
-                    (0..self.num_partitions)
-                        .into_par_iter()
-                        .map(|p| {
-                            let mut map = StateMap::default();
-                            for d in &deltas {
-                                merge_into(&self.func, &mut map, &d.parts[p])?;
-                            }
-                            if let Some(filter) = &self.filter {
-                                apply_filter(filter, &mut map)?;
-                            }
-                            Ok(Arc::new(map))
-                        })
-                        .collect::<Result<Vec<_>>>()
-                })?;
-                Ok(Some(Arc::new(Snapshot { time, parts })))
+                (None, None, all)
             }
-        }
-    }
-
-    /// Take a leaving delta out of the keys that have it: `invFunc(current, leaving)`; keys
-    /// that are not in the window are ignored (a left outer join).
-    fn subtract(&self, map: &mut StateMap, leaving: &StateMap) -> Result<()> {
-        let targets: Vec<(usize, &Value, &Value)> = leaving
-            .iter()
-            .filter_map(|(k, v)| map.get_full(k).map(|(i, _, cur)| (i, cur, v)))
-            .collect();
-        let results = apply_pairs(&self.inv, &targets)?;
-        let slots: Vec<usize> = targets.into_iter().map(|(i, _, _)| i).collect();
-        for (i, r) in slots.into_iter().zip(results) {
-            map[i] = r;
-        }
-        Ok(())
+        };
+        // As Spark: values are reduced in, and filtered, whenever the window gained parent
+        // RDDs (even empty ones).
+        let gained = entering.iter().any(|d| d.rdds > 0);
+        let leaving = leaving.filter(|d| d.rdds > 0);
+        let parts = ctx.run(|| {
+            (0..self.num_partitions)
+                .into_par_iter()
+                .map(|p| {
+                    let mut map = start.map(|s| (*s.parts[p]).clone()).unwrap_or_default();
+                    if let Some(old) = &leaving {
+                        apply_to_present(&self.inv, &mut map, &old.parts[p])?;
+                    }
+                    if gained {
+                        for d in &entering {
+                            merge_into(&self.func, &mut map, &d.parts[p])?;
+                        }
+                        if let Some(filter) = &self.filter {
+                            apply_filter(filter, &mut map)?;
+                        }
+                    }
+                    Ok(Arc::new(map))
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
+        Ok(Some(Arc::new(Snapshot { time, parts })))
     }
 }
 
@@ -252,7 +229,7 @@ fn apply_pairs(
         .iter()
         .map(|(_, a, b)| ((*a).clone(), (*b).clone()))
         .collect::<Vec<_>>();
-    let out = count_native(false, f.host.apply(pairs)?);
+    let out = count_host(f, f.host.apply(pairs)?);
     if out.len() != targets.len() {
         return Err(EngineError::Internal(
             "a window function returned the wrong number of values".into(),
@@ -289,7 +266,7 @@ fn reduce_records(f: &UserFn<dyn HostPairFn>, records: &[&(Key, Value)]) -> Resu
         groups.entry(k.clone()).or_default().push(v.clone());
     }
     let (keys, groups): (Vec<Key>, Vec<Vec<Value>>) = groups.into_iter().unzip();
-    let reduced = count_native(false, f.host.reduce(groups)?);
+    let reduced = count_host(f, f.host.reduce(groups)?);
     if reduced.len() != keys.len() {
         return Err(EngineError::Internal(
             "a window function returned the wrong number of values".into(),
@@ -298,9 +275,13 @@ fn reduce_records(f: &UserFn<dyn HostPairFn>, records: &[&(Key, Value)]) -> Resu
     Ok(keys.into_iter().zip(reduced).collect())
 }
 
-/// `map[k] = f(map[k], d)` for the keys of `delta` in `map`; the others are appended in
-/// `delta`'s order. Nothing changes if `f` fails.
-fn merge_into(f: &UserFn<dyn HostPairFn>, map: &mut StateMap, delta: &StateMap) -> Result<()> {
+/// `map[k] = f(map[k], d)` for the keys of `delta` that are in `map`; the others are ignored
+/// (for the inverse function: a left outer join). Nothing changes if `f` fails.
+fn apply_to_present(
+    f: &UserFn<dyn HostPairFn>,
+    map: &mut StateMap,
+    delta: &StateMap,
+) -> Result<()> {
     let targets: Vec<(usize, &Value, &Value)> = delta
         .iter()
         .filter_map(|(k, v)| map.get_full(k).map(|(i, _, cur)| (i, cur, v)))
@@ -310,6 +291,13 @@ fn merge_into(f: &UserFn<dyn HostPairFn>, map: &mut StateMap, delta: &StateMap) 
     for (i, r) in slots.into_iter().zip(results) {
         map[i] = r;
     }
+    Ok(())
+}
+
+/// [`apply_to_present`], then the keys of `delta` not in `map` are appended in `delta`'s
+/// order.
+fn merge_into(f: &UserFn<dyn HostPairFn>, map: &mut StateMap, delta: &StateMap) -> Result<()> {
+    apply_to_present(f, map, delta)?;
     for (k, v) in delta {
         if !map.contains_key(k) {
             map.insert(k.clone(), v.clone());
