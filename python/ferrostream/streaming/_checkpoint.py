@@ -22,7 +22,6 @@ checkpoint (``StreamingEngine.recover``).
 from __future__ import annotations
 
 import logging
-import os
 import pickle
 import sys
 import traceback
@@ -34,7 +33,7 @@ import cloudpickle  # type: ignore[import-untyped]
 from ferrostream import _native
 from ferrostream.errors import CapturedException, IllegalStateException, SparkException
 from ferrostream.streaming._funcs import user_functions
-from ferrostream.streaming.util import user_callsite
+from ferrostream.streaming.util import describe_function, user_callsite
 
 if TYPE_CHECKING:
     from ferrostream.conf import SparkConf
@@ -202,16 +201,6 @@ def _frozen_args(call: Call) -> tuple[Any, ...]:
     return tuple(_RddData(_partitions(a)) if isinstance(a, _native.Rdd) else a for a in call.args)
 
 
-def _describe(func: Any) -> str:
-    name = getattr(func, "__qualname__", None) or type(func).__qualname__
-    module = getattr(func, "__module__", None)
-    where = f"{module}.{name}" if module and module != "__main__" else str(name)
-    code = getattr(func, "__code__", None)
-    if code is not None:
-        where += f" ({os.path.basename(code.co_filename)}:{code.co_firstlineno})"
-    return where
-
-
 def _culprit(call: Call) -> str:
     """Name the user function of ``call`` that cannot be pickled."""
     for arg in call.args:
@@ -219,7 +208,7 @@ def _culprit(call: Call) -> str:
             try:
                 cloudpickle.dumps(func)
             except Exception:
-                return f"the function {_describe(func)}"
+                return f"the function {describe_function(func)}"
     return "an argument"
 
 

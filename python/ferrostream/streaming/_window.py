@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from ferrostream._rdd_util import native_expr
 from ferrostream.resultiterable import ResultIterable
 from ferrostream.streaming.util import (
+    describe_function,
     duration_ms,
     rdd_class,
     require_callable,
@@ -350,18 +351,9 @@ class WindowedDStreamMixin:
             native_expr(updateFunc, 2),
             n,
             initial,
-            f"{user_callsite('updateStateByKey')} (updateFunc {_describe(updateFunc)})",
+            f"{user_callsite('updateStateByKey')} (updateFunc {describe_function(updateFunc)})",
         )
         keyed: DStream[Any] = DStream(ssc, stream_id)
         keyed._keyed = True
         return keyed
 
-
-def _describe(func: Any) -> str:
-    name = getattr(func, "__qualname__", None) or type(func).__qualname__
-    code = getattr(func, "__code__", None)
-    if code is not None:
-        import os
-
-        return f"{name} ({os.path.basename(code.co_filename)}:{code.co_firstlineno})"
-    return str(name)

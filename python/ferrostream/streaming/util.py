@@ -148,6 +148,17 @@ def unwrap_rdd(rdd: Any, where: str) -> _native.Rdd | None:
     return jrdd
 
 
+def describe_function(func: Any) -> str:
+    """``module.qualname (file.py:line)`` of a user function, for error messages."""
+    name = getattr(func, "__qualname__", None) or type(func).__qualname__
+    module = getattr(func, "__module__", None)
+    where = f"{module}.{name}" if module and module != "__main__" else str(name)
+    code = getattr(func, "__code__", None)
+    if code is not None:
+        where += f" ({os.path.basename(code.co_filename)}:{code.co_firstlineno})"
+    return where
+
+
 def user_callsite(label: str) -> str:
     """``"<label> at file.py:12"`` for the first stack frame outside ferrostream."""
     package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
