@@ -403,3 +403,24 @@ def median_run(runs: list[dict], keys, check: str = "match") -> dict | None:
     m.update(engine=ok[0]["engine"], ok=True, runs=len(ok))
     m[check] = all(r[check] for r in ok)
     return m
+
+
+def run_rounds(pipelines, engines, runs: int, header: str, run, fmt, show_batches: bool) -> dict:
+    """``runs`` rounds of every pipeline on every engine, back to back: ``run(engine, pipeline)``
+    gives one result, printed with ``fmt`` (and its problems, and its busy time per batch when
+    ``show_batches``). Returns ``{(pipeline, engine): [results]}``."""
+    results = {(p, e): [] for p in pipelines for e in engines}
+    for i in range(runs):
+        print("\n" + load_banner(i, runs))
+        for p in pipelines:
+            print(f"[{p}]\n{header}")
+            for e in engines:
+                r = run(e, p)
+                results[(p, e)].append(r)
+                print(fmt(r), flush=True)
+                for prob in r.get("problems", []):
+                    print(f"    {prob}")
+                if show_batches and r["ok"]:
+                    busy = " ".join(f"{x:.2f}" for x in r["per_batch_s"])
+                    print(f"    busy per batch, s: {busy}")
+    return results

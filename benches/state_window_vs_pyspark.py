@@ -256,18 +256,15 @@ def main() -> None:
         f"runs {args.runs}"
     )
 
-    results = {(p, e): [] for p in pipelines for e in engines}
-    for i in range(args.runs):
-        print("\n" + _harness.load_banner(i, args.runs))
-        for p in pipelines:
-            print(f"[{p}]\n{HEADER}")
-            for e in engines:
-                r = run_once(e, pythons[e], p, args, chunk_counts)
-                results[(p, e)].append(r)
-                print(fmt_run(r), flush=True)
-                if args.show_batches and r["ok"]:
-                    busy = " ".join(f"{x:.2f}" for x in r["per_batch_s"])
-                    print(f"    busy per batch, s: {busy}")
+    results = _harness.run_rounds(
+        pipelines,
+        engines,
+        args.runs,
+        HEADER,
+        lambda e, p: run_once(e, pythons[e], p, args, chunk_counts),
+        fmt_run,
+        args.show_batches,
+    )
 
     med: dict[str, dict] = {}
     for p in pipelines:
