@@ -301,10 +301,6 @@ impl Input for FileInput {
         }
         Ok(())
     }
-
-    fn recoverable(&self) -> bool {
-        true
-    }
 }
 
 #[cfg(test)]

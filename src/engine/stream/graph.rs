@@ -83,10 +83,6 @@ pub trait Input: Send + Sync {
     fn restore(&self, _snapshot: &Position) -> Result<()> {
         Ok(())
     }
-    /// Can a restart replay this source's batches?
-    fn recoverable(&self) -> bool {
-        false
-    }
     /// After the batch at `time` completed (every output operation succeeded): commit what
     /// it read (offsets, sequence numbers).
     fn on_batch_completed(&self, _time: i64) {}
