@@ -303,9 +303,7 @@ class WindowedDStreamMixin:
             n,
             user_callsite("reduceByKeyAndWindow"),
         )
-        keyed: DStream[Any] = DStream(ssc, stream_id)
-        keyed._keyed = True
-        return keyed
+        return DStream(ssc, stream_id, keyed=True)
 
     # ----------------------------------------------------------------------------------
     # state
@@ -353,7 +351,5 @@ class WindowedDStreamMixin:
             initial,
             f"{user_callsite('updateStateByKey')} (updateFunc {describe_function(updateFunc)})",
         )
-        keyed: DStream[Any] = DStream(ssc, stream_id)
-        keyed._keyed = True
-        return keyed
+        return DStream(ssc, stream_id, keyed=True)
 

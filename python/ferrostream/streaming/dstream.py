@@ -72,7 +72,9 @@ class DStream(PairDStreamMixin, WindowedDStreamMixin, Generic[T_co]):
     batch.
     """
 
-    def __init__(self, ssc: StreamingContext, stream_id: int | None = None) -> None:
+    def __init__(
+        self, ssc: StreamingContext, stream_id: int | None = None, *, keyed: bool = False
+    ) -> None:
         self._ssc = ssc
         self._sc = ssc._sc
         self._stream_id = stream_id
@@ -83,7 +85,7 @@ class DStream(PairDStreamMixin, WindowedDStreamMixin, Generic[T_co]):
         self._checkpoint_ms: int | None = None
         self._node_func: BatchTransform | None = None
         # A stream whose state the engine keeps (updateStateByKey, incremental windows).
-        self._keyed = False
+        self._keyed = keyed
         ssc._register_dstream(self)
 
     # ----------------------------------------------------------------------------------
