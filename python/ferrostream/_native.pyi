@@ -21,6 +21,7 @@ __all__ = [
     "StreamingEngine",
     "__version__",
     "duration_ms",
+    "kafka_rdd",
     "local_path",
     "native_stats",
     "num_partitions",
@@ -34,6 +35,16 @@ __all__ = [
 def python_partition_calls() -> int:
     """How many times a Python partition function (fused Python steps or a native step's
     fallback) has been called in this process: tests prove native paths with it."""
+
+def kafka_rdd(
+    ctx: EngineContext,
+    params: list[tuple[str, str]],
+    ranges: list[tuple[str, int, int, int]],
+    format: str,
+    poll_timeout_ms: int,
+) -> Rdd:
+    """``KafkaUtils.createRDD``: the records of exactly ``ranges`` (topic, partition, from,
+    until), checked against the offsets the brokers hold."""
 
 def portable_hash(x: Any) -> int:
     """PySpark's ``portable_hash``: None is 0, tuples element by element, ``str``/``bytes`` as
@@ -271,6 +282,33 @@ class StreamingEngine:
         skipped). A missing directory fails ``start()`` naming it."""
     def binary_records_stream(self, directory: str, record_length: int) -> int:
         """Like text_file_stream, as ``bytes`` records of ``record_length`` bytes."""
+    def kafka_direct_stream(
+        self,
+        params: list[tuple[str, str]],
+        topics: list[str],
+        from_offsets: list[tuple[str, int, int]],
+        format: str,
+        max_rate_per_partition: Optional[int],
+        poll_timeout_ms: int,
+    ) -> int:
+        """A Kafka direct stream: offset ranges planned per batch, replayed after a restart;
+        records in ``format`` ``"utf8"`` / ``"bytes"`` pairs or ``"messages"``."""
+    def kafka_receiver_stream(
+        self,
+        params: list[tuple[str, str]],
+        group: str,
+        topics: list[str],
+        format: str,
+        restart_delay_ms: int = 2000,
+        max_rate: Optional[int] = None,
+    ) -> int:
+        """A Kafka receiver consuming as consumer group ``group``; offsets are committed after
+        the batch holding the records completed."""
+    def kafka_offset_ranges(
+        self, stream: int, time_ms: int
+    ) -> Optional[list[tuple[str, int, int, int]]]:
+        """The offset ranges a Kafka direct stream's batch at ``time_ms`` read, while it is
+        remembered."""
     def socket_text_stream(
         self,
         host: str,

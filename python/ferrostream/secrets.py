@@ -16,7 +16,7 @@ from typing import Any
 
 from ferrostream.errors import IllegalStateException
 
-__all__ = ["Secret"]
+__all__ = ["Secret", "reveal"]
 
 
 class Secret:
@@ -74,3 +74,8 @@ def _reread(name: str) -> Secret:
             "program."
         )
     return Secret(name, value)
+
+
+def reveal(params: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """``(key, value)`` settings with every :class:`Secret` value replaced by the credential."""
+    return [(k, v.reveal() if isinstance(v, Secret) else v) for k, v in params]

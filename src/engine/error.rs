@@ -47,6 +47,14 @@ pub enum EngineError {
     /// A failure reported earlier and handed out again (Spark's sticky batch error).
     #[error("{0}")]
     Reported(std::sync::Arc<EngineError>),
+    /// An external system a source reads (Kafka, Kinesis) failed or refused a request: Spark's
+    /// SparkException. The message names the system, what was being done and never a secret.
+    #[error("{0}")]
+    Source(String),
+    /// Bytes that were to be decoded as UTF-8 are not (a `UnicodeDecodeError` in Python, as
+    /// the host's own decoder raises it), with where they came from.
+    #[error("{context}")]
+    Utf8 { context: String, bytes: Vec<u8> },
     /// A bug: an invariant that should hold did not (never a panic across the boundary).
     #[error("internal error: {0}")]
     Internal(String),

@@ -7,7 +7,7 @@ use std::fmt;
 
 use pyo3::exceptions::{
     PyFileExistsError, PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyPermissionError,
-    PyRuntimeError, PyTypeError,
+    PyRuntimeError, PyTypeError, PyUnicodeDecodeError,
 };
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -55,9 +55,35 @@ pub fn user(err: PyErr) -> EngineError {
 }
 
 fn user_pyerr(py: Python<'_>, e: &EngineError) -> Option<PyErr> {
-    e.user_error()
+    if let Some(found) = e
+        .user_error()
         .and_then(|u| u.0.downcast_ref::<PyUserError>())
-        .map(|p| p.0.clone_ref(py))
+    {
+        return Some(found.0.clone_ref(py));
+    }
+    // Bytes the engine decoded on behalf of `utf8_decoder`: the error that decoder raises.
+    let mut cur = e;
+    loop {
+        match cur {
+            EngineError::Job { source, .. } => cur = source,
+            EngineError::Reported(inner) => cur = inner,
+            EngineError::Utf8 { bytes, .. } => return Some(unicode_error(py, bytes)),
+            _ => return None,
+        }
+    }
+}
+
+/// Python's own `UnicodeDecodeError` for `bytes.decode("utf-8")` of `bytes`.
+fn unicode_error(py: Python<'_>, bytes: &[u8]) -> PyErr {
+    match std::str::from_utf8(bytes) {
+        Err(utf8) => match PyUnicodeDecodeError::new_utf8(py, bytes, utf8) {
+            Ok(err) => PyErr::from_value(err.into_any()),
+            Err(e) => e,
+        },
+        Ok(_) => {
+            PyRuntimeError::new_err("ferrostream internal error: valid UTF-8 reported as invalid")
+        }
+    }
 }
 
 fn format_traceback(py: Python<'_>, err: &PyErr) -> String {
@@ -106,31 +132,33 @@ fn to_pyerr_ref(py: Python<'_>, e: &EngineError) -> PyErr {
         // User code failed inside an action or a batch: Spark's "An exception was raised by
         // Python" with the user's own exception as the cause. An interrupt stays an interrupt,
         // and an error that already is a SparkException is not wrapped twice.
-        EngineError::User(_) | EngineError::Job { .. } => match user_pyerr(py, e) {
-            Some(cause)
-                if cause.is_instance_of::<PyKeyboardInterrupt>(py)
-                    || cause.is_instance_of::<pyo3::exceptions::PySystemExit>(py)
-                    || cause.is_instance_of::<SparkException>(py) =>
-            {
-                cause
-            }
-            Some(cause) => {
-                let mut text = format!(
-                    "An exception was raised by Python:\n{}",
-                    format_traceback(py, &cause)
-                );
-                // What the engine was doing when user code failed (e.g. checkpointing a
-                // stream's state), innermost last.
-                for context in job_context(e) {
-                    text.push_str(&context);
-                    text.push('\n');
+        EngineError::User(_) | EngineError::Job { .. } | EngineError::Utf8 { .. } => {
+            match user_pyerr(py, e) {
+                Some(cause)
+                    if cause.is_instance_of::<PyKeyboardInterrupt>(py)
+                        || cause.is_instance_of::<pyo3::exceptions::PySystemExit>(py)
+                        || cause.is_instance_of::<SparkException>(py) =>
+                {
+                    cause
                 }
-                let err = SparkException::new_err(text);
-                err.set_cause(py, Some(cause));
-                err
+                Some(cause) => {
+                    let mut text = format!(
+                        "An exception was raised by Python:\n{}",
+                        format_traceback(py, &cause)
+                    );
+                    // What the engine was doing when user code failed (e.g. checkpointing a
+                    // stream's state), innermost last.
+                    for context in job_context(e) {
+                        text.push_str(&context);
+                        text.push('\n');
+                    }
+                    let err = SparkException::new_err(text);
+                    err.set_cause(py, Some(cause));
+                    err
+                }
+                None => SparkException::new_err(e.to_string()),
             }
-            None => SparkException::new_err(e.to_string()),
-        },
+        }
         EngineError::InvalidArgument(m) | EngineError::Requirement(m) => {
             IllegalArgumentException::new_err(m.clone())
         }
@@ -146,6 +174,7 @@ fn to_pyerr_ref(py: Python<'_>, e: &EngineError) -> PyErr {
                 _ => PyOSError::new_err(msg),
             }
         }
+        EngineError::Source(m) => SparkException::new_err(m.clone()),
         EngineError::Internal(m) => {
             PyRuntimeError::new_err(format!("ferrostream internal error: {m}"))
         }

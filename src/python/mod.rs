@@ -5,6 +5,7 @@ mod args;
 mod conv;
 mod detach;
 mod errors;
+mod kafka;
 mod rdd;
 mod state;
 mod streaming;
@@ -48,6 +49,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rdd::PyRdd>()?;
     m.add_class::<streaming::PyStreamingEngine>()?;
     m.add_function(wrap_pyfunction!(streaming::read_checkpoint, m)?)?;
+    m.add_function(wrap_pyfunction!(kafka::kafka_rdd, m)?)?;
     m.add_function(wrap_pyfunction!(rdd::portable_hash, m)?)?;
     m.add_function(wrap_pyfunction!(rdd::python_partition_calls, m)?)?;
     m.add_function(wrap_pyfunction!(args::duration_ms, m)?)?;

@@ -73,7 +73,7 @@ pub struct PyRdd {
     pub inner: Arc<Rdd>,
 }
 
-fn wrap(inner: Arc<Rdd>) -> PyRdd {
+pub(crate) fn wrap(inner: Arc<Rdd>) -> PyRdd {
     PyRdd { inner }
 }
 

@@ -11,6 +11,7 @@ use crate::engine::stream::state::{StateStream, WindowStream};
 use crate::engine::stream::StreamingEngine;
 use crate::python::detach::{run_detached, wait_detached, SIGNAL_POLL};
 use crate::python::errors::IntoPyResult;
+use crate::python::kafka;
 use crate::python::rdd::{PyEngineContext, PyRdd};
 use crate::python::state::{pair_fn, predicate, update_fn, PyHostCodec};
 use crate::python::udf::{PyListener, PyOutputFn, PyTransformFn};
@@ -228,6 +229,63 @@ impl PyStreamingEngine {
         )
         .py_err(py)?;
         self.inner.input_stream(Arc::new(input)).py_err(py)
+    }
+
+    /// `KafkaUtils.createDirectStream`.
+    #[allow(clippy::too_many_arguments)]
+    fn kafka_direct_stream(
+        &self,
+        py: Python<'_>,
+        params: Vec<(String, String)>,
+        topics: Vec<String>,
+        from_offsets: Vec<(String, i32, i64)>,
+        format: &str,
+        max_rate_per_partition: Option<u64>,
+        poll_timeout_ms: u64,
+    ) -> PyResult<usize> {
+        let input = kafka::direct_input(
+            py,
+            &params,
+            topics,
+            from_offsets,
+            format,
+            max_rate_per_partition,
+            poll_timeout_ms,
+        )?;
+        self.inner.input_stream(input).py_err(py)
+    }
+
+    /// `KafkaUtils.createStream`.
+    #[pyo3(signature = (params, group, topics, format, restart_delay_ms=2000, max_rate=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn kafka_receiver_stream(
+        &self,
+        py: Python<'_>,
+        params: Vec<(String, String)>,
+        group: &str,
+        topics: Vec<String>,
+        format: &str,
+        restart_delay_ms: u64,
+        max_rate: Option<u64>,
+    ) -> PyResult<usize> {
+        let input = kafka::receiver_input(
+            py,
+            &params,
+            group,
+            topics,
+            format,
+            restart_delay_ms,
+            max_rate,
+        )?;
+        self.inner.input_stream(input).py_err(py)
+    }
+
+    /// The Kafka offset ranges input stream `stream` read for its batch at `time_ms`, while
+    /// that batch is remembered; None for other inputs or forgotten batches.
+    fn kafka_offset_ranges(&self, stream: usize, time_ms: i64) -> Option<Vec<kafka::RangeTuple>> {
+        self.inner
+            .input_position(stream, time_ms)
+            .and_then(|p| kafka::position_ranges(&p))
     }
 
     /// `spark.streaming.backpressure.enabled` (with `initialRate`, records per second).

@@ -32,6 +32,7 @@ import cloudpickle  # type: ignore[import-untyped]
 
 from ferrostream import _native
 from ferrostream.errors import CapturedException, IllegalStateException, SparkException
+from ferrostream.secrets import reveal
 from ferrostream.streaming._funcs import user_functions
 from ferrostream.streaming.util import describe_function, user_callsite
 
@@ -160,6 +161,19 @@ class RecordingEngine:
                 "socket_text_stream", host, port, max_line_bytes, restart_delay_ms, max_rate
             )
         )
+
+    def kafka_direct_stream(self, params: list[tuple[str, Any]], *args: Any) -> int:
+        return int(self._call_revealing("kafka_direct_stream", params, *args))
+
+    def kafka_receiver_stream(self, params: list[tuple[str, Any]], *args: Any) -> int:
+        return int(self._call_revealing("kafka_receiver_stream", params, *args))
+
+    def _call_revealing(self, method: str, params: list[tuple[str, Any]], *args: Any) -> Any:
+        """Call ``method`` with the credentials in ``params``; record it with the secrets
+        (pickled as their names only)."""
+        result = getattr(self.native, method)(reveal(params), *args)
+        self.calls.append(Call(method, (params, *args), result, user_callsite(method)))
+        return result
 
     def foreach_rdd(self, stream: int, func: Callable[[int, Any], None], description: str) -> None:
         self._call("foreach_rdd", stream, func, description)

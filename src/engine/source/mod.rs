@@ -1,8 +1,10 @@
-//! Input sources beyond `queueStream`: watched directories and TCP socket receivers.
+//! Input sources beyond `queueStream`: watched directories, TCP socket receivers and Kafka.
 
 pub mod files;
+pub mod kafka;
 pub mod receiver;
 pub mod socket;
+pub mod zookeeper;
 
 use std::sync::OnceLock;
 
@@ -21,6 +23,10 @@ pub enum Position {
         threshold: i64,
         selected: Vec<(i64, Vec<String>)>,
     },
+    /// The Kafka offset ranges one batch of a direct stream read.
+    KafkaRanges(Vec<kafka::OffsetRange>),
+    /// Where a direct Kafka stream goes on reading: the next offset of each topic partition.
+    KafkaOffsets(Vec<(String, i32, i64)>),
 }
 
 /// The engine's async runtime for receivers (created on first use, shared process-wide).

@@ -39,8 +39,11 @@ pub trait Receiver: Send + Sync + 'static {
     fn name(&self, stream_id: usize) -> String;
     /// One session (e.g. one connection). Records go to `sink`.
     fn receive<'a>(&'a self, sink: &'a BlockSink) -> Session<'a>;
-    /// Called when a batch takes the buffered records (e.g. to log counts).
-    fn on_batch(&self) {}
+    /// Called when the batch at `time` took the buffered records (e.g. to note what it holds,
+    /// or to log counts); an error fails the batch.
+    fn on_batch(&self, _time: i64) -> Result<()> {
+        Ok(())
+    }
     /// Called after a batch holding this receiver's records completed.
     fn on_batch_completed(&self, _time: i64) {}
     /// The log target (logger) of this receiver's messages: its own module's.
@@ -304,11 +307,11 @@ impl<R: Receiver> Input for ReceiverInput<R> {
     fn batch(
         &self,
         ctx: &Arc<EngineContext>,
-        _time: i64,
+        time: i64,
         _budget: &RateBudget,
     ) -> Result<InputBatch> {
         let records = self.sink.take();
-        self.receiver.on_batch();
+        self.receiver.on_batch(time)?;
         let count = records.len() as i64;
         // One partition per worker thread (Spark: one per block interval), none when empty.
         let parts: Vec<Partition> = if records.is_empty() {

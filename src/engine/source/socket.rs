@@ -151,7 +151,7 @@ impl Receiver for SocketReceiver {
         module_path!()
     }
 
-    fn on_batch(&self) {
+    fn on_batch(&self, _time: i64) -> Result<()> {
         let dropped = self.dropped.swap(0, Ordering::Relaxed);
         if dropped > 0 {
             log::warn!(
@@ -170,5 +170,6 @@ impl Receiver for SocketReceiver {
                 self.port
             );
         }
+        Ok(())
     }
 }

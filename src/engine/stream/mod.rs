@@ -23,6 +23,7 @@ use crate::engine::checkpoint;
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::rdd::Rdd;
+use crate::engine::source::Position;
 use clock::{Clock, ManualClock, SystemClock};
 use graph::{
     EventSink, Graph, Input, Output, OutputFn, QueueSource, StreamKind, StreamNode, TransformFn,
@@ -212,6 +213,20 @@ impl StreamingEngine {
             default,
         };
         self.input_stream(Arc::new(source))
+    }
+
+    /// The replay position of input stream `stream`'s batch at `time` (e.g. the Kafka offset
+    /// ranges it read), while the batch is remembered.
+    pub fn input_position(&self, stream: usize, time: i64) -> Option<Position> {
+        let graph = self.frozen_graph();
+        let node = graph.streams.get(stream)?;
+        let position = node.positions.lock().get(&time).cloned();
+        position
+    }
+
+    /// The engine context batches run on.
+    pub fn context(&self) -> &Arc<EngineContext> {
+        &self.ctx
     }
 
     /// Register an input source; its batches come every batch interval.

@@ -1,0 +1,120 @@
+//! Apache Kafka: the direct stream (offset ranges decided when a batch is generated, replayed
+//! exactly after a restart), the receiver stream (a consumer group whose offsets are committed
+//! once the batch holding the records completed) and RDDs over given offset ranges.
+//!
+//! The client is librdkafka (the `rdkafka` crate, built from source and linked statically).
+//! Spark 2.4's Kafka 0.8 settings are accepted and mapped to librdkafka's names
+//! ([`params::KafkaParams`]); records become `(key, value)` pairs decoded as UTF-8 natively,
+//! or raw bytes for decoders written in the host language ([`RecordFormat`]).
+
+pub mod direct;
+pub mod params;
+pub mod reader;
+pub mod receiver;
+
+use std::fmt;
+use std::sync::Arc;
+
+use rdkafka::message::Message;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::error::{EngineError, Result};
+use crate::engine::value::Value;
+
+/// The offsets `[from, until)` of one topic partition: what one partition of a batch reads.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct OffsetRange {
+    pub topic: String,
+    pub partition: i32,
+    /// First offset read (inclusive).
+    pub from: i64,
+    /// Offset after the last one read (exclusive).
+    pub until: i64,
+}
+
+impl OffsetRange {
+    /// How many offsets the range spans.
+    pub fn count(&self) -> i64 {
+        (self.until - self.from).max(0)
+    }
+}
+
+impl fmt::Display for OffsetRange {
+    /// As Spark's `OffsetRange.toString`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "OffsetRange(topic: '{}', partition: {}, range: [{} -> {}])",
+            self.topic, self.partition, self.from, self.until
+        )
+    }
+}
+
+/// How a Kafka record becomes a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecordFormat {
+    /// `(key, value)`, each decoded as UTF-8 (`utf8_decoder`): a string, or None when absent.
+    Utf8Pairs,
+    /// `(key, value)` as bytes (or None), for decoders written in the host language.
+    BytePairs,
+    /// `(topic, partition, offset, key, value)`, key and value as bytes (or None), for a
+    /// message handler.
+    Messages,
+}
+
+impl RecordFormat {
+    pub fn parse(name: &str) -> Result<RecordFormat> {
+        match name {
+            "utf8" => Ok(RecordFormat::Utf8Pairs),
+            "bytes" => Ok(RecordFormat::BytePairs),
+            "messages" => Ok(RecordFormat::Messages),
+            other => Err(EngineError::InvalidArgument(format!(
+                "unknown Kafka record format {other:?} (expected utf8, bytes or messages)"
+            ))),
+        }
+    }
+
+    /// The value of one record.
+    pub fn decode<M: Message>(self, m: &M) -> Result<Value> {
+        let bytes = |b: Option<&[u8]>| b.map_or(Value::None, |b| Value::Bytes(Arc::from(b)));
+        match self {
+            RecordFormat::Utf8Pairs => {
+                let text = |b: Option<&[u8]>, what: &str| -> Result<Value> {
+                    match b {
+                        None => Ok(Value::None),
+                        Some(b) => match std::str::from_utf8(b) {
+                            Ok(s) => Ok(Value::Str(Arc::from(s))),
+                            Err(_) => Err(EngineError::Utf8 {
+                                context: format!(
+                                    "the {what} of the record at offset {} of {}-{} is not \
+                                     UTF-8",
+                                    m.offset(),
+                                    m.topic(),
+                                    m.partition()
+                                ),
+                                bytes: b.to_vec(),
+                            }),
+                        },
+                    }
+                };
+                Ok(Value::pair(
+                    text(m.key(), "key")?,
+                    text(m.payload(), "value")?,
+                ))
+            }
+            RecordFormat::BytePairs => Ok(Value::pair(bytes(m.key()), bytes(m.payload()))),
+            RecordFormat::Messages => Ok(Value::Tuple(Arc::from(vec![
+                Value::str(m.topic()),
+                Value::Int(i64::from(m.partition())),
+                Value::Int(m.offset()),
+                bytes(m.key()),
+                bytes(m.payload()),
+            ]))),
+        }
+    }
+}
+
+/// A Kafka client failure, worded with what was being done.
+pub(crate) fn kafka_err(doing: impl fmt::Display, e: rdkafka::error::KafkaError) -> EngineError {
+    EngineError::Source(format!("Kafka: {doing}: {e}"))
+}

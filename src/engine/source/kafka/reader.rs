@@ -1,0 +1,283 @@
+//! Reading offset ranges: one RDD partition per range, read when the partition is computed,
+//! by consumers taken from a pool (librdkafka clients are expensive to create: threads, broker
+//! connections), assigned to the range's partition at its first offset.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::params::{config_error, KafkaParams};
+use super::{kafka_err, OffsetRange, RecordFormat};
+use crate::engine::error::{EngineError, Result};
+use crate::engine::rdd::{Partition, PartitionSource};
+
+/// How long one request for metadata or watermarks may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Consumers of one source, reused across batches.
+pub struct ConsumerPool {
+    params: KafkaParams,
+    idle: Mutex<Vec<BaseConsumer>>,
+}
+
+impl ConsumerPool {
+    pub fn new(params: KafkaParams) -> ConsumerPool {
+        ConsumerPool {
+            params,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn params(&self) -> &KafkaParams {
+        &self.params
+    }
+
+    /// A consumer for assigned reads (no group, no commits).
+    pub fn take(&self) -> Result<BaseConsumer> {
+        if let Some(c) = self.idle.lock().pop() {
+            return Ok(c);
+        }
+        self.create()
+    }
+
+    pub fn put(&self, consumer: BaseConsumer) {
+        let _ = consumer.unassign();
+        self.idle.lock().push(consumer);
+    }
+
+    fn create(&self) -> Result<BaseConsumer> {
+        // A group id is required by librdkafka's consumer even when it never joins a group.
+        let group = self
+            .params
+            .get("group.id")
+            .map_or_else(|| "ferrostream-direct".to_string(), str::to_string);
+        self.params
+            .client_config(&[
+                ("group.id", &group),
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+                ("enable.partition.eof", "true"),
+                // A range that is no longer (or not yet) on the broker is an error, never a
+                // silent jump to another offset.
+                ("auto.offset.reset", "error"),
+            ])
+            .create::<BaseConsumer>()
+            .map_err(|e| match e {
+                KafkaError::ClientConfig(..) => config_error(&e),
+                other => kafka_err("creating a consumer", other),
+            })
+    }
+
+    /// The partitions of `topic`, or an error naming the topic when the brokers do not know it.
+    pub fn partitions(&self, topic: &str) -> Result<Vec<i32>> {
+        self.lookup(topic)?.ok_or_else(|| self.missing(topic))
+    }
+
+    /// The partitions of `topic`; `Ok(None)` when the brokers do not know the topic, `Err`
+    /// when they did not answer.
+    pub fn lookup(&self, topic: &str) -> Result<Option<Vec<i32>>> {
+        let consumer = self.take()?;
+        let found = consumer.fetch_metadata(Some(topic), REQUEST_TIMEOUT);
+        self.put(consumer);
+        let metadata = found.map_err(|e| {
+            self.unreachable(&format!("reading the metadata of topic {topic:?}"), e)
+        })?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+            .map(|t| {
+                let mut ids: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+                ids.sort_unstable();
+                ids
+            }))
+    }
+
+    pub fn missing(&self, topic: &str) -> EngineError {
+        EngineError::Source(format!(
+            "Kafka: topic {topic:?} does not exist on the brokers at {}",
+            self.brokers()
+        ))
+    }
+
+    /// `(low, high)` watermarks of one topic partition.
+    pub fn watermarks(&self, topic: &str, partition: i32) -> Result<(i64, i64)> {
+        let consumer = self.take()?;
+        let out = consumer
+            .fetch_watermarks(topic, partition, REQUEST_TIMEOUT)
+            .map_err(|e| {
+                self.unreachable(&format!("reading the offsets of {topic}-{partition}"), e)
+            });
+        self.put(consumer);
+        out
+    }
+
+    fn brokers(&self) -> &str {
+        self.params.bootstrap().unwrap_or("(none named)")
+    }
+
+    /// An error for a request the brokers did not answer, naming them.
+    pub fn unreachable(&self, doing: &str, e: KafkaError) -> EngineError {
+        EngineError::Source(format!(
+            "Kafka: {doing} failed: the brokers at {} did not answer ({e}); check that they \
+             run and that metadata.broker.list / bootstrap.servers names them",
+            self.brokers()
+        ))
+    }
+
+    /// Check that every range is within its partition's available offsets (as Spark's
+    /// `KafkaUtils.createRDD` does before reading).
+    pub fn check_available(&self, ranges: &[OffsetRange]) -> Result<()> {
+        let mut bad = Vec::new();
+        let mut known: HashMap<&str, Vec<i32>> = HashMap::new();
+        for r in ranges {
+            if r.from > r.until || r.from < 0 {
+                return Err(EngineError::InvalidArgument(format!(
+                    "Beginning offset {} is after the ending offset {} for topic {} partition {}. \
+                     You either provided an invalid fromOffset, or the Kafka topic has been \
+                     damaged",
+                    r.from, r.until, r.topic, r.partition
+                )));
+            }
+            if !known.contains_key(r.topic.as_str()) {
+                known.insert(&r.topic, self.partitions(&r.topic)?);
+            }
+            if !known[r.topic.as_str()].contains(&r.partition) {
+                bad.push(format!(
+                    "{r} (topic {} has no partition {})",
+                    r.topic, r.partition
+                ));
+                continue;
+            }
+            let (low, high) = self.watermarks(&r.topic, r.partition)?;
+            if r.count() > 0 && (r.from < low || r.until > high) {
+                bad.push(format!("{r} (available: [{low} -> {high}])"));
+            }
+        }
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(EngineError::Source(format!(
+                "Offsets not available on leader: {}",
+                bad.join(", ")
+            )))
+        }
+    }
+}
+
+/// The partitions of a batch (or of `createRDD`): range `i` is partition `i`.
+pub struct RangeReader {
+    pub pool: Arc<ConsumerPool>,
+    pub ranges: Vec<OffsetRange>,
+    pub format: RecordFormat,
+    /// How long a read may go without receiving anything before the batch fails.
+    pub poll_timeout: Duration,
+}
+
+impl PartitionSource for RangeReader {
+    fn num_partitions(&self) -> usize {
+        self.ranges.len()
+    }
+
+    fn compute(&self, i: usize) -> Result<Partition> {
+        let range = self
+            .ranges
+            .get(i)
+            .ok_or_else(|| EngineError::Internal(format!("no Kafka range {i}")))?;
+        if range.count() == 0 {
+            return Ok(Vec::new());
+        }
+        let consumer = self.pool.take()?;
+        let out = read_range(&consumer, range, self.format, self.poll_timeout);
+        // A consumer that failed may hold a broken session: only healthy ones go back.
+        if out.is_ok() {
+            self.pool.put(consumer);
+        }
+        out
+    }
+}
+
+/// Read the records of `range`, in offset order.
+fn read_range(
+    consumer: &BaseConsumer,
+    range: &OffsetRange,
+    format: RecordFormat,
+    poll_timeout: Duration,
+) -> Result<Partition> {
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(&range.topic, range.partition, Offset::Offset(range.from))
+        .map_err(|e| kafka_err(format!("assigning {range}"), e))?;
+    consumer
+        .assign(&assignment)
+        .map_err(|e| kafka_err(format!("assigning {range}"), e))?;
+    let expected = usize::try_from(range.count()).unwrap_or(0);
+    let mut out = Vec::with_capacity(expected.min(1 << 20));
+    let mut next = range.from;
+    let mut last_progress = Instant::now();
+    let mut last_error: Option<KafkaError> = None;
+    while next < range.until {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                if m.topic() != range.topic || m.partition() != range.partition {
+                    continue;
+                }
+                let offset = m.offset();
+                if offset < next {
+                    continue;
+                }
+                if offset >= range.until {
+                    break;
+                }
+                out.push(format.decode(&m)?);
+                next = offset + 1;
+                last_progress = Instant::now();
+            }
+            // The end of what the partition holds: offsets of the range past it were control
+            // records (transaction markers) or compacted away.
+            Some(Err(KafkaError::PartitionEOF(p))) if p == range.partition => {
+                if next < range.until {
+                    log::debug!(
+                        "{range}: the partition ended at offset {next}, the rest of the range \
+                         holds no records"
+                    );
+                }
+                break;
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => {}
+            Some(Err(e)) => {
+                if is_offset_out_of_range(&e) {
+                    return Err(EngineError::Source(format!(
+                        "Offsets out of range: {range} can no longer (or not yet) be read from \
+                         Kafka at offset {next} ({e})"
+                    )));
+                }
+                log::debug!("{range}: {e}");
+                last_error = Some(e);
+            }
+            None => {}
+        }
+        if last_progress.elapsed() > poll_timeout {
+            return Err(EngineError::Source(format!(
+                "Kafka: could not read {range} within {} ms (stopped at offset {next}{})",
+                poll_timeout.as_millis(),
+                last_error.map_or_else(String::new, |e| format!("; last error: {e}"))
+            )));
+        }
+    }
+    Ok(out)
+}
+
+fn is_offset_out_of_range(e: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::OffsetOutOfRange | RDKafkaErrorCode::AutoOffsetReset)
+    )
+}

@@ -1,0 +1,261 @@
+//! `KafkaUtils.createStream`: a receiver consuming as consumer group `groupId`. Offsets are
+//! committed to Kafka only after the batch holding the records completed, so a restart (or a
+//! crash) re-reads whatever no completed batch held: at-least-once, as Spark's reliable
+//! receiver.
+//!
+//! Brokers come from `metadata.broker.list` / `bootstrap.servers` when given; otherwise the
+//! `zkQuorum` is read as a ZooKeeper ensemble and the brokers registered there are used, as
+//! the Kafka 0.8 consumer did.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::params::{config_error, KafkaParams};
+use super::RecordFormat;
+use crate::engine::error::{EngineError, Result};
+use crate::engine::source::receiver::{
+    BlockSink, Receiver, ReceiverConfig, ReceiverInput, Session,
+};
+use crate::engine::value::Value;
+
+/// Records handed to the buffer at once (fewer when the topic is quiet).
+const BLOCK_RECORDS: usize = 4096;
+/// How long a partial block waits for more records.
+const BLOCK_WAIT: Duration = Duration::from_millis(20);
+
+type TopicPartition = (String, i32);
+
+/// `createStream`'s input: the Kafka receiver in the receiver framework.
+pub type KafkaReceiverInput = ReceiverInput<KafkaReceiver>;
+
+pub struct KafkaReceiver {
+    params: KafkaParams,
+    group: String,
+    topics: Vec<String>,
+    format: RecordFormat,
+    consumer: Mutex<Option<Arc<StreamConsumer>>>,
+    /// The offset after the last record handed to the buffer, per topic partition.
+    pushed: Mutex<BTreeMap<TopicPartition, i64>>,
+    /// What each batch held (by batch time): the offsets to commit once it completed.
+    pending: Mutex<BTreeMap<i64, BTreeMap<TopicPartition, i64>>>,
+    /// A record whose key or value is not UTF-8 was buffered: the batch holding it fails.
+    undecodable: Mutex<Option<EngineError>>,
+    /// A batch failed: offsets are no longer committed.
+    stalled: AtomicBool,
+}
+
+impl KafkaReceiver {
+    pub fn input(
+        params: KafkaParams,
+        group: &str,
+        topics: Vec<String>,
+        format: RecordFormat,
+        config: ReceiverConfig,
+    ) -> Result<KafkaReceiverInput> {
+        if topics.is_empty() {
+            return Err(EngineError::InvalidArgument(
+                "createStream needs at least one topic".into(),
+            ));
+        }
+        if format == RecordFormat::Messages {
+            return Err(EngineError::InvalidArgument(
+                "a Kafka receiver stream yields (key, value) pairs, not messages".into(),
+            ));
+        }
+        let receiver = KafkaReceiver {
+            params,
+            group: group.to_string(),
+            topics,
+            format,
+            consumer: Mutex::new(None),
+            pushed: Mutex::new(BTreeMap::new()),
+            pending: Mutex::new(BTreeMap::new()),
+            undecodable: Mutex::new(None),
+            stalled: AtomicBool::new(false),
+        };
+        Ok(ReceiverInput::new(receiver, config))
+    }
+
+    /// The brokers: named in kafkaParams, or registered in ZooKeeper.
+    fn brokers(&self) -> std::result::Result<String, String> {
+        if let Some(b) = self.params.bootstrap() {
+            return Ok(b.to_string());
+        }
+        let Some(zk) = self.params.zookeeper.as_deref() else {
+            return Err(NO_BROKERS.to_string());
+        };
+        let timeout = Duration::from_millis(self.params.zookeeper_timeout_ms.unwrap_or(10_000));
+        super::super::zookeeper::brokers_from_zookeeper(zk, timeout)
+            .map_err(|e| format!("{e}. {NO_BROKERS}"))
+    }
+
+    fn consumer(&self) -> std::result::Result<Arc<StreamConsumer>, String> {
+        if let Some(c) = self.consumer.lock().clone() {
+            return Ok(c);
+        }
+        let brokers = self.brokers()?;
+        let reset = self
+            .params
+            .get("auto.offset.reset")
+            .unwrap_or("latest")
+            .to_string();
+        let consumer: StreamConsumer = self
+            .params
+            .with_bootstrap(&brokers)
+            .client_config(&[
+                ("group.id", &self.group),
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+                ("auto.offset.reset", &reset),
+            ])
+            .create()
+            .map_err(|e| match e {
+                KafkaError::ClientConfig(..) => config_error(&e).to_string(),
+                other => format!(
+                    "Kafka: creating the consumer of group {:?}: {other}",
+                    self.group
+                ),
+            })?;
+        let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(|e| format!("Kafka: subscribing to {}: {e}", self.topics.join(", ")))?;
+        let consumer = Arc::new(consumer);
+        *self.consumer.lock() = Some(consumer.clone());
+        Ok(consumer)
+    }
+
+    async fn session(&self, sink: &BlockSink) -> std::result::Result<(), String> {
+        let consumer = self.consumer()?;
+        let mut block: Vec<Value> = Vec::with_capacity(BLOCK_RECORDS);
+        let mut offsets: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+        loop {
+            let received = if block.is_empty() {
+                Some(consumer.recv().await)
+            } else {
+                tokio::time::timeout(BLOCK_WAIT, consumer.recv()).await.ok()
+            };
+            match received {
+                Some(Ok(m)) => {
+                    let value = match self.format.decode(&m) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            self.undecodable.lock().get_or_insert(e);
+                            RecordFormat::BytePairs
+                                .decode(&m)
+                                .map_err(|e| e.to_string())?
+                        }
+                    };
+                    block.push(value);
+                    offsets.insert((m.topic().to_string(), m.partition()), m.offset() + 1);
+                    if block.len() < BLOCK_RECORDS {
+                        continue;
+                    }
+                }
+                Some(Err(e)) => {
+                    if matches!(
+                        e.rdkafka_error_code(),
+                        Some(
+                            RDKafkaErrorCode::UnknownTopicOrPartition
+                                | RDKafkaErrorCode::UnknownTopic
+                        )
+                    ) {
+                        // Drop the consumer: the next session subscribes again.
+                        *self.consumer.lock() = None;
+                        return Err(format!(
+                            "Kafka: a subscribed topic ({}) does not exist: {e}",
+                            self.topics.join(", ")
+                        ));
+                    }
+                    let message = format!("Kafka consumer of group {:?}: {e}", self.group);
+                    log::warn!("{message}");
+                    sink.report_error(&message);
+                    if block.is_empty() {
+                        continue;
+                    }
+                }
+                None => {}
+            }
+            if !block.is_empty() {
+                let records = std::mem::replace(&mut block, Vec::with_capacity(BLOCK_RECORDS));
+                if !sink.push(records).await {
+                    return Ok(());
+                }
+                self.pushed.lock().append(&mut offsets);
+            }
+        }
+    }
+}
+
+const NO_BROKERS: &str = "Name the Kafka brokers with \"metadata.broker.list\" (or \
+                          \"bootstrap.servers\") in kafkaParams, e.g. \
+                          {\"metadata.broker.list\": \"host:9092\"}";
+
+impl Receiver for KafkaReceiver {
+    fn name(&self, stream_id: usize) -> String {
+        format!("KafkaReceiver-{stream_id}")
+    }
+
+    fn receive<'a>(&'a self, sink: &'a BlockSink) -> Session<'a> {
+        Box::pin(self.session(sink))
+    }
+
+    fn on_batch(&self, time: i64) -> Result<()> {
+        let held = self.pushed.lock().clone();
+        self.pending.lock().insert(time, held);
+        match self.undecodable.lock().take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn on_batch_completed(&self, time: i64) {
+        let commit = {
+            let mut pending = self.pending.lock();
+            if pending.keys().next().is_some_and(|first| *first < time) {
+                // An earlier batch did not complete: committing past its records would lose
+                // them, so nothing more is committed; a restart reads them again.
+                if !self.stalled.swap(true, Ordering::SeqCst) {
+                    log::warn!(
+                        "Kafka: a batch of group {:?} failed; its offsets and later ones are not                          committed, a restarted program reads those records again",
+                        self.group
+                    );
+                }
+                return;
+            }
+            match pending.remove(&time) {
+                Some(c) if !c.is_empty() => c,
+                _ => return,
+            }
+        };
+        let Some(consumer) = self.consumer.lock().clone() else {
+            return;
+        };
+        let mut list = TopicPartitionList::new();
+        for ((topic, partition), offset) in &commit {
+            if let Err(e) = list.add_partition_offset(topic, *partition, Offset::Offset(*offset)) {
+                log::warn!("Kafka: cannot commit {topic}-{partition} at {offset}: {e}");
+            }
+        }
+        if let Err(e) = consumer.commit(&list, CommitMode::Sync) {
+            // Not lost: the records are read again after a restart (at-least-once).
+            log::warn!(
+                "Kafka: committing the offsets of group {:?} after batch {time} ms failed: {e}",
+                self.group
+            );
+        }
+    }
+
+    fn log_target(&self) -> &'static str {
+        module_path!()
+    }
+}
