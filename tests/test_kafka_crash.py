@@ -199,7 +199,7 @@ def _run_and_kill(
 
 def test_direct_stream_counts_exactly_once_across_sigkills(kafka: Any, tmp_path: Path) -> None:
     rng = random.Random(SEED)
-    topic = "crash-direct"
+    topic = f"crash-direct-{os.getpid()}-{rng.randrange(10**6)}"
     kafka.create_topic(topic, partitions=4)
     checkpoint = tmp_path / "checkpoint"
     output = tmp_path / "state.json"
@@ -241,7 +241,7 @@ def test_direct_stream_counts_exactly_once_across_sigkills(kafka: Any, tmp_path:
 
 def test_receiver_stream_loses_nothing_across_sigkills(kafka: Any, tmp_path: Path) -> None:
     rng = random.Random(SEED + 1)
-    topic = "crash-receiver"
+    topic = f"crash-receiver-{os.getpid()}-{rng.randrange(10**6)}"
     kafka.create_topic(topic, partitions=2)
     seen_dir = tmp_path / "seen"
     seen_dir.mkdir()
