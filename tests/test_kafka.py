@@ -88,39 +88,39 @@ def test_utf8_decoder() -> None:
 
 
 def test_argument_checks_raise_sparks_type_errors(ssc: StreamingContext) -> None:
-    with pytest.raises(TypeError, match="^topics should be list$"):
+    with pytest.raises(TypeError, match=r"^topics should be list$"):
         KafkaUtils.createDirectStream(ssc, "t", {"metadata.broker.list": "x:1"})  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="^kafkaParams should be dict$"):
+    with pytest.raises(TypeError, match=r"^kafkaParams should be dict$"):
         KafkaUtils.createDirectStream(ssc, ["t"], [("a", "b")])  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="TopicAndPartition"):
+    with pytest.raises(TypeError, match=r"TopicAndPartition"):
         KafkaUtils.createDirectStream(
             ssc,
             ["t"],
             {"metadata.broker.list": "x:1"},
             fromOffsets={("t", 0): 1},  # type: ignore[dict-item]
         )
-    with pytest.raises(TypeError, match="^topics should be dict$"):
+    with pytest.raises(TypeError, match=r"^topics should be dict$"):
         KafkaUtils.createStream(ssc, "zk:2181", "g", ["t"])  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="^kafkaParams should be dict$"):
+    with pytest.raises(TypeError, match=r"^kafkaParams should be dict$"):
         KafkaUtils.createRDD(ssc.sparkContext, "x", [])  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="^offsetRanges should be list$"):
+    with pytest.raises(TypeError, match=r"^offsetRanges should be list$"):
         KafkaUtils.createRDD(ssc.sparkContext, {}, OffsetRange("t", 0, 0, 1))  # type: ignore[arg-type]
 
 
 def test_settings_are_checked_when_the_stream_is_made(ssc: StreamingContext) -> None:
-    with pytest.raises(IllegalArgumentException, match="no.such.setting"):
+    with pytest.raises(IllegalArgumentException, match=r"no.such.setting"):
         KafkaUtils.createDirectStream(
             ssc, ["t"], {"metadata.broker.list": "127.0.0.1:1", "no.such.setting": "1"}
         )
-    with pytest.raises(IllegalArgumentException, match="metadata.broker.list"):
+    with pytest.raises(IllegalArgumentException, match=r"metadata.broker.list"):
         KafkaUtils.createDirectStream(ssc, ["t"], {"auto.offset.reset": "smallest"})
     # The build has no OpenSSL: SSL is refused up front, by name.
-    with pytest.raises(IllegalArgumentException, match="security.protocol"):
+    with pytest.raises(IllegalArgumentException, match=r"security.protocol"):
         KafkaUtils.createDirectStream(
             ssc, ["t"], {"metadata.broker.list": "127.0.0.1:1", "security.protocol": "SSL"}
         )
     # fromOffsets must name the same topics (Spark's IllegalStateException).
-    with pytest.raises(Exception, match="do not equal to the topic from offsets"):
+    with pytest.raises(Exception, match=r"do not equal to the topic from offsets"):
         KafkaUtils.createDirectStream(
             ssc,
             ["a"],
@@ -188,11 +188,11 @@ def test_create_rdd_refuses_ranges_the_broker_does_not_hold(kafka: Any, sc: Spar
     p = {"metadata.broker.list": kafka.bootstrap}
     with pytest.raises(SparkException, match=r"Offsets not available on leader: .*\[0 -> 3\]"):
         KafkaUtils.createRDD(sc, p, [OffsetRange(topic, 0, 0, 10)])
-    with pytest.raises(SparkException, match="has no partition 3"):
+    with pytest.raises(SparkException, match=r"has no partition 3"):
         KafkaUtils.createRDD(sc, p, [OffsetRange(topic, 3, 0, 1)])
-    with pytest.raises(SparkException, match="does not exist"):
+    with pytest.raises(SparkException, match=r"does not exist"):
         KafkaUtils.createRDD(sc, p, [OffsetRange("no-such-topic", 0, 0, 1)])
-    with pytest.raises(IllegalArgumentException, match="after the ending offset"):
+    with pytest.raises(IllegalArgumentException, match=r"after the ending offset"):
         KafkaUtils.createRDD(sc, p, [OffsetRange(topic, 0, 2, 1)])
 
 
@@ -211,7 +211,7 @@ def test_a_value_that_is_not_utf8_fails_with_the_decoders_error(
 
 
 def test_an_unreachable_broker_is_named(sc: SparkContext) -> None:
-    with pytest.raises(SparkException, match="127.0.0.1:1"):
+    with pytest.raises(SparkException, match=r"127.0.0.1:1"):
         KafkaUtils.createRDD(
             sc, {"metadata.broker.list": "127.0.0.1:1"}, [OffsetRange("t", 0, 0, 1)]
         )
@@ -317,7 +317,7 @@ def test_partitions_added_while_running_are_read(kafka: Any, ssc: StreamingConte
 
 def test_an_unknown_topic_fails_start_naming_it(kafka: Any, ssc: StreamingContext) -> None:
     KafkaUtils.createDirectStream(ssc, ["no-such-topic-x"], params(kafka)).pprint()
-    with pytest.raises(SparkException, match="no-such-topic-x"):
+    with pytest.raises(SparkException, match=r"no-such-topic-x"):
         ssc.start()
 
 

@@ -180,7 +180,9 @@ def _run_and_kill(
         lifetime = rng.uniform(0.2, 1.0) if run % 4 == 3 else rng.uniform(0.8, 2.5)
         started = time.monotonic()
 
-        def produced_until_kill(job: Job = job, started: float = started) -> bool:
+        def produced_until_kill(
+            job: Job = job, started: float = started, lifetime: float = lifetime
+        ) -> bool:
             if ready():
                 producer.produce()
             if job.proc.poll() is not None:
