@@ -15,6 +15,10 @@ pub mod receiver;
 use std::fmt;
 use std::sync::Arc;
 
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::ConsumerContext;
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use serde::{Deserialize, Serialize};
 
@@ -118,3 +122,37 @@ impl RecordFormat {
 pub(crate) fn kafka_err(doing: impl fmt::Display, e: rdkafka::error::KafkaError) -> EngineError {
     EngineError::Source(format!("Kafka: {doing}: {e}"))
 }
+
+/// The log target of librdkafka's own messages (the Python logger
+/// `ferrostream.engine.source.kafka.librdkafka`, under `ferrostream`, so `sc.setLogLevel`
+/// applies).
+const CLIENT_LOG: &str = "ferrostream::engine::source::kafka::librdkafka";
+
+/// What every Kafka client of the engine runs with: librdkafka's messages go to the log at
+/// levels that fit a client that retries by itself (a refused connection is a warning, not an
+/// error: the sources wait and reconnect), and its error callback is not logged a second time.
+#[derive(Clone, Copy, Default)]
+pub struct EngineClientContext;
+
+impl ClientContext for EngineClientContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        let level = match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error
+            | RDKafkaLogLevel::Warning => log::Level::Warn,
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => log::Level::Info,
+            RDKafkaLogLevel::Debug => log::Level::Debug,
+        };
+        log::log!(target: CLIENT_LOG, level, "librdkafka {facility}: {message}");
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        // The same event was logged by `log` above; sources report what it means to them.
+        log::debug!(target: CLIENT_LOG, "librdkafka error {error}: {reason}");
+    }
+}
+
+impl ConsumerContext for EngineClientContext {}
+

@@ -13,7 +13,10 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::params::{config_error, KafkaParams};
-use super::{kafka_err, OffsetRange, RecordFormat};
+use super::{kafka_err, EngineClientContext, OffsetRange, RecordFormat};
+
+/// A consumer of the engine's sources.
+pub type EngineConsumer = BaseConsumer<EngineClientContext>;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::rdd::{Partition, PartitionSource};
 
@@ -23,7 +26,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Consumers of one source, reused across batches.
 pub struct ConsumerPool {
     params: KafkaParams,
-    idle: Mutex<Vec<BaseConsumer>>,
+    idle: Mutex<Vec<EngineConsumer>>,
 }
 
 impl ConsumerPool {
@@ -39,19 +42,19 @@ impl ConsumerPool {
     }
 
     /// A consumer for assigned reads (no group, no commits).
-    pub fn take(&self) -> Result<BaseConsumer> {
+    pub fn take(&self) -> Result<EngineConsumer> {
         if let Some(c) = self.idle.lock().pop() {
             return Ok(c);
         }
         self.create()
     }
 
-    pub fn put(&self, consumer: BaseConsumer) {
+    pub fn put(&self, consumer: EngineConsumer) {
         let _ = consumer.unassign();
         self.idle.lock().push(consumer);
     }
 
-    fn create(&self) -> Result<BaseConsumer> {
+    fn create(&self) -> Result<EngineConsumer> {
         // A group id is required by librdkafka's consumer even when it never joins a group.
         let group = self
             .params
@@ -67,7 +70,7 @@ impl ConsumerPool {
                 // silent jump to another offset.
                 ("auto.offset.reset", "error"),
             ])
-            .create::<BaseConsumer>()
+            .create_with_context(EngineClientContext)
             .map_err(|e| match e {
                 KafkaError::ClientConfig(..) => config_error(&e),
                 other => kafka_err("creating a consumer", other),
@@ -205,7 +208,7 @@ impl PartitionSource for RangeReader {
 
 /// Read the records of `range`, in offset order.
 fn read_range(
-    consumer: &BaseConsumer,
+    consumer: &EngineConsumer,
     range: &OffsetRange,
     format: RecordFormat,
     poll_timeout: Duration,

@@ -20,7 +20,9 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::params::{config_error, KafkaParams};
-use super::RecordFormat;
+use super::{EngineClientContext, RecordFormat};
+
+type GroupConsumer = StreamConsumer<EngineClientContext>;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::source::receiver::{
     BlockSink, Receiver, ReceiverConfig, ReceiverInput, Session,
@@ -42,7 +44,7 @@ pub struct KafkaReceiver {
     group: String,
     topics: Vec<String>,
     format: RecordFormat,
-    consumer: Mutex<Option<Arc<StreamConsumer>>>,
+    consumer: Mutex<Option<Arc<GroupConsumer>>>,
     /// The offset after the last record handed to the buffer, per topic partition.
     pushed: Mutex<BTreeMap<TopicPartition, i64>>,
     /// What each batch held (by batch time): the offsets to commit once it completed.
@@ -98,7 +100,7 @@ impl KafkaReceiver {
             .map_err(|e| format!("{e}. {NO_BROKERS}"))
     }
 
-    fn consumer(&self) -> std::result::Result<Arc<StreamConsumer>, String> {
+    fn consumer(&self) -> std::result::Result<Arc<GroupConsumer>, String> {
         if let Some(c) = self.consumer.lock().clone() {
             return Ok(c);
         }
@@ -108,7 +110,7 @@ impl KafkaReceiver {
             .get("auto.offset.reset")
             .unwrap_or("latest")
             .to_string();
-        let consumer: StreamConsumer = self
+        let consumer: GroupConsumer = self
             .params
             .with_bootstrap(&brokers)
             .client_config(&[
@@ -117,7 +119,7 @@ impl KafkaReceiver {
                 ("enable.auto.offset.store", "false"),
                 ("auto.offset.reset", &reset),
             ])
-            .create()
+            .create_with_context(EngineClientContext)
             .map_err(|e| match e {
                 KafkaError::ClientConfig(..) => config_error(&e).to_string(),
                 other => format!(
