@@ -130,9 +130,29 @@ const CLIENT_LOG: &str = "ferrostream::engine::source::kafka::librdkafka";
 
 /// What every Kafka client of the engine runs with: librdkafka's messages go to the log at
 /// levels that fit a client that retries by itself (a refused connection is a warning, not an
-/// error: the sources wait and reconnect), and its error callback is not logged a second time.
-#[derive(Clone, Copy, Default)]
-pub struct EngineClientContext;
+/// error: the sources wait and reconnect), and its error callback is not logged a second time
+/// but kept for the source to report (a receiver reports it as `onReceiverError`).
+#[derive(Clone, Default)]
+pub struct EngineClientContext {
+    errors: Option<Arc<parking_lot::Mutex<Vec<String>>>>,
+}
+
+impl EngineClientContext {
+    /// A context that keeps the client's errors for [`EngineClientContext::take_errors`].
+    pub fn keeping_errors() -> EngineClientContext {
+        EngineClientContext {
+            errors: Some(Arc::default()),
+        }
+    }
+
+    /// The errors reported by the client since the last call.
+    pub fn take_errors(&self) -> Vec<String> {
+        self.errors
+            .as_ref()
+            .map(|e| std::mem::take(&mut *e.lock()))
+            .unwrap_or_default()
+    }
+}
 
 impl ClientContext for EngineClientContext {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
@@ -151,8 +171,15 @@ impl ClientContext for EngineClientContext {
     fn error(&self, error: KafkaError, reason: &str) {
         // The same event was logged by `log` above; sources report what it means to them.
         log::debug!(target: CLIENT_LOG, "librdkafka error {error}: {reason}");
+        if let Some(errors) = &self.errors {
+            let mut errors = errors.lock();
+            // Bounded: a source that never looks keeps the most recent ones.
+            if errors.len() >= 100 {
+                errors.remove(0);
+            }
+            errors.push(format!("{error}: {reason}"));
+        }
     }
 }
 
 impl ConsumerContext for EngineClientContext {}
-

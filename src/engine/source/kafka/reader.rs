@@ -70,7 +70,7 @@ impl ConsumerPool {
                 // silent jump to another offset.
                 ("auto.offset.reset", "error"),
             ])
-            .create_with_context(EngineClientContext)
+            .create_with_context(EngineClientContext::default())
             .map_err(|e| match e {
                 KafkaError::ClientConfig(..) => config_error(&e),
                 other => kafka_err("creating a consumer", other),

@@ -33,6 +33,8 @@ use crate::engine::value::Value;
 const BLOCK_RECORDS: usize = 4096;
 /// How long a partial block waits for more records.
 const BLOCK_WAIT: Duration = Duration::from_millis(20);
+/// How often a quiet receiver looks for client errors to report.
+const ERROR_CHECK: Duration = Duration::from_millis(500);
 
 type TopicPartition = (String, i32);
 
@@ -119,7 +121,7 @@ impl KafkaReceiver {
                 ("enable.auto.offset.store", "false"),
                 ("auto.offset.reset", &reset),
             ])
-            .create_with_context(EngineClientContext)
+            .create_with_context(EngineClientContext::keeping_errors())
             .map_err(|e| match e {
                 KafkaError::ClientConfig(..) => config_error(&e).to_string(),
                 other => format!(
@@ -140,12 +142,28 @@ impl KafkaReceiver {
         let consumer = self.consumer()?;
         let mut block: Vec<Value> = Vec::with_capacity(BLOCK_RECORDS);
         let mut offsets: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+        let mut failing = false;
         loop {
-            let received = if block.is_empty() {
-                Some(consumer.recv().await)
+            let wait = if block.is_empty() {
+                ERROR_CHECK
             } else {
-                tokio::time::timeout(BLOCK_WAIT, consumer.recv()).await.ok()
+                BLOCK_WAIT
             };
+            let received = tokio::time::timeout(wait, consumer.recv()).await.ok();
+            // The client's own errors (brokers down, ...): reported once per outage; it
+            // reconnects by itself.
+            let errors = consumer.context().take_errors();
+            if let Some(last) = errors.last() {
+                if !failing {
+                    let message = format!("Kafka consumer of group {:?}: {last}", self.group);
+                    log::warn!("{message}; the receiver waits for the brokers");
+                    sink.report_error(&message);
+                }
+                failing = true;
+            } else if matches!(received, Some(Ok(_))) && failing {
+                log::info!("Kafka consumer of group {:?} receives again", self.group);
+                failing = false;
+            }
             match received {
                 Some(Ok(m)) => {
                     let value = match self.format.decode(&m) {
