@@ -120,6 +120,43 @@ def run_receiver_job(bootstrap: str, topic: str, seen_dir: str) -> None:
     ssc.awaitTermination()
 
 
+def run_blocking_job(bootstrap: str, topic: str, checkpoint_dir: str, record_file: str) -> None:
+    """Records the offset ranges of every batch that read something; blocks in the second such
+    batch until ``record_file + ".release"`` exists (the test kills it there)."""
+    import time as _time
+
+    from ferrostream.streaming import StreamingContext
+    from ferrostream.streaming.kafka import KafkaUtils
+
+    sc = _context("kafka-crash-pending")
+
+    def record(t: Any, rdd: Any) -> None:
+        ranges = [[r.topic, r.partition, r.fromOffset, r.untilOffset] for r in rdd.offsetRanges()]
+        if not any(r[3] > r[2] for r in ranges):
+            return
+        second = os.path.exists(record_file)
+        with open(record_file, "a") as fh:
+            fh.write(json.dumps({"time": t.timestamp(), "ranges": ranges}) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        while second and not os.path.exists(record_file + ".release"):
+            _time.sleep(0.05)
+
+    def setup() -> StreamingContext:
+        ssc = StreamingContext(sc, BATCH_SECONDS)
+        ssc.checkpoint(checkpoint_dir)
+        stream = KafkaUtils.createDirectStream(
+            ssc, [topic], {"metadata.broker.list": bootstrap, "auto.offset.reset": "smallest"}
+        )
+        stream.foreachRDD(record)
+        return ssc
+
+    ssc = StreamingContext.getOrCreate(checkpoint_dir, setup)
+    ssc.start()
+    print("STARTED", flush=True)
+    ssc.awaitTermination()
+
+
 # ------------------------------------------------------------------------------------------
 # the tests
 
@@ -280,8 +317,53 @@ def test_receiver_stream_loses_nothing_across_sigkills(kafka: Any, tmp_path: Pat
         final.kill()
 
 
+def test_an_unfinished_batch_runs_again_with_exactly_its_ranges(kafka: Any, tmp_path: Path) -> None:
+    topic = f"crash-pending-{os.getpid()}-{time.monotonic_ns()}"
+    kafka.create_topic(topic, partitions=2)
+    checkpoint, records = tmp_path / "checkpoint", tmp_path / "ranges.jsonl"
+
+    def lines() -> list[dict[str, Any]]:
+        try:
+            return [json.loads(line) for line in records.read_text().splitlines()]
+        except OSError:
+            return []
+
+    kafka.produce(topic, [f"a{i}" for i in range(5)])
+    first = Job(
+        tmp_path / "first.log", "pending", kafka.bootstrap, topic, str(checkpoint), str(records)
+    )
+    try:
+        wait_until(lambda: len(lines()) == 1, "the first batch", timeout=60, details=first.text)
+        kafka.produce(topic, [f"b{i}" for i in range(10)])
+        wait_until(lambda: len(lines()) == 2, "the second batch to block", timeout=60)
+        # More records while the batch runs: planning the batch again would read them too.
+        kafka.produce(topic, [f"c{i}" for i in range(10)])
+    finally:
+        first.kill()
+    (tmp_path / "ranges.jsonl.release").touch()
+    second = Job(
+        tmp_path / "second.log", "pending", kafka.bootstrap, topic, str(checkpoint), str(records)
+    )
+    try:
+        wait_until(
+            lambda: len(lines()) >= 4,
+            "the batch to run again, then the next",
+            timeout=60,
+            details=second.text,
+        )
+    finally:
+        second.kill()
+    blocked, again, after = lines()[1:4]
+    assert again == blocked, "the unfinished batch ran again with the same time and ranges"
+    assert sum(r[3] - r[2] for r in blocked["ranges"]) == 10
+    assert sum(r[3] - r[2] for r in after["ranges"]) == 10
+    assert after["time"] > blocked["time"]
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "direct":
         run_direct_job(*sys.argv[2:6])
+    elif sys.argv[1] == "pending":
+        run_blocking_job(*sys.argv[2:6])
     elif sys.argv[1] == "receiver":
         run_receiver_job(*sys.argv[2:5])

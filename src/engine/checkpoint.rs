@@ -28,6 +28,8 @@ pub const KEEP: usize = 5;
 pub const METADATA_PREFIX: &str = "checkpoint-";
 pub const STATE_PREFIX: &str = "state-";
 pub const GRAPH_PREFIX: &str = "graph-";
+/// The inputs of the batch being run (`stream/pending.rs`).
+pub const PENDING_PREFIX: &str = "pending-";
 
 pub fn engine_version() -> &'static str {
     env!("CARGO_PKG_VERSION")

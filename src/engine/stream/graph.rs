@@ -76,6 +76,16 @@ pub trait Input: Send + Sync {
             "this input stream cannot be replayed from a checkpoint".into(),
         ))
     }
+    /// Whether a batch generated before a crash can run again with exactly its input after
+    /// a restart (its position says everything it read): direct sources.
+    fn resumes_pending(&self) -> bool {
+        false
+    }
+    /// Re-run the unfinished batch at `time` after a restart from its position, and go on
+    /// reading after it.
+    fn resume(&self, ctx: &Arc<EngineContext>, time: i64, position: &Position) -> Result<Arc<Rdd>> {
+        self.replay(ctx, time, position)
+    }
     /// State to keep across a restart besides per-batch positions.
     fn snapshot(&self) -> Option<Position> {
         None

@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod graph;
 pub mod listener;
+mod pending;
 pub mod rate;
 mod recovery;
 mod scheduler;

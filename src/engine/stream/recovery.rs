@@ -554,6 +554,7 @@ impl StreamingEngine {
                 .states
                 .insert(entry.stream, entry.clone());
         }
+        self.resume_pending(dir, &graph, meta.time_ms + self.batch_ms)?;
         // Inputs that cannot replay (receivers) give empty batches for the times before the
         // restart, with a warning (as Spark without a write-ahead log).
         for node in &graph.streams {

@@ -85,6 +85,7 @@ impl StreamingEngine {
                 info.inputs.push((node.id, *n));
             }
         }
+        self.write_pending(&graph, time);
         self.emit("onBatchSubmitted", info.to_info());
         info.processing_start = self.clock.now_ms();
         self.emit("onBatchStarted", info.to_info());

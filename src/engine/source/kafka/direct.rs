@@ -344,6 +344,25 @@ impl Input for DirectKafkaInput {
         }
     }
 
+    fn resumes_pending(&self) -> bool {
+        true
+    }
+
+    fn resume(&self, ctx: &Arc<EngineContext>, time: i64, position: &Position) -> Result<Arc<Rdd>> {
+        let rdd = self.replay(ctx, time, position)?;
+        if let Position::KafkaRanges(ranges) = position {
+            let mut state = self.state.lock();
+            for r in ranges {
+                let next = state
+                    .next
+                    .entry((r.topic.clone(), r.partition))
+                    .or_insert(r.until);
+                *next = (*next).max(r.until);
+            }
+        }
+        Ok(rdd)
+    }
+
     fn snapshot(&self) -> Option<Position> {
         let state = self.state.lock();
         state.started.then(|| {
