@@ -27,7 +27,7 @@ from typing import Any, Optional
 
 import pytest
 
-from waiting import wait_until
+from waiting import poll, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -123,8 +123,6 @@ def run_receiver_job(bootstrap: str, topic: str, seen_dir: str) -> None:
 def run_blocking_job(bootstrap: str, topic: str, checkpoint_dir: str, record_file: str) -> None:
     """Records the offset ranges of every batch that read something; blocks in the second such
     batch until ``record_file + ".release"`` exists (the test kills it there)."""
-    import time as _time
-
     from ferrostream.streaming import StreamingContext
     from ferrostream.streaming.kafka import KafkaUtils
 
@@ -139,8 +137,8 @@ def run_blocking_job(bootstrap: str, topic: str, checkpoint_dir: str, record_fil
             fh.write(json.dumps({"time": t.timestamp(), "ranges": ranges}) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-        while second and not os.path.exists(record_file + ".release"):
-            _time.sleep(0.05)
+        if second:
+            poll(lambda: os.path.exists(record_file + ".release"), timeout=3600)
 
     def setup() -> StreamingContext:
         ssc = StreamingContext(sc, BATCH_SECONDS)
