@@ -62,7 +62,11 @@ impl ConsumerPool {
             .map_or_else(|| "ferrostream-direct".to_string(), str::to_string);
         // A range ends at a known offset: waiting up to librdkafka's default 500 ms for more
         // data at every fetch would make each range read take half a second.
-        let wait = self.params.get("fetch.wait.max.ms").unwrap_or("10").to_string();
+        let wait = self
+            .params
+            .get("fetch.wait.max.ms")
+            .unwrap_or("10")
+            .to_string();
         self.params
             .client_config(&[
                 ("group.id", &group),
