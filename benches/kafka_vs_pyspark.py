@@ -160,7 +160,8 @@ if topic in md.topics:
     raise SystemExit(f"topic {topic} holds {held} records, not {lines}: delete it first")
 c.close()
 admin = AdminClient({"bootstrap.servers": bootstrap})
-for f in admin.create_topics([NewTopic(topic, num_partitions=parts, replication_factor=1)]).values():
+new = NewTopic(topic, num_partitions=parts, replication_factor=1)
+for f in admin.create_topics([new]).values():
     f.result()
 p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.num.messages": 10000,
               "queue.buffering.max.messages": 1000000})
