@@ -46,6 +46,9 @@ pub trait Receiver: Send + Sync + 'static {
     }
     /// Called after a batch holding this receiver's records completed.
     fn on_batch_completed(&self, _time: i64) {}
+    /// Called once when the stream stops, after the last session ended (release clients,
+    /// leave consumer groups).
+    fn on_stop(&self) {}
     /// The log target (logger) of this receiver's messages: its own module's.
     fn log_target(&self) -> &'static str {
         module_path!()
@@ -302,6 +305,7 @@ impl<R: Receiver> Input for ReceiverInput<R> {
             let _ = super::runtime()
                 .block_on(async { tokio::time::timeout(Duration::from_secs(2), handle).await });
         }
+        self.receiver.on_stop();
     }
 
     fn batch(

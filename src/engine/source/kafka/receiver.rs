@@ -275,6 +275,13 @@ impl Receiver for KafkaReceiver {
         }
     }
 
+    /// Leave the consumer group at once (its partitions go to other members without waiting
+    /// for the session to time out).
+    fn on_stop(&self) {
+        let consumer = self.consumer.lock().take();
+        drop(consumer);
+    }
+
     fn log_target(&self) -> &'static str {
         module_path!()
     }
