@@ -478,3 +478,12 @@ def test_receiver_stream_commits_the_group_offsets_after_each_batch(kafka: Any) 
         )
     finally:
         ssc.stop(stopSparkContext=True)
+
+
+def test_receiver_without_brokers_fails_start_saying_how_to_name_them(
+    ssc: StreamingContext,
+) -> None:
+    # No broker list and no ZooKeeper at the quorum: start() explains what to do.
+    KafkaUtils.createStream(ssc, "127.0.0.1:1", "g", {"t": 1}).pprint()
+    with pytest.raises(SparkException, match=r"metadata\.broker\.list"):
+        ssc.start()

@@ -37,6 +37,10 @@ pub type Session<'a> = Pin<Box<dyn Future<Output = std::result::Result<(), Strin
 pub trait Receiver: Send + Sync + 'static {
     /// Spark's receiver name, e.g. `SocketReceiver-0`.
     fn name(&self, stream_id: usize) -> String;
+    /// Checked at `start()`: e.g. that the receiver knows where to connect.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
     /// One session (e.g. one connection). Records go to `sink`.
     fn receive<'a>(&'a self, sink: &'a BlockSink) -> Session<'a>;
     /// Called when the batch at `time` took the buffered records (e.g. to note what it holds,
@@ -283,6 +287,10 @@ async fn supervise<R: Receiver>(
 }
 
 impl<R: Receiver> Input for ReceiverInput<R> {
+    fn validate(&self) -> Result<()> {
+        self.receiver.validate()
+    }
+
     fn start(&self, stream_id: usize, events: EventSink) -> Result<()> {
         *self.sink.events.lock() = Some((events.clone(), stream_id, self.receiver.name(stream_id)));
         let task = supervise(

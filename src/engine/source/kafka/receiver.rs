@@ -55,6 +55,8 @@ pub struct KafkaReceiver {
     undecodable: Mutex<Option<EngineError>>,
     /// A batch failed: offsets are no longer committed.
     stalled: AtomicBool,
+    /// The brokers found at start.
+    resolved: Mutex<Option<String>>,
 }
 
 impl KafkaReceiver {
@@ -85,12 +87,16 @@ impl KafkaReceiver {
             pending: Mutex::new(BTreeMap::new()),
             undecodable: Mutex::new(None),
             stalled: AtomicBool::new(false),
+            resolved: Mutex::new(None),
         };
         Ok(ReceiverInput::new(receiver, config))
     }
 
     /// The brokers: named in kafkaParams, or registered in ZooKeeper.
     fn brokers(&self) -> std::result::Result<String, String> {
+        if let Some(b) = self.resolved.lock().clone() {
+            return Ok(b);
+        }
         if let Some(b) = self.params.bootstrap() {
             return Ok(b.to_string());
         }
@@ -223,6 +229,13 @@ const NO_BROKERS: &str = "Name the Kafka brokers with \"metadata.broker.list\" (
 impl Receiver for KafkaReceiver {
     fn name(&self, stream_id: usize) -> String {
         format!("KafkaReceiver-{stream_id}")
+    }
+
+    /// The brokers must be known at `start()`: named in kafkaParams or found in ZooKeeper.
+    fn validate(&self) -> Result<()> {
+        let brokers = self.brokers().map_err(EngineError::Source)?;
+        *self.resolved.lock() = Some(brokers);
+        Ok(())
     }
 
     fn receive<'a>(&'a self, sink: &'a BlockSink) -> Session<'a> {
