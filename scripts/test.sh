@@ -13,7 +13,9 @@ step() { printf '\n==> %s\n' "$*"; }
 step "Python environment (.venv)"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet "maturin>=1.9.4,<2" pytest pytest-timeout ruff mypy cloudpickle
+# confluent-kafka: the Kafka tests' own client (producing, watermarks, committed offsets).
+.venv/bin/python -m pip install --quiet "maturin>=1.9.4,<2" pytest pytest-timeout ruff mypy cloudpickle \
+    "confluent-kafka>=2.16,<2.17"
 
 step "Rust: format, lints, engine without pyo3, unit tests"
 cargo fmt --check

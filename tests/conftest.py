@@ -10,6 +10,7 @@ import pytest
 from ferrostream import SparkContext
 from ferrostream.streaming import StreamingContext
 from ferrostream.testing import streaming_context
+from kafka_cluster import KafkaCluster, start_cluster
 
 
 @pytest.fixture(params=["native", "python"])
@@ -44,3 +45,27 @@ def checkpointed_ssc(bare_ssc: StreamingContext, tmp_path: Path) -> StreamingCon
     """``bare_ssc`` with a checkpoint directory under ``tmp_path``."""
     bare_ssc.checkpoint(str(tmp_path / "checkpoint"))
     return bare_ssc
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    """A real Kafka 4.4 broker (KRaft, one node) on 127.0.0.1 for the whole test session,
+    started by ``scripts/kafka.sh`` and stopped by its PID afterwards (see
+    ``tests/kafka_cluster.py`` for what it offers). Tests that stop it must start it again."""
+    cluster = start_cluster(tmp_path_factory.mktemp("kafka"))
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    """ZooKeeper plus a Kafka 3.9 broker registered in it under the chroot ``/kafka``, started
+    only for sessions with a test that asks for it. ``.zookeeper`` is ``"127.0.0.1:PORT/kafka"``
+    (a ``zkQuorum``), ``.bootstrap`` the broker's address."""
+    cluster = start_cluster(tmp_path_factory.mktemp("kafka-zookeeper"), zookeeper=True)
+    try:
+        yield cluster
+    finally:
+        cluster.close()
