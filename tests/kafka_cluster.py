@@ -190,6 +190,24 @@ class KafkaCluster:
             interval=0.1,
         )
 
+    def add_partitions(self, name: str, total: int) -> None:
+        """Grow a topic to ``total`` partitions and wait until every one has a leader."""
+        from confluent_kafka.admin import NewPartitions
+
+        admin = self._admin()
+        futures = admin.create_partitions(
+            [NewPartitions(name, total)],
+            operation_timeout=CLIENT_TIMEOUT,
+            request_timeout=CLIENT_TIMEOUT,
+        )
+        futures[name].result(timeout=CLIENT_TIMEOUT)
+        wait_until(
+            lambda: self._topic_ready(name, total),
+            f"topic {name!r} with {total} partitions to have leaders",
+            timeout=CLIENT_TIMEOUT,
+            interval=0.1,
+        )
+
     def delete_topic(self, name: str) -> None:
         """Delete a topic and wait until the broker no longer lists it."""
         admin = self._admin()

@@ -289,6 +289,11 @@ impl Input for DirectKafkaInput {
         Ok(())
     }
 
+    /// Close the pooled clients: a stopped stream keeps no connections.
+    fn stop(&self) {
+        self.pool.close();
+    }
+
     fn batch(
         &self,
         ctx: &Arc<EngineContext>,

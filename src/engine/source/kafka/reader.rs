@@ -27,6 +27,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct ConsumerPool {
     params: KafkaParams,
     idle: Mutex<Vec<EngineConsumer>>,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl ConsumerPool {
@@ -34,6 +35,7 @@ impl ConsumerPool {
         ConsumerPool {
             params,
             idle: Mutex::new(Vec::new()),
+            closed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -49,7 +51,17 @@ impl ConsumerPool {
         self.create()
     }
 
+    /// Close the idle consumers (those reading now are closed when they are put back).
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let idle = std::mem::take(&mut *self.idle.lock());
+        drop(idle);
+    }
+
     pub fn put(&self, consumer: EngineConsumer) {
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let _ = consumer.unassign();
         self.idle.lock().push(consumer);
     }

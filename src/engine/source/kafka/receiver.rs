@@ -202,9 +202,13 @@ impl KafkaReceiver {
                             self.topics.join(", ")
                         ));
                     }
-                    let message = format!("Kafka consumer of group {:?}: {e}", self.group);
-                    log::warn!("{message}");
-                    sink.report_error(&message);
+                    // Reported once per outage, as the client's own errors above.
+                    if !failing {
+                        let message = format!("Kafka consumer of group {:?}: {e}", self.group);
+                        log::warn!("{message}; the receiver waits for the brokers");
+                        sink.report_error(&message);
+                        failing = true;
+                    }
                     if block.is_empty() {
                         continue;
                     }
