@@ -3,6 +3,7 @@
 pub mod files;
 pub mod receiver;
 pub mod socket;
+pub mod zookeeper;
 
 use std::sync::OnceLock;
 
