@@ -13,7 +13,7 @@ each, every run in a fresh process:
   * pyspark: PySpark 3.5.9 Structured Streaming's Kafka source (the only Kafka path PySpark 3
     has; ``spark-sql-kafka-0-10_2.12:3.5.1`` from Maven Central), the same word count
     (``explode(split(value, " "))``, ``groupBy().count()``), ``maxOffsetsPerTrigger`` =
-    ``--per-batch``, triggers back to back, complete mode into a memory sink.
+    ``--per-batch``, ``trigger(availableNow=True)``, complete mode into a memory sink.
 
 Records/s = corpus lines / (start of reading -> every record counted), after the client or
 context exists. Word counts are checked against the corpus. Ratios printed: ferrostream/raw
@@ -84,13 +84,14 @@ print(json.dumps({"seconds": (state["end"] or time.time()) - start, "counts": to
 """
 
 PYSPARK_CHILD = r"""
-import json, sys, time
+import json, os, sys, time
 from pyspark.sql import SparkSession
 from pyspark.sql.functions import explode, split
 
-bootstrap, topic, total_lines, per_batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+bootstrap, topic, per_batch = sys.argv[1], sys.argv[2], sys.argv[3]
 spark = (SparkSession.builder.master("local[2]").appName("kafka-bench")
          .config("spark.jars.packages", "org.apache.spark:spark-sql-kafka-0-10_2.12:3.5.1")
+         .config("spark.jars.ivy", os.path.expanduser("~/.cache/ferrostream/ivy"))
          .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2")
          .getOrCreate())
 spark.sparkContext.setLogLevel("ERROR")
@@ -101,16 +102,10 @@ lines = (spark.readStream.format("kafka").option("kafka.bootstrap.servers", boot
 counts = lines.select(explode(split("line", " ")).alias("w")).groupBy("w").count()
 start = time.time()
 query = (counts.writeStream.outputMode("complete").format("memory").queryName("wc")
-         .trigger(processingTime="0 seconds").start())
-rows = {}
-while sum(rows.values()) < total_lines and time.time() - start < 1800:
-    for p in query.recentProgress:
-        rows[p["batchId"]] = p["numInputRows"]
-    query.awaitTermination(0.05)
+         .trigger(availableNow=True).start())
+query.awaitTermination()
 end = time.time()
-query.processAllAvailable()
 result = {r["w"]: r["count"] for r in spark.sql("select w, `count` from wc").collect()}
-query.stop()
 print(json.dumps({"seconds": end - start, "counts": result}))
 """
 
@@ -275,7 +270,7 @@ def main() -> None:
                         r = run_child(
                             args.pyspark_python,
                             PYSPARK_CHILD,
-                            [bootstrap, topic, str(args.lines), str(args.per_batch)],
+                            [bootstrap, topic, str(args.per_batch)],
                             {"SPARK_LOCAL_IP": "127.0.0.1"},
                         )
                         ok = Counter(r["counts"]) == expected

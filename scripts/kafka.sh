@@ -409,7 +409,7 @@ start)
     fi
     ;;
 stop)
-    [ "$zk" = 0 ] && [ $# -eq 1 ] || usage
+    if [ "$zk" != 0 ] || [ $# -ne 1 ]; then usage; fi
     [ -d "$1" ] || die "no such state directory: $1"
     stop_all "$(cd "$1" && pwd -P)"
     ;;

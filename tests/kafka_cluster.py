@@ -91,6 +91,11 @@ class KafkaCluster:
         self.stop_broker()
         self.start_broker()
 
+    def ensure_running(self) -> None:
+        """Start the broker again if a test stopped it and did not restart it."""
+        if not self._running:
+            self.start_broker()
+
     def close(self) -> None:
         """Stop everything this cluster started (idempotent; also run at interpreter exit)."""
         if self._closed:
