@@ -487,3 +487,25 @@ def test_receiver_without_brokers_fails_start_saying_how_to_name_them(
     KafkaUtils.createStream(ssc, "127.0.0.1:1", "g", {"t": 1}).pprint()
     with pytest.raises(SparkException, match=r"metadata\.broker\.list"):
         ssc.start()
+
+
+def test_receiver_finds_the_brokers_in_zookeeper(kafka_zookeeper: Any) -> None:
+    # Seed 004's call: only a ZooKeeper quorum (with the /kafka chroot) names the cluster.
+    topic = new_topic(kafka_zookeeper, partitions=2)
+    kafka_zookeeper.produce(topic, ["x", "y", "x"])
+    sc = SparkContext("local[2]", "zookeeper")
+    ssc = StreamingContext(sc, 0.2)
+    got: Counter[str] = Counter()
+    try:
+        stream = KafkaUtils.createStream(
+            ssc,
+            kafka_zookeeper.zookeeper,
+            "zk-group",
+            {topic: 1},
+            {"auto.offset.reset": "smallest"},
+        )
+        stream.foreachRDD(lambda rdd: got.update(rdd.map(lambda kv: kv[1]).collect()))
+        ssc.start()
+        wait_until(lambda: got == Counter(x=2, y=1), "the records", timeout=60)
+    finally:
+        ssc.stop(stopSparkContext=True)
