@@ -157,9 +157,7 @@ class RecordingEngine:
         max_rate: int | None = None,
     ) -> int:
         return int(
-            self._call(
-                "socket_text_stream", host, port, max_line_bytes, restart_delay_ms, max_rate
-            )
+            self._call("socket_text_stream", host, port, max_line_bytes, restart_delay_ms, max_rate)
         )
 
     def kafka_direct_stream(self, params: list[tuple[str, Any]], *args: Any) -> int:

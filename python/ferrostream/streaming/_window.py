@@ -352,4 +352,3 @@ class WindowedDStreamMixin:
             f"{user_callsite('updateStateByKey')} (updateFunc {describe_function(updateFunc)})",
         )
         return DStream(ssc, stream_id, keyed=True)
-

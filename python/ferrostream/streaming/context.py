@@ -332,9 +332,7 @@ class StreamingContext:
     # ----------------------------------------------------------------------------------
     # inputs
 
-    def socketTextStream(
-        self, hostname: str, port: int, storageLevel: Any = None
-    ) -> DStream[str]:
+    def socketTextStream(self, hostname: str, port: int, storageLevel: Any = None) -> DStream[str]:
         """Create a DStream of the UTF-8 lines received from a TCP server.
 
         A receiver connects to ``hostname:port`` and splits what it receives on ``\\n`` (a

@@ -414,6 +414,9 @@ pub fn offset_range_rdd(
     }
     let pool = Arc::new(ConsumerPool::new(params));
     pool.check_available(&ranges)?;
+    // An RDD may live long after it was read: its reads do not keep clients (connections,
+    // threads) open between computations.
+    pool.close();
     Ok(Rdd::lazy(
         ctx,
         Arc::new(RangeReader {

@@ -51,7 +51,8 @@ impl ConsumerPool {
         self.create()
     }
 
-    /// Close the idle consumers (those reading now are closed when they are put back).
+    /// Stop reusing consumers: the idle ones are closed now, those reading when they are
+    /// put back (later reads create their own).
     pub fn close(&self) {
         self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
         let idle = std::mem::take(&mut *self.idle.lock());
