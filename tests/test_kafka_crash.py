@@ -102,7 +102,13 @@ def run_receiver_job(bootstrap: str, topic: str, seen_dir: str) -> None:
         "unused:2181",
         "crash-group",
         {topic: 1},
-        {"metadata.broker.list": bootstrap, "auto.offset.reset": "smallest"},
+        {
+            "metadata.broker.list": bootstrap,
+            "auto.offset.reset": "smallest",
+            # A killed member holds its partitions until its session times out.
+            "session.timeout.ms": "6000",
+            "heartbeat.interval.ms": "1000",
+        },
     )
     seen = os.path.join(seen_dir, f"seen-{os.getpid()}.txt")
 
