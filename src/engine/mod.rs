@@ -4,6 +4,7 @@ pub mod args;
 pub mod checkpoint;
 pub mod context;
 pub mod error;
+pub mod exec;
 pub mod expr;
 pub mod host;
 pub mod keys;

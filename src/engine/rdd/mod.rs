@@ -9,7 +9,6 @@
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
-use rayon::prelude::*;
 
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
@@ -361,15 +360,14 @@ impl Rdd {
                 if let Partitioner::Range(range) = partitioner {
                     // A sort's ranges are sorted once, here, not by every job that reads them.
                     let ctx = &self.ctx;
-                    ctx.run(|| {
-                        result.par_iter_mut().try_for_each(|part| {
-                            crate::engine::ops::order::sort_by_key(
-                                ctx,
-                                part,
-                                |r| r.as_pair().map(|(k, _)| k).unwrap_or(r),
-                                !range.ascending,
-                            )
-                        })
+                    result = ctx.map_items(result, |_, mut part| {
+                        crate::engine::ops::order::sort_by_key(
+                            ctx,
+                            &mut part,
+                            |r| r.as_pair().map(|(k, _)| k).unwrap_or(r),
+                            !range.ascending,
+                        )?;
+                        Ok(part)
                     })?;
                 }
                 let _ = output.set(result);
@@ -385,14 +383,9 @@ impl Rdd {
     ) -> Result<Vec<Vec<Partition>>> {
         let n = self.num_partitions;
         let ctx = &self.ctx;
-        self.ctx.run(|| {
-            (0..parent.num_partitions)
-                .into_par_iter()
-                .map(|i| {
-                    let records = parent.compute(i)?;
-                    bucket(ctx, records, i, n, partitioner)
-                })
-                .collect()
+        ctx.map_tasks(parent.num_partitions, |i| {
+            let records = parent.compute(i)?;
+            bucket(ctx, records, i, n, partitioner)
         })
     }
 
@@ -555,7 +548,7 @@ impl Rdd {
         }
         self.prepare()?;
         self.ctx
-            .run(|| indices.par_iter().map(|&i| self.compute(i)).collect())
+            .map_tasks(indices.len(), |j| self.compute(indices[j]))
     }
 
     /// Every partition.
@@ -570,12 +563,10 @@ impl Rdd {
 
     pub fn count(&self) -> Result<usize> {
         self.prepare()?;
-        self.ctx.run(|| {
-            (0..self.num_partitions)
-                .into_par_iter()
-                .map(|i| self.compute(i).map(|p| p.len()))
-                .sum()
-        })
+        let sizes = self
+            .ctx
+            .map_tasks(self.num_partitions, |i| self.compute(i).map(|p| p.len()))?;
+        Ok(sizes.into_iter().sum())
     }
 
     /// Write `str(x)` per line into Hadoop's layout under `path` (see [`textio::save`]).

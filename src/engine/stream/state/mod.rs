@@ -18,7 +18,6 @@ pub use window::{Delta, WindowStream, INCREMENTAL_RATIO};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use rayon::prelude::*;
 
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
@@ -116,21 +115,16 @@ type Keyed = Vec<(Key, Value)>;
 /// partition).
 fn bucket(ctx: &Arc<EngineContext>, rdd: &Arc<Rdd>, n: usize) -> Result<Vec<Keyed>> {
     let parts = rdd.partition_by_hash(n)?.compute_all()?;
-    ctx.run(|| {
-        parts
-            .into_par_iter()
-            .map(|part| {
-                let mut keys = Vec::with_capacity(part.len());
-                let mut values = Vec::with_capacity(part.len());
-                for record in &part {
-                    let (k, v) = record.as_pair()?;
-                    keys.push(k.clone());
-                    values.push(v.clone());
-                }
-                let keys = crate::engine::keys::to_keys(ctx, keys)?;
-                Ok(keys.into_iter().zip(values).collect())
-            })
-            .collect()
+    ctx.map_items(parts, |_, part| {
+        let mut keys = Vec::with_capacity(part.len());
+        let mut values = Vec::with_capacity(part.len());
+        for record in &part {
+            let (k, v) = record.as_pair()?;
+            keys.push(k.clone());
+            values.push(v.clone());
+        }
+        let keys = crate::engine::keys::to_keys(ctx, keys)?;
+        Ok(keys.into_iter().zip(values).collect())
     })
 }
 
