@@ -6,6 +6,7 @@ use std::sync::{Arc, OnceLock};
 use crate::engine::error::{EngineError, Result};
 use crate::engine::exec::{Executor, LocalExecutor};
 use crate::engine::host::HostRuntime;
+use crate::engine::shuffle::{MemoryShuffle, Shuffle};
 
 /// Counters of engine work, for tests and diagnostics.
 #[derive(Default)]
@@ -19,6 +20,7 @@ pub struct Metrics {
 /// Shared by every RDD and stream of one SparkContext.
 pub struct EngineContext {
     executor: Arc<dyn Executor>,
+    shuffle: Arc<dyn Shuffle>,
     next_rdd_id: AtomicU64,
     host: OnceLock<Arc<dyn HostRuntime>>,
     metrics: Metrics,
@@ -33,16 +35,22 @@ impl EngineContext {
                 "Asked to run locally with 0 threads".into(),
             ));
         }
-        Ok(EngineContext::with_executor(Arc::new(LocalExecutor::new(
-            parallelism,
-        )?)))
+        Ok(EngineContext::with_services(
+            Arc::new(LocalExecutor::new(parallelism)?),
+            Arc::new(MemoryShuffle),
+        ))
     }
 
-    /// A context whose tasks run on `executor` (worker processes, Ray, ... instead of the
-    /// in-process threads of [`EngineContext::new`]).
-    pub fn with_executor(executor: Arc<dyn Executor>) -> Arc<EngineContext> {
+    /// A context whose tasks run on `executor` and whose shuffles go through `shuffle`
+    /// (worker processes, Ray, ... instead of [`EngineContext::new`]'s in-process threads
+    /// and memory).
+    pub fn with_services(
+        executor: Arc<dyn Executor>,
+        shuffle: Arc<dyn Shuffle>,
+    ) -> Arc<EngineContext> {
         Arc::new(EngineContext {
             executor,
+            shuffle,
             next_rdd_id: AtomicU64::new(0),
             host: OnceLock::new(),
             metrics: Metrics::default(),
@@ -57,6 +65,11 @@ impl EngineContext {
     /// The executor every parallel task of this context runs on.
     pub fn executor(&self) -> &dyn Executor {
         self.executor.as_ref()
+    }
+
+    /// The shuffle every shuffle of this context goes through.
+    pub fn shuffle(&self) -> &dyn Shuffle {
+        self.shuffle.as_ref()
     }
 
     /// `f(i)` for `i` in `0..n` as parallel tasks: results in order, or the first error (see

@@ -3,8 +3,9 @@
 //!
 //! Narrow nodes (steps) run partition by partition, so a chain of them is pipelined: one task
 //! per partition carries records through every step. Shuffle nodes are stage boundaries: before
-//! an action runs, [`Rdd::prepare`] materialises every shuffle it depends on (map side in
-//! parallel, then buckets concatenated in source-partition order, as Spark's fetch does).
+//! an action runs, [`Rdd::prepare`] materialises every shuffle it depends on through the
+//! context's [`Shuffle`](crate::engine::shuffle::Shuffle) (map tasks write buckets; reduce
+//! partitions are fetched from every map output, in map order, as Spark's fetch does).
 
 use std::sync::{Arc, OnceLock};
 
@@ -15,6 +16,7 @@ use crate::engine::error::{EngineError, Result};
 use crate::engine::host::PartitionFn;
 use crate::engine::keys;
 use crate::engine::ops::keyed::KeyOp;
+use crate::engine::shuffle::{self, Fetched, ShuffleReader};
 use crate::engine::step::{NativeKind, Step};
 use crate::engine::textio;
 use crate::engine::value::Value;
@@ -23,7 +25,6 @@ mod limit;
 mod partition;
 mod plans;
 
-use partition::bucket;
 pub use partition::{Partitioner, Partitioning, RangeBounds};
 
 pub type Partition = Vec<Value>;
@@ -73,7 +74,7 @@ enum Node {
     Shuffle {
         parent: Arc<Rdd>,
         partitioner: Partitioner,
-        output: OnceLock<Vec<Partition>>,
+        output: OnceLock<Arc<dyn ShuffleReader>>,
         lock: Mutex<()>,
     },
     Union(Vec<(Arc<Rdd>, usize)>),
@@ -350,42 +351,60 @@ impl Rdd {
                     .metrics()
                     .shuffles
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let buckets = self.run_map_side(parent, partitioner)?;
-                let mut result: Vec<Partition> = vec![Vec::new(); self.num_partitions];
-                for map_output in buckets {
-                    for (out, bucket) in result.iter_mut().zip(map_output) {
-                        out.extend(bucket);
-                    }
-                }
-                if let Partitioner::Range(range) = partitioner {
-                    // A sort's ranges are sorted once, here, not by every job that reads them.
-                    let ctx = &self.ctx;
-                    result = ctx.map_items(result, |_, mut part| {
-                        crate::engine::ops::order::sort_by_key(
-                            ctx,
-                            &mut part,
-                            |r| r.as_pair().map(|(k, _)| k).unwrap_or(r),
-                            !range.ascending,
-                        )?;
-                        Ok(part)
-                    })?;
-                }
-                let _ = output.set(result);
+                let _ = output.set(self.run_shuffle(parent, partitioner)?);
                 Ok(())
             }
         }
     }
 
-    fn run_map_side(
+    /// The map side as tasks (each computes a parent partition and writes its buckets), then
+    /// the reduce side.
+    fn run_shuffle(
         &self,
         parent: &Arc<Rdd>,
         partitioner: &Partitioner,
-    ) -> Result<Vec<Vec<Partition>>> {
+    ) -> Result<Arc<dyn ShuffleReader>> {
         let n = self.num_partitions;
         let ctx = &self.ctx;
+        let writer = ctx.shuffle().create(self.id, parent.num_partitions, n)?;
         ctx.map_tasks(parent.num_partitions, |i| {
             let records = parent.compute(i)?;
-            bucket(ctx, records, i, n, partitioner)
+            writer.write(i, shuffle::bucket(ctx, records, i, n, partitioner)?)
+        })?;
+        match partitioner {
+            // A sort's ranges are sorted once, here, not by every job that reads them.
+            Partitioner::Range(range) => writer.finish(
+                ctx.executor(),
+                Some(&|_, part: &mut Partition| {
+                    crate::engine::ops::order::sort_by_key(
+                        ctx,
+                        part,
+                        |r| r.as_pair().map(|(k, _)| k).unwrap_or(r),
+                        !range.ascending,
+                    )
+                }),
+            ),
+            _ => writer.finish(ctx.executor(), None),
+        }
+    }
+
+    /// Partition `i` (after [`Rdd::prepare`]) with the portable hashes of its keys when a
+    /// hash shuffle produced it and computed them (None otherwise): readers that key a store
+    /// by hash need not hash again.
+    pub fn compute_hashed(&self, i: usize) -> Result<Fetched> {
+        if let Node::Shuffle { output, .. } = &self.node {
+            if !self.is_cached() {
+                if output.get().is_none() {
+                    self.prepare()?;
+                }
+                if let Some(reader) = output.get() {
+                    return reader.fetch_hashed(i);
+                }
+            }
+        }
+        Ok(Fetched {
+            records: self.compute(i)?,
+            hashes: None,
         })
     }
 
@@ -472,13 +491,15 @@ impl Rdd {
                 }
                 Ok(out)
             }
-            Node::Shuffle { output, .. } => match output.get() {
-                Some(parts) => Ok(parts[i].clone()),
-                None => {
+            Node::Shuffle { output, .. } => {
+                if output.get().is_none() {
                     self.prepare()?;
-                    Ok(output.get().map(|p| p[i].clone()).unwrap_or_default())
                 }
-            },
+                match output.get() {
+                    Some(reader) => reader.fetch(i),
+                    None => Err(EngineError::Internal("shuffle output missing".into())),
+                }
+            }
             Node::Union(parts) => {
                 let (rdd, j) = &parts[i];
                 rdd.compute(*j)

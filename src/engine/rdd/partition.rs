@@ -3,13 +3,8 @@
 
 use std::sync::Arc;
 
-use crate::engine::context::EngineContext;
-use crate::engine::error::{EngineError, Result};
 use crate::engine::host::KeyPartitioner;
-use crate::engine::keys;
 use crate::engine::value::Value;
-
-use super::Partition;
 
 /// How a shuffle assigns records to output partitions.
 #[derive(Clone)]
@@ -75,86 +70,4 @@ impl PartialEq for Partitioning {
             _ => false,
         }
     }
-}
-
-/// Split one map-side partition into `n` buckets.
-pub(super) fn bucket(
-    ctx: &EngineContext,
-    records: Partition,
-    map_index: usize,
-    n: usize,
-    partitioner: &Partitioner,
-) -> Result<Vec<Partition>> {
-    let mut buckets: Vec<Partition> = (0..n).map(|_| Vec::new()).collect();
-    match partitioner {
-        Partitioner::PortableHash | Partitioner::RecordHash
-            if !records.iter().any(|r| {
-                let key = match partitioner {
-                    Partitioner::RecordHash => Ok(r),
-                    _ => r.as_pair().map(|(k, _)| k),
-                };
-                key.map_or(true, Value::has_host)
-            }) =>
-        {
-            // Native keys (the common case): hashed as they come.
-            for record in records {
-                let h = match partitioner {
-                    Partitioner::RecordHash => record.portable_hash()?,
-                    _ => record.as_pair()?.0.portable_hash()?,
-                };
-                buckets[h.rem_euclid(n as i64) as usize].push(record);
-            }
-        }
-        Partitioner::PortableHash | Partitioner::RecordHash => {
-            let keys = if matches!(partitioner, Partitioner::RecordHash) {
-                records.iter().collect::<Vec<_>>()
-            } else {
-                records
-                    .iter()
-                    .map(|r| r.as_pair().map(|(k, _)| k))
-                    .collect::<Result<Vec<_>>>()?
-            };
-            let hashes = keys::hash_keys(ctx, &keys)?;
-            drop(keys);
-            for (record, h) in records.into_iter().zip(hashes) {
-                buckets[h.rem_euclid(n as i64) as usize].push(record);
-            }
-        }
-        Partitioner::Host(f) => {
-            let keys = records
-                .iter()
-                .map(|r| r.as_pair().map(|(k, _)| k))
-                .collect::<Result<Vec<_>>>()?;
-            let ids = f.partition_ids(&keys)?;
-            if ids.len() != records.len() {
-                return Err(EngineError::Internal(
-                    "partition function returned the wrong number of ids".into(),
-                ));
-            }
-            for (record, id) in records.into_iter().zip(ids) {
-                buckets[id.rem_euclid(n as i64) as usize].push(record);
-            }
-        }
-        Partitioner::Range(range) => {
-            let keys = records
-                .iter()
-                .map(|r| r.as_pair().map(|(k, _)| k))
-                .collect::<Result<Vec<_>>>()?;
-            let places = crate::engine::ops::order::bisect_left_all(ctx, &range.bounds, &keys)?;
-            drop(keys);
-            for (record, p) in records.into_iter().zip(places) {
-                let p = p.min(n - 1);
-                let p = if range.ascending { p } else { n - 1 - p };
-                buckets[p].push(record);
-            }
-        }
-        Partitioner::RoundRobin => {
-            // Start each source partition at a different target so small partitions spread.
-            let start = (map_index * 7919) % n;
-            for (j, record) in records.into_iter().enumerate() {
-                buckets[(start + j) % n].push(record);
-            }
-        }
-    }
-    Ok(buckets)
 }
