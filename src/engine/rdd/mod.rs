@@ -16,7 +16,7 @@ use crate::engine::error::{EngineError, Result};
 use crate::engine::host::PartitionFn;
 use crate::engine::keys;
 use crate::engine::ops::keyed::KeyOp;
-use crate::engine::shuffle::{self, Fetched, ShuffleReader};
+use crate::engine::shuffle::ShuffleReader;
 use crate::engine::step::{NativeKind, Step};
 use crate::engine::textio;
 use crate::engine::value::Value;
@@ -357,57 +357,6 @@ impl Rdd {
         }
     }
 
-    /// The map side as tasks (each computes a parent partition and writes its buckets), then
-    /// the reduce side.
-    fn run_shuffle(
-        &self,
-        parent: &Arc<Rdd>,
-        partitioner: &Partitioner,
-    ) -> Result<Arc<dyn ShuffleReader>> {
-        let n = self.num_partitions;
-        let ctx = &self.ctx;
-        let writer = ctx.shuffle().create(self.id, parent.num_partitions, n)?;
-        ctx.map_tasks(parent.num_partitions, |i| {
-            let records = parent.compute(i)?;
-            writer.write(i, shuffle::bucket(ctx, records, i, n, partitioner)?)
-        })?;
-        match partitioner {
-            // A sort's ranges are sorted once, here, not by every job that reads them.
-            Partitioner::Range(range) => writer.finish(
-                ctx.executor(),
-                Some(&|_, part: &mut Partition| {
-                    crate::engine::ops::order::sort_by_key(
-                        ctx,
-                        part,
-                        |r| r.as_pair().map(|(k, _)| k).unwrap_or(r),
-                        !range.ascending,
-                    )
-                }),
-            ),
-            _ => writer.finish(ctx.executor(), None),
-        }
-    }
-
-    /// Partition `i` (after [`Rdd::prepare`]) with the portable hashes of its keys when a
-    /// hash shuffle produced it and computed them (None otherwise): readers that key a store
-    /// by hash need not hash again.
-    pub fn compute_hashed(&self, i: usize) -> Result<Fetched> {
-        if let Node::Shuffle { output, .. } = &self.node {
-            if !self.is_cached() {
-                if output.get().is_none() {
-                    self.prepare()?;
-                }
-                if let Some(reader) = output.get() {
-                    return reader.fetch_hashed(i);
-                }
-            }
-        }
-        Ok(Fetched {
-            records: self.compute(i)?,
-            hashes: None,
-        })
-    }
-
     /// Compute partition `i` (after [`Rdd::prepare`]).
     pub fn compute(&self, i: usize) -> Result<Partition> {
         if let Some(cache) = self.cache.lock().as_ref() {
@@ -440,11 +389,22 @@ impl Rdd {
                 step.apply(i, input)
             }
             Node::Keyed { inputs, op } => {
-                let sides = inputs
-                    .iter()
-                    .map(|r| r.compute(i))
-                    .collect::<Result<Vec<_>>>()?;
-                op.run(&self.ctx, sides)
+                if op.keys_are_records() {
+                    let sides = inputs
+                        .iter()
+                        .map(|r| r.compute(i))
+                        .collect::<Result<Vec<_>>>()?;
+                    return op.run(&self.ctx, sides);
+                }
+                // Inputs fresh from a hash shuffle come with their keys' hashes.
+                let mut sides = Vec::with_capacity(inputs.len());
+                let mut hashes = Vec::with_capacity(inputs.len());
+                for input in inputs {
+                    let fetched = input.compute_hashed(i)?;
+                    sides.push(fetched.records);
+                    hashes.push(fetched.hashes);
+                }
+                op.run_hashed(&self.ctx, sides, hashes)
             }
             Node::Indexed { parent, starts } => {
                 let records = parent.compute(i)?;

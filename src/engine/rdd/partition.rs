@@ -1,9 +1,13 @@
-//! How records are spread over partitions: shuffle partitioners and the partitioning a
-//! dataset is known to have.
+//! How records are spread over partitions: shuffle partitioners, the partitioning a dataset
+//! is known to have, and a shuffle node run through the context's
+//! [`Shuffle`](crate::engine::shuffle::Shuffle).
 
 use std::sync::Arc;
 
+use super::{Node, Partition, Rdd};
+use crate::engine::error::Result;
 use crate::engine::host::KeyPartitioner;
+use crate::engine::shuffle::{self, Fetched, ShuffleReader};
 use crate::engine::value::Value;
 
 /// How a shuffle assigns records to output partitions.
@@ -69,5 +73,58 @@ impl PartialEq for Partitioning {
             (Partitioning::Unique(a, x), Partitioning::Unique(b, y)) => a == b && x == y,
             _ => false,
         }
+    }
+}
+
+impl Rdd {
+    /// The map side as tasks (each computes a parent partition and writes its buckets), then
+    /// the reduce side.
+    pub(super) fn run_shuffle(
+        &self,
+        parent: &Arc<Rdd>,
+        partitioner: &Partitioner,
+    ) -> Result<Arc<dyn ShuffleReader>> {
+        let n = self.num_partitions;
+        let ctx = &self.ctx;
+        let writer = ctx.shuffle().create(self.id, parent.num_partitions, n)?;
+        ctx.map_tasks(parent.num_partitions, |i| {
+            let records = parent.compute(i)?;
+            writer.write(i, shuffle::bucket(ctx, records, i, n, partitioner)?)
+        })?;
+        match partitioner {
+            // A sort's ranges are sorted once, here, not by every job that reads them.
+            Partitioner::Range(range) => writer.finish(
+                ctx.executor(),
+                Some(&|_, part: &mut Partition| {
+                    crate::engine::ops::order::sort_by_key(
+                        ctx,
+                        part,
+                        |r| r.as_pair().map(|(k, _)| k).unwrap_or(r),
+                        !range.ascending,
+                    )
+                }),
+            ),
+            _ => writer.finish(ctx.executor(), None),
+        }
+    }
+
+    /// Partition `i` (after [`Rdd::prepare`]) with the portable hashes of its keys when a
+    /// hash shuffle produced it and computed them (None otherwise): readers that key a store
+    /// by hash need not hash again.
+    pub fn compute_hashed(&self, i: usize) -> Result<Fetched> {
+        if let Node::Shuffle { output, .. } = &self.node {
+            if !self.is_cached() {
+                if output.get().is_none() {
+                    self.prepare()?;
+                }
+                if let Some(reader) = output.get() {
+                    return reader.fetch_hashed(i);
+                }
+            }
+        }
+        Ok(Fetched {
+            records: self.compute(i)?,
+            hashes: None,
+        })
     }
 }
