@@ -1,10 +1,12 @@
-//! The engine side of a SparkContext: the worker pool for `local[N]`.
+//! The engine side of a SparkContext: its executor (the worker threads of `local[N]`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::engine::error::{EngineError, Result};
+use crate::engine::exec::{Executor, LocalExecutor};
 use crate::engine::host::HostRuntime;
+use crate::engine::shuffle::{MemoryShuffle, Shuffle};
 
 /// Counters of engine work, for tests and diagnostics.
 #[derive(Default)]
@@ -17,8 +19,8 @@ pub struct Metrics {
 
 /// Shared by every RDD and stream of one SparkContext.
 pub struct EngineContext {
-    parallelism: usize,
-    pool: rayon::ThreadPool,
+    executor: Arc<dyn Executor>,
+    shuffle: Arc<dyn Shuffle>,
     next_rdd_id: AtomicU64,
     host: OnceLock<Arc<dyn HostRuntime>>,
     metrics: Metrics,
@@ -33,28 +35,60 @@ impl EngineContext {
                 "Asked to run locally with 0 threads".into(),
             ));
         }
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(parallelism)
-            .thread_name(|i| format!("ferrostream-worker-{i}"))
-            .build()
-            .map_err(|e| EngineError::Internal(format!("cannot start worker threads: {e}")))?;
-        Ok(Arc::new(EngineContext {
-            parallelism,
-            pool,
+        Ok(EngineContext::with_services(
+            Arc::new(LocalExecutor::new(parallelism)?),
+            Arc::new(MemoryShuffle),
+        ))
+    }
+
+    /// A context whose tasks run on `executor` and whose shuffles go through `shuffle`
+    /// (worker processes, Ray, ... instead of [`EngineContext::new`]'s in-process threads
+    /// and memory).
+    pub fn with_services(
+        executor: Arc<dyn Executor>,
+        shuffle: Arc<dyn Shuffle>,
+    ) -> Arc<EngineContext> {
+        Arc::new(EngineContext {
+            executor,
+            shuffle,
             next_rdd_id: AtomicU64::new(0),
             host: OnceLock::new(),
             metrics: Metrics::default(),
             stopped: AtomicBool::new(false),
-        }))
+        })
     }
 
     pub fn parallelism(&self) -> usize {
-        self.parallelism
+        self.executor.parallelism()
     }
 
-    /// Run `f` on the worker pool (parallel iterators inside use `parallelism` threads).
-    pub fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        self.pool.install(f)
+    /// The executor every parallel task of this context runs on.
+    pub fn executor(&self) -> &dyn Executor {
+        self.executor.as_ref()
+    }
+
+    /// The shuffle every shuffle of this context goes through.
+    pub fn shuffle(&self) -> &dyn Shuffle {
+        self.shuffle.as_ref()
+    }
+
+    /// `f(i)` for `i` in `0..n` as parallel tasks: results in order, or the first error (see
+    /// [`Executor::map_tasks`](crate::engine::exec::Executor)).
+    pub fn map_tasks<R: Send>(
+        &self,
+        n: usize,
+        f: impl Fn(usize) -> Result<R> + Sync,
+    ) -> Result<Vec<R>> {
+        self.executor().map_tasks(n, f)
+    }
+
+    /// `f(i, item)` for every item as parallel tasks, each owning its item.
+    pub fn map_items<T: Send, R: Send>(
+        &self,
+        items: Vec<T>,
+        f: impl Fn(usize, T) -> Result<R> + Sync,
+    ) -> Result<Vec<R>> {
+        self.executor().map_items(items, f)
     }
 
     /// Mark the context stopped (its SparkContext was stopped): nothing new may use it.

@@ -187,9 +187,22 @@ pub fn split_pairs(records: &[Value]) -> Result<Vec<(&Value, &Value)>> {
 
 /// Group `(k, v)` records by key: `(k, [v, ...])` in first-seen key order.
 pub fn group_pairs(ctx: &EngineContext, records: &[Value]) -> Result<Vec<(Value, Vec<Value>)>> {
+    group_pairs_hashed(ctx, records, None)
+}
+
+/// [`group_pairs`], with the keys' portable hashes when they are known (a hash shuffle
+/// computed them).
+pub fn group_pairs_hashed(
+    ctx: &EngineContext,
+    records: &[Value],
+    hashes: Option<Vec<i64>>,
+) -> Result<Vec<(Value, Vec<Value>)>> {
     let pairs = split_pairs(records)?;
     let keys: Vec<&Value> = pairs.iter().map(|(k, _)| *k).collect();
-    let groups = group_keys(ctx, &keys)?;
+    let groups = match hashes {
+        Some(h) if h.len() == keys.len() => group_hashed(ctx, &keys, h)?,
+        _ => group_keys(ctx, &keys)?,
+    };
     let mut out: Vec<(Value, Vec<Value>)> = groups
         .firsts
         .iter()
@@ -207,6 +220,16 @@ pub fn cogroup_pairs(
     ctx: &EngineContext,
     sides: &[Vec<Value>],
 ) -> Result<Vec<(Value, Vec<Vec<Value>>)>> {
+    cogroup_pairs_hashed(ctx, sides, &[])
+}
+
+/// [`cogroup_pairs`], with the keys' portable hashes of the sides whose hashes are known
+/// (`hashes[s]`; missing or None: hashed here, all such sides in one bulk call).
+pub fn cogroup_pairs_hashed(
+    ctx: &EngineContext,
+    sides: &[Vec<Value>],
+    hashes: &[Option<Vec<i64>>],
+) -> Result<Vec<(Value, Vec<Vec<Value>>)>> {
     let width = sides.len();
     let mut keys: Vec<&Value> = Vec::new();
     let mut tagged: Vec<(usize, &Value)> = Vec::new();
@@ -217,7 +240,33 @@ pub fn cogroup_pairs(
             tagged.push((side, v));
         }
     }
-    let groups = group_keys(ctx, &keys)?;
+    let known = |side: usize| {
+        hashes
+            .get(side)
+            .and_then(Option::as_ref)
+            .filter(|h| h.len() == sides[side].len())
+    };
+    let groups = if (0..width).any(|s| known(s).is_some()) {
+        // The sides without hashes, hashed together; then every side's hashes in order.
+        let missing: Vec<&Value> = keys
+            .iter()
+            .zip(&tagged)
+            .filter(|(_, (side, _))| known(*side).is_none())
+            .map(|(k, _)| *k)
+            .collect();
+        let mut computed = hash_keys(ctx, &missing)?.into_iter();
+        drop(missing);
+        let mut all = Vec::with_capacity(keys.len());
+        for (side, records) in sides.iter().enumerate() {
+            match known(side) {
+                Some(h) => all.extend_from_slice(h),
+                None => all.extend(computed.by_ref().take(records.len())),
+            }
+        }
+        group_hashed(ctx, &keys, all)?
+    } else {
+        group_keys(ctx, &keys)?
+    };
     let mut out: Vec<(Value, Vec<Vec<Value>>)> = groups
         .firsts
         .iter()
@@ -272,6 +321,35 @@ mod tests {
         assert!(out[0].0.py_eq(&Value::str("a")));
         assert_eq!(out[0].1[1].len(), 1);
         assert!(out[1].1[0].is_empty());
+    }
+
+    #[test]
+    fn known_hashes_are_used_and_the_others_computed() {
+        let ctx = EngineContext::new(1).unwrap();
+        let pair = |k: &str, v: i64| Value::pair(Value::str(k), Value::Int(v));
+        let left = vec![pair("a", 1), pair("b", 2)];
+        let right = vec![pair("b", 3), pair("a", 4)];
+        let plain = cogroup_pairs(&ctx, &[left.clone(), right.clone()]).unwrap();
+        let hash = |k: &str| Value::str(k).portable_hash().unwrap();
+        let right_hashes = Some(vec![hash("b"), hash("a")]);
+        let hashed =
+            cogroup_pairs_hashed(&ctx, &[left.clone(), right.clone()], &[None, right_hashes])
+                .unwrap();
+        let show = |g: &[(Value, Vec<Vec<Value>>)]| format!("{g:?}");
+        assert_eq!(show(&hashed), show(&plain));
+        // The given hashes are trusted (not recomputed): a wrong one keeps equal keys apart.
+        let wrong = Some(vec![hash("b") ^ 1, hash("a")]);
+        let split = cogroup_pairs_hashed(&ctx, &[left, right], &[None, wrong]).unwrap();
+        assert_eq!(split.len(), 3);
+        let grouped = group_pairs_hashed(&ctx, &plain_pairs(), Some(vec![7, 7, 7])).unwrap();
+        assert_eq!(grouped.len(), 2);
+    }
+
+    fn plain_pairs() -> Vec<Value> {
+        ["x", "y", "x"]
+            .iter()
+            .map(|k| Value::pair(Value::str(k), Value::None))
+            .collect()
     }
 
     #[test]

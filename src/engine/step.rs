@@ -5,18 +5,24 @@
 //! native step that meets a record it cannot handle exactly as Python would (a type it does not
 //! model, an overflow) hands the whole partition to its host fallback, which computes the same
 //! step in Python; the steps are pure, so this is always safe.
+//!
+//! Steps are shipped to other processes as [`StepPlan`]s (serde): native steps as their
+//! expression trees, host functions as [`HostHandle`]s that the receiving process resolves
+//! through its [`HostFns`] (e.g. to functions it was sent once, pickled, under those handles).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::engine::error::Result;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::error::{EngineError, Result};
 use crate::engine::expr::{Expr, Fallback, SplitOn};
 use crate::engine::host::PartitionFn;
 use crate::engine::rdd::{group_local, Partition};
 use crate::engine::value::{Key, KeyMap, StrKey, Value};
 
 /// What a native step does with its expression.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NativeKind {
     Map,
     FlatMap,
@@ -437,4 +443,155 @@ impl Step {
             _ => None,
         }
     }
+}
+
+// ------------------------------------------------------------------------------------------
+// serialisable plans
+
+/// A host function in a serialisable plan: an id the receiving process resolves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HostHandle(pub u64);
+
+/// Host functions by handle. The driver gives each function a handle when it writes a plan
+/// ([`HostFns::handle_of`]); a worker registers the functions it was sent under the same
+/// handles ([`HostFns::insert`]) and resolves plans with them.
+#[derive(Default)]
+pub struct HostFns {
+    fns: Vec<(HostHandle, Arc<dyn PartitionFn>)>,
+}
+
+impl HostFns {
+    /// The handle of `f` (the same function object always gets the same handle).
+    pub fn handle_of(&mut self, f: &Arc<dyn PartitionFn>) -> HostHandle {
+        if let Some((h, _)) = self
+            .fns
+            .iter()
+            .find(|(_, g)| std::ptr::addr_eq(Arc::as_ptr(g), Arc::as_ptr(f)))
+        {
+            return *h;
+        }
+        let h = HostHandle(self.fns.len() as u64);
+        self.fns.push((h, f.clone()));
+        h
+    }
+
+    /// Register `f` under `handle` (replacing what was there).
+    pub fn insert(&mut self, handle: HostHandle, f: Arc<dyn PartitionFn>) {
+        self.fns.retain(|(h, _)| *h != handle);
+        self.fns.push((handle, f));
+    }
+
+    /// Every function with its handle (what a driver ships along with its plans).
+    pub fn iter(&self) -> impl Iterator<Item = (HostHandle, &Arc<dyn PartitionFn>)> {
+        self.fns.iter().map(|(h, f)| (*h, f))
+    }
+
+    pub fn resolve(&self, handle: HostHandle) -> Result<Arc<dyn PartitionFn>> {
+        self.fns
+            .iter()
+            .find(|(h, _)| *h == handle)
+            .map(|(_, f)| f.clone())
+            .ok_or_else(|| {
+                EngineError::IllegalState(format!("no host function for handle {}", handle.0))
+            })
+    }
+}
+
+/// A [`Step`] as it travels: serialisable, host functions by handle.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum StepPlan {
+    Host(HostHandle),
+    Native {
+        kind: NativeKind,
+        expr: Expr,
+        fallback: HostHandle,
+    },
+    GroupLocal,
+}
+
+impl Step {
+    /// This step as a plan, its host functions registered in `fns`.
+    pub fn to_plan(&self, fns: &mut HostFns) -> StepPlan {
+        match self {
+            Step::Host(f) => StepPlan::Host(fns.handle_of(f)),
+            Step::Native {
+                kind,
+                expr,
+                fallback,
+            } => StepPlan::Native {
+                kind: *kind,
+                expr: (**expr).clone(),
+                fallback: fns.handle_of(fallback),
+            },
+            Step::GroupLocal => StepPlan::GroupLocal,
+        }
+    }
+}
+
+impl StepPlan {
+    /// The step, its handles resolved in `fns`.
+    pub fn resolve(&self, fns: &HostFns) -> Result<Step> {
+        Ok(match self {
+            StepPlan::Host(h) => Step::Host(fns.resolve(*h)?),
+            StepPlan::Native {
+                kind,
+                expr,
+                fallback,
+            } => {
+                if expr.arity() > kind.arity() {
+                    return Err(EngineError::InvalidArgument(format!(
+                        "a native {kind:?} step takes {} argument(s), its expression {}",
+                        kind.arity(),
+                        expr.arity()
+                    )));
+                }
+                Step::Native {
+                    kind: *kind,
+                    expr: Arc::new(expr.clone()),
+                    fallback: fns.resolve(*fallback)?,
+                }
+            }
+            StepPlan::GroupLocal => Step::GroupLocal,
+        })
+    }
+}
+
+/// Run `steps` over partition `split` as a dataset runs a chain of narrow steps: consecutive
+/// native steps fused into one pass per record (a combine ends a run); a run that meets a
+/// record native code does not model runs step by step, each with its host fallback.
+pub fn run_steps(steps: &[Step], split: usize, input: Partition) -> Result<Partition> {
+    let mut data = input;
+    let mut run: Vec<&Step> = Vec::new();
+    for step in steps {
+        match step.native() {
+            Some((kind, _)) => {
+                run.push(step);
+                if kind == NativeKind::Combine {
+                    data = run_native_steps(&run, split, data)?;
+                    run.clear();
+                }
+            }
+            None => {
+                data = run_native_steps(&run, split, data)?;
+                run.clear();
+                data = step.apply(split, data)?;
+            }
+        }
+    }
+    run_native_steps(&run, split, data)
+}
+
+fn run_native_steps(run: &[&Step], split: usize, input: Partition) -> Result<Partition> {
+    if run.is_empty() {
+        return Ok(input);
+    }
+    let fused: Vec<(NativeKind, &Expr)> = run.iter().filter_map(|s| s.native()).collect();
+    if let Ok(out) = run_fused(&fused, &input) {
+        return Ok(out);
+    }
+    let mut data = input;
+    for step in run {
+        data = step.apply(split, data)?;
+    }
+    Ok(data)
 }

@@ -11,8 +11,6 @@ use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rayon::prelude::*;
-
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::paths;
@@ -178,11 +176,11 @@ pub fn save(
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp)
         .map_err(|e| EngineError::io(format!("cannot create {}", tmp.display()), e))?;
-    let result = ctx.run(|| {
-        (0..num_partitions)
-            .into_par_iter()
-            .try_for_each(|i| write_part(&tmp.join(format!("part-{i:05}")), compute(i)?))
-    });
+    let result = ctx
+        .map_tasks(num_partitions, |i| {
+            write_part(&tmp.join(format!("part-{i:05}")), compute(i)?)
+        })
+        .map(drop);
     let finish = result.and_then(|()| {
         fs::File::create(tmp.join("_SUCCESS"))
             .map_err(|e| EngineError::io(format!("cannot write {}", tmp.display()), e))?;

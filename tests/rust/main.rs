@@ -1,4 +1,5 @@
 //! Engine integration tests: the streaming driver with Rust closures as user code.
 
 mod keyed;
+mod plans;
 mod streaming;

@@ -13,6 +13,8 @@
 
 use std::cmp::Ordering;
 
+use serde::{Deserialize, Serialize};
+
 use crate::engine::error::{EngineError, Result};
 use crate::engine::value::{float_repr, Value};
 
@@ -25,17 +27,18 @@ type Ev<T> = std::result::Result<T, Fallback>;
 /// Sequence results larger than this (in items or bytes) are left to Python.
 const MAX_REPEAT_LEN: usize = 1 << 26;
 
-/// A parsed expression over positional arguments.
+/// A parsed expression over positional arguments. Serialisable (serde): a plan holding it can
+/// be shipped to another process; deserialising checks what [`Expr::from_value`] checks.
 #[derive(Debug, Clone)]
 pub struct Expr {
     node: Node,
     arity: usize,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 enum Node {
     Arg(usize),
-    Const(Value),
+    Const(#[serde(with = "wire::constant")] Value),
     Tuple(Vec<Node>),
     List(Vec<Node>),
     GetItem(Box<Node>, Box<Node>),
@@ -51,7 +54,7 @@ enum Node {
     Call(Builtin, Vec<Node>),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 enum BinOp {
     Add,
     Sub,
@@ -62,14 +65,14 @@ enum BinOp {
     Pow,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 enum UnOp {
     Neg,
     Pos,
     Not,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 enum CmpOp {
     Eq,
     Ne,
@@ -83,7 +86,7 @@ enum CmpOp {
     IsNot,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 enum Method {
     Split,
     RSplit,
@@ -100,7 +103,7 @@ enum Method {
     Join,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 enum Builtin {
     Len,
     Str,
@@ -367,22 +370,23 @@ fn parse(v: &Value, depth: usize) -> Result<Node> {
         "method" => {
             want(4)?;
             let name = str_of(&items[1]).ok_or_else(|| bad("method name must be a str"))?;
-            let (m, lo, hi) = match name {
-                "split" => (Method::Split, 0, 2),
-                "rsplit" => (Method::RSplit, 0, 2),
-                "strip" => (Method::Strip, 0, 1),
-                "lstrip" => (Method::LStrip, 0, 1),
-                "rstrip" => (Method::RStrip, 0, 1),
-                "lower" => (Method::Lower, 0, 0),
-                "upper" => (Method::Upper, 0, 0),
-                "startswith" => (Method::StartsWith, 1, 1),
-                "endswith" => (Method::EndsWith, 1, 1),
-                "replace" => (Method::Replace, 2, 3),
-                "isdigit" => (Method::IsDigit, 0, 0),
-                "isalpha" => (Method::IsAlpha, 0, 0),
-                "join" => (Method::Join, 1, 1),
+            let m = match name {
+                "split" => Method::Split,
+                "rsplit" => Method::RSplit,
+                "strip" => Method::Strip,
+                "lstrip" => Method::LStrip,
+                "rstrip" => Method::RStrip,
+                "lower" => Method::Lower,
+                "upper" => Method::Upper,
+                "startswith" => Method::StartsWith,
+                "endswith" => Method::EndsWith,
+                "replace" => Method::Replace,
+                "isdigit" => Method::IsDigit,
+                "isalpha" => Method::IsAlpha,
+                "join" => Method::Join,
                 other => return Err(bad(format!("unsupported method {other:?}"))),
             };
+            let (lo, hi) = m.arg_range();
             let args = parse_list(&items[3], depth)?;
             if args.len() < lo || args.len() > hi {
                 return Err(bad(format!("wrong number of arguments for {name}()")));
@@ -392,19 +396,20 @@ fn parse(v: &Value, depth: usize) -> Result<Node> {
         "call" => {
             want(3)?;
             let name = str_of(&items[1]).ok_or_else(|| bad("function name must be a str"))?;
-            let (f, lo, hi) = match name {
-                "len" => (Builtin::Len, 1, 1),
-                "str" => (Builtin::Str, 1, 1),
-                "int" => (Builtin::Int, 1, 1),
-                "float" => (Builtin::Float, 1, 1),
-                "abs" => (Builtin::Abs, 1, 1),
-                "bool" => (Builtin::Bool, 1, 1),
-                "min" => (Builtin::Min, 1, usize::MAX),
-                "max" => (Builtin::Max, 1, usize::MAX),
-                "tuple" => (Builtin::Tuple, 1, 1),
-                "sum" => (Builtin::Sum, 1, 1),
+            let f = match name {
+                "len" => Builtin::Len,
+                "str" => Builtin::Str,
+                "int" => Builtin::Int,
+                "float" => Builtin::Float,
+                "abs" => Builtin::Abs,
+                "bool" => Builtin::Bool,
+                "min" => Builtin::Min,
+                "max" => Builtin::Max,
+                "tuple" => Builtin::Tuple,
+                "sum" => Builtin::Sum,
                 other => return Err(bad(format!("unsupported function {other:?}"))),
             };
+            let (lo, hi) = f.arg_range();
             let args = parse_list(&items[2], depth)?;
             if args.len() < lo || args.len() > hi {
                 return Err(bad(format!("wrong number of arguments for {name}()")));
@@ -499,6 +504,7 @@ mod numbers;
 mod strings;
 #[cfg(test)]
 mod tests;
+mod wire;
 
 use builtins::*;
 use numbers::*;

@@ -9,8 +9,6 @@
 
 use std::cmp::Ordering;
 
-use rayon::prelude::*;
-
 use crate::engine::error::Result;
 use crate::engine::expr::{Expr, Fallback};
 use crate::engine::keys;
@@ -25,12 +23,7 @@ pub fn per_partition<R: Send>(
 ) -> Result<Vec<R>> {
     rdd.prepare()?;
     let ctx = rdd.context().clone();
-    ctx.run(|| {
-        (0..rdd.num_partitions())
-            .into_par_iter()
-            .map(|i| rdd.compute(i).and_then(&f))
-            .collect()
-    })
+    ctx.map_tasks(rdd.num_partitions(), |i| rdd.compute(i).and_then(&f))
 }
 
 /// How many times each distinct value occurs, in first-seen order (Python's equality).

@@ -60,6 +60,18 @@ impl KeyOp {
 
     /// Compute one output partition from the same partition of every input.
     pub fn run(self, ctx: &EngineContext, sides: Vec<Partition>) -> Result<Partition> {
+        let hashes = vec![None; sides.len()];
+        self.run_hashed(ctx, sides, hashes)
+    }
+
+    /// [`run`](Self::run), with the portable hashes of the inputs' keys where a hash shuffle
+    /// handed them over (`hashes[s]` for input `s`), so they are not computed again.
+    pub fn run_hashed(
+        self,
+        ctx: &EngineContext,
+        sides: Vec<Partition>,
+        hashes: Vec<Option<Vec<i64>>>,
+    ) -> Result<Partition> {
         if let Some(n) = self.arity() {
             if sides.len() != n {
                 return Err(EngineError::Internal(format!(
@@ -91,12 +103,13 @@ impl KeyOp {
         if self == KeyOp::GroupByKey {
             let mut sides = sides;
             let records = sides.pop().unwrap_or_default();
-            return Ok(keys::group_pairs(ctx, &records)?
+            let hashes = hashes.into_iter().next().flatten();
+            return Ok(keys::group_pairs_hashed(ctx, &records, hashes)?
                 .into_iter()
                 .map(|(k, vs)| Value::pair(k, Value::Group(Arc::from(vs))))
                 .collect());
         }
-        let groups = keys::cogroup_pairs(ctx, &sides)?;
+        let groups = keys::cogroup_pairs_hashed(ctx, &sides, &hashes)?;
         let mut out = Vec::new();
         match self {
             KeyOp::CoGroup => {

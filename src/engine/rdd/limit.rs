@@ -1,7 +1,5 @@
 //! `take(n)`: partitions computed only as far as the records needed.
 
-use rayon::prelude::*;
-
 use super::{Node, Partition, Rdd};
 use crate::engine::error::Result;
 use crate::engine::step::{NativeKind, Step};
@@ -93,12 +91,9 @@ impl Rdd {
             }
             let left = n - items.len();
             let indices: Vec<usize> = (scanned..(scanned + to_try).min(total)).collect();
-            let parts: Vec<Partition> = self.ctx.run(|| {
-                indices
-                    .par_iter()
-                    .map(|&i| self.compute_limited(i, left))
-                    .collect::<Result<_>>()
-            })?;
+            let parts: Vec<Partition> = self
+                .ctx
+                .map_tasks(indices.len(), |j| self.compute_limited(indices[j], left))?;
             for part in parts {
                 let room = n - items.len();
                 items.extend(part.into_iter().take(room));

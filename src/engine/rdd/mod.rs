@@ -3,19 +3,20 @@
 //!
 //! Narrow nodes (steps) run partition by partition, so a chain of them is pipelined: one task
 //! per partition carries records through every step. Shuffle nodes are stage boundaries: before
-//! an action runs, [`Rdd::prepare`] materialises every shuffle it depends on (map side in
-//! parallel, then buckets concatenated in source-partition order, as Spark's fetch does).
+//! an action runs, [`Rdd::prepare`] materialises every shuffle it depends on through the
+//! context's [`Shuffle`](crate::engine::shuffle::Shuffle) (map tasks write buckets; reduce
+//! partitions are fetched from every map output, in map order, as Spark's fetch does).
 
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
-use rayon::prelude::*;
 
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::host::PartitionFn;
 use crate::engine::keys;
 use crate::engine::ops::keyed::KeyOp;
+use crate::engine::shuffle::ShuffleReader;
 use crate::engine::step::{NativeKind, Step};
 use crate::engine::textio;
 use crate::engine::value::Value;
@@ -24,7 +25,6 @@ mod limit;
 mod partition;
 mod plans;
 
-use partition::bucket;
 pub use partition::{Partitioner, Partitioning, RangeBounds};
 
 pub type Partition = Vec<Value>;
@@ -74,7 +74,7 @@ enum Node {
     Shuffle {
         parent: Arc<Rdd>,
         partitioner: Partitioner,
-        output: OnceLock<Vec<Partition>>,
+        output: OnceLock<Arc<dyn ShuffleReader>>,
         lock: Mutex<()>,
     },
     Union(Vec<(Arc<Rdd>, usize)>),
@@ -351,49 +351,10 @@ impl Rdd {
                     .metrics()
                     .shuffles
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let buckets = self.run_map_side(parent, partitioner)?;
-                let mut result: Vec<Partition> = vec![Vec::new(); self.num_partitions];
-                for map_output in buckets {
-                    for (out, bucket) in result.iter_mut().zip(map_output) {
-                        out.extend(bucket);
-                    }
-                }
-                if let Partitioner::Range(range) = partitioner {
-                    // A sort's ranges are sorted once, here, not by every job that reads them.
-                    let ctx = &self.ctx;
-                    ctx.run(|| {
-                        result.par_iter_mut().try_for_each(|part| {
-                            crate::engine::ops::order::sort_by_key(
-                                ctx,
-                                part,
-                                |r| r.as_pair().map(|(k, _)| k).unwrap_or(r),
-                                !range.ascending,
-                            )
-                        })
-                    })?;
-                }
-                let _ = output.set(result);
+                let _ = output.set(self.run_shuffle(parent, partitioner)?);
                 Ok(())
             }
         }
-    }
-
-    fn run_map_side(
-        &self,
-        parent: &Arc<Rdd>,
-        partitioner: &Partitioner,
-    ) -> Result<Vec<Vec<Partition>>> {
-        let n = self.num_partitions;
-        let ctx = &self.ctx;
-        self.ctx.run(|| {
-            (0..parent.num_partitions)
-                .into_par_iter()
-                .map(|i| {
-                    let records = parent.compute(i)?;
-                    bucket(ctx, records, i, n, partitioner)
-                })
-                .collect()
-        })
     }
 
     /// Compute partition `i` (after [`Rdd::prepare`]).
@@ -428,11 +389,22 @@ impl Rdd {
                 step.apply(i, input)
             }
             Node::Keyed { inputs, op } => {
-                let sides = inputs
-                    .iter()
-                    .map(|r| r.compute(i))
-                    .collect::<Result<Vec<_>>>()?;
-                op.run(&self.ctx, sides)
+                if op.keys_are_records() {
+                    let sides = inputs
+                        .iter()
+                        .map(|r| r.compute(i))
+                        .collect::<Result<Vec<_>>>()?;
+                    return op.run(&self.ctx, sides);
+                }
+                // Inputs fresh from a hash shuffle come with their keys' hashes.
+                let mut sides = Vec::with_capacity(inputs.len());
+                let mut hashes = Vec::with_capacity(inputs.len());
+                for input in inputs {
+                    let fetched = input.compute_hashed(i)?;
+                    sides.push(fetched.records);
+                    hashes.push(fetched.hashes);
+                }
+                op.run_hashed(&self.ctx, sides, hashes)
             }
             Node::Indexed { parent, starts } => {
                 let records = parent.compute(i)?;
@@ -479,13 +451,15 @@ impl Rdd {
                 }
                 Ok(out)
             }
-            Node::Shuffle { output, .. } => match output.get() {
-                Some(parts) => Ok(parts[i].clone()),
-                None => {
+            Node::Shuffle { output, .. } => {
+                if output.get().is_none() {
                     self.prepare()?;
-                    Ok(output.get().map(|p| p[i].clone()).unwrap_or_default())
                 }
-            },
+                match output.get() {
+                    Some(reader) => reader.fetch(i),
+                    None => Err(EngineError::Internal("shuffle output missing".into())),
+                }
+            }
             Node::Union(parts) => {
                 let (rdd, j) = &parts[i];
                 rdd.compute(*j)
@@ -555,7 +529,7 @@ impl Rdd {
         }
         self.prepare()?;
         self.ctx
-            .run(|| indices.par_iter().map(|&i| self.compute(i)).collect())
+            .map_tasks(indices.len(), |j| self.compute(indices[j]))
     }
 
     /// Every partition.
@@ -570,12 +544,10 @@ impl Rdd {
 
     pub fn count(&self) -> Result<usize> {
         self.prepare()?;
-        self.ctx.run(|| {
-            (0..self.num_partitions)
-                .into_par_iter()
-                .map(|i| self.compute(i).map(|p| p.len()))
-                .sum()
-        })
+        let sizes = self
+            .ctx
+            .map_tasks(self.num_partitions, |i| self.compute(i).map(|p| p.len()))?;
+        Ok(sizes.into_iter().sum())
     }
 
     /// Write `str(x)` per line into Hadoop's layout under `path` (see [`textio::save`]).

@@ -1,15 +1,14 @@
-//! How records are spread over partitions: shuffle partitioners and the partitioning a
-//! dataset is known to have.
+//! How records are spread over partitions: shuffle partitioners, the partitioning a dataset
+//! is known to have, and a shuffle node run through the context's
+//! [`Shuffle`](crate::engine::shuffle::Shuffle).
 
 use std::sync::Arc;
 
-use crate::engine::context::EngineContext;
-use crate::engine::error::{EngineError, Result};
+use super::{Node, Partition, Rdd};
+use crate::engine::error::Result;
 use crate::engine::host::KeyPartitioner;
-use crate::engine::keys;
+use crate::engine::shuffle::{self, Fetched, ShuffleReader};
 use crate::engine::value::Value;
-
-use super::Partition;
 
 /// How a shuffle assigns records to output partitions.
 #[derive(Clone)]
@@ -77,84 +76,55 @@ impl PartialEq for Partitioning {
     }
 }
 
-/// Split one map-side partition into `n` buckets.
-pub(super) fn bucket(
-    ctx: &EngineContext,
-    records: Partition,
-    map_index: usize,
-    n: usize,
-    partitioner: &Partitioner,
-) -> Result<Vec<Partition>> {
-    let mut buckets: Vec<Partition> = (0..n).map(|_| Vec::new()).collect();
-    match partitioner {
-        Partitioner::PortableHash | Partitioner::RecordHash
-            if !records.iter().any(|r| {
-                let key = match partitioner {
-                    Partitioner::RecordHash => Ok(r),
-                    _ => r.as_pair().map(|(k, _)| k),
-                };
-                key.map_or(true, Value::has_host)
-            }) =>
-        {
-            // Native keys (the common case): hashed as they come.
-            for record in records {
-                let h = match partitioner {
-                    Partitioner::RecordHash => record.portable_hash()?,
-                    _ => record.as_pair()?.0.portable_hash()?,
-                };
-                buckets[h.rem_euclid(n as i64) as usize].push(record);
-            }
-        }
-        Partitioner::PortableHash | Partitioner::RecordHash => {
-            let keys = if matches!(partitioner, Partitioner::RecordHash) {
-                records.iter().collect::<Vec<_>>()
-            } else {
-                records
-                    .iter()
-                    .map(|r| r.as_pair().map(|(k, _)| k))
-                    .collect::<Result<Vec<_>>>()?
-            };
-            let hashes = keys::hash_keys(ctx, &keys)?;
-            drop(keys);
-            for (record, h) in records.into_iter().zip(hashes) {
-                buckets[h.rem_euclid(n as i64) as usize].push(record);
-            }
-        }
-        Partitioner::Host(f) => {
-            let keys = records
-                .iter()
-                .map(|r| r.as_pair().map(|(k, _)| k))
-                .collect::<Result<Vec<_>>>()?;
-            let ids = f.partition_ids(&keys)?;
-            if ids.len() != records.len() {
-                return Err(EngineError::Internal(
-                    "partition function returned the wrong number of ids".into(),
-                ));
-            }
-            for (record, id) in records.into_iter().zip(ids) {
-                buckets[id.rem_euclid(n as i64) as usize].push(record);
-            }
-        }
-        Partitioner::Range(range) => {
-            let keys = records
-                .iter()
-                .map(|r| r.as_pair().map(|(k, _)| k))
-                .collect::<Result<Vec<_>>>()?;
-            let places = crate::engine::ops::order::bisect_left_all(ctx, &range.bounds, &keys)?;
-            drop(keys);
-            for (record, p) in records.into_iter().zip(places) {
-                let p = p.min(n - 1);
-                let p = if range.ascending { p } else { n - 1 - p };
-                buckets[p].push(record);
-            }
-        }
-        Partitioner::RoundRobin => {
-            // Start each source partition at a different target so small partitions spread.
-            let start = (map_index * 7919) % n;
-            for (j, record) in records.into_iter().enumerate() {
-                buckets[(start + j) % n].push(record);
-            }
+impl Rdd {
+    /// The map side as tasks (each computes a parent partition and writes its buckets), then
+    /// the reduce side.
+    pub(super) fn run_shuffle(
+        &self,
+        parent: &Arc<Rdd>,
+        partitioner: &Partitioner,
+    ) -> Result<Arc<dyn ShuffleReader>> {
+        let n = self.num_partitions;
+        let ctx = &self.ctx;
+        let writer = ctx.shuffle().create(self.id, parent.num_partitions, n)?;
+        ctx.map_tasks(parent.num_partitions, |i| {
+            let records = parent.compute(i)?;
+            writer.write(i, shuffle::bucket(ctx, records, i, n, partitioner)?)
+        })?;
+        match partitioner {
+            // A sort's ranges are sorted once, here, not by every job that reads them.
+            Partitioner::Range(range) => writer.finish(
+                ctx.executor(),
+                Some(&|_, part: &mut Partition| {
+                    crate::engine::ops::order::sort_by_key(
+                        ctx,
+                        part,
+                        |r| r.as_pair().map(|(k, _)| k).unwrap_or(r),
+                        !range.ascending,
+                    )
+                }),
+            ),
+            _ => writer.finish(ctx.executor(), None),
         }
     }
-    Ok(buckets)
+
+    /// Partition `i` (after [`Rdd::prepare`]) with the portable hashes of its keys when a
+    /// hash shuffle produced it and computed them (None otherwise): readers that key a store
+    /// by hash need not hash again.
+    pub fn compute_hashed(&self, i: usize) -> Result<Fetched> {
+        if let Node::Shuffle { output, .. } = &self.node {
+            if !self.is_cached() {
+                if output.get().is_none() {
+                    self.prepare()?;
+                }
+                if let Some(reader) = output.get() {
+                    return reader.fetch_hashed(i);
+                }
+            }
+        }
+        Ok(Fetched {
+            records: self.compute(i)?,
+            hashes: None,
+        })
+    }
 }

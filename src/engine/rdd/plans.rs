@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use rayon::prelude::*;
-
 use super::{Node, Partitioner, Partitioning, RangeBounds, Rdd};
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
@@ -126,11 +124,9 @@ impl Rdd {
         if n > 1 {
             let head: Vec<usize> = (0..n - 1).collect();
             self.prepare()?;
-            let sizes: Vec<usize> = self.ctx.run(|| {
-                head.par_iter()
-                    .map(|&i| self.compute(i).map(|p| p.len()))
-                    .collect::<Result<_>>()
-            })?;
+            let sizes: Vec<usize> = self
+                .ctx
+                .map_tasks(head.len(), |j| self.compute(head[j]).map(|p| p.len()))?;
             for (i, size) in sizes.into_iter().enumerate() {
                 starts[i + 1] = starts[i] + size as i64;
             }

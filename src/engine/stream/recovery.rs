@@ -20,7 +20,6 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::graph::{Graph, StreamKind, StreamNode};
@@ -408,30 +407,25 @@ impl StreamingEngine {
     fn write_state(&self, dir: &Path, name: &str, stream: usize, snap: &Snapshot) -> Result<()> {
         let started = std::time::Instant::now();
         let codec = self.host_codec.lock().clone();
-        let partitions = self.ctx.run(|| {
-            snap.parts
-                .par_iter()
-                .map(|part| {
-                    let mut hosts: Vec<&Value> = Vec::new();
-                    let entries = part
-                        .iter()
-                        .map(|(k, v)| (store(&k.value, &mut hosts), store(v, &mut hosts)))
-                        .collect();
-                    let hosts = if hosts.is_empty() {
-                        Vec::new()
-                    } else {
-                        let codec = codec.as_ref().ok_or_else(|| {
-                            EngineError::Unsupported(
-                                "state holding host objects cannot be checkpointed without a \
-                                 host codec"
-                                    .into(),
-                            )
-                        })?;
-                        codec.pickle(&hosts)?
-                    };
-                    Ok(PartitionRef { entries, hosts })
-                })
-                .collect::<Result<Vec<_>>>()
+        let partitions = self.ctx.map_tasks(snap.parts.len(), |i| {
+            let part = &snap.parts[i];
+            let mut hosts: Vec<&Value> = Vec::new();
+            let entries = part
+                .iter()
+                .map(|(k, v)| (store(&k.value, &mut hosts), store(v, &mut hosts)))
+                .collect();
+            let hosts = if hosts.is_empty() {
+                Vec::new()
+            } else {
+                let codec = codec.as_ref().ok_or_else(|| {
+                    EngineError::Unsupported(
+                        "state holding host objects cannot be checkpointed without a host codec"
+                            .into(),
+                    )
+                })?;
+                codec.pickle(&hosts)?
+            };
+            Ok(PartitionRef { entries, hosts })
         })?;
         let file = StateFileRef {
             stream,

@@ -18,7 +18,6 @@ pub use window::{Delta, WindowStream, INCREMENTAL_RATIO};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use rayon::prelude::*;
 
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
@@ -112,25 +111,33 @@ type Keyed = Vec<(Key, Value)>;
 
 /// The `(key, value)` records of `rdd` in the store's partitioning (`portable_hash(key) % n`):
 /// shuffled once, or not at all when the RDD is already partitioned that way (e.g. the output
-/// of `reduceByKey(func, n)`). Keys get their hashes in bulk (host keys in one call per
-/// partition).
+/// of `reduceByKey(func, n)`). The shuffle hands over the keys' hashes; keys of an RDD that
+/// needed no shuffle are hashed in bulk here (host keys in one call per partition).
 fn bucket(ctx: &Arc<EngineContext>, rdd: &Arc<Rdd>, n: usize) -> Result<Vec<Keyed>> {
-    let parts = rdd.partition_by_hash(n)?.compute_all()?;
-    ctx.run(|| {
-        parts
-            .into_par_iter()
-            .map(|part| {
-                let mut keys = Vec::with_capacity(part.len());
-                let mut values = Vec::with_capacity(part.len());
-                for record in &part {
+    let rdd = rdd.partition_by_hash(n)?;
+    rdd.prepare()?;
+    ctx.map_tasks(rdd.num_partitions(), |i| {
+        let fetched = rdd.compute_hashed(i)?;
+        let part = fetched.records;
+        if let Some(hashes) = fetched.hashes.filter(|h| h.len() == part.len()) {
+            return part
+                .iter()
+                .zip(hashes)
+                .map(|(record, h)| {
                     let (k, v) = record.as_pair()?;
-                    keys.push(k.clone());
-                    values.push(v.clone());
-                }
-                let keys = crate::engine::keys::to_keys(ctx, keys)?;
-                Ok(keys.into_iter().zip(values).collect())
-            })
-            .collect()
+                    Ok((Key::with_hash(h, k.clone()), v.clone()))
+                })
+                .collect();
+        }
+        let mut keys = Vec::with_capacity(part.len());
+        let mut values = Vec::with_capacity(part.len());
+        for record in &part {
+            let (k, v) = record.as_pair()?;
+            keys.push(k.clone());
+            values.push(v.clone());
+        }
+        let keys = crate::engine::keys::to_keys(ctx, keys)?;
+        Ok(keys.into_iter().zip(values).collect())
     })
 }
 

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use rayon::prelude::*;
 
 use super::{
     bucket, catch_up, count_host, count_native, relabel, HostUpdateFn, Keyed, Progress, Snapshot,
@@ -93,23 +92,17 @@ impl StateStream {
             (None, Some(rdd)) => Some(bucket(ctx, rdd, n)?),
             _ => None,
         };
-        let parts: Vec<Arc<StateMap>> = ctx.run(|| {
-            batch
-                .into_par_iter()
-                .enumerate()
-                .map(|(p, records)| {
-                    let from_initial;
-                    let old: Option<&StateMap> = match (prev, &initial) {
-                        (Some(s), _) => Some(&s.parts[p]),
-                        (None, Some(init)) => {
-                            from_initial = first_wins(&init[p]);
-                            Some(&from_initial)
-                        }
-                        (None, None) => None,
-                    };
-                    update_partition(ctx, &self.update, old, records).map(Arc::new)
-                })
-                .collect::<Result<Vec<_>>>()
+        let parts: Vec<Arc<StateMap>> = ctx.map_items(batch, |p, records| {
+            let from_initial;
+            let old: Option<&StateMap> = match (prev, &initial) {
+                (Some(s), _) => Some(&s.parts[p]),
+                (None, Some(init)) => {
+                    from_initial = first_wins(&init[p]);
+                    Some(&from_initial)
+                }
+                (None, None) => None,
+            };
+            update_partition(ctx, &self.update, old, records).map(Arc::new)
         })?;
         Ok(Arc::new(Snapshot { time, parts }))
     }

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use rayon::prelude::*;
 
 use super::{
     bucket, catch_up, count_host, count_native, HostPairFn, HostPredicate, Progress, Snapshot,
@@ -106,14 +105,9 @@ impl WindowStream {
             t += parent_slide;
         }
         let rdds = batches.len();
-        let parts = ctx.run(|| {
-            (0..self.num_partitions)
-                .into_par_iter()
-                .map(|p| {
-                    let records: Vec<&(Key, Value)> = batches.iter().flat_map(|b| &b[p]).collect();
-                    reduce_records(&self.func, &records)
-                })
-                .collect::<Result<Vec<_>>>()
+        let parts = ctx.map_tasks(self.num_partitions, |p| {
+            let records: Vec<&(Key, Value)> = batches.iter().flat_map(|b| &b[p]).collect();
+            reduce_records(&self.func, &records)
         })?;
         let delta = Arc::new(Delta { rdds, parts });
         self.deltas.lock().insert(end, delta.clone());
@@ -187,25 +181,20 @@ impl WindowStream {
         // RDDs (even empty ones).
         let gained = entering.iter().any(|d| d.rdds > 0);
         let leaving = leaving.filter(|d| d.rdds > 0);
-        let parts = ctx.run(|| {
-            (0..self.num_partitions)
-                .into_par_iter()
-                .map(|p| {
-                    let mut map = start.map(|s| (*s.parts[p]).clone()).unwrap_or_default();
-                    if let Some(old) = &leaving {
-                        apply_to_present(&self.inv, &mut map, &old.parts[p])?;
-                    }
-                    if gained {
-                        for d in &entering {
-                            merge_into(&self.func, &mut map, &d.parts[p])?;
-                        }
-                        if let Some(filter) = &self.filter {
-                            apply_filter(filter, &mut map)?;
-                        }
-                    }
-                    Ok(Arc::new(map))
-                })
-                .collect::<Result<Vec<_>>>()
+        let parts = ctx.map_tasks(self.num_partitions, |p| {
+            let mut map = start.map(|s| (*s.parts[p]).clone()).unwrap_or_default();
+            if let Some(old) = &leaving {
+                apply_to_present(&self.inv, &mut map, &old.parts[p])?;
+            }
+            if gained {
+                for d in &entering {
+                    merge_into(&self.func, &mut map, &d.parts[p])?;
+                }
+                if let Some(filter) = &self.filter {
+                    apply_filter(filter, &mut map)?;
+                }
+            }
+            Ok(Arc::new(map))
         })?;
         Ok(Some(Arc::new(Snapshot { time, parts })))
     }

@@ -1,0 +1,119 @@
+//! The write side's split of a map partition into buckets, by a [`Partitioner`].
+
+use crate::engine::context::EngineContext;
+use crate::engine::error::{EngineError, Result};
+use crate::engine::keys;
+use crate::engine::rdd::{Partition, Partitioner};
+use crate::engine::value::Value;
+
+use super::Buckets;
+
+/// Split one map partition (number `map_index`) into `n` buckets. Hash partitioning by key
+/// hands the keys' hashes over with the buckets.
+pub fn bucket(
+    ctx: &EngineContext,
+    records: Partition,
+    map_index: usize,
+    n: usize,
+    partitioner: &Partitioner,
+) -> Result<Buckets> {
+    let mut buckets: Vec<Partition> = (0..n).map(|_| Vec::new()).collect();
+    let empty = || -> Vec<Vec<i64>> { (0..n).map(|_| Vec::new()).collect() };
+    match partitioner {
+        Partitioner::PortableHash | Partitioner::RecordHash
+            if !records.iter().any(|r| {
+                let key = match partitioner {
+                    Partitioner::RecordHash => Ok(r),
+                    _ => r.as_pair().map(|(k, _)| k),
+                };
+                key.map_or(true, Value::has_host)
+            }) =>
+        {
+            // Native keys (the common case): hashed as they come.
+            if let Partitioner::RecordHash = partitioner {
+                for record in records {
+                    let h = record.portable_hash()?;
+                    buckets[h.rem_euclid(n as i64) as usize].push(record);
+                }
+            } else {
+                let mut hashes = empty();
+                for record in records {
+                    let h = record.as_pair()?.0.portable_hash()?;
+                    let b = h.rem_euclid(n as i64) as usize;
+                    buckets[b].push(record);
+                    hashes[b].push(h);
+                }
+                return Ok(Buckets {
+                    parts: buckets,
+                    hashes: Some(hashes),
+                });
+            }
+        }
+        Partitioner::PortableHash | Partitioner::RecordHash => {
+            let keys = if matches!(partitioner, Partitioner::RecordHash) {
+                records.iter().collect::<Vec<_>>()
+            } else {
+                records
+                    .iter()
+                    .map(|r| r.as_pair().map(|(k, _)| k))
+                    .collect::<Result<Vec<_>>>()?
+            };
+            let hashes = keys::hash_keys(ctx, &keys)?;
+            drop(keys);
+            let by_key = matches!(partitioner, Partitioner::PortableHash);
+            let mut kept = empty();
+            for (record, h) in records.into_iter().zip(hashes) {
+                let b = h.rem_euclid(n as i64) as usize;
+                buckets[b].push(record);
+                if by_key {
+                    kept[b].push(h);
+                }
+            }
+            if by_key {
+                return Ok(Buckets {
+                    parts: buckets,
+                    hashes: Some(kept),
+                });
+            }
+        }
+        Partitioner::Host(f) => {
+            let keys = records
+                .iter()
+                .map(|r| r.as_pair().map(|(k, _)| k))
+                .collect::<Result<Vec<_>>>()?;
+            let ids = f.partition_ids(&keys)?;
+            if ids.len() != records.len() {
+                return Err(EngineError::Internal(
+                    "partition function returned the wrong number of ids".into(),
+                ));
+            }
+            for (record, id) in records.into_iter().zip(ids) {
+                buckets[id.rem_euclid(n as i64) as usize].push(record);
+            }
+        }
+        Partitioner::Range(range) => {
+            let keys = records
+                .iter()
+                .map(|r| r.as_pair().map(|(k, _)| k))
+                .collect::<Result<Vec<_>>>()?;
+            let places = crate::engine::ops::order::bisect_left_all(ctx, &range.bounds, &keys)?;
+            drop(keys);
+            for (record, p) in records.into_iter().zip(places) {
+                let p = p.min(n - 1);
+                let p = if range.ascending { p } else { n - 1 - p };
+                buckets[p].push(record);
+            }
+        }
+        Partitioner::RoundRobin => {
+            // Start each source partition at a different target so small partitions spread.
+            let start = (map_index * 7919) % n;
+            for (j, record) in records.into_iter().enumerate() {
+                buckets[(start + j) % n].push(record);
+            }
+        }
+    }
+    Ok(Buckets {
+        parts: buckets,
+        hashes: None,
+    })
+}

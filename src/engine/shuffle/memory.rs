@@ -1,0 +1,125 @@
+//! The in-process shuffle: buckets kept in memory, concatenated per reduce partition once.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::{Buckets, Fetched, Finisher, Shuffle, ShuffleReader, ShuffleWriter};
+use crate::engine::error::{EngineError, Result};
+use crate::engine::exec::Executor;
+use crate::engine::rdd::Partition;
+
+/// Shuffles within this process: map outputs are held until the shuffle finishes, then
+/// concatenated into the reduce partitions (records are moved, not copied).
+#[derive(Default)]
+pub struct MemoryShuffle;
+
+impl Shuffle for MemoryShuffle {
+    fn create(&self, _id: u64, maps: usize, reduces: usize) -> Result<Arc<dyn ShuffleWriter>> {
+        Ok(Arc::new(MemoryWriter {
+            reduces,
+            outputs: (0..maps).map(|_| Mutex::new(None)).collect(),
+        }))
+    }
+}
+
+struct MemoryWriter {
+    reduces: usize,
+    outputs: Vec<Mutex<Option<Buckets>>>,
+}
+
+impl ShuffleWriter for MemoryWriter {
+    fn write(&self, map: usize, buckets: Buckets) -> Result<()> {
+        let slot = self.outputs.get(map).ok_or_else(|| {
+            EngineError::Internal(format!("shuffle map output {map} out of range"))
+        })?;
+        if buckets.parts.len() != self.reduces
+            || buckets
+                .hashes
+                .as_ref()
+                .is_some_and(|h| h.len() != self.reduces)
+        {
+            return Err(EngineError::Internal(format!(
+                "shuffle map output {map} has the wrong number of buckets"
+            )));
+        }
+        *slot.lock() = Some(buckets);
+        Ok(())
+    }
+
+    fn finish(
+        &self,
+        executor: &dyn Executor,
+        finisher: Option<Finisher<'_>>,
+    ) -> Result<Arc<dyn ShuffleReader>> {
+        let n = self.reduces;
+        let mut parts: Vec<Partition> = (0..n).map(|_| Vec::new()).collect();
+        let mut outputs = Vec::with_capacity(self.outputs.len());
+        for (map, slot) in self.outputs.iter().enumerate() {
+            outputs.push(slot.lock().take().ok_or_else(|| {
+                EngineError::Internal(format!("shuffle map output {map} was not written"))
+            })?);
+        }
+        // Hashes only when every map output has them (they all used the same partitioner).
+        let hashed = !outputs.is_empty() && outputs.iter().all(|o| o.hashes.is_some());
+        let mut hashes: Option<Vec<Vec<i64>>> =
+            hashed.then(|| (0..n).map(|_| Vec::new()).collect());
+        for output in outputs {
+            for (out, bucket) in parts.iter_mut().zip(output.parts) {
+                if out.is_empty() {
+                    *out = bucket;
+                } else {
+                    out.extend(bucket);
+                }
+            }
+            if let (Some(all), Some(hs)) = (hashes.as_mut(), output.hashes) {
+                for (out, h) in all.iter_mut().zip(hs) {
+                    if out.is_empty() {
+                        *out = h;
+                    } else {
+                        out.extend(h);
+                    }
+                }
+            }
+        }
+        if let Some(finish) = finisher {
+            parts = executor.map_items(parts, |i, mut part| {
+                finish(i, &mut part)?;
+                Ok(part)
+            })?;
+            hashes = None;
+        }
+        Ok(Arc::new(MemoryReader { parts, hashes }))
+    }
+}
+
+/// The reduce partitions of a finished in-memory shuffle.
+pub struct MemoryReader {
+    parts: Vec<Partition>,
+    hashes: Option<Vec<Vec<i64>>>,
+}
+
+impl MemoryReader {
+    fn part(&self, i: usize) -> Result<&Partition> {
+        self.parts
+            .get(i)
+            .ok_or_else(|| EngineError::Internal(format!("shuffle partition {i} out of range")))
+    }
+}
+
+impl ShuffleReader for MemoryReader {
+    fn num_partitions(&self) -> usize {
+        self.parts.len()
+    }
+
+    fn fetch(&self, i: usize) -> Result<Partition> {
+        Ok(self.part(i)?.clone())
+    }
+
+    fn fetch_hashed(&self, i: usize) -> Result<Fetched> {
+        Ok(Fetched {
+            records: self.part(i)?.clone(),
+            hashes: self.hashes.as_ref().map(|h| h[i].clone()),
+        })
+    }
+}

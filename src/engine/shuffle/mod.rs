@@ -1,0 +1,170 @@
+//! The shuffle interface: the one way records move between partitionings.
+//!
+//! A shuffle has a write side and a read side. Each map task computes its partition, splits
+//! it into one bucket per output partition with [`bucket`] (the [`Partitioner`] decides) and
+//! hands the buckets to the shuffle's [`ShuffleWriter`]; when every map output is written,
+//! [`ShuffleWriter::finish`] gives the [`ShuffleReader`] from which reduce partition `i` is
+//! fetched: its records from every map output, in map order (as Spark's fetch concatenates
+//! them). Every shuffle of the engine goes through here: keyed RDD operations,
+//! `partitionBy`/`repartition`, a sort's range shuffle, and the batches of keyed streams.
+//!
+//! [`MemoryShuffle`] keeps the buckets in this process. A shuffle across worker processes or
+//! Ray implements the same three traits (buckets written to files or the object store,
+//! fetched by reduce tasks), and the plans do not change (see `docs/engine.md`).
+//!
+//! Hash partitioners hand the keys' portable hashes over with the records, so a reader that
+//! keys a store by hash (keyed state) does not hash every key again.
+
+mod bucket;
+mod memory;
+
+pub use bucket::bucket;
+pub use memory::MemoryShuffle;
+
+use std::sync::Arc;
+
+use crate::engine::error::Result;
+use crate::engine::exec::Executor;
+use crate::engine::rdd::Partition;
+
+/// One map partition split by reduce partition: `parts[r]` goes to reduce partition `r`.
+pub struct Buckets {
+    pub parts: Vec<Partition>,
+    /// When the partitioner hashed the keys (`portable_hash(key) % n`): `hashes[r][j]` is the
+    /// hash of the key of `parts[r][j]`.
+    pub hashes: Option<Vec<Vec<i64>>>,
+}
+
+/// A reduce partition as fetched: its records and, when the shuffle was by key hash, the
+/// portable hash of each record's key.
+pub struct Fetched {
+    pub records: Partition,
+    pub hashes: Option<Vec<i64>>,
+}
+
+/// Applied once to every reduce partition when a shuffle finishes (a sort's ranges are
+/// sorted there, not by every job that reads them). It may reorder records: the hashes are
+/// then dropped.
+pub type Finisher<'a> = &'a (dyn Fn(usize, &mut Partition) -> Result<()> + Sync);
+
+/// Creates shuffles (one per shuffle node of a plan). Owned by the
+/// [`EngineContext`](crate::engine::context::EngineContext).
+pub trait Shuffle: Send + Sync {
+    /// A new shuffle `id` (unique within the context) of `maps` map partitions into
+    /// `reduces` partitions.
+    fn create(&self, id: u64, maps: usize, reduces: usize) -> Result<Arc<dyn ShuffleWriter>>;
+}
+
+/// The write side of one shuffle.
+pub trait ShuffleWriter: Send + Sync {
+    /// The buckets of map partition `map` (`buckets.parts.len()` is the reduce count). Called
+    /// once per map partition, from any task, in any order.
+    fn write(&self, map: usize, buckets: Buckets) -> Result<()>;
+
+    /// Every map output is written: the read side. `finisher` (if any) runs once per reduce
+    /// partition, as tasks on `executor`.
+    fn finish(
+        &self,
+        executor: &dyn Executor,
+        finisher: Option<Finisher<'_>>,
+    ) -> Result<Arc<dyn ShuffleReader>>;
+}
+
+/// The read side of one finished shuffle.
+pub trait ShuffleReader: Send + Sync {
+    fn num_partitions(&self) -> usize;
+
+    /// Reduce partition `i`: its records from every map output, in map order.
+    fn fetch(&self, i: usize) -> Result<Partition>;
+
+    /// [`fetch`](Self::fetch), with the keys' hashes when the partitioner computed them.
+    fn fetch_hashed(&self, i: usize) -> Result<Fetched> {
+        Ok(Fetched {
+            records: self.fetch(i)?,
+            hashes: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::context::EngineContext;
+    use crate::engine::rdd::Partitioner;
+    use crate::engine::value::Value;
+
+    fn pairs(keys: &[&str], tag: i64) -> Partition {
+        keys.iter()
+            .map(|k| Value::pair(Value::str(k), Value::Int(tag)))
+            .collect()
+    }
+
+    #[test]
+    fn reduce_partitions_hold_every_map_output_in_map_order_with_hashes() {
+        let ctx = EngineContext::new(2).unwrap();
+        let maps = [pairs(&["a", "b", "c", "a"], 0), pairs(&["c", "a", "d"], 1)];
+        let writer = ctx.shuffle().create(0, 2, 3).unwrap();
+        // Written out of order: the reduce side still reads map 0 first.
+        for i in [1, 0] {
+            let b = bucket(&ctx, maps[i].clone(), i, 3, &Partitioner::PortableHash).unwrap();
+            writer.write(i, b).unwrap();
+        }
+        let reader = writer.finish(ctx.executor(), None).unwrap();
+        assert_eq!(reader.num_partitions(), 3);
+        let mut seen = 0;
+        for r in 0..3 {
+            let fetched = reader.fetch_hashed(r).unwrap();
+            let hashes = fetched.hashes.expect("a hash shuffle hands over hashes");
+            assert_eq!(hashes.len(), fetched.records.len());
+            let mut tags = Vec::new();
+            for (record, h) in fetched.records.iter().zip(hashes) {
+                let (k, v) = record.as_pair().unwrap();
+                assert_eq!(h, k.portable_hash().unwrap());
+                assert_eq!(h.rem_euclid(3) as usize, r);
+                tags.push(v.to_py_str().unwrap());
+            }
+            let mut sorted = tags.clone();
+            sorted.sort();
+            assert_eq!(tags, sorted, "map 0's records come before map 1's");
+            seen += fetched.records.len();
+        }
+        assert_eq!(seen, 7);
+    }
+
+    #[test]
+    fn a_finisher_runs_once_per_reduce_partition_and_drops_hashes() {
+        let ctx = EngineContext::new(2).unwrap();
+        let writer = ctx.shuffle().create(1, 1, 2).unwrap();
+        let b = bucket(
+            &ctx,
+            pairs(&["x", "y", "z"], 7),
+            0,
+            2,
+            &Partitioner::PortableHash,
+        );
+        writer.write(0, b.unwrap()).unwrap();
+        let reader = writer
+            .finish(
+                ctx.executor(),
+                Some(&|i, part: &mut Partition| {
+                    part.push(Value::Int(i as i64));
+                    Ok(())
+                }),
+            )
+            .unwrap();
+        for r in 0..2 {
+            let fetched = reader.fetch_hashed(r).unwrap();
+            assert!(fetched.hashes.is_none());
+            assert!(matches!(fetched.records.last(), Some(Value::Int(i)) if *i == r as i64));
+        }
+    }
+
+    #[test]
+    fn a_map_output_not_written_is_an_error() {
+        let ctx = EngineContext::new(1).unwrap();
+        let writer = ctx.shuffle().create(2, 2, 1).unwrap();
+        let b = bucket(&ctx, pairs(&["x"], 0), 0, 1, &Partitioner::RoundRobin).unwrap();
+        writer.write(0, b).unwrap();
+        assert!(writer.finish(ctx.executor(), None).is_err());
+    }
+}
