@@ -161,14 +161,16 @@ fn run_native(kind: NativeKind, expr: &Expr, input: &[Value]) -> Result<Partitio
             }
         }
         NativeKind::Combine => {
-            let mut acc: KeyMap<Value> = KeyMap::default();
+            let mut acc: KeyMap<Value> = combine_map(input.len());
             for x in input {
                 let (k, v) = x.as_pair().map_err(|_| Fallback)?;
-                let key = native_key(k)?;
-                match acc.get_mut(&key) {
-                    Some(slot) => *slot = expr.eval(&[slot, v])?,
-                    None => {
-                        acc.insert(key, v.clone());
+                match acc.entry(native_key(k)?) {
+                    indexmap::map::Entry::Occupied(mut slot) => {
+                        let merged = expr.eval(&[slot.get(), v])?;
+                        *slot.get_mut() = merged;
+                    }
+                    indexmap::map::Entry::Vacant(slot) => {
+                        slot.insert(v.clone());
                     }
                 }
             }
@@ -176,6 +178,13 @@ fn run_native(kind: NativeKind, expr: &Expr, input: &[Value]) -> Result<Partitio
         }
     }
     Ok(out)
+}
+
+/// The accumulator of a combine over `records` input records: sized for up to 64 Ki distinct
+/// keys at once (growing a map key by key rehashes it about 17 times on the way to 100 K keys),
+/// never more than the input can hold.
+fn combine_map(records: usize) -> KeyMap<Value> {
+    KeyMap::with_capacity_and_hasher(records.min(1 << 16), Default::default())
 }
 
 /// A key hashed natively; keys with host objects (hashed and compared by the host, in bulk)
@@ -247,26 +256,32 @@ struct CombineSink<'e> {
     adds: bool,
 }
 
-impl CombineSink<'_> {
-    fn reduce(&self, acc: &Value, value: &Value) -> Result<Value, Fallback> {
-        if self.adds {
-            if let (Value::Int(a), Value::Int(b)) = (acc, value) {
-                if let Some(sum) = a.checked_add(*b) {
-                    return Ok(Value::Int(sum));
-                }
+/// `reducer(acc, value)`; ints are added directly when the reducer is `a + b`.
+fn reduce_with(adds: bool, reducer: &Expr, acc: &Value, value: &Value) -> Result<Value, Fallback> {
+    if adds {
+        if let (Value::Int(a), Value::Int(b)) = (acc, value) {
+            if let Some(sum) = a.checked_add(*b) {
+                return Ok(Value::Int(sum));
             }
         }
-        self.reducer.eval(&[acc, value])
+    }
+    reducer.eval(&[acc, value])
+}
+
+impl CombineSink<'_> {
+    fn reduce(&self, acc: &Value, value: &Value) -> Result<Value, Fallback> {
+        reduce_with(self.adds, self.reducer, acc, value)
     }
 
     fn merge(&mut self, key: Key, value: Value) -> Result<(), Fallback> {
-        match self.acc.get_index_of(&key) {
-            Some(i) => {
-                let merged = self.reduce(&self.acc[i], &value)?;
-                self.acc[i] = merged;
+        let (adds, reducer) = (self.adds, self.reducer);
+        match self.acc.entry(key) {
+            indexmap::map::Entry::Occupied(mut slot) => {
+                let merged = reduce_with(adds, reducer, slot.get(), &value)?;
+                *slot.get_mut() = merged;
             }
-            None => {
-                self.acc.insert(key, value);
+            indexmap::map::Entry::Vacant(slot) => {
+                slot.insert(value);
             }
         }
         Ok(())
@@ -411,7 +426,7 @@ fn run_fused_chain(steps: &[(NativeKind, &Expr)], input: &[Value]) -> Result<Par
                 _ => (before, None),
             };
             let mut sink = CombineSink {
-                acc: KeyMap::default(),
+                acc: combine_map(input.len()),
                 pair,
                 reducer,
                 adds: reducer.is_add_of_args(),
