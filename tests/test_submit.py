@@ -88,7 +88,10 @@ def test_runs_pyspark_streaming_script(tmp_path: Path) -> None:
     assert "argv ['3', '--flag']\n" in out
     assert "('a', 1)\n('b', 2)\n" in out
     assert "Time: " in out
-    assert "ferrostream-submit: ignoring --packages (not needed by ferrostream)" in proc.stderr
+    assert (
+        "ferrostream-submit: Kafka support is built into ferrostream "
+        "(org.apache.spark:spark-streaming-kafka-0-8_2.11:2.4.8 is not needed)\n" in proc.stderr
+    )
     assert "ferrostream-submit: ignoring --executor-memory (not needed by ferrostream)" in (
         proc.stderr
     )
@@ -179,3 +182,19 @@ def test_py_files_and_properties_file(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "42 from-file abc\n"
+
+
+def test_packages_notes() -> None:
+    from ferrostream.submit import _packages_note
+
+    assert _packages_note("org.apache.spark:spark-sql-kafka-0-10_2.12:3.5.1") == (
+        "Kafka support is built into ferrostream "
+        "(org.apache.spark:spark-sql-kafka-0-10_2.12:3.5.1 is not needed)"
+    )
+    assert _packages_note("com.example:thing:1.0") == (
+        "ignoring --packages com.example:thing:1.0: ferrostream loads no JVM packages"
+    )
+    both = _packages_note("org.apache.spark:spark-streaming-kafka-0-8_2.11:2.4.8,a:b:1")
+    assert both.startswith("Kafka support is built into ferrostream")
+    assert both.endswith("ignoring --packages a:b:1: ferrostream loads no JVM packages")
+

@@ -178,8 +178,25 @@ def _parse(argv: Sequence[str], err: TextIO) -> _Options | None:
     raise SubmitError("no script given (see --help)")
 
 
+def _packages_note(value: str) -> str:
+    """What ``--packages`` means here: Kafka's connectors are built in, nothing is fetched."""
+    coords = [c.strip() for c in value.split(",") if c.strip()]
+    kafka = [c for c in coords if "spark-streaming-kafka" in c or "spark-sql-kafka" in c]
+    others = [c for c in coords if c not in kafka]
+    notes = []
+    if kafka:
+        notes.append(
+            f"Kafka support is built into ferrostream ({', '.join(kafka)} is not needed)"
+        )
+    if others:
+        notes.append(f"ignoring --packages {','.join(others)}: ferrostream loads no JVM packages")
+    return "; ".join(notes) or "ignoring an empty --packages"
+
+
 def _apply(opts: _Options, name: str, value: str, err: TextIO) -> None:
-    if name in _IGNORED_WITH_VALUE:
+    if name == "--packages":
+        _note(_packages_note(value), err)
+    elif name in _IGNORED_WITH_VALUE:
         _note(f"ignoring {name} (not needed by ferrostream)", err)
     elif name == "--master":
         if value.startswith("local"):
