@@ -83,9 +83,17 @@ def test_host_keys_follow_python_equality(sc: SparkContext) -> None:
 
 
 def test_unhashable_keys_raise_type_error(sc: SparkContext) -> None:
-    with pytest.raises(TypeError, match="unhashable type: 'list'"):
-        sc.parallelize([([1], 1)]).groupByKey().collect()
-    # Python's TypeError from hashing a host object, as the cause of the failed job.
+    # Python's TypeError from hashing a key, as the cause of the failed job (as PySpark's
+    # worker raises it), for lists hashed natively and dicts hashed by Python alike.
+    for job in (
+        lambda: sc.parallelize([([1], 1)]).groupByKey().collect(),
+        lambda: sc.parallelize([[1], [1]]).distinct().collect(),
+        lambda: sc.parallelize([([1], 1)]).join(sc.parallelize([([1], 2)])).collect(),
+    ):
+        with pytest.raises(SparkException) as info:
+            job()
+        assert isinstance(info.value.__cause__, TypeError)
+        assert "unhashable type: 'list'" in str(info.value.__cause__)
     for job in (
         lambda: sc.parallelize([({"a": 1}, 1)]).reduceByKey(lambda a, b: a - b).collect(),
         lambda: sc.parallelize([({"a": 1}, 1)]).join(sc.parallelize([(1, 1)])).collect(),

@@ -51,6 +51,11 @@ pub enum EngineError {
     /// SparkException. The message names the system, what was being done and never a secret.
     #[error("{0}")]
     Source(String),
+    /// A key that cannot be hashed (a list, a `ResultIterable`), met while running a job: as in
+    /// PySpark, where hashing it in the Python worker raises `TypeError`, the job fails with
+    /// that `TypeError` as the cause.
+    #[error("unhashable type: '{0}'")]
+    Unhashable(&'static str),
     /// Bytes that were to be decoded as UTF-8 are not (a `UnicodeDecodeError` in Python, as
     /// the host's own decoder raises it), with where they came from.
     #[error("{context}")]

@@ -356,6 +356,9 @@ mod tests {
     fn unhashable_keys_are_type_errors() {
         let ctx = EngineContext::new(1).unwrap();
         let l = Value::List(Arc::from(vec![Value::Int(1)]));
-        assert!(matches!(group_keys(&ctx, &[&l]), Err(EngineError::Type(_))));
+        assert!(matches!(
+            group_keys(&ctx, &[&l]),
+            Err(EngineError::Unhashable("list"))
+        ));
     }
 }

@@ -109,12 +109,8 @@ impl Value {
                     .collect::<Result<Vec<_>>>()?;
                 pyhash::hash_tuple(hashes.into_iter())
             }
-            Value::List(_) => return Err(EngineError::Type("unhashable type: 'list'".into())),
-            Value::Group(_) => {
-                return Err(EngineError::Type(
-                    "unhashable type: 'ResultIterable'".into(),
-                ))
-            }
+            Value::List(_) => return Err(EngineError::Unhashable("list")),
+            Value::Group(_) => return Err(EngineError::Unhashable("ResultIterable")),
             Value::Host(h) => h.portable_hash()?,
         })
     }
@@ -490,6 +486,6 @@ mod tests {
     #[test]
     fn lists_are_unhashable() {
         let l = Value::List(Arc::from(vec![Value::Int(1)]));
-        assert!(matches!(Key::new(l), Err(EngineError::Type(_))));
+        assert!(matches!(Key::new(l), Err(EngineError::Unhashable("list"))));
     }
 }

@@ -68,6 +68,7 @@ fn user_pyerr(py: Python<'_>, e: &EngineError) -> Option<PyErr> {
             EngineError::Job { source, .. } => cur = source,
             EngineError::Reported(inner) => cur = inner,
             EngineError::Utf8 { bytes, .. } => return Some(unicode_error(py, bytes)),
+            EngineError::Unhashable(_) => return Some(PyTypeError::new_err(cur.to_string())),
             _ => return None,
         }
     }
@@ -132,7 +133,10 @@ fn to_pyerr_ref(py: Python<'_>, e: &EngineError) -> PyErr {
         // User code failed inside an action or a batch: Spark's "An exception was raised by
         // Python" with the user's own exception as the cause. An interrupt stays an interrupt,
         // and an error that already is a SparkException is not wrapped twice.
-        EngineError::User(_) | EngineError::Job { .. } | EngineError::Utf8 { .. } => {
+        EngineError::User(_)
+        | EngineError::Job { .. }
+        | EngineError::Utf8 { .. }
+        | EngineError::Unhashable(_) => {
             match user_pyerr(py, e) {
                 Some(cause)
                     if cause.is_instance_of::<PyKeyboardInterrupt>(py)

@@ -544,6 +544,9 @@ pub fn portable_hash(py: Python<'_>, x: &Bound<'_, PyAny>) -> PyResult<i64> {
             .and_then(|u| u.0.downcast_ref::<crate::python::errors::PyUserError>())
         {
             Some(p) => p.0.clone_ref(py),
+            None if matches!(e, crate::engine::error::EngineError::Unhashable(_)) => {
+                pyo3::exceptions::PyTypeError::new_err(e.to_string())
+            }
             None => crate::python::errors::to_pyerr(py, e),
         }
     })
