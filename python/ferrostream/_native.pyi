@@ -22,6 +22,7 @@ __all__ = [
     "__version__",
     "duration_ms",
     "kafka_rdd",
+    "kafka_secret_keys",
     "local_path",
     "native_stats",
     "num_partitions",
@@ -45,6 +46,9 @@ def kafka_rdd(
 ) -> Rdd:
     """``KafkaUtils.createRDD``: the records of exactly ``ranges`` (topic, partition, from,
     until), checked against the offsets the brokers hold."""
+
+def kafka_secret_keys() -> list[str]:
+    """The kafkaParams whose values are credentials (never logged, never checkpointed)."""
 
 def portable_hash(x: Any) -> int:
     """PySpark's ``portable_hash``: None is 0, tuples element by element, ``str``/``bytes`` as

@@ -88,6 +88,12 @@ pub fn receiver_input(
     ))
 }
 
+/// The kafkaParams whose values are credentials (never logged, never checkpointed).
+#[pyfunction]
+pub fn kafka_secret_keys() -> Vec<&'static str> {
+    crate::engine::source::kafka::params::SECRET_KEYS.to_vec()
+}
+
 /// `KafkaUtils.createRDD`: the records of exactly `ranges`, after checking the brokers hold
 /// them.
 #[pyfunction]

@@ -50,6 +50,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<streaming::PyStreamingEngine>()?;
     m.add_function(wrap_pyfunction!(streaming::read_checkpoint, m)?)?;
     m.add_function(wrap_pyfunction!(kafka::kafka_rdd, m)?)?;
+    m.add_function(wrap_pyfunction!(kafka::kafka_secret_keys, m)?)?;
     m.add_function(wrap_pyfunction!(rdd::portable_hash, m)?)?;
     m.add_function(wrap_pyfunction!(rdd::python_partition_calls, m)?)?;
     m.add_function(wrap_pyfunction!(args::duration_ms, m)?)?;

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
+from ferrostream import _native
 from ferrostream.rdd import RDD
 from ferrostream.secrets import Secret
 from ferrostream.streaming._funcs import _Wrapper
@@ -24,19 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = ["KafkaDStream", "KafkaRDD", "client_params", "conf_int", "record_format"]
 
-_SECRET_KEYS = frozenset(
-    {
-        "sasl.password",
-        "sasl.oauthbearer.client.secret",
-        "sasl.oauthbearer.config",
-        "ssl.key.password",
-        "ssl.key.pem",
-        "ssl.keystore.password",
-        "ssl.truststore.password",
-    }
-)
-
-_POLL_MS_DEFAULT = 120_000
+#: kafkaParams whose values are credentials: the engine's list.
+_SECRET_KEYS = frozenset(_native.kafka_secret_keys())
 
 
 # ------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ use rdkafka::error::KafkaError;
 use crate::engine::error::{EngineError, Result};
 
 /// Settings that hold credentials: never logged, never in an error message or a checkpoint.
-const SECRET_KEYS: &[&str] = &[
+pub const SECRET_KEYS: &[&str] = &[
     "sasl.password",
     "sasl.oauthbearer.client.secret",
     "sasl.oauthbearer.config",
