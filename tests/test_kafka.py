@@ -509,3 +509,36 @@ def test_receiver_finds_the_brokers_in_zookeeper(kafka_zookeeper: Any) -> None:
         wait_until(lambda: got == Counter(x=2, y=1), "the records", timeout=60)
     finally:
         ssc.stop(stopSparkContext=True)
+
+
+def test_a_decoder_that_fails_fails_the_batch_with_its_error(
+    kafka: Any, ssc: StreamingContext
+) -> None:
+    topic = new_topic(kafka)
+
+    def strict(b: bytes) -> str:
+        if b.startswith(b"!"):
+            raise ValueError(f"cannot decode {b!r}")
+        return b.decode()
+
+    KafkaUtils.createDirectStream(ssc, [topic], params(kafka), valueDecoder=strict).pprint()
+    ssc.start()
+    kafka.produce(topic, ["fine", "!bad"])
+    run_batches(ssc, 1)
+    with pytest.raises(SparkException) as info:
+        ssc.awaitTerminationOrTimeout(5)
+    assert isinstance(info.value.__cause__, ValueError)
+    assert "cannot decode b'!bad'" in str(info.value.__cause__)
+
+
+def test_invalid_utf8_in_a_stream_fails_the_batch_with_unicode_decode_error(
+    kafka: Any, ssc: StreamingContext
+) -> None:
+    topic = new_topic(kafka)
+    KafkaUtils.createDirectStream(ssc, [topic], params(kafka)).pprint()
+    ssc.start()
+    kafka.produce(topic, [b"\xc3("])
+    run_batches(ssc, 1)
+    with pytest.raises(SparkException) as info:
+        ssc.awaitTerminationOrTimeout(5)
+    assert isinstance(info.value.__cause__, UnicodeDecodeError)
