@@ -23,11 +23,21 @@ use crate::engine::rdd::{Partition, PartitionSource};
 /// How long one request for metadata or watermarks may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Consumers of one source, reused across batches.
+/// Consumers of one source, reused across batches: idle ones for metadata and watermarks,
+/// and one reader per topic partition that stays assigned where the last range ended, so the
+/// next batch's range (which starts there) needs no new assignment and librdkafka fetches
+/// its records ahead while the current batch is processed.
 pub struct ConsumerPool {
     params: KafkaParams,
     idle: Mutex<Vec<EngineConsumer>>,
+    readers: Mutex<HashMap<(String, i32), Reader>>,
     closed: std::sync::atomic::AtomicBool,
+}
+
+/// A consumer assigned to one topic partition, positioned at `next`.
+struct Reader {
+    consumer: EngineConsumer,
+    next: i64,
 }
 
 impl ConsumerPool {
@@ -35,6 +45,7 @@ impl ConsumerPool {
         ConsumerPool {
             params,
             idle: Mutex::new(Vec::new()),
+            readers: Mutex::new(HashMap::new()),
             closed: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -57,6 +68,44 @@ impl ConsumerPool {
         self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
         let idle = std::mem::take(&mut *self.idle.lock());
         drop(idle);
+        let readers = std::mem::take(&mut *self.readers.lock());
+        drop(readers);
+    }
+
+    /// Read `range` with the partition's reader (created, or moved to `range.from`, when it
+    /// is not positioned there).
+    fn read(
+        &self,
+        range: &OffsetRange,
+        format: RecordFormat,
+        poll_timeout: Duration,
+    ) -> Result<Partition> {
+        let key = (range.topic.clone(), range.partition);
+        let taken = self.readers.lock().remove(&key);
+        let mut reader = match taken {
+            Some(r) => r,
+            None => Reader {
+                consumer: self.create()?,
+                next: -1,
+            },
+        };
+        if reader.next != range.from {
+            let mut assignment = TopicPartitionList::new();
+            assignment
+                .add_partition_offset(&range.topic, range.partition, Offset::Offset(range.from))
+                .map_err(|e| kafka_err(format!("assigning {range}"), e))?;
+            reader
+                .consumer
+                .assign(&assignment)
+                .map_err(|e| kafka_err(format!("assigning {range}"), e))?;
+        }
+        let (out, next) = read_range(&reader.consumer, range, format, poll_timeout)?;
+        // Only a healthy reader goes back (a failed one may hold a broken session).
+        if !self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            reader.next = next;
+            self.readers.lock().insert(key, reader);
+        }
+        Ok(out)
     }
 
     pub fn put(&self, consumer: EngineConsumer) {
@@ -80,10 +129,17 @@ impl ConsumerPool {
             .get("fetch.wait.max.ms")
             .unwrap_or("10")
             .to_string();
+        // Each partition's reader fetches ahead between batches: at most 16 MiB each.
+        let ahead = self
+            .params
+            .get("queued.max.messages.kbytes")
+            .unwrap_or("16384")
+            .to_string();
         self.params
             .client_config(&[
                 ("group.id", &group),
                 ("fetch.wait.max.ms", &wait),
+                ("queued.max.messages.kbytes", &ahead),
                 ("enable.auto.commit", "false"),
                 ("enable.auto.offset.store", "false"),
                 ("enable.partition.eof", "true"),
@@ -217,42 +273,34 @@ impl PartitionSource for RangeReader {
         if range.count() == 0 {
             return Ok(Vec::new());
         }
-        let consumer = self.pool.take()?;
-        let out = read_range(&consumer, range, self.format, self.poll_timeout);
-        // A consumer that failed may hold a broken session: only healthy ones go back.
-        if out.is_ok() {
-            self.pool.put(consumer);
-        }
-        out
+        self.pool.read(range, self.format, self.poll_timeout)
     }
 }
 
-/// Read the records of `range`, in offset order.
+/// Read the records of `range`, in offset order, with a consumer assigned to its partition at
+/// `range.from` (or positioned there by the previous range). Returns the records and the
+/// offset after the last message taken from the consumer.
 fn read_range(
     consumer: &EngineConsumer,
     range: &OffsetRange,
     format: RecordFormat,
     poll_timeout: Duration,
-) -> Result<Partition> {
-    let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset(&range.topic, range.partition, Offset::Offset(range.from))
-        .map_err(|e| kafka_err(format!("assigning {range}"), e))?;
-    consumer
-        .assign(&assignment)
-        .map_err(|e| kafka_err(format!("assigning {range}"), e))?;
+) -> Result<(Partition, i64)> {
     let expected = usize::try_from(range.count()).unwrap_or(0);
     let mut out = Vec::with_capacity(expected.min(1 << 20));
     let mut next = range.from;
+    let mut taken = range.from;
     let mut last_progress = Instant::now();
     let mut last_error: Option<KafkaError> = None;
+    let mut eof_seen = false;
     while next < range.until {
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
-                if m.topic() != range.topic || m.partition() != range.partition {
+                if m.partition() != range.partition || m.topic() != range.topic {
                     continue;
                 }
                 let offset = m.offset();
+                taken = offset + 1;
                 if offset < next {
                     continue;
                 }
@@ -263,16 +311,21 @@ fn read_range(
                 next = offset + 1;
                 last_progress = Instant::now();
             }
-            // The end of what the partition holds: offsets of the range past it were control
-            // records (transaction markers) or compacted away.
+            // The end of what the partition holds. One that comes before any record of this
+            // range can be left from the previous range's catch-up; otherwise (or when the
+            // consumer's position says so) the rest of the range holds no records: transaction
+            // markers, compacted offsets.
             Some(Err(KafkaError::PartitionEOF(p))) if p == range.partition => {
-                if next < range.until {
-                    log::debug!(
-                        "{range}: the partition ended at offset {next}, the rest of the range \
-                         holds no records"
-                    );
+                let done = position(consumer, range).is_some_and(|pos| pos >= range.until);
+                if done || eof_seen || next > range.from {
+                    log::debug!("{range}: no records after offset {next}");
+                    taken = taken.max(next);
+                    if done {
+                        taken = range.until;
+                    }
+                    break;
                 }
-                break;
+                eof_seen = true;
             }
             Some(Err(KafkaError::PartitionEOF(_))) => {}
             Some(Err(e)) => {
@@ -295,7 +348,17 @@ fn read_range(
             )));
         }
     }
-    Ok(out)
+    Ok((out, taken.max(next)))
+}
+
+/// The consumer's fetch position in `range`'s partition, if it has one.
+fn position(consumer: &EngineConsumer, range: &OffsetRange) -> Option<i64> {
+    let list = consumer.position().ok()?;
+    let found = list
+        .find_partition(&range.topic, range.partition)
+        .and_then(|e| e.offset().to_raw());
+    drop(list);
+    found
 }
 
 fn is_offset_out_of_range(e: &KafkaError) -> bool {
