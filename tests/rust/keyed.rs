@@ -84,3 +84,34 @@ fn sorts_take_and_joins() {
     assert_eq!(joined.len(), 1);
     assert_eq!(joined[0].to_py_repr().unwrap(), "(3, (3, 'x'))");
 }
+
+#[test]
+fn a_hash_shuffle_hands_key_hashes_only_to_readers_that_ask() {
+    let ctx = EngineContext::new(2).unwrap();
+    let plain = pairs(&ctx, 50, 3).partition_by_hash(4).unwrap();
+    plain.prepare().unwrap();
+    assert!(plain.compute_hashed(0).unwrap().hashes.is_none());
+
+    let wanted = pairs(&ctx, 50, 3)
+        .partition_by_hash(4)
+        .unwrap()
+        .want_key_hashes();
+    wanted.prepare().unwrap();
+    for i in 0..4 {
+        let fetched = wanted.compute_hashed(i).unwrap();
+        let hashes = fetched.hashes.expect("hashes kept");
+        assert_eq!(hashes.len(), fetched.records.len());
+        for (record, h) in fetched.records.iter().zip(hashes) {
+            assert_eq!(record.as_pair().unwrap().0.portable_hash().unwrap(), h);
+            assert_eq!(h.rem_euclid(4), i as i64);
+        }
+    }
+    // Keyed operators ask for them: their results are what hashing again gives.
+    let grouped = Rdd::keyed(
+        &[pairs(&ctx, 50, 3)],
+        KeyOp::GroupByKey,
+        &Partitioning::Hash(4),
+    )
+    .unwrap();
+    assert_eq!(grouped.collect().unwrap().len(), 10);
+}

@@ -76,6 +76,8 @@ enum Node {
         partitioner: Partitioner,
         output: OnceLock<Arc<dyn ShuffleReader>>,
         lock: Mutex<()>,
+        /// A reader wants the keys' hashes with the records (see [`Rdd::want_key_hashes`]).
+        keep_hashes: std::sync::atomic::AtomicBool,
     },
     Union(Vec<(Arc<Rdd>, usize)>),
     Coalesce {
@@ -238,6 +240,7 @@ impl Rdd {
                 partitioner,
                 output: OnceLock::new(),
                 lock: Mutex::new(()),
+                keep_hashes: Default::default(),
             },
             n,
             partitioning,
@@ -338,6 +341,7 @@ impl Rdd {
                 partitioner,
                 output,
                 lock,
+                keep_hashes,
             } => {
                 if output.get().is_some() {
                     return Ok(());
@@ -351,7 +355,8 @@ impl Rdd {
                     .metrics()
                     .shuffles
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let _ = output.set(self.run_shuffle(parent, partitioner)?);
+                let keep = keep_hashes.load(std::sync::atomic::Ordering::Relaxed);
+                let _ = output.set(self.run_shuffle(parent, partitioner, keep)?);
                 Ok(())
             }
         }

@@ -83,13 +83,15 @@ impl Rdd {
         &self,
         parent: &Arc<Rdd>,
         partitioner: &Partitioner,
+        keep_hashes: bool,
     ) -> Result<Arc<dyn ShuffleReader>> {
         let n = self.num_partitions;
         let ctx = &self.ctx;
         let writer = ctx.shuffle().create(self.id, parent.num_partitions, n)?;
         ctx.map_tasks(parent.num_partitions, |i| {
             let records = parent.compute(i)?;
-            writer.write(i, shuffle::bucket(ctx, records, i, n, partitioner)?)
+            let buckets = shuffle::bucket(ctx, records, i, n, partitioner, keep_hashes)?;
+            writer.write(i, buckets)
         })?;
         match partitioner {
             // A sort's ranges are sorted once, here, not by every job that reads them.
@@ -108,9 +110,23 @@ impl Rdd {
         }
     }
 
+    /// Ask that, if this dataset is a hash shuffle by key not yet run, it keeps the keys'
+    /// hashes for [`Rdd::compute_hashed`] (plain readers do not pay for them). Returns itself.
+    pub fn want_key_hashes(self: Arc<Self>) -> Arc<Rdd> {
+        if let Node::Shuffle {
+            partitioner: Partitioner::PortableHash,
+            keep_hashes,
+            ..
+        } = &self.node
+        {
+            keep_hashes.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        self
+    }
+
     /// Partition `i` (after [`Rdd::prepare`]) with the portable hashes of its keys when a
-    /// hash shuffle produced it and computed them (None otherwise): readers that key a store
-    /// by hash need not hash again.
+    /// hash shuffle produced it and kept them ([`Rdd::want_key_hashes`]; None otherwise):
+    /// readers that group or key a store by hash need not hash again.
     pub fn compute_hashed(&self, i: usize) -> Result<Fetched> {
         if let Node::Shuffle { output, .. } = &self.node {
             if !self.is_cached() {

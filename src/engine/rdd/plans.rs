@@ -97,7 +97,7 @@ impl Rdd {
             } else if by_record {
                 input.shuffle(n, Partitioner::RecordHash)?
             } else {
-                input.partition_as(target)?
+                input.partition_as(target)?.want_key_hashes()
             });
         }
         let partitioning = if op.keeps_keys() {

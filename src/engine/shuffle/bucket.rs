@@ -9,16 +9,21 @@ use crate::engine::value::Value;
 use super::Buckets;
 
 /// Split one map partition (number `map_index`) into `n` buckets. Hash partitioning by key
-/// hands the keys' hashes over with the buckets.
+/// hands the keys' hashes over with the buckets when `keep_hashes`.
 pub fn bucket(
     ctx: &EngineContext,
     records: Partition,
     map_index: usize,
     n: usize,
     partitioner: &Partitioner,
+    keep_hashes: bool,
 ) -> Result<Buckets> {
-    let mut buckets: Vec<Partition> = (0..n).map(|_| Vec::new()).collect();
-    let empty = || -> Vec<Vec<i64>> { (0..n).map(|_| Vec::new()).collect() };
+    // Room for an even spread (what hash and round-robin partitioning give), with slack for
+    // a hash's unevenness so the common case never grows a bucket.
+    let even = records.len().div_ceil(n.max(1));
+    let expected = even + even / 16;
+    let mut buckets: Vec<Partition> = (0..n).map(|_| Vec::with_capacity(expected)).collect();
+    let empty = || -> Vec<Vec<i64>> { (0..n).map(|_| Vec::with_capacity(expected)).collect() };
     match partitioner {
         Partitioner::PortableHash | Partitioner::RecordHash
             if !records.iter().any(|r| {
@@ -30,9 +35,12 @@ pub fn bucket(
             }) =>
         {
             // Native keys (the common case): hashed as they come.
-            if let Partitioner::RecordHash = partitioner {
+            if matches!(partitioner, Partitioner::RecordHash) || !keep_hashes {
                 for record in records {
-                    let h = record.portable_hash()?;
+                    let h = match partitioner {
+                        Partitioner::RecordHash => record.portable_hash()?,
+                        _ => record.as_pair()?.0.portable_hash()?,
+                    };
                     buckets[h.rem_euclid(n as i64) as usize].push(record);
                 }
             } else {
@@ -60,8 +68,8 @@ pub fn bucket(
             };
             let hashes = keys::hash_keys(ctx, &keys)?;
             drop(keys);
-            let by_key = matches!(partitioner, Partitioner::PortableHash);
-            let mut kept = empty();
+            let by_key = keep_hashes && matches!(partitioner, Partitioner::PortableHash);
+            let mut kept = if by_key { empty() } else { Vec::new() };
             for (record, h) in records.into_iter().zip(hashes) {
                 let b = h.rem_euclid(n as i64) as usize;
                 buckets[b].push(record);

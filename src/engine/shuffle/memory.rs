@@ -10,7 +10,8 @@ use crate::engine::exec::Executor;
 use crate::engine::rdd::Partition;
 
 /// Shuffles within this process: map outputs are held until the shuffle finishes, then
-/// concatenated into the reduce partitions (records are moved, not copied).
+/// concatenated into the reduce partitions (records are moved, not copied). Key hashes stay in
+/// their map outputs' pieces until a reader asks for them.
 #[derive(Default)]
 pub struct MemoryShuffle;
 
@@ -62,8 +63,8 @@ impl ShuffleWriter for MemoryWriter {
         }
         // Hashes only when every map output has them (they all used the same partitioner).
         let hashed = !outputs.is_empty() && outputs.iter().all(|o| o.hashes.is_some());
-        let mut hashes: Option<Vec<Vec<i64>>> =
-            hashed.then(|| (0..n).map(|_| Vec::new()).collect());
+        let mut hashes: Option<Vec<Vec<Vec<i64>>>> =
+            hashed.then(|| (0..n).map(|_| Vec::with_capacity(outputs.len())).collect());
         for output in outputs {
             for (out, bucket) in parts.iter_mut().zip(output.parts) {
                 if out.is_empty() {
@@ -73,12 +74,8 @@ impl ShuffleWriter for MemoryWriter {
                 }
             }
             if let (Some(all), Some(hs)) = (hashes.as_mut(), output.hashes) {
-                for (out, h) in all.iter_mut().zip(hs) {
-                    if out.is_empty() {
-                        *out = h;
-                    } else {
-                        out.extend(h);
-                    }
+                for (pieces, h) in all.iter_mut().zip(hs) {
+                    pieces.push(h);
                 }
             }
         }
@@ -96,7 +93,8 @@ impl ShuffleWriter for MemoryWriter {
 /// The reduce partitions of a finished in-memory shuffle.
 pub struct MemoryReader {
     parts: Vec<Partition>,
-    hashes: Option<Vec<Vec<i64>>>,
+    /// Per reduce partition, the hashes of each map output's piece, in map order.
+    hashes: Option<Vec<Vec<Vec<i64>>>>,
 }
 
 impl MemoryReader {
@@ -119,7 +117,7 @@ impl ShuffleReader for MemoryReader {
     fn fetch_hashed(&self, i: usize) -> Result<Fetched> {
         Ok(Fetched {
             records: self.part(i)?.clone(),
-            hashes: self.hashes.as_ref().map(|h| h[i].clone()),
+            hashes: self.hashes.as_ref().map(|h| h[i].concat()),
         })
     }
 }

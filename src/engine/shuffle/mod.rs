@@ -106,7 +106,15 @@ mod tests {
         let writer = ctx.shuffle().create(0, 2, 3).unwrap();
         // Written out of order: the reduce side still reads map 0 first.
         for i in [1, 0] {
-            let b = bucket(&ctx, maps[i].clone(), i, 3, &Partitioner::PortableHash).unwrap();
+            let b = bucket(
+                &ctx,
+                maps[i].clone(),
+                i,
+                3,
+                &Partitioner::PortableHash,
+                true,
+            )
+            .unwrap();
             writer.write(i, b).unwrap();
         }
         let reader = writer.finish(ctx.executor(), None).unwrap();
@@ -141,6 +149,7 @@ mod tests {
             0,
             2,
             &Partitioner::PortableHash,
+            true,
         );
         writer.write(0, b.unwrap()).unwrap();
         let reader = writer
@@ -160,10 +169,45 @@ mod tests {
     }
 
     #[test]
+    fn hashes_are_kept_only_when_asked_for() {
+        let ctx = EngineContext::new(1).unwrap();
+        let records = pairs(&["x", "y"], 0);
+        let plain = bucket(
+            &ctx,
+            records.clone(),
+            0,
+            2,
+            &Partitioner::PortableHash,
+            false,
+        );
+        assert!(plain.unwrap().hashes.is_none());
+        let kept = bucket(
+            &ctx,
+            records.clone(),
+            0,
+            2,
+            &Partitioner::PortableHash,
+            true,
+        );
+        assert!(kept.unwrap().hashes.is_some());
+        // Whole-record hashes are not key hashes: never handed over.
+        let by_record = bucket(&ctx, records, 0, 2, &Partitioner::RecordHash, true);
+        assert!(by_record.unwrap().hashes.is_none());
+    }
+
+    #[test]
     fn a_map_output_not_written_is_an_error() {
         let ctx = EngineContext::new(1).unwrap();
         let writer = ctx.shuffle().create(2, 2, 1).unwrap();
-        let b = bucket(&ctx, pairs(&["x"], 0), 0, 1, &Partitioner::RoundRobin).unwrap();
+        let b = bucket(
+            &ctx,
+            pairs(&["x"], 0),
+            0,
+            1,
+            &Partitioner::RoundRobin,
+            false,
+        )
+        .unwrap();
         writer.write(0, b).unwrap();
         assert!(writer.finish(ctx.executor(), None).is_err());
     }

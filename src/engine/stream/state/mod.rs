@@ -114,7 +114,7 @@ type Keyed = Vec<(Key, Value)>;
 /// of `reduceByKey(func, n)`). The shuffle hands over the keys' hashes; keys of an RDD that
 /// needed no shuffle are hashed in bulk here (host keys in one call per partition).
 fn bucket(ctx: &Arc<EngineContext>, rdd: &Arc<Rdd>, n: usize) -> Result<Vec<Keyed>> {
-    let rdd = rdd.partition_by_hash(n)?;
+    let rdd = rdd.partition_by_hash(n)?.want_key_hashes();
     rdd.prepare()?;
     ctx.map_tasks(rdd.num_partitions(), |i| {
         let fetched = rdd.compute_hashed(i)?;
