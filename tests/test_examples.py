@@ -34,7 +34,6 @@ DEADLINE = 45.0  # seconds; results normally arrive within a few
 SEPARATOR = "-" * 43
 
 
-
 def submit_command() -> list[str]:
     script = Path(sys.executable).parent / "ferrostream-submit"
     if script.exists():

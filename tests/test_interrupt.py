@@ -33,7 +33,9 @@ def ready_when_in(function):
     threading.Thread(target=watch, daemon=True).start()
 """
 
-AWAIT = READY_WHEN_IN + r"""
+AWAIT = (
+    READY_WHEN_IN
+    + r"""
 import time, warnings
 warnings.simplefilter("ignore")
 from ferrostream import SparkContext
@@ -48,8 +50,11 @@ try:
 except KeyboardInterrupt:
     print("INTERRUPTED", ssc._engine.state(), flush=True)
 """
+)
 
-ACTION = READY_WHEN_IN + r"""
+ACTION = (
+    READY_WHEN_IN
+    + r"""
 import time
 from ferrostream import SparkContext
 sc = SparkContext("local[2]", "interrupt")
@@ -62,6 +67,7 @@ try:
 except KeyboardInterrupt:
     print("INTERRUPTED after %.1f s" % (time.monotonic() - start), flush=True)
 """
+)
 
 
 def _interrupt(program: str, tmp_path: Path) -> str:

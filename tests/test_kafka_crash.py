@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -27,6 +25,7 @@ from typing import Any, Optional
 
 import pytest
 
+from script_jobs import Job
 from waiting import poll, wait_until
 
 pytestmark = pytest.mark.slow
@@ -165,25 +164,9 @@ def run_blocking_job(bootstrap: str, topic: str, checkpoint_dir: str, record_fil
 # the tests
 
 
-class Job:
-    """One run of a job in a subprocess; its output and log go to a file."""
-
-    def __init__(self, log: Path, *args: str) -> None:
-        self.log = log
-        with open(log, "w") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, __file__, *args],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=dict(os.environ, PYTHONUNBUFFERED="1"),
-            )
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
+def _job(log: Path, *args: str) -> Job:
+    """This file run as one of its jobs (``direct``, ``receiver``, ``pending``)."""
+    return Job(log, __file__, *args)
 
 
 class Producer:
@@ -249,7 +232,7 @@ def test_direct_stream_counts_exactly_once_across_sigkills(kafka: Any, tmp_path:
     producer = Producer(kafka, topic, rng)
 
     def make_job(run: int) -> Job:
-        return Job(
+        return _job(
             tmp_path / f"job-{run}.log",
             "direct",
             kafka.bootstrap,
@@ -291,7 +274,7 @@ def test_receiver_stream_loses_nothing_across_sigkills(kafka: Any, tmp_path: Pat
     producer = Producer(kafka, topic, rng)
 
     def make_job(run: int) -> Job:
-        return Job(tmp_path / f"job-{run}.log", "receiver", kafka.bootstrap, topic, str(seen_dir))
+        return _job(tmp_path / f"job-{run}.log", "receiver", kafka.bootstrap, topic, str(seen_dir))
 
     kills = KILLS // 2
     jobs = _run_and_kill(make_job, producer, rng, lambda: True, kills)
@@ -333,7 +316,7 @@ def test_an_unfinished_batch_runs_again_with_exactly_its_ranges(kafka: Any, tmp_
             return []
 
     kafka.produce(topic, [f"a{i}" for i in range(5)])
-    first = Job(
+    first = _job(
         tmp_path / "first.log", "pending", kafka.bootstrap, topic, str(checkpoint), str(records)
     )
     try:
@@ -345,7 +328,7 @@ def test_an_unfinished_batch_runs_again_with_exactly_its_ranges(kafka: Any, tmp_
     finally:
         first.kill()
     (tmp_path / "ranges.jsonl.release").touch()
-    second = Job(
+    second = _job(
         tmp_path / "second.log", "pending", kafka.bootstrap, topic, str(checkpoint), str(records)
     )
     try:

@@ -32,9 +32,7 @@ def test_seed_word_count_runs_natively(sc: SparkContext, stats: None) -> None:
     assert got["fallback_partitions"] == 0, got
 
 
-def test_a_record_that_needs_python_is_counted_as_a_fallback(
-    sc: SparkContext, stats: None
-) -> None:
+def test_a_record_that_needs_python_is_counted_as_a_fallback(sc: SparkContext, stats: None) -> None:
     rdd = sc.parallelize([1, 2, Decimal("1.5")], 1).map(lambda x: x + 1)
     assert rdd.collect() == [2, 3, Decimal("2.5")]
     got = _native.native_stats()
@@ -67,7 +65,6 @@ def test_streaming_word_count_runs_natively(stats: None) -> None:
         ssc.stop()
     got = _native.native_stats()
     assert got["native_partitions"] >= 2 and got["fallback_partitions"] == 0, got
-
 
 
 def test_state_update_runs_natively_and_counts_its_fallback(

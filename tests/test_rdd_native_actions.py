@@ -73,9 +73,7 @@ def test_native_actions_match_python(sc: SparkContext, python_calls: list[int]) 
     assert python_calls == []  # all of it ran natively
 
 
-def test_python_values_fall_back_per_partition(
-    sc: SparkContext, python_calls: list[int]
-) -> None:
+def test_python_values_fall_back_per_partition(sc: SparkContext, python_calls: list[int]) -> None:
     boxes = sc.parallelize([Box(3), Box(1), Box(2)], 2)
     assert boxes.max() == Box(3) and boxes.min() == Box(1)
     assert boxes.top(2) == [Box(3), Box(2)]

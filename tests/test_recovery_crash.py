@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -23,6 +21,7 @@ from typing import Any, Optional
 
 import pytest
 
+from script_jobs import Job
 from waiting import poll, wait_until
 
 pytestmark = pytest.mark.slow
@@ -82,32 +81,16 @@ def run_job(checkpoint_dir: str, input_dir: str, output_file: str) -> None:
 # the test
 
 
-class Job:
-    """One run of the job in a subprocess; its output and log go to files."""
-
-    def __init__(self, tmp_path: Path, run: int) -> None:
-        self.log = tmp_path / f"job-{run}.log"
-        with open(self.log, "w") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    __file__,
-                    "job",
-                    str(tmp_path / "checkpoint"),
-                    str(tmp_path / "input"),
-                    str(tmp_path / "state.json"),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=dict(os.environ, PYTHONUNBUFFERED="1"),
-            )
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
+def _job(tmp_path: Path, run: int) -> Job:
+    """One run of the job; its output and log go to ``job-<run>.log``."""
+    return Job(
+        tmp_path / f"job-{run}.log",
+        __file__,
+        "job",
+        str(tmp_path / "checkpoint"),
+        str(tmp_path / "input"),
+        str(tmp_path / "state.json"),
+    )
 
 
 class Feeder:
@@ -194,7 +177,7 @@ def test_exact_counts_after_repeated_sigkill(tmp_path: Path) -> None:
         )
 
     for run in range(KILLS):
-        job = Job(tmp_path, run)
+        job = _job(tmp_path, run)
         jobs.append(job)
         if run % 3 == 2:
             # Killed at any moment, often while starting up or recovering.
@@ -207,7 +190,7 @@ def test_exact_counts_after_repeated_sigkill(tmp_path: Path) -> None:
         if has_checkpoint(checkpoint_dir):
             feeder.feed(rng.randint(0, 2))
 
-    final = Job(tmp_path, KILLS)
+    final = _job(tmp_path, KILLS)
     jobs.append(final)
     try:
         wait_until(lambda: has_checkpoint(checkpoint_dir), "a checkpoint", details=final.text)

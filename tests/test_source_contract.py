@@ -45,9 +45,7 @@ def wait_for_lines(ssc: StreamingContext, got: list[Any], n: int) -> None:
     wait_until(batch_then_look, f"{n} lines", details=lambda: f"got {len(got)}")
 
 
-def test_receiver_rate_limit_spreads_lines_over_batches(
-    conf: SparkConf, stop_all: None
-) -> None:
+def test_receiver_rate_limit_spreads_lines_over_batches(conf: SparkConf, stop_all: None) -> None:
     conf.set("spark.streaming.receiver.maxRate", "50")
     ssc = make_ssc(conf)
     lines = [f"line {i}" for i in range(100)]

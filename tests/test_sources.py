@@ -258,7 +258,8 @@ def test_socket_overlong_line_is_reported_and_dropped(
     assert any(
         m.startswith("1 line(s) from 127.0.0.1:")
         and "longer than the limit of 64 bytes (spark.ferrostream.socket.maxLineBytes) and "
-        "were dropped" in m
+        "were dropped"
+        in m
         for m in counted
     ), counted
 

@@ -20,7 +20,6 @@ def running_sum(values: list[int], state: Optional[int]) -> int:
     return sum(values) + (state or 0)
 
 
-
 @pytest.fixture
 def ssc(checkpointed_ssc: StreamingContext) -> StreamingContext:
     return checkpointed_ssc

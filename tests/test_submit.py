@@ -197,4 +197,3 @@ def test_packages_notes() -> None:
     both = _packages_note("org.apache.spark:spark-streaming-kafka-0-8_2.11:2.4.8,a:b:1")
     assert both.startswith("Kafka support is built into ferrostream")
     assert both.endswith("ignoring --packages a:b:1: ferrostream loads no JVM packages")
-
