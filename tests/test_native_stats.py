@@ -82,3 +82,18 @@ def test_state_update_runs_natively_and_counts_its_fallback(
     run_batches(checkpointed_ssc, 1)  # a Decimal: the update needs Python
     assert _native.native_stats()["fallback_partitions"] >= 1
     assert [sorted(b) for b in out] == [[("a", 1), ("b", 2)], [("a", Decimal("1.5")), ("b", 2)]]
+
+
+def test_map_values_to_result_iterable_runs_natively(sc: SparkContext, stats: None) -> None:
+    # groupByKeyAndWindow's last step: lists become ResultIterables without Python per record.
+    from ferrostream.resultiterable import ResultIterable
+
+    pairs = sc.parallelize([("a", [1, 2]), ("b", [3])], 2).mapValues(ResultIterable)
+    before = _native.python_partition_calls()
+    got = pairs.collect()
+    assert _native.python_partition_calls() == before
+    assert [(k, type(v).__name__, list(v)) for k, v in got] == [
+        ("a", "ResultIterable", [1, 2]),
+        ("b", "ResultIterable", [3]),
+    ]
+    assert _native.native_stats()["fallback_partitions"] == 0

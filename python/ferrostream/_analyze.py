@@ -107,6 +107,15 @@ _DIRECT_1 = tuple((getattr(builtins, name), ("call", name, (_ARG0,))) for name i
     )
 )
 
+
+def _direct_1() -> tuple[tuple[Any, tuple], ...]:
+    """The one-argument callables recognised as a whole, with ``ResultIterable`` (imported
+    here: the analyzer is loaded before the RDD layer)."""
+    from ferrostream.resultiterable import ResultIterable
+
+    return (*_DIRECT_1, (ResultIterable, ("call", "ResultIterable", (_ARG0,))))
+
+
 _BAD_FLAGS = (
     inspect.CO_VARARGS
     | inspect.CO_VARKEYWORDS
@@ -492,7 +501,7 @@ def analyze(func: Any, nargs: int) -> Optional[tuple]:
     Results are cached per function object (weakly) and revalidated on every call: the
     code object, defaults and the global names resolving to builtins must be unchanged.
     """
-    for known, expr in _DIRECT_2 if nargs == 2 else _DIRECT_1 if nargs == 1 else ():
+    for known, expr in _DIRECT_2 if nargs == 2 else _direct_1() if nargs == 1 else ():
         if func is known:
             return expr
     if nargs == 1 and type(func) is operator.itemgetter:

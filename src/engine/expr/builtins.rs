@@ -184,6 +184,10 @@ pub(super) fn call(f: Builtin, args: &[Value]) -> Ev<Value> {
             }
             Value::Int(total)
         }
+        Builtin::ResultIterable => match a {
+            Value::List(t) | Value::Tuple(t) | Value::Group(t) => Value::Group(t.clone()),
+            _ => return Err(Fallback),
+        },
         Builtin::Tuple => match a {
             Value::Tuple(_) => a.clone(),
             other => Value::Tuple(seq_items(other)?.into()),

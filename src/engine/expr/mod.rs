@@ -115,6 +115,8 @@ enum Builtin {
     Max,
     Tuple,
     Sum,
+    /// `ResultIterable(values)`: the values as a group (a `ResultIterable` in Python).
+    ResultIterable,
 }
 
 fn bad(msg: impl Into<String>) -> EngineError {
@@ -407,6 +409,7 @@ fn parse(v: &Value, depth: usize) -> Result<Node> {
                 "max" => Builtin::Max,
                 "tuple" => Builtin::Tuple,
                 "sum" => Builtin::Sum,
+                "ResultIterable" => Builtin::ResultIterable,
                 other => return Err(bad(format!("unsupported function {other:?}"))),
             };
             let (lo, hi) = f.arg_range();
