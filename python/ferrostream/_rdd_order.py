@@ -110,6 +110,7 @@ class OrderMixin:
         if _is_identity(keyfunc):
             jrdd = self._jrdd.sort_by_key(bool(ascending), n)
             return self._wrap(jrdd, "PythonRDD", "sortByKey")
+
         # Sort by keyfunc(k): pair each record with its sort key (one call per partition,
         # natively when keyfunc is provable), sort in the engine, drop the sort key.
         def tag(_: int, it: Iterable[Any]) -> Iterator[Any]:

@@ -563,9 +563,7 @@ class SparkContext:
             raise FileNotFoundError(f"File {url} does not exist")
         is_dir = os.path.isdir(src)
         if is_dir and not recursive:
-            raise SparkException(
-                f"Added file {url} is a directory and recursive is not turned on."
-            )
+            raise SparkException(f"Added file {url} is a directory and recursive is not turned on.")
         if url in self._added_files:
             return
         assert self._files_root is not None
@@ -630,6 +628,4 @@ def _same_contents(src: str, dest: str) -> bool:
     _, mismatch, errors = filecmp.cmpfiles(src, dest, cmp.common_files, shallow=False)
     if mismatch or errors:
         return False
-    return all(
-        _same_contents(os.path.join(src, d), os.path.join(dest, d)) for d in cmp.common_dirs
-    )
+    return all(_same_contents(os.path.join(src, d), os.path.join(dest, d)) for d in cmp.common_dirs)

@@ -185,9 +185,7 @@ def _packages_note(value: str) -> str:
     others = [c for c in coords if c not in kafka]
     notes = []
     if kafka:
-        notes.append(
-            f"Kafka support is built into ferrostream ({', '.join(kafka)} is not needed)"
-        )
+        notes.append(f"Kafka support is built into ferrostream ({', '.join(kafka)} is not needed)")
     if others:
         notes.append(f"ignoring --packages {','.join(others)}: ferrostream loads no JVM packages")
     return "; ".join(notes) or "ignoring an empty --packages"
