@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+from collections.abc import Iterable
 from itertools import accumulate
 from pathlib import Path
 
@@ -108,11 +109,18 @@ def ensure_corpus(
     path = corpus_path(n_lines, vocab_size, seed)
     if path.exists():
         return path
+    _write_lines(path, generate_lines(n_lines, vocab_size, seed))
+    return path
+
+
+def _write_lines(path: Path, lines: Iterable[str]) -> None:
+    """Write ``lines`` to ``path`` through a temporary file renamed at the end (atomic:
+    concurrent readers never see a partial file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     with open(tmp, "w", encoding="utf-8") as f:
-        buf = []
-        for line in generate_lines(n_lines, vocab_size, seed):
+        buf: list[str] = []
+        for line in lines:
             buf.append(line)
             if len(buf) >= 65536:
                 f.write("\n".join(buf))
@@ -121,8 +129,7 @@ def ensure_corpus(
         if buf:
             f.write("\n".join(buf))
             f.write("\n")
-    os.replace(tmp, path)  # atomic: concurrent readers never see a partial file
-    return path
+    os.replace(tmp, path)
 
 
 def load_lines(
@@ -183,20 +190,7 @@ def ensure_uniform_corpus(
     path = uniform_path(n_lines, n_keys, seed)
     if path.exists():
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        buf = []
-        for line in generate_uniform_lines(n_lines, n_keys, seed):
-            buf.append(line)
-            if len(buf) >= 65536:
-                f.write("\n".join(buf))
-                f.write("\n")
-                buf.clear()
-        if buf:
-            f.write("\n".join(buf))
-            f.write("\n")
-    os.replace(tmp, path)
+    _write_lines(path, generate_uniform_lines(n_lines, n_keys, seed))
     return path
 
 

@@ -32,7 +32,7 @@ import cloudpickle  # type: ignore[import-untyped]
 
 from ferrostream import _native
 from ferrostream.errors import CapturedException, IllegalStateException, SparkException
-from ferrostream.secrets import reveal
+from ferrostream.secrets import Secret, reveal
 from ferrostream.streaming._funcs import user_functions
 from ferrostream.streaming.util import describe_function, user_callsite
 
@@ -104,7 +104,11 @@ class RecordingEngine:
         return getattr(self.native, name)
 
     def _call(self, method: str, *args: Any) -> Any:
-        result = getattr(self.native, method)(*args)
+        """``method(*args)`` on the engine, recorded. Settings lists (``(key, value)`` pairs)
+        reach the engine with their secrets revealed and are recorded with the secrets, which
+        pickle as their names only."""
+        native_args = [reveal(a) if _is_settings(a) else a for a in args]
+        result = getattr(self.native, method)(*native_args)
         self.calls.append(Call(method, args, result, user_callsite(method)))
         return result
 
@@ -161,17 +165,10 @@ class RecordingEngine:
         )
 
     def kafka_direct_stream(self, params: list[tuple[str, Any]], *args: Any) -> int:
-        return int(self._call_revealing("kafka_direct_stream", params, *args))
+        return int(self._call("kafka_direct_stream", params, *args))
 
     def kafka_receiver_stream(self, params: list[tuple[str, Any]], *args: Any) -> int:
-        return int(self._call_revealing("kafka_receiver_stream", params, *args))
-
-    def _call_revealing(self, method: str, params: list[tuple[str, Any]], *args: Any) -> Any:
-        """Call ``method`` with the credentials in ``params``; record it with the secrets
-        (pickled as their names only)."""
-        result = getattr(self.native, method)(reveal(params), *args)
-        self.calls.append(Call(method, (params, *args), result, user_callsite(method)))
-        return result
+        return int(self._call("kafka_receiver_stream", params, *args))
 
     def foreach_rdd(self, stream: int, func: Callable[[int, Any], None], description: str) -> None:
         self._call("foreach_rdd", stream, func, description)
@@ -189,6 +186,14 @@ class RecordingEngine:
             if call.method == "remember":
                 return int(call.args[0])
         return None
+
+
+def _is_settings(arg: Any) -> bool:
+    """Whether ``arg`` is a list of ``(key, value)`` settings that may hold secrets."""
+    return isinstance(arg, list) and any(
+        isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Secret)
+        for item in arg
+    )
 
 
 class _RddData:
