@@ -392,6 +392,22 @@ def load_banner(i: int, runs: int) -> str:
     return f"run {i + 1}/{runs}   (load average before the run: {load})"
 
 
+def print_medians(pipelines, engines, results: dict, header: str, fmt_run, median) -> dict:
+    """Print the median run of every pipeline and engine (``median(runs)``, None when no run
+    succeeded) under ``header``; return them by ``"pipeline/engine"``."""
+    med: dict[str, dict] = {}
+    for p in pipelines:
+        print(f"\nmedians [{p}]\n{header}")
+        for e in engines:
+            m = median(results[(p, e)])
+            if m is None:
+                print(f"{e:<12} no successful run")
+                continue
+            med[f"{p}/{e}"] = m
+            print(fmt_run(m))
+    return med
+
+
 def median_run(runs: list[dict], keys, check: str = "match") -> dict | None:
     """The median of ``keys`` and of the RSS peaks over the successful ``runs``; ``check`` is
     true only when it is true in all of them."""

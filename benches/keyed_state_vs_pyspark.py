@@ -375,16 +375,7 @@ def main() -> None:
         args.show_batches,
     )
 
-    med: dict[str, dict] = {}
-    for p in pipelines:
-        print(f"\nmedians [{p}]\n{HEADER}")
-        for e in engines:
-            m = _median(results[(p, e)])
-            if m is None:
-                print(f"{e:<12} no successful run")
-                continue
-            med[f"{p}/{e}"] = m
-            print(fmt_run(m))
+    med = _harness.print_medians(pipelines, engines, results, HEADER, fmt_run, _median)
     for p in pipelines:
         a, b = med.get(f"{p}/ferrostream"), med.get(f"{p}/pyspark")
         if a and b:

@@ -232,7 +232,7 @@ KEYS = (
 
 
 def main() -> None:
-    ap = _harness.base_parser(__doc__, 30, "/tmp/ferro-rel/bin/python")
+    ap = _harness.base_parser(__doc__, 30, str(_harness.REPO_ROOT / ".venv" / "bin" / "python"))
     ap.add_argument("--pipelines", default="state,window", help="state, window or both")
     ap.add_argument("--window", type=float, default=30.0, help="window length, s (default 30)")
     ap.add_argument("--slide", type=float, default=10.0, help="slide, s (default 10)")
@@ -266,18 +266,14 @@ def main() -> None:
         args.show_batches,
     )
 
-    med: dict[str, dict] = {}
-    for p in pipelines:
-        print(f"\nmedians [{p}]\n{HEADER}")
-        for e in engines:
-            m = _harness.median_run(results[(p, e)], KEYS)
-            if m is None:
-                print(f"{e:<12} no successful run")
-                continue
-            checks = {r["check"] for r in results[(p, e)] if r["ok"]}
+    def median(runs: list[dict]) -> dict | None:
+        m = _harness.median_run(runs, KEYS)
+        if m is not None:
+            checks = {r["check"] for r in runs if r["ok"]}
             m["check"] = checks.pop() if len(checks) == 1 else ("OK" if m["match"] else "MISMATCH")
-            med[f"{p}/{e}"] = m
-            print(fmt_run(m))
+        return m
+
+    med = _harness.print_medians(pipelines, engines, results, HEADER, fmt_run, median)
     for p in pipelines:
         a, b = med.get(f"{p}/ferrostream"), med.get(f"{p}/pyspark")
         if a and b:
