@@ -112,7 +112,7 @@ impl ConsumerPool {
         if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
-        let _ = consumer.unassign();
+        // Idle consumers only ask for metadata and watermarks: they are never assigned.
         self.idle.lock().push(consumer);
     }
 
