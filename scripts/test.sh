@@ -40,4 +40,16 @@ if [ "$status" -eq 5 ]; then
     echo "pytest collected no tests: that is a failure" >&2
     exit 1
 fi
-exit "$status"
+[ "$status" -eq 0 ] || exit "$status"
+
+# The suite above runs Python functions on worker processes wherever a test uses local[N>1]
+# (the default). The RDD and DStream suites run once more with every function in the driver's
+# interpreter (spark.ferrostream.python.workers=in-process), the other mode users can choose.
+if [ "$#" -eq 0 ]; then
+    step "pytest: RDD and DStream suites with Python functions in the driver (in-process)"
+    FERROSTREAM_PYTHON_WORKERS=in-process .venv/bin/python -m pytest -q \
+        tests/test_rdd.py tests/test_rdd_keys.py tests/test_rdd_native_actions.py \
+        tests/test_rdd_shuffle.py tests/test_fused_native.py tests/test_streaming_ops.py \
+        tests/test_streaming_state.py tests/test_streaming_window.py \
+        tests/test_streaming_output.py tests/test_checkpoint.py
+fi

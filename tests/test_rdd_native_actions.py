@@ -155,6 +155,7 @@ def test_sort_then_index_runs_without_python(sc: SparkContext) -> None:
     assert _native.python_partition_calls() > before  # an unprovable keyfunc runs in Python
 
 
+@pytest.mark.in_process
 def test_take_computes_only_what_it_needs(sc: SparkContext) -> None:
     seen: list[int] = []
 

@@ -60,6 +60,10 @@ pub enum EngineError {
     /// the host's own decoder raises it), with where they came from.
     #[error("{context}")]
     Utf8 { context: String, bytes: Vec<u8> },
+    /// A Python worker process could not start or died (a SparkException), with what
+    /// happened and what the worker printed.
+    #[error("{0}")]
+    Worker(String),
     /// A bug: an invariant that should hold did not (never a panic across the boundary).
     #[error("internal error: {0}")]
     Internal(String),

@@ -178,7 +178,7 @@ fn to_pyerr_ref(py: Python<'_>, e: &EngineError) -> PyErr {
                 _ => PyOSError::new_err(msg),
             }
         }
-        EngineError::Source(m) => SparkException::new_err(m.clone()),
+        EngineError::Source(m) | EngineError::Worker(m) => SparkException::new_err(m.clone()),
         EngineError::Internal(m) => {
             PyRuntimeError::new_err(format!("ferrostream internal error: {m}"))
         }

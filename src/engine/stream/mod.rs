@@ -11,7 +11,8 @@ mod recovery;
 mod scheduler;
 pub mod state;
 
-pub use recovery::{default_interval, read_latest, Found, HostCodec, Metadata};
+pub use crate::engine::host::HostCodec;
+pub use recovery::{default_interval, read_latest, Found, Metadata};
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
