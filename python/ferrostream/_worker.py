@@ -11,6 +11,7 @@ partition at a time; this loop only moves frames.
 
 from __future__ import annotations
 
+import gc
 import io
 import itertools
 import os
@@ -150,6 +151,8 @@ def main() -> None:
     from ferrostream import _native, accumulators
 
     accumulators._enter_worker()
+    # What is loaded now lives as long as the worker: keep it out of the collector's scans.
+    gc.freeze()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(os.environ["FERROSTREAM_WORKER_SOCKET"])
     r = cast(BinaryIO, sock.makefile("rb", buffering=1 << 16))
