@@ -196,21 +196,23 @@ def test_a_killed_worker_is_replaced_and_its_task_retried(
     marker = tmp_path / "died-once"
     acc = sc2.accumulator(0)
 
-    def die_once(x: int) -> int:
+    def die_once(x: int) -> tuple[int, int]:
         acc.add(1)
         if x == 5 and not marker.exists():
-            marker.write_text("x")
+            marker.write_text(str(os.getpid()))
             os.kill(os.getpid(), signal.SIGKILL)
-        return x * 2
+        return x * 2, os.getpid()
 
-    pids_of(sc2)
-    before = set(sc2._ectx.worker_pids)
-    assert sc2.parallelize(range(10), 2).map(die_once).collect() == [x * 2 for x in range(10)]
-    assert marker.exists()
-    pids_of(sc2)
-    after = set(sc2._ectx.worker_pids)
-    assert len(after) == 2 and len(after & before) == 1  # one worker was replaced
+    out = sc2.parallelize(range(10), 2).map(die_once).collect()
+    assert [x for x, _ in out] == [x * 2 for x in range(10)]
+    dead = int(marker.read_text())
+    assert not alive(dead) and dead not in sc2._ectx.worker_pids
+    retried = {pid for x, pid in out if x >= 10}  # the second partition ran again elsewhere
+    assert len(retried) == 1 and dead not in retried and os.getpid() not in retried
     assert acc.value == 10  # the killed attempt's updates were never counted
+    # The pool is whole again: two workers once two tasks need them at the same time.
+    wait_until(lambda: len(pids_of(sc2, 16)) == 2, "two workers to run tasks")
+    assert len(sc2._ectx.worker_pids) == 2
 
 
 def test_local_n_f_sets_the_attempts() -> None:
