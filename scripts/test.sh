@@ -14,8 +14,9 @@ step "Python environment (.venv)"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 # confluent-kafka: the Kafka tests' own client (producing, watermarks, committed offsets).
+# nbclient, ipykernel: notebooks run in a real Jupyter kernel.
 .venv/bin/python -m pip install --quiet "maturin>=1.9.4,<2" pytest pytest-timeout ruff mypy cloudpickle \
-    "confluent-kafka>=2.16,<2.17"
+    "confluent-kafka>=2.16,<2.17" nbclient ipykernel
 
 step "Rust: format, lints, engine without pyo3, unit tests"
 cargo fmt --check

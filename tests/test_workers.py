@@ -170,6 +170,27 @@ def test_broadcast_values_and_spark_files_reach_workers(sc2: SparkContext, tmp_p
     assert sc2.parallelize([1, 2], 2).map(scaled).collect() == [10, 20]
 
 
+class Counted:
+    """A broadcast value that counts how often a process unpickled one."""
+
+    loads = 0
+
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return _load_counted, ()
+
+
+def _load_counted() -> Counted:
+    Counted.loads += 1
+    return Counted()
+
+
+def test_a_broadcast_is_sent_to_each_worker_once(sc2: SparkContext) -> None:
+    b = sc2.broadcast(Counted())
+    for _ in range(3):  # three functions, three jobs
+        loads = sc2.parallelize(range(8), 4).map(lambda _: (Counted.loads, b.value)).collect()
+        assert {n for n, _ in loads} == {1}
+
+
 def test_a_users_exception_is_the_cause_with_its_traceback(sc2: SparkContext) -> None:
     class Bad(ValueError):
         pass

@@ -25,7 +25,7 @@ import time
 import traceback
 from typing import Any, BinaryIO, cast
 
-FN, TASK = 1, 2
+FN, TASK, SHARED, FORGET = 1, 2, 3, 4
 READY, DONE, FAILED = 10, 11, 12
 NO_LIMIT = 2**64 - 1
 _HEAD = struct.Struct("<QB")
@@ -126,13 +126,35 @@ def _run(fn: Any, split: int, limit: int, data: bytes, native: Any, w: BinaryIO)
     )
 
 
-def _load_function(payload: memoryview) -> Any:
-    import cloudpickle  # type: ignore[import-untyped]
+class _FunctionUnpickler(pickle.Unpickler):
+    """Functions refer to broadcast variables by id (sent before them as shared values)."""
 
+    def __init__(self, data: bytes, shared: dict[int, Any]) -> None:
+        super().__init__(io.BytesIO(data))
+        self.shared = shared
+
+    def persistent_load(self, pid: Any) -> Any:
+        kind, key = pid
+        if kind != "broadcast" or key not in self.shared:
+            raise pickle.UnpicklingError(f"unknown shared value {pid!r}")
+        value = self.shared[key]
+        if isinstance(value, _LoadFailed):
+            raise value.error
+        return value
+
+
+class _LoadFailed:
+    """A shared value that could not be loaded: the functions that need it raise its error."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def _load_function(payload: memoryview, shared: dict[int, Any]) -> Any:
     try:
         path, function = pickle.loads(payload)
         sys.path.extend(p for p in path if p not in sys.path)
-        return cloudpickle.loads(function)
+        return _FunctionUnpickler(function, shared).load()
     except BaseException as e:  # raised by every task that needs it
         return e
 
@@ -159,6 +181,7 @@ def main() -> None:
     w = cast(BinaryIO, sock.makefile("wb", buffering=1 << 16))
     _send(w, READY, struct.pack("<I", os.getpid()))
     functions: dict[int, Any] = {}
+    shared: dict[int, Any] = {}
     while True:
         head = r.read(_HEAD.size)
         if len(head) < _HEAD.size:
@@ -169,7 +192,17 @@ def main() -> None:
             return
         if kind == FN:
             (fid,) = struct.unpack_from("<Q", body)
-            functions[fid] = _load_function(memoryview(body)[8:])
+            functions[fid] = _load_function(memoryview(body)[8:], shared)
+        elif kind == SHARED:
+            from ferrostream import broadcast
+
+            (bid,) = struct.unpack_from("<Q", body)
+            try:
+                shared[bid] = broadcast._restore(bid, pickle.loads(memoryview(body)[8:]))
+            except BaseException as e:
+                shared[bid] = _LoadFailed(e)
+        elif kind == FORGET:
+            functions.pop(struct.unpack_from("<Q", body)[0], None)
         elif kind == TASK:
             fid, split, limit = _TASK.unpack_from(body)
             _run(functions[fid], split, limit, body[_TASK.size :], _native, w)

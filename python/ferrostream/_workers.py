@@ -21,6 +21,7 @@ from typing import Any, Callable
 import cloudpickle  # type: ignore[import-untyped]
 
 from ferrostream import accumulators
+from ferrostream.broadcast import Broadcast
 
 #: The setting that chooses where Python functions run: ``processes`` (worker processes),
 #: ``in-process`` (the driver's interpreter, for debugging), or ``auto`` (the default:
@@ -96,27 +97,48 @@ def _code_keeping_filename(code: types.CodeType) -> Any:
 
 
 class _FunctionPickler(cloudpickle.CloudPickler):
+    """cloudpickle that keeps file names and leaves broadcast variables out: they are
+    referred to by id and sent to each worker once (:func:`pickle_function`)."""
+
     dispatch_table = ChainMap(
         {types.CodeType: _code_keeping_filename}, cloudpickle.CloudPickler.dispatch_table
     )
 
+    def __init__(self, out: io.BytesIO) -> None:
+        super().__init__(out, protocol=pickle.HIGHEST_PROTOCOL)
+        self.broadcasts: dict[int, Broadcast[Any]] = {}
 
-def _dumps(f: Any) -> bytes:
-    out = io.BytesIO()
-    _FunctionPickler(out, protocol=pickle.HIGHEST_PROTOCOL).dump(f)
-    return out.getvalue()
+    def persistent_id(self, obj: Any) -> Any:
+        if type(obj) is Broadcast:
+            self.broadcasts[obj._id] = obj
+            return ("broadcast", obj._id)
+        return None
 
 
-def pickle_function(f: Callable[..., Any]) -> bytes:
-    """``f`` as worker processes load it, or a ``PicklingError`` naming the function.
+def _pickled_value(b: Broadcast[Any]) -> bytes:
+    """A broadcast variable's value, pickled once for all functions and workers."""
+    pickled = b.__dict__.get("_pickled")
+    if pickled is None:
+        pickled = cloudpickle.dumps(b.value, protocol=pickle.HIGHEST_PROTOCOL)
+        b._pickled = pickled  # type: ignore[attr-defined]
+    return pickled  # type: ignore[no-any-return]
 
-    The driver's import path goes with it, so modules added since the workers started
-    (``addPyFile``, ``sys.path`` changes) import there too."""
+
+def pickle_function(f: Callable[..., Any]) -> tuple[bytes, list[tuple[int, bytes]]]:
+    """``f`` as worker processes load it, and the broadcast variables it refers to
+    (``(id, pickled value)``, which the engine sends to each worker once), or a
+    ``PicklingError`` naming the function.
+
+    The driver's import path goes with the function, so modules added since the workers
+    started (``addPyFile``, ``sys.path`` changes) import there too."""
     try:
-        function = _dumps(f)
-        return pickle.dumps(
-            ([p for p in sys.path if p], function), protocol=pickle.HIGHEST_PROTOCOL
-        )
+        out = io.BytesIO()
+        pickler = _FunctionPickler(out)
+        pickler.dump(f)
+        path = [p for p in sys.path if p]
+        payload = pickle.dumps((path, out.getvalue()), protocol=pickle.HIGHEST_PROTOCOL)
+        shared = [(bid, _pickled_value(b)) for bid, b in pickler.broadcasts.items()]
+        return payload, shared
     except Exception as e:
         raise pickle.PicklingError(
             f"Could not serialize function {describe_function(f)} for the Python worker "

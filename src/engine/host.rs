@@ -26,9 +26,17 @@ pub trait PartitionFn: Send + Sync {
 
     /// The function as bytes a worker process of the same host can load (Python: the
     /// cloudpickled function), or `None` when it can only run in this process.
-    fn payload(&self) -> Option<Result<Vec<u8>>> {
+    fn payload(&self) -> Option<Result<Payload>> {
         None
     }
+}
+
+/// A host function as another process of the host loads it: its own bytes, and the shared
+/// values it refers to (Python: broadcast variables), each sent to a worker once however many
+/// functions refer to it.
+pub struct Payload {
+    pub function: Vec<u8>,
+    pub shared: Vec<(u64, std::sync::Arc<[u8]>)>,
 }
 
 /// A user partitioning function (`partitionBy(n, partitionFunc)`): for a batch of keys,

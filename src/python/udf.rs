@@ -58,7 +58,7 @@ impl PartitionFn for PyPartitionFn {
         })
     }
 
-    fn payload(&self) -> Option<Result<Vec<u8>>> {
+    fn payload(&self) -> Option<Result<crate::engine::host::Payload>> {
         Some(Python::attach(|py| {
             crate::python::workers::pickle_function(py, &self.0)
         }))

@@ -11,7 +11,9 @@ use serde::Serialize;
 
 use crate::engine::error::{EngineError, Result};
 use crate::engine::exec::WorkerHost;
-use crate::engine::host::HostCodec;
+use std::sync::Arc;
+
+use crate::engine::host::{HostCodec, Payload};
 use crate::engine::wire::{self, tag};
 use crate::python::conv::result_iterable;
 use crate::python::errors::{user, IntoPyResult};
@@ -50,12 +52,20 @@ impl WorkerHost for PyWorkerHost {
     }
 }
 
-/// The function as a worker loads it: cloudpickled, or a `PicklingError` naming it.
-pub fn pickle_function(py: Python<'_>, f: &Py<PyAny>) -> Result<Vec<u8>> {
-    helper(py, "pickle_function")
+/// The function as a worker loads it (cloudpickled, with the broadcast variables it refers to
+/// as shared values), or a `PicklingError` naming it.
+pub fn pickle_function(py: Python<'_>, f: &Py<PyAny>) -> Result<Payload> {
+    let (function, shared) = helper(py, "pickle_function")
         .and_then(|p| p.call1((f.bind(py),)))
-        .and_then(|b| b.extract::<Vec<u8>>())
-        .map_err(user)
+        .and_then(|b| b.extract::<(Vec<u8>, Vec<(u64, Vec<u8>)>)>())
+        .map_err(user)?;
+    Ok(Payload {
+        function,
+        shared: shared
+            .into_iter()
+            .map(|(id, value)| (id, Arc::from(value)))
+            .collect(),
+    })
 }
 
 /// A Python object being encoded as the engine's `wire` format encodes the value

@@ -18,7 +18,9 @@
 //! # Frames
 //! `u64 length | u8 kind | payload` (little endian; `length` counts the kind byte).
 //! Driver to worker: [`FN`] `u64 id | pickled function`; [`TASK`] `u64 id | u32 split |
-//! u64 limit (u64::MAX: none) | partition`. Worker to driver: [`READY`] `u32 pid`; [`DONE`]
+//! u64 limit (u64::MAX: none) | partition`; [`SHARED`] `u64 id | pickled value` (a value
+//! functions refer to by id, e.g. a broadcast variable; sent once per worker); [`FORGET`]
+//! `u64 id` (drop a function: a worker keeps at most [`KEPT_FUNCTIONS`]). Worker to driver: [`READY`] `u32 pid`; [`DONE`]
 //! `u32 n | printed text (n bytes) | u32 m | accumulator updates (m bytes) | partition`;
 //! [`FAILED`] `u32 n | pickled exception (n bytes) | traceback text`. The driver closes the
 //! socket to stop a worker.
@@ -36,12 +38,18 @@ use parking_lot::{Condvar, Mutex};
 
 use super::{Executor, LocalExecutor};
 use crate::engine::error::{EngineError, Result};
-use crate::engine::host::{HostCodec, PartitionFn};
+use crate::engine::host::{HostCodec, PartitionFn, Payload};
 use crate::engine::value::Value;
 use crate::engine::wire;
 
 pub const FN: u8 = 1;
 pub const TASK: u8 = 2;
+pub const SHARED: u8 = 3;
+pub const FORGET: u8 = 4;
+
+/// Functions a worker keeps (streams make new ones every batch): the least recently used
+/// beyond this are forgotten by both sides.
+pub const KEPT_FUNCTIONS: usize = 64;
 pub const READY: u8 = 10;
 pub const DONE: u8 = 11;
 pub const FAILED: u8 = 12;
@@ -143,16 +151,16 @@ pub struct PooledFn {
     /// The pickled function, made on first use (an unpicklable function fails the first task
     /// that needs it, and every later one, with the same error).
     #[allow(clippy::type_complexity)]
-    payload: OnceLock<Option<std::result::Result<Arc<[u8]>, Arc<EngineError>>>>,
+    payload: OnceLock<Option<std::result::Result<Arc<Payload>, Arc<EngineError>>>>,
     pool: Arc<WorkerPool>,
 }
 
 impl PooledFn {
     /// The pickled function, made once; `None` when the function cannot leave this process.
-    fn payload(&self) -> Option<Result<Arc<[u8]>>> {
+    fn payload(&self) -> Option<Result<Arc<Payload>>> {
         let made = self.payload.get_or_init(|| {
             self.local.payload().map(|r| match r {
-                Ok(bytes) => Ok(Arc::from(bytes)),
+                Ok(payload) => Ok(Arc::new(payload)),
                 Err(e) => Err(Arc::new(e)),
             })
         });
@@ -224,7 +232,7 @@ impl PartitionFn for PooledFn {
         self.run(split, input, limit as u64)
     }
 
-    fn payload(&self) -> Option<Result<Vec<u8>>> {
+    fn payload(&self) -> Option<Result<Payload>> {
         self.local.payload()
     }
 }
@@ -390,7 +398,8 @@ impl WorkerPool {
             pid: child.id(),
             child,
             stream: None,
-            sent: HashSet::new(),
+            functions: VecDeque::new(),
+            shared: HashSet::new(),
             stderr,
         };
         let deadline = Instant::now() + self.config.start_timeout;
@@ -498,8 +507,10 @@ struct Worker {
     pid: u32,
     child: Child,
     stream: Option<(BufReader<UnixStream>, BufWriter<UnixStream>)>,
-    /// Functions this worker was sent.
-    sent: HashSet<u64>,
+    /// Functions this worker holds, least recently used first.
+    functions: VecDeque<u64>,
+    /// Shared values this worker holds.
+    shared: HashSet<u64>,
     stderr: Arc<Mutex<VecDeque<u8>>>,
 }
 
@@ -534,18 +545,39 @@ impl Worker {
         Ok((head[8], body))
     }
 
+    /// Make sure the worker holds function `fn_id` (and the shared values it refers to), most
+    /// recently used.
+    fn hold(&mut self, fn_id: u64, payload: &Payload) -> io::Result<()> {
+        if let Some(at) = self.functions.iter().position(|f| *f == fn_id) {
+            self.functions.remove(at);
+            self.functions.push_back(fn_id);
+            return Ok(());
+        }
+        for (id, value) in &payload.shared {
+            if !self.shared.contains(id) {
+                self.write_frame(SHARED, &[&id.to_le_bytes(), value])?;
+                self.shared.insert(*id);
+            }
+        }
+        self.write_frame(FN, &[&fn_id.to_le_bytes(), &payload.function])?;
+        self.functions.push_back(fn_id);
+        while self.functions.len() > KEPT_FUNCTIONS {
+            if let Some(old) = self.functions.pop_front() {
+                self.write_frame(FORGET, &[&old.to_le_bytes()])?;
+            }
+        }
+        Ok(())
+    }
+
     fn run_task(
         &mut self,
         fn_id: u64,
-        payload: &[u8],
+        payload: &Payload,
         split: usize,
         limit: u64,
         data: &[u8],
     ) -> io::Result<Reply> {
-        if !self.sent.contains(&fn_id) {
-            self.write_frame(FN, &[&fn_id.to_le_bytes(), payload])?;
-            self.sent.insert(fn_id);
-        }
+        self.hold(fn_id, payload)?;
         let split = u32::try_from(split)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "split out of range"))?;
         self.write_frame(
