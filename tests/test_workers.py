@@ -313,9 +313,22 @@ mode, marks = sys.argv[1], sys.argv[2]
 
 def busy(i):
     open(os.path.join(marks, f"busy-{i}"), "w").close()
+    if mode == "spin":
+        while True:  # a function that never returns
+            pass
     time.sleep(600)
 
-if mode == "busy":
+def tenfold(x):
+    y = x * 10
+    return y
+
+if mode == "spin":
+    try:
+        sc.parallelize(range(2), 2).map(busy).collect()
+    except KeyboardInterrupt:
+        print("INTERRUPTED", flush=True)
+    print("AFTER", sorted(sc.parallelize([1, 2, 3], 3).map(tenfold).collect()), flush=True)
+elif mode == "busy":
     sc.parallelize(range(2), 2).map(busy).collect()
 else:
     time.sleep(600)
@@ -331,7 +344,7 @@ def start_driver(tmp_path: Path, mode: str) -> tuple[subprocess.Popen[str], list
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line.startswith("PIDS"), line
-    if mode == "busy":  # both workers are inside the user's function
+    if mode in ("busy", "spin"):  # both workers are inside the user's function
         wait_until(lambda: len(list(tmp_path.glob("busy-*"))) == 2, "both workers to be busy")
     return proc, [int(p) for p in line.split()[1:]]
 
@@ -360,6 +373,23 @@ def test_ctrl_c_stops_a_driver_busy_in_workers(tmp_path: Path) -> None:
         assert time.monotonic() - started < 5
         assert proc.returncode != 0
         wait_until(lambda: not any(alive(p) for p in pids), "the workers to exit", timeout=10)
+    finally:
+        proc.kill()
+        proc.wait()
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+def test_an_interrupted_action_frees_workers_stuck_in_a_function(tmp_path: Path) -> None:
+    proc, pids = start_driver(tmp_path, "spin")
+    try:
+        proc.send_signal(signal.SIGINT)
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "INTERRUPTED"
+        assert proc.stdout.readline().strip() == "AFTER [10, 20, 30]"
+        proc.wait(timeout=30)
+        assert proc.returncode == 0
+        wait_until(lambda: not any(alive(p) for p in pids), "the stuck workers to be killed")
     finally:
         proc.kill()
         proc.wait()

@@ -15,7 +15,7 @@ mod local;
 pub mod process;
 
 pub use local::LocalExecutor;
-pub use process::{PoolConfig, ProcessExecutor, WorkerCommand, WorkerHost};
+pub use process::{cancel_running_tasks, PoolConfig, ProcessExecutor, WorkerCommand, WorkerHost};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

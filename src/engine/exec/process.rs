@@ -105,10 +105,13 @@ impl ProcessExecutor {
                 "a worker pool needs at least one worker and one attempt".into(),
             ));
         }
-        Ok(ProcessExecutor {
-            threads: LocalExecutor::new(config.workers)?,
-            pool: Arc::new(WorkerPool::new(config, host)?),
-        })
+        let threads = LocalExecutor::new(config.workers)?;
+        let pool = Arc::new(WorkerPool::new(config, host)?);
+        let mut live = LIVE_POOLS.lock();
+        live.retain(|w| w.strong_count() > 0);
+        live.push(Arc::downgrade(&pool));
+        drop(live);
+        Ok(ProcessExecutor { threads, pool })
     }
 
     /// Process ids of the live workers (for tests and diagnostics).
@@ -181,6 +184,7 @@ impl PooledFn {
         let data = wire::encode_partition(&input, Some(host.codec()))?;
         drop(input);
         let attempts = self.pool.config.attempts;
+        let epoch = self.pool.epoch.load(Ordering::SeqCst);
         let mut last = String::new();
         for attempt in 1..=attempts {
             let mut worker = self.pool.checkout()?;
@@ -206,6 +210,11 @@ impl PooledFn {
                 Err(e) => {
                     let why = worker.death(&e);
                     self.pool.discard(worker);
+                    if self.pool.epoch.load(Ordering::SeqCst) != epoch {
+                        return Err(EngineError::Worker(format!(
+                            "Task {split} was cancelled: its job was interrupted"
+                        )));
+                    }
                     log::warn!(
                         "Lost a Python worker while running task {split} ({why}); \
                          attempt {attempt} of {attempts}"
@@ -259,6 +268,9 @@ struct WorkerPool {
     stopped: AtomicBool,
     next_fn_id: AtomicU64,
     next_worker: AtomicU64,
+    /// Bumped by [`cancel_running_tasks`]: a task whose worker died after that was cancelled,
+    /// not crashed, and is not retried.
+    epoch: AtomicU64,
 }
 
 #[derive(Default)]
@@ -268,6 +280,31 @@ struct Idle {
     live: usize,
     /// Process ids of all live workers.
     pids: Vec<u32>,
+    /// The processes of the workers running tasks now.
+    busy: Vec<(u32, Arc<Mutex<Child>>)>,
+}
+
+/// The live pools of this process (one per SparkContext), for [`cancel_running_tasks`].
+static LIVE_POOLS: Mutex<Vec<std::sync::Weak<WorkerPool>>> = Mutex::new(Vec::new());
+
+/// Cancel the tasks running on worker processes now (an interrupted action: Ctrl+C or
+/// Jupyter's interrupt): their workers are killed and replaced when next needed, and the tasks
+/// fail as cancelled instead of being retried. Workers stuck in a function (an endless loop)
+/// are freed this way.
+pub fn cancel_running_tasks() {
+    let pools: Vec<Arc<WorkerPool>> = LIVE_POOLS
+        .lock()
+        .iter()
+        .filter_map(|w| w.upgrade())
+        .collect();
+    for pool in pools {
+        pool.epoch.fetch_add(1, Ordering::SeqCst);
+        let busy = pool.idle.lock().busy.clone();
+        for (pid, child) in busy {
+            log::info!("Killing Python worker {pid}: its job was cancelled");
+            let _ = child.lock().kill();
+        }
+    }
 }
 
 static POOLS: AtomicU64 = AtomicU64::new(0);
@@ -292,6 +329,7 @@ impl WorkerPool {
             stopped: AtomicBool::new(false),
             next_fn_id: AtomicU64::new(0),
             next_worker: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
         })
     }
 
@@ -309,6 +347,7 @@ impl WorkerPool {
                 ));
             }
             if let Some(w) = idle.workers.pop() {
+                idle.busy.push((w.pid, w.child.clone()));
                 return Ok(w);
             }
             if idle.live < self.config.workers {
@@ -319,6 +358,7 @@ impl WorkerPool {
                 return match started {
                     Ok(w) => {
                         idle.pids.push(w.pid);
+                        idle.busy.push((w.pid, w.child.clone()));
                         Ok(w)
                     }
                     Err(e) => {
@@ -334,6 +374,7 @@ impl WorkerPool {
 
     fn checkin(&self, worker: Worker) {
         let mut idle = self.idle.lock();
+        idle.busy.retain(|(p, _)| *p != worker.pid);
         if self.stopped.load(Ordering::SeqCst) {
             drop(idle);
             self.discard(worker);
@@ -349,6 +390,7 @@ impl WorkerPool {
         let mut idle = self.idle.lock();
         idle.live -= 1;
         idle.pids.retain(|p| *p != worker.pid);
+        idle.busy.retain(|(p, _)| *p != worker.pid);
         drop(idle);
         self.available.notify_one();
     }
@@ -396,7 +438,7 @@ impl WorkerPool {
         }
         let mut worker = Worker {
             pid: child.id(),
-            child,
+            child: Arc::new(Mutex::new(child)),
             stream: None,
             functions: VecDeque::new(),
             shared: HashSet::new(),
@@ -409,7 +451,8 @@ impl WorkerPool {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(self.failed_start(worker, &format!("accept failed: {e}"))),
             }
-            if let Ok(Some(status)) = worker.child.try_wait() {
+            let exited = worker.child.lock().try_wait();
+            if let Ok(Some(status)) = exited {
                 let why = format!("it exited ({})", describe(status));
                 return Err(self.failed_start(worker, &why));
             }
@@ -505,7 +548,8 @@ fn describe(status: ExitStatus) -> String {
 
 struct Worker {
     pid: u32,
-    child: Child,
+    /// Shared with the pool while the worker runs a task, so a cancelled job can kill it.
+    child: Arc<Mutex<Child>>,
     stream: Option<(BufReader<UnixStream>, BufWriter<UnixStream>)>,
     /// Functions this worker holds, least recently used first.
     functions: VecDeque<u64>,
@@ -619,7 +663,8 @@ impl Worker {
     fn death(&mut self, e: &io::Error) -> String {
         let deadline = Instant::now() + Duration::from_secs(1);
         while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            let exited = self.child.lock().try_wait();
+            if let Ok(Some(status)) = exited {
                 return format!("pid {}: {}", self.pid, describe(status));
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -636,8 +681,9 @@ impl Worker {
 
     fn kill(&mut self) {
         self.stream = None;
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let mut child = self.child.lock();
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
