@@ -48,6 +48,10 @@ pub trait Executor: Send + Sync {
         Vec::new()
     }
 
+    /// Start the executor's workers in the background, before tasks need them (a stream is
+    /// starting). In-process executors have nothing to start.
+    fn warm_up(&self) {}
+
     /// Stop the executor's workers (the SparkContext stopped); tasks started later fail.
     fn shutdown(&self) {}
 }

@@ -142,6 +142,10 @@ impl Executor for ProcessExecutor {
         self.pool.pids()
     }
 
+    fn warm_up(&self) {
+        self.pool.warm_up();
+    }
+
     fn shutdown(&self) {
         self.pool.shutdown();
     }
@@ -369,6 +373,44 @@ impl WorkerPool {
                 };
             }
             self.available.wait(&mut idle);
+        }
+    }
+
+    /// Start every missing worker, each on a thread of its own; they join the idle workers.
+    /// A worker that cannot start is left for the first task to start (and report).
+    fn warm_up(self: &Arc<Self>) {
+        loop {
+            {
+                let mut idle = self.idle.lock();
+                if idle.live >= self.config.workers || self.stopped.load(Ordering::SeqCst) {
+                    return;
+                }
+                idle.live += 1;
+            }
+            let pool = self.clone();
+            let started = std::thread::Builder::new()
+                .name("ferrostream-worker-start".into())
+                .spawn(move || {
+                    let worker = pool.start_worker();
+                    let mut idle = pool.idle.lock();
+                    match worker {
+                        Ok(w) => {
+                            idle.pids.push(w.pid);
+                            drop(idle);
+                            pool.checkin(w);
+                        }
+                        Err(e) => {
+                            idle.live -= 1;
+                            drop(idle);
+                            pool.available.notify_one();
+                            log::debug!("A Python worker did not start ahead of time: {e}");
+                        }
+                    }
+                });
+            if started.is_err() {
+                self.idle.lock().live -= 1;
+                return;
+            }
         }
     }
 

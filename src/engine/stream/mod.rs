@@ -457,6 +457,9 @@ impl StreamingEngine {
             ACTIVE.lock().take();
             return Err(e);
         }
+        // A stream runs for a while: its Python workers start now, in the background, rather
+        // than inside its first batch.
+        self.ctx.executor().warm_up();
         *self.zero_time.lock() = zero;
         {
             let mut shared = self.shared.lock();
