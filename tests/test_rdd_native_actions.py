@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from operator import add
 from typing import Any
@@ -193,3 +194,47 @@ def test_sampling_is_native_and_repeatable(sc: SparkContext) -> None:
     picked = rdd.takeSample(False, 10, 3)
     assert len(set(picked)) == 10 and picked == rdd.takeSample(False, 10, 3)
     assert _native.python_partition_calls() == before
+
+
+def _reference_histogram(values: list[Any], edges: list[Any]) -> list[int]:
+    """PySpark's bucket rule, in plain Python."""
+    import bisect
+
+    counts = [0] * (len(edges) - 1)
+    for x in values:
+        if x is None or (isinstance(x, float) and math.isnan(x)):
+            continue
+        if x < edges[0] or x > edges[-1]:
+            continue
+        i = len(counts) - 1 if x == edges[-1] else bisect.bisect_right(edges, x) - 1
+        counts[i] += 1
+    return counts
+
+
+def test_histogram_runs_without_python(sc: SparkContext) -> None:
+    values: list[Any] = [3, 7.5, None, float("nan"), -2, 10, 10.0, 4, True, 2.25, 9.999] * 20
+    rdd = sc.parallelize(values, 4)
+    before = _native.python_partition_calls()
+    edges, counts = rdd.histogram(4)
+    assert edges == [-2, 1, 4, 7, 10]  # an integer step, as PySpark makes it
+    assert counts == _reference_histogram(values, edges)
+    given = [-5, 0, 2.5, 7.5, 9]
+    assert rdd.histogram(given) == (given, _reference_histogram(values, given))
+    ints = sc.parallelize(list(range(-10, 91)), 3)
+    assert ints.histogram(5) == ([-10, 10, 30, 50, 70, 90], [20, 20, 20, 20, 21])
+    assert _native.python_partition_calls() == before  # no Python step ran
+
+
+def test_histogram_bad_input_and_python_objects(sc: SparkContext) -> None:
+    from decimal import Decimal
+
+    with pytest.raises(ValueError, match="can not generate buckets from empty RDD"):
+        sc.parallelize([None, float("nan")], 2).histogram(3)
+    with pytest.raises(ValueError, match="infinite value"):
+        sc.parallelize([1.0, float("inf")], 2).histogram(3)
+    with pytest.raises(TypeError, match="'<' not supported between instances of 'str' and 'int'"):
+        sc.parallelize(["a", "b"], 2).histogram([0, 1])
+    decimals = [Decimal("0.5"), Decimal("1.5"), Decimal("2.5"), Decimal("2.5")]
+    rdd = sc.parallelize(decimals, 2)
+    assert rdd.histogram([0, 1, 2, 3]) == ([0, 1, 2, 3], [1, 1, 2])
+    assert rdd.histogram(2) == ([Decimal("0.5"), Decimal("1.5"), Decimal("2.5")], [1, 3])

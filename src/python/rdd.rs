@@ -503,6 +503,40 @@ impl PyRdd {
     }
 
     /// Per-partition `(n, mu, m2, max, min)` for numbers, or None.
+    /// `histogram(n)`'s range of the values: `("bounds", lo, hi)`, `("empty",)` (only None
+    /// and NaN) or `("not-numbers",)`; None when a value is a Python object.
+    fn histogram_range<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        use crate::engine::ops::histogram::{range, Range};
+        let rdd = self.inner.clone();
+        let Some(found) = run_detached(py, move || range(&rdd))? else {
+            return Ok(None);
+        };
+        let items = match found {
+            Range::Empty => vec!["empty".into_pyobject(py)?.into_any()],
+            Range::NotNumbers => vec!["not-numbers".into_pyobject(py)?.into_any()],
+            Range::Bounds(lo, hi) => vec![
+                "bounds".into_pyobject(py)?.into_any(),
+                value_to_py(py, &lo)?,
+                value_to_py(py, &hi)?,
+            ],
+        };
+        PyTuple::new(py, items).map(Some)
+    }
+
+    /// The bucket counts of `histogram` for sorted `edges`; None when a value (or an edge) is
+    /// a Python object.
+    fn histogram_counts(
+        &self,
+        py: Python<'_>,
+        edges: &Bound<'_, PyAny>,
+    ) -> PyResult<Option<Vec<u64>>> {
+        let edges = py_to_partition(edges).py_err(py)?;
+        let rdd = self.inner.clone();
+        run_detached(py, move || {
+            crate::engine::ops::histogram::counts(&rdd, &edges)
+        })
+    }
+
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
         let rdd = self.inner.clone();
         let Some(parts) = run_detached(py, move || actions::stats(&rdd))? else {
