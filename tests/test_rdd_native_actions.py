@@ -238,3 +238,46 @@ def test_histogram_bad_input_and_python_objects(sc: SparkContext) -> None:
     rdd = sc.parallelize(decimals, 2)
     assert rdd.histogram([0, 1, 2, 3]) == ([0, 1, 2, 3], [1, 1, 2])
     assert rdd.histogram(2) == ([Decimal("0.5"), Decimal("1.5"), Decimal("2.5")], [1, 3])
+
+
+def test_sample_by_key_is_native_repeatable_and_per_key(sc: SparkContext) -> None:
+    pairs = [(k, i) for k in ("a", "b", ("t", 1)) for i in range(2000)]
+    rdd = sc.parallelize(pairs, 4)
+    fractions = {"a": 0.5, "b": 0.05, ("t", 1): 0.0}
+    before = _native.python_partition_calls()
+    sample = rdd.sampleByKey(False, fractions, 11).collect()
+    assert _native.python_partition_calls() == before  # no Python step ran
+    assert sample == rdd.sampleByKey(False, fractions, 11).collect()  # the seed decides
+    counts = defaultdict(int)
+    for k, _ in sample:
+        counts[k] += 1
+    assert 850 < counts["a"] < 1150 and 50 < counts["b"] < 150 and counts[("t", 1)] == 0
+    assert set(sample) <= set(pairs)
+    with_replacement = rdd.sampleByKey(True, {"a": 2.0, "b": 0.0, ("t", 1): 1.0}, 5).collect()
+    n = defaultdict(int)
+    for k, _ in with_replacement:
+        n[k] += 1
+    assert 3600 < n["a"] < 4400 and n["b"] == 0 and 1700 < n[("t", 1)] < 2300
+
+
+def test_sample_by_key_bad_input(sc: SparkContext) -> None:
+    rdd = sc.parallelize([("a", 1), ("zz", 2)], 2)
+    with pytest.raises(SparkException) as info:
+        rdd.sampleByKey(False, {"a": 0.5}, 1).collect()
+    assert isinstance(info.value.__cause__, KeyError) and info.value.__cause__.args == ("zz",)
+    with pytest.raises(ValueError, match="Negative fraction value"):
+        rdd.sampleByKey(False, {"a": -0.5})
+
+    class Token:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def __hash__(self) -> int:
+            return hash(self.name)
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Token) and other.name == self.name
+
+    objects = sc.parallelize([(Token("x"), i) for i in range(100)], 2)
+    kept = objects.sampleByKey(False, {Token("x"): 1.0}, 3).count()  # sampled by Python
+    assert kept == 100

@@ -196,6 +196,12 @@ class Rdd:
     def sample_range(self, lb: float, ub: float, seed: int) -> Rdd:
         """The records whose seeded draw falls in ``[lb, ub)``: ranges of one seed split the
         records disjointly (``randomSplit``)."""
+    def sample_by_key(
+        self, with_replacement: bool, fractions: list[tuple[Any, float]], seed: int
+    ) -> Optional[Rdd]:
+        """``sampleByKey``: each ``(k, v)`` record kept with ``fractions``' fraction for ``k``
+        (a job fails with ``KeyError`` for a key without one), or None when a key of
+        ``fractions`` is a Python object."""
     def cartesian(self, other: Rdd) -> Rdd:
         """Every pair; partition ``i * other_partitions + j`` pairs partitions ``i`` and ``j``."""
     def sort_by_key(self, ascending: bool, num_partitions: int) -> Rdd:
@@ -218,6 +224,12 @@ class Rdd:
         """Per partition ``(n, mu, m2, max, min)`` as ``StatCounter.merge`` computes them
         (``max``/``min`` None when no value beat the initial infinities), or None when
         Python must compute them."""
+    def histogram_range(self) -> Optional[tuple[Any, ...]]:
+        """``histogram(n)``'s range: ``("bounds", lo, hi)``, ``("empty",)`` (only None and
+        NaN) or ``("not-numbers",)``; None when a value is a Python object."""
+    def histogram_counts(self, edges: list[Any]) -> Optional[list[int]]:
+        """Bucket counts for sorted ``edges`` (Python's ordering; None and NaN skipped), or
+        None when a value or an edge is a Python object."""
     def reduce_partitions(
         self, expr: Any, zero: Optional[tuple[Any, ...]] = None
     ) -> Optional[list[Any]]:

@@ -428,6 +428,30 @@ impl PyRdd {
         wrap(self.inner.sample(mode, seed))
     }
 
+    /// `sampleByKey`: `(k, v)` records kept with `fractions[k]` each; None when a key of
+    /// `fractions` holds a Python object (the facade samples in Python then).
+    fn sample_by_key(
+        &self,
+        py: Python<'_>,
+        with_replacement: bool,
+        fractions: Vec<(Bound<'_, PyAny>, f64)>,
+        seed: u64,
+    ) -> PyResult<Option<Self>> {
+        let mut map = crate::engine::value::KeyMap::default();
+        for (k, f) in fractions {
+            let key = py_to_value(&k).py_err(py)?;
+            if key.has_host() {
+                return Ok(None);
+            }
+            map.insert(crate::engine::value::Key::new(key).py_err(py)?, f);
+        }
+        let mode = SampleMode::ByKey {
+            fractions: Arc::new(map),
+            with_replacement,
+        };
+        Ok(Some(wrap(self.inner.sample(mode, seed))))
+    }
+
     /// The records whose seeded draw is in `[lb, ub)` (`randomSplit`).
     fn sample_range(&self, lb: f64, ub: f64, seed: u64) -> Self {
         wrap(self.inner.sample(SampleMode::Range(lb, ub), seed))
