@@ -20,11 +20,14 @@ from ferrostream.errors import SparkException
 from waiting import wait_until
 
 
-def context(master: str, **conf: str) -> SparkContext:
+def context(master: str, conf: dict[str, str] | None = None) -> SparkContext:
     c = SparkConf().setMaster(master).setAppName("workers")
-    for k, v in conf.items():
-        c.set(k.replace("_", "."), v)
+    for k, v in (conf or {}).items():
+        c.set(k, v)
     return SparkContext(conf=c)
+
+
+WORKERS = "spark.ferrostream.python.workers"
 
 
 @pytest.fixture
@@ -82,19 +85,28 @@ def test_local_and_local_1_run_in_process_by_default() -> None:
 
 def test_one_setting_chooses_where_functions_run(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FERROSTREAM_PYTHON_WORKERS", raising=False)
-    sc = context("local[2]", spark_ferrostream_python_workers="in-process")
+    sc = context("local[2]", {WORKERS: "in-process"})
     try:
         assert pids_of(sc) == {os.getpid()}
     finally:
         sc.stop()
-    sc = context("local[1]", spark_ferrostream_python_workers="processes")
+    sc = context("local[1]", {WORKERS: "processes"})
     try:
         pids = pids_of(sc)
         assert len(pids) == 1 and os.getpid() not in pids
     finally:
         sc.stop()
     with pytest.raises(ValueError, match=r"spark\.ferrostream\.python\.workers must be one of"):
-        context("local[2]", spark_ferrostream_python_workers="threads")
+        context("local[2]", {WORKERS: "threads"})
+
+
+def test_executor_environment_is_set_in_the_workers() -> None:
+    sc = context("local[2]", {"spark.executorEnv.FERRO_TEST": "from-conf"})
+    try:
+        got = sc.parallelize([1, 2], 2).map(lambda _: os.environ.get("FERRO_TEST")).collect()
+        assert got == ["from-conf", "from-conf"]
+    finally:
+        sc.stop()
 
 
 def test_native_steps_stay_in_the_driver(sc2: SparkContext) -> None:

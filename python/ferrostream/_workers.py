@@ -47,13 +47,14 @@ def use_processes(mode: str, threads: int) -> bool:
 
 
 def worker_command(
-    python: str, files_root: str | None
+    python: str, files_root: str | None, environment: dict[str, str] | None = None
 ) -> tuple[str, list[str], list[tuple[str, str]]]:
     """How the engine starts a worker: ``python -m ferrostream._worker`` with this
     interpreter's import path, so functions pickled by reference (defined in modules the
-    driver imported) load in the worker."""
+    driver imported) load in the worker, and the executors' ``environment``."""
     path = [p for p in sys.path if p]
-    env = [("PYTHONPATH", os.pathsep.join(path)), ("PYTHONUNBUFFERED", "1")]
+    env = [(str(k), str(v)) for k, v in (environment or {}).items()]
+    env += [("PYTHONPATH", os.pathsep.join(path)), ("PYTHONUNBUFFERED", "1")]
     if files_root is not None:
         env.append(("FERROSTREAM_FILES_ROOT", files_root))
     return python, ["-m", "ferrostream._worker"], env

@@ -108,14 +108,19 @@ class SparkContext:
     Parameters
     ----------
     master : str, optional
-        ``local`` (one thread), ``local[N]`` or ``local[*]`` (one thread per CPU). Defaults to
-        ``local[*]`` (or the ``--master`` of ``ferrostream-submit``), as in PySpark.
+        ``local`` (one thread), ``local[N]`` or ``local[*]`` (one thread per CPU), or
+        ``local[N, F]`` (a task whose Python worker dies runs up to F times). Defaults to
+        ``local[*]`` (or the ``--master`` of ``ferrostream-submit``), as in PySpark. With N > 1,
+        Python functions run in N worker processes (started by ``PYSPARK_PYTHON`` or this
+        interpreter); ``spark.ferrostream.python.workers`` (``auto``, ``processes``,
+        ``in-process``) chooses explicitly.
     appName : str, optional
         A name for the application. Defaults to ``pyspark-shell`` (or the script's name under
         ``ferrostream-submit``), as in PySpark.
     sparkHome, pyFiles, environment, batchSize, serializer, conf, gateway, jsc, ...
         As in PySpark. ``conf`` settings are used where ``master``/``appName`` are not
-        given; ``environment`` is recorded for executors (tasks run in this process).
+        given; ``environment`` (and ``spark.executorEnv.*``) is set in the Python worker
+        processes.
 
     Examples
     --------
@@ -216,7 +221,7 @@ class SparkContext:
         mode = self._conf.get(_workers.WORKERS_CONF) or os.environ.get(_workers.WORKERS_ENV, "auto")
         if threads < 1 or not _workers.use_processes(mode, threads):
             return _native().EngineContext(threads)
-        command = _workers.worker_command(self.pythonExec, self._files_root)
+        command = _workers.worker_command(self.pythonExec, self._files_root, self.environment)
         return _native().EngineContext(
             threads, workers=command, attempts=attempts or _workers.DEFAULT_ATTEMPTS
         )
