@@ -176,7 +176,10 @@ def main() -> None:
     # What is loaded now lives as long as the worker: keep it out of the collector's scans.
     gc.freeze()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(os.environ["FERROSTREAM_WORKER_SOCKET"])
+    try:
+        sock.connect(os.environ["FERROSTREAM_WORKER_SOCKET"])
+    except (FileNotFoundError, ConnectionRefusedError):
+        sys.exit(2)  # the pool stopped while this worker was starting: nothing to do
     r = cast(BinaryIO, sock.makefile("rb", buffering=1 << 16))
     w = cast(BinaryIO, sock.makefile("wb", buffering=1 << 16))
     _send(w, READY, struct.pack("<I", os.getpid()))

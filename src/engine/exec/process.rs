@@ -131,7 +131,6 @@ impl Executor for ProcessExecutor {
 
     fn place_host_fn(&self, f: Arc<dyn PartitionFn>) -> Arc<dyn PartitionFn> {
         Arc::new(PooledFn {
-            id: self.pool.next_fn_id.fetch_add(1, Ordering::Relaxed),
             local: f,
             payload: OnceLock::new(),
             pool: self.pool.clone(),
@@ -153,21 +152,20 @@ impl Executor for ProcessExecutor {
 
 /// A host function that runs on the pool's workers.
 pub struct PooledFn {
-    id: u64,
     local: Arc<dyn PartitionFn>,
     /// The pickled function, made on first use (an unpicklable function fails the first task
     /// that needs it, and every later one, with the same error).
     #[allow(clippy::type_complexity)]
-    payload: OnceLock<Option<std::result::Result<Arc<Payload>, Arc<EngineError>>>>,
+    payload: OnceLock<Option<std::result::Result<Arc<Shipped>, Arc<EngineError>>>>,
     pool: Arc<WorkerPool>,
 }
 
 impl PooledFn {
     /// The pickled function, made once; `None` when the function cannot leave this process.
-    fn payload(&self) -> Option<Result<Arc<Payload>>> {
+    fn payload(&self) -> Option<Result<Arc<Shipped>>> {
         let made = self.payload.get_or_init(|| {
             self.local.payload().map(|r| match r {
-                Ok(payload) => Ok(Arc::new(payload)),
+                Ok(payload) => Ok(Arc::new(Shipped::new(payload))),
                 Err(e) => Err(Arc::new(e)),
             })
         });
@@ -192,7 +190,7 @@ impl PooledFn {
         let mut last = String::new();
         for attempt in 1..=attempts {
             let mut worker = self.pool.checkout()?;
-            match worker.run_task(self.id, &payload, split, limit, &data) {
+            match worker.run_task(payload.id, &payload.payload, split, limit, &data) {
                 Ok(Reply::Done {
                     printed,
                     accumulators,
@@ -250,6 +248,29 @@ impl PartitionFn for PooledFn {
     }
 }
 
+/// A function as workers get it. Its id is the hash of its bytes: streams build new function
+/// objects every batch, and the same bytes need not be sent (or loaded) again by a worker
+/// that holds them.
+struct Shipped {
+    id: u64,
+    payload: Payload,
+}
+
+impl Shipped {
+    fn new(payload: Payload) -> Shipped {
+        use std::hash::Hasher;
+        let mut h = siphasher::sip::SipHasher13::new_with_keys(0x0066_6572_726f, 0x0073_7472_6561);
+        h.write(&payload.function);
+        for (id, _) in &payload.shared {
+            h.write_u64(*id);
+        }
+        Shipped {
+            id: h.finish(),
+            payload,
+        }
+    }
+}
+
 /// A finished task, as the worker reported it.
 enum Reply {
     Done {
@@ -270,7 +291,6 @@ struct WorkerPool {
     idle: Mutex<Idle>,
     available: Condvar,
     stopped: AtomicBool,
-    next_fn_id: AtomicU64,
     next_worker: AtomicU64,
     /// Bumped by [`cancel_running_tasks`]: a task whose worker died after that was cancelled,
     /// not crashed, and is not retried.
@@ -331,7 +351,6 @@ impl WorkerPool {
             idle: Mutex::new(Idle::default()),
             available: Condvar::new(),
             stopped: AtomicBool::new(false),
-            next_fn_id: AtomicU64::new(0),
             next_worker: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
         })
