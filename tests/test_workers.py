@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -347,63 +348,58 @@ else:
 """
 
 
-def start_driver(tmp_path: Path, mode: str) -> tuple[subprocess.Popen[str], list[int]]:
+@contextmanager
+def running_driver(tmp_path: Path, mode: str) -> Iterator[tuple[subprocess.Popen[str], list[int]]]:
+    """The driver program in ``mode``, once its workers are up (and busy in the user's
+    function for ``busy`` and ``spin``); killed and reaped afterwards."""
     script = tmp_path / "driver.py"
     script.write_text(DRIVER)
     proc = subprocess.Popen(
         [sys.executable, str(script), mode, str(tmp_path)], stdout=subprocess.PIPE, text=True
     )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line.startswith("PIDS"), line
-    if mode in ("busy", "spin"):  # both workers are inside the user's function
-        wait_until(lambda: len(list(tmp_path.glob("busy-*"))) == 2, "both workers to be busy")
-    return proc, [int(p) for p in line.split()[1:]]
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("PIDS"), line
+        if mode in ("busy", "spin"):
+            wait_until(lambda: len(list(tmp_path.glob("busy-*"))) == 2, "both workers to be busy")
+        yield proc, [int(p) for p in line.split()[1:]]
+    finally:
+        proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def gone(pids: list[int]) -> None:
+    wait_until(lambda: not any(alive(p) for p in pids), "the workers to exit", timeout=10)
 
 
 @pytest.mark.parametrize("mode", ["idle", "busy"])
 def test_no_worker_outlives_a_killed_driver(tmp_path: Path, mode: str) -> None:
-    proc, pids = start_driver(tmp_path, mode)
-    try:
+    with running_driver(tmp_path, mode) as (proc, pids):
         assert pids and all(alive(p) for p in pids)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        wait_until(lambda: not any(alive(p) for p in pids), "the workers to exit", timeout=10)
-    finally:
-        proc.kill()
-        proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
+        gone(pids)
 
 
 def test_ctrl_c_stops_a_driver_busy_in_workers(tmp_path: Path) -> None:
-    proc, pids = start_driver(tmp_path, "busy")
-    try:
+    with running_driver(tmp_path, "busy") as (proc, pids):
         started = time.monotonic()
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
         assert time.monotonic() - started < 5
         assert proc.returncode != 0
-        wait_until(lambda: not any(alive(p) for p in pids), "the workers to exit", timeout=10)
-    finally:
-        proc.kill()
-        proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
+        gone(pids)
 
 
 def test_an_interrupted_action_frees_workers_stuck_in_a_function(tmp_path: Path) -> None:
-    proc, pids = start_driver(tmp_path, "spin")
-    try:
+    with running_driver(tmp_path, "spin") as (proc, pids):
         proc.send_signal(signal.SIGINT)
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "INTERRUPTED"
         assert proc.stdout.readline().strip() == "AFTER [10, 20, 30]"
         proc.wait(timeout=30)
         assert proc.returncode == 0
-        wait_until(lambda: not any(alive(p) for p in pids), "the stuck workers to be killed")
-    finally:
-        proc.kill()
-        proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
+        gone(pids)  # the stuck workers were killed
