@@ -158,12 +158,12 @@ def test_python_steps_are_fused(sc: SparkContext, monkeypatch: pytest.MonkeyPatc
     step4 = step3.map(lambda x: x * 10)
     assert isinstance(step4, PipelinedRDD)
     assert step4._depth == 4
-    assert step4._source is base._jrdd
+    assert step4._source is base._plan
     assert step4.collect() == [20, 40, 60, 80, 100]
     assert sorted(calls) == [0, 1]
     # The intermediate steps never became engine nodes of their own.
     for step in (step1, step2, step3):
-        assert step._jrdd_val is None
+        assert step._plan_val is None
     assert step4.count() == 5
     # parallelize(range) is itself a lazy Python step, and later steps join it.
     ranged = sc.parallelize(range(10), 2).map(lambda x: x)
@@ -184,7 +184,7 @@ def test_cache_breaks_the_pipeline(sc: SparkContext, monkeypatch: pytest.MonkeyP
     cached = sc.parallelize(range(6), 3).map(count_runs).cache()
     child = cached.map(lambda x: x + 1)
     assert isinstance(child, PipelinedRDD)
-    assert child._depth == 1 and child._source is cached._jrdd
+    assert child._depth == 1 and child._source is cached._plan
     assert child.collect() == [1, 3, 5, 7, 9, 11]
     assert cached.collect() == [0, 2, 4, 6, 8, 10]
     assert cached.count() == 6

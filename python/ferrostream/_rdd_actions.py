@@ -53,11 +53,11 @@ class ActionsMixin:
         if compressionCodecClass is not None:
             raise NotImplementedError("saveAsTextFile: compression is not supported yet")
         if self._is_text:
-            jrdd = self._jrdd
+            plan = self._plan
         else:
-            jrdd = self._pipe(lambda _, it: (_to_text(x) for x in it))
+            plan = self._pipe(lambda _, it: (_to_text(x) for x in it))
         self._mark_checkpointed()
-        jrdd.save_as_text_file(path)
+        plan.save_as_text_file(path)
 
     def collectWithJobGroup(
         self: RDD[Any], groupId: str, description: str, interruptOnCancel: bool = False
@@ -208,7 +208,7 @@ class ActionsMixin:
         """
         self._mark_checkpointed()
         try:
-            return self._jrdd.count_by_value()  # type: ignore[no-any-return]
+            return self._plan.count_by_value()  # type: ignore[no-any-return]
         except TypeError:
             pass  # a value the engine cannot hash: as Python's dict does it, in the job
 
@@ -282,7 +282,7 @@ class ActionsMixin:
         if self.getNumPartitions() == 0:
             raise ValueError(_EMPTY_REDUCE)
         if key is None and num > 0:
-            native = self._jrdd.ordered(num, True)
+            native = self._plan.ordered(num, True)
             if native is not None:
                 return native  # type: ignore[no-any-return]
         parts = self._per_partition(lambda it: heapq.nlargest(num, it, key=key))
@@ -304,7 +304,7 @@ class ActionsMixin:
         if num == 0 or self.getNumPartitions() == 0:
             return []
         if key is None:
-            native = self._jrdd.ordered(num, False)
+            native = self._plan.ordered(num, False)
             if native is not None:
                 return native  # type: ignore[no-any-return]
         parts = self._per_partition(lambda it: heapq.nsmallest(num, it, key=key))
@@ -359,7 +359,7 @@ class ActionsMixin:
         >>> sc.parallelize([1.0, 2.0, 3.0]).sum()
         6.0
         """
-        native = self._jrdd.sum(sys.version_info >= (3, 12))
+        native = self._plan.sum(sys.version_info >= (3, 12))
         if native is not None:
             return native[0]
         return sum(self._per_partition(sum), 0)
@@ -398,7 +398,7 @@ class ActionsMixin:
 
     def stats(self: RDD[Any]) -> StatCounter:
         """Count, mean, variance, max and min in one pass (a :class:`StatCounter`)."""
-        native = self._jrdd.stats()
+        native = self._plan.stats()
         if native is not None:
             parts = [_stat_counter(*p) for p in native]
         else:
@@ -499,14 +499,14 @@ class ActionsMixin:
                 raise ValueError("buckets should be sorted")
             if len(set(edges)) != len(edges):
                 raise ValueError("buckets should not contain duplicated values")
-        counts = self._jrdd.histogram_counts(edges)
+        counts = self._plan.histogram_counts(edges)
         if counts is None:  # Python objects: counted by Python, one call per partition
             counts = _python_histogram_counts(self, edges)
         return edges, counts
 
     def _histogram_range(self: RDD[Any]) -> tuple[Any, Any]:
         """``(min, max)`` of the values that are not None or NaN (natively for numbers)."""
-        found = self._jrdd.histogram_range()
+        found = self._plan.histogram_range()
         if found is not None and found[0] == "bounds":
             return found[1], found[2]
         if found is not None and found[0] == "empty":

@@ -22,7 +22,7 @@ def _native_fold(rdd: RDD[Any], f: Callable[[Any, Any], Any], zero: tuple[Any, .
     if expr is None:
         return None
     try:
-        return rdd._jrdd.reduce_partitions(expr, zero)
+        return rdd._plan.reduce_partitions(expr, zero)
     except (ValueError, TypeError):
         return None
 
@@ -30,7 +30,7 @@ def _native_fold(rdd: RDD[Any], f: Callable[[Any, Any], Any], zero: tuple[Any, .
 def _native_extreme(rdd: RDD[Any], largest: bool) -> tuple[Any] | None:
     """``max()``/``min()`` natively: a 1-tuple of the value, or None when Python must do it.
     An empty RDD raises as ``reduce`` does."""
-    found = rdd._jrdd.extreme(largest)
+    found = rdd._plan.extreme(largest)
     if found is None:
         return None
     if not found:

@@ -51,8 +51,8 @@ class OrderMixin:
         if seed is None:
             seed = random.randint(0, sys.maxsize)
         seed = _check_int(seed, "seed") & 0xFFFF_FFFF_FFFF_FFFF
-        jrdd = self._jrdd.sample(bool(withReplacement), float(fraction), seed)
-        return self._wrap(jrdd, "PythonRDD", "sample")
+        plan = self._plan.sample(bool(withReplacement), float(fraction), seed)
+        return self._wrap(plan, "PythonRDD", "sample")
 
     def randomSplit(
         self: RDD[Any], weights: list[float], seed: int | None = None
@@ -80,7 +80,7 @@ class OrderMixin:
             seed = random.randint(0, 2**32 - 1)
         seed = _check_int(seed, "seed") & 0xFFFF_FFFF_FFFF_FFFF
         return [
-            self._wrap(self._jrdd.sample_range(lb, ub, seed), "PythonRDD", "randomSplit")
+            self._wrap(self._plan.sample_range(lb, ub, seed), "PythonRDD", "randomSplit")
             for lb, ub in zip(bounds, bounds[1:])
         ]
 
@@ -108,8 +108,8 @@ class OrderMixin:
         if n == 0:  # no partitions: nothing to sort
             return self
         if _is_identity(keyfunc):
-            jrdd = self._jrdd.sort_by_key(bool(ascending), n)
-            return self._wrap(jrdd, "PythonRDD", "sortByKey")
+            plan = self._plan.sort_by_key(bool(ascending), n)
+            return self._wrap(plan, "PythonRDD", "sortByKey")
 
         # Sort by keyfunc(k): pair each record with its sort key (one call per partition,
         # natively when keyfunc is provable), sort in the engine, drop the sort key.
@@ -119,8 +119,8 @@ class OrderMixin:
         expr = _native_expr(keyfunc, 1)
         composed = None if expr is None else ("tuple", (_on_key(expr), ("arg", 0)))
         tagged = self._native_step_expr("map", composed, tag) or self.mapPartitionsWithIndex(tag)
-        jrdd = tagged._jrdd.sort_by_key(bool(ascending), n)
-        return self._wrap(jrdd, "PythonRDD", "sortByKey").map(lambda kv: kv[1])
+        plan = tagged._plan.sort_by_key(bool(ascending), n)
+        return self._wrap(plan, "PythonRDD", "sortByKey").map(lambda kv: kv[1])
 
     def sortBy(
         self: RDD[Any],
@@ -157,8 +157,8 @@ class OrderMixin:
         reverse = not ascending
         shuffled = self.partitionBy(numPartitions, partitionFunc)
         if _is_identity(keyfunc):
-            jrdd = shuffled._jrdd.sort_within_partitions(bool(ascending))
-            return shuffled._wrap(jrdd, "PythonRDD", "repartitionAndSortWithinPartitions")
+            plan = shuffled._plan.sort_within_partitions(bool(ascending))
+            return shuffled._wrap(plan, "PythonRDD", "repartitionAndSortWithinPartitions")
         return shuffled.mapPartitions(
             lambda it: sorted(it, key=lambda kv: keyfunc(kv[0]), reverse=reverse), True
         )
@@ -174,7 +174,7 @@ class OrderMixin:
         >>> sc.parallelize(["a", "b", "c", "d"], 3).zipWithIndex().collect()
         [('a', 0), ('b', 1), ('c', 2), ('d', 3)]
         """
-        return self._wrap(self._jrdd.zip_with_index(), "ZippedWithIndexRDD", "zipWithIndex")
+        return self._wrap(self._plan.zip_with_index(), "ZippedWithIndexRDD", "zipWithIndex")
 
     def zipWithUniqueId(self: RDD[Any]) -> RDD[tuple[Any, int]]:
         """Pair each element with a unique id: item ``i`` of partition ``k`` of ``n`` gets
@@ -185,7 +185,7 @@ class OrderMixin:
         >>> sc.parallelize(["a", "b", "c", "d", "e"], 3).zipWithUniqueId().collect()
         [('a', 0), ('b', 1), ('c', 4), ('d', 2), ('e', 5)]
         """
-        return self._wrap(self._jrdd.zip_with_unique_id(), "MapPartitionsRDD", "zipWithUniqueId")
+        return self._wrap(self._plan.zip_with_unique_id(), "MapPartitionsRDD", "zipWithUniqueId")
 
     def zip(self: RDD[Any], other: RDD[Any]) -> RDD[tuple[Any, Any]]:
         """Pair the i-th element of ``self`` with the i-th of ``other``. Both RDDs must
@@ -198,7 +198,7 @@ class OrderMixin:
         >>> x.zip(y).collect()
         [(0, 1000), (1, 1001), (2, 1002), (3, 1003), (4, 1004)]
         """
-        out = self._wrap(self._jrdd.zip(other._jrdd), "ZippedPartitionsRDD2", "zip")
+        out = self._wrap(self._plan.zip(other._plan), "ZippedPartitionsRDD2", "zip")
         out._parents = (self, other)
         return out
 
@@ -224,7 +224,7 @@ class OrderMixin:
         if seed is None:
             seed = random.randint(0, sys.maxsize)
         items = [(k, float(f)) for k, f in fractions.items()]
-        native = self._jrdd.sample_by_key(bool(withReplacement), items, seed & (2**64 - 1))
+        native = self._plan.sample_by_key(bool(withReplacement), items, seed & (2**64 - 1))
         if native is not None:
             return self._wrap(native, "PythonRDD", "sampleByKey")
         # Keys that are Python objects: sampled by Python, one call per partition.
@@ -279,7 +279,7 @@ class OrderMixin:
         >>> sorted(rdd.cartesian(rdd).collect())
         [(1, 1), (1, 2), (2, 1), (2, 2)]
         """
-        out = self._wrap(self._jrdd.cartesian(other._jrdd), "CartesianRDD", "cartesian")
+        out = self._wrap(self._plan.cartesian(other._plan), "CartesianRDD", "cartesian")
         out._parents = (self, other)
         return out
 

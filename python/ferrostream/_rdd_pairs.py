@@ -64,10 +64,10 @@ def _combine(
     if n == 0:  # only for a parent without partitions: nothing to combine
         return rdd._shuffle(0, partition_func)
     func = None if partition_func is portable_hash else partition_func
-    jrdd = rdd._jrdd.group_by_key_local().map_partitions(_fold_groups(create, merge_value), True)
-    jrdd = jrdd.partition_by(n, func)
-    jrdd = jrdd.group_by_key_local().map_partitions(_fold_groups(None, merge_combiners), True)
-    return rdd._wrap(jrdd, "PythonRDD", "combineByKey")
+    plan = rdd._plan.group_by_key_local().map_partitions(_fold_groups(create, merge_value), True)
+    plan = plan.partition_by(n, func)
+    plan = plan.group_by_key_local().map_partitions(_fold_groups(None, merge_combiners), True)
+    return rdd._wrap(plan, "PythonRDD", "combineByKey")
 
 
 class PairsMixin:
@@ -454,12 +454,12 @@ def _native_reduce(rdd: RDD[Any], func: Callable[[Any, Any], Any], n: int) -> RD
         return None
     fallback = _reduce_local(func)
     try:
-        jrdd = rdd._jrdd.native_step("combine", expr, fallback)
-        jrdd = jrdd.partition_by(n, None)
-        jrdd = jrdd.native_step("combine", expr, fallback)
+        plan = rdd._plan.native_step("combine", expr, fallback)
+        plan = plan.partition_by(n, None)
+        plan = plan.native_step("combine", expr, fallback)
     except ValueError:
         return None
-    return rdd._wrap(jrdd, "ShuffledRDD", "reduceByKey")
+    return rdd._wrap(plan, "ShuffledRDD", "reduceByKey")
 
 
 def _cogroup(rdds: list[RDD[Any]], numPartitions: int | None) -> RDD[Any]:

@@ -345,10 +345,10 @@ class SparkContext:
 
     # -- creating RDDs ---------------------------------------------------------------
 
-    def _rdd(self, jrdd: Any, kind: str, op: str) -> RDD[Any]:
+    def _rdd(self, plan: Any, kind: str, op: str) -> RDD[Any]:
         from ferrostream.rdd import RDD
 
-        return RDD(jrdd, self, _kind=kind, _op=op)
+        return RDD(plan, self, _kind=kind, _op=op)
 
     def parallelize(self, c: Iterable[T], numSlices: int | None = None) -> RDD[T]:
         """Distribute a local collection as an RDD of ``numSlices`` partitions.
@@ -373,8 +373,8 @@ class SparkContext:
         data = c if isinstance(c, (list, tuple)) else list(c)
         size = len(data)
         parts = [list(data[i * size // n : (i + 1) * size // n]) for i in range(n)]
-        jrdd = _native().Rdd.from_partitions(self._ectx, parts)
-        return self._rdd(jrdd, "ParallelCollectionRDD", "parallelize")
+        plan = _native().Rdd.from_partitions(self._ectx, parts)
+        return self._rdd(plan, "ParallelCollectionRDD", "parallelize")
 
     def _parallelize_range(self, r: range, n: int) -> RDD[int]:
         size = len(r)
@@ -413,8 +413,8 @@ class SparkContext:
     def emptyRDD(self) -> RDD[Any]:
         """An RDD with no partitions and no elements."""
         self._check_alive()
-        jrdd = _native().Rdd.from_partitions(self._ectx, [])
-        return self._rdd(jrdd, "EmptyRDD", "emptyRDD")
+        plan = _native().Rdd.from_partitions(self._ectx, [])
+        return self._rdd(plan, "EmptyRDD", "emptyRDD")
 
     @staticmethod
     def _paths(name: str) -> list[str]:
@@ -440,8 +440,8 @@ class SparkContext:
         if not isinstance(name, str):
             raise TypeError(f"name should be a str, got {type(name).__name__}")
         min_parts = self.defaultMinPartitions if minPartitions is None else minPartitions
-        jrdd = _native().Rdd.text_file(self._ectx, self._paths(name), max(int(min_parts), 1))
-        rdd = self._rdd(jrdd, "MapPartitionsRDD", f"textFile at {name}")
+        plan = _native().Rdd.text_file(self._ectx, self._paths(name), max(int(min_parts), 1))
+        rdd = self._rdd(plan, "MapPartitionsRDD", f"textFile at {name}")
         rdd._is_text = True
         if not use_unicode:
             return rdd.map(lambda s: s.encode("utf-8"))  # type: ignore[return-value]
@@ -488,8 +488,8 @@ class SparkContext:
         rdds = list(rdds)
         if not rdds:
             raise ValueError("union() needs at least one RDD")
-        jrdd = _native().Rdd.union(self._ectx, [r._jrdd for r in rdds])
-        out = self._rdd(jrdd, "UnionRDD", "union")
+        plan = _native().Rdd.union(self._ectx, [r._plan for r in rdds])
+        out = self._rdd(plan, "UnionRDD", "union")
         out._parents = tuple(rdds)
         return out
 

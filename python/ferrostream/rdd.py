@@ -47,14 +47,14 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
 
     def __init__(
         self,
-        jrdd: Any,
+        plan: Any,
         ctx: SparkContext,
-        jrdd_deserializer: Any = None,
+        deserializer: Any = None,
         *,
         _kind: str = "PythonRDD",
         _op: str = "RDD",
     ) -> None:
-        self._jrdd_val: Any = jrdd
+        self._plan_val: Any = plan
         self.ctx = ctx
         self.is_cached = False
         self.is_checkpointed = False
@@ -70,11 +70,11 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
     # -- engine plumbing ----------------------------------------------------------------
 
     @property
-    def _jrdd(self) -> Any:
-        return self._jrdd_val
+    def _plan(self) -> Any:
+        return self._plan_val
 
-    def _wrap(self, jrdd: Any, kind: str = "PythonRDD", op: str = "RDD") -> RDD[Any]:
-        out: RDD[Any] = RDD(jrdd, self.ctx, _kind=kind, _op=op)
+    def _wrap(self, plan: Any, kind: str = "PythonRDD", op: str = "RDD") -> RDD[Any]:
+        out: RDD[Any] = RDD(plan, self.ctx, _kind=kind, _op=op)
         out._parents = (self,)
         return out
 
@@ -91,7 +91,7 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         >>> sc.parallelize([(1, 2)]).partitionBy(3).mapValues(str).partitioner.numPartitions
         3
         """
-        info = self._jrdd.partitioner
+        info = self._plan.partitioner
         if info is None:
             return None
         kind, n, func = info
@@ -114,8 +114,8 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         if (numPartitions or default) == 0:  # no partitions anywhere: nothing to do
             return self._shuffle(0, portable_hash)
         func = None if partitionFunc is portable_hash else partitionFunc
-        jrdd = self._jrdd.key_op(op, [o._jrdd for o in others], numPartitions, default, func)
-        out = self._wrap(jrdd, kind, op)
+        plan = self._plan.key_op(op, [o._plan for o in others], numPartitions, default, func)
+        out = self._wrap(plan, kind, op)
         out._parents = (self, *others)
         return out
 
@@ -134,7 +134,7 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         """An engine Rdd computing ``func`` over this RDD, fused into a pending pipeline."""
         pending = self._pending()
         if pending is None:
-            return self._jrdd.map_partitions(func)
+            return self._plan.map_partitions(func)
         source, prev = pending
         return source.map_partitions(lambda s, it: func(s, iter(prev(s, it))))
 
@@ -151,14 +151,14 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         if expr is None:
             return None
         try:
-            jrdd = self._jrdd.native_step(kind, expr, fallback, preserves)
+            plan = self._plan.native_step(kind, expr, fallback, preserves)
         except ValueError:
             return None
-        return self._wrap(jrdd)
+        return self._wrap(plan)
 
     def _collect_partitions(self, indices: list[int]) -> list[list[Any]]:
         self._mark_checkpointed()
-        return self._jrdd.collect_partitions(indices)  # type: ignore[no-any-return]
+        return self._plan.collect_partitions(indices)  # type: ignore[no-any-return]
 
     def _mark_checkpointed(self) -> None:
         if self.is_checkpointed or self._locally_checkpointed:
@@ -184,7 +184,7 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
 
     def id(self) -> int:
         """A unique id for this RDD within its SparkContext."""
-        return int(self._jrdd.id)
+        return int(self._plan.id)
 
     def name(self) -> str | None:
         """The name set with :meth:`setName`, or None."""
@@ -242,14 +242,14 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
             )
         self.is_cached = True
         self._storage_level = storageLevel
-        self._jrdd.persist()
+        self._plan.persist()
         return self
 
     def unpersist(self, blocking: bool = False) -> RDD[T]:
         """Forget the persisted partitions; returns self."""
         self.is_cached = False
         self._storage_level = _NOT_STORED
-        self._jrdd.unpersist()
+        self._plan.unpersist()
         return self
 
     def getStorageLevel(self) -> StorageLevel:
@@ -262,7 +262,7 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         if self.ctx.getCheckpointDir() is None:
             raise SparkException("Checkpoint directory has not been set in the SparkContext")
         self.is_checkpointed = True
-        self._jrdd.persist()
+        self._plan.persist()
 
     def isCheckpointed(self) -> bool:
         """Whether this RDD has been checkpointed (a job ran after :meth:`checkpoint`)."""
@@ -271,7 +271,7 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
     def localCheckpoint(self) -> None:
         """Mark this RDD for local checkpointing (kept in memory after the first job)."""
         self._locally_checkpointed = True
-        self._jrdd.persist()
+        self._plan.persist()
 
     def isLocallyCheckpointed(self) -> bool:
         """Whether :meth:`localCheckpoint` was called."""
@@ -291,7 +291,7 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         >>> sc.parallelize([1, 2, 3, 4], 2).getNumPartitions()
         2
         """
-        return int(self._jrdd.num_partitions())
+        return int(self._plan.num_partitions())
 
     # -- element-wise transformations ---------------------------------------------------
 
@@ -425,8 +425,8 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
             # Co-partitioned: partition by partition, keeping the partitioner (as Spark).
             from ferrostream.context import _native
 
-            jrdd = _native().Rdd.union(self.ctx._ectx, [self._jrdd, other._jrdd], True)
-            out = self._wrap(jrdd, "PartitionerAwareUnionRDD", "union")
+            plan = _native().Rdd.union(self.ctx._ectx, [self._plan, other._plan], True)
+            out = self._wrap(plan, "PartitionerAwareUnionRDD", "union")
             out._parents = (self, other)
             return out
         return self.ctx.union([self, other])
@@ -492,7 +492,7 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         2
         """
         n = required_num_partitions(numPartitions)
-        return self._wrap(self._jrdd.rebalance(n), "MapPartitionsRDD", "repartition")
+        return self._wrap(self._plan.rebalance(n), "MapPartitionsRDD", "repartition")
 
     def coalesce(self, numPartitions: int, shuffle: bool = False) -> RDD[T]:
         """At most ``numPartitions`` partitions, merging neighbours without a shuffle
@@ -509,7 +509,7 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         n = min(n, self.getNumPartitions())
         if n == self.getNumPartitions():
             return self
-        return self._wrap(self._jrdd.coalesce(n), "CoalescedRDD", "coalesce")
+        return self._wrap(self._plan.coalesce(n), "CoalescedRDD", "coalesce")
 
     def partitionBy(
         self,
@@ -535,11 +535,11 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         if n == 0:  # only for a parent without partitions: nothing to shuffle
             from ferrostream.context import _native
 
-            jrdd = _native().Rdd.from_partitions(self.ctx._ectx, [])
+            plan = _native().Rdd.from_partitions(self.ctx._ectx, [])
         else:
             func = None if partitionFunc is portable_hash else partitionFunc
-            jrdd = self._jrdd.partition_by(n, func)
-        return self._wrap(jrdd, "ShuffledRDD", "partitionBy")
+            plan = self._plan.partition_by(n, func)
+        return self._wrap(plan, "ShuffledRDD", "partitionBy")
 
     # -- actions needing the pipeline --------------------------------------------------
 
@@ -552,7 +552,7 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         [1, 2, 3]
         """
         self._mark_checkpointed()
-        return self._jrdd.collect()  # type: ignore[no-any-return]
+        return self._plan.collect()  # type: ignore[no-any-return]
 
     def count(self) -> int:
         """The number of elements.
@@ -566,7 +566,7 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         if self._pending() is not None:
             counts = self._pipe(lambda _, it: [sum(1 for _x in it)]).collect()
             return int(sum(counts))
-        return int(self._jrdd.count())
+        return int(self._plan.count())
 
     def take(self, num: int) -> list[T]:
         """The first ``num`` elements, scanning one partition first and then more at a
@@ -585,7 +585,7 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         if num <= 0:
             return []
         self._mark_checkpointed()
-        return self._jrdd.take(num)  # type: ignore[no-any-return]
+        return self._plan.take(num)  # type: ignore[no-any-return]
 
 
 class PipelinedRDD(RDD[T]):
@@ -608,16 +608,16 @@ class PipelinedRDD(RDD[T]):
             self._preserves: bool = preserves and prev._preserves  # type: ignore[attr-defined]
         else:
             self._func = func
-            self._source = prev._jrdd
+            self._source = prev._plan
             self._depth = 1
             self._parents = (prev,)
             self._preserves = preserves
 
     @property
-    def _jrdd(self) -> Any:
-        if self._jrdd_val is None:
-            self._jrdd_val = self._source.map_partitions(self._func, self._preserves)
-        return self._jrdd_val
+    def _plan(self) -> Any:
+        if self._plan_val is None:
+            self._plan_val = self._source.map_partitions(self._func, self._preserves)
+        return self._plan_val
 
     def _pending(self) -> tuple[Any, PartitionFunc] | None:
         if self.is_cached or self.is_checkpointed or self._locally_checkpointed:

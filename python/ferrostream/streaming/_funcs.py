@@ -156,19 +156,19 @@ class BatchTransform(_Wrapper):
         self.func = func
         self.storage_level = storage_level
 
-    def __call__(self, t_ms: int, jrdds: list[_native.Rdd | None]) -> _native.Rdd | None:
+    def __call__(self, t_ms: int, plans: list[_native.Rdd | None]) -> _native.Rdd | None:
         # User exceptions propagate unchanged: the engine reports them as a failed batch
         # (SparkException with the user's exception as __cause__).
         sc = active_sc()
-        rdds = [wrap_rdd(j, sc) for j in jrdds]
+        rdds = [wrap_rdd(j, sc) for j in plans]
         out = self.func(ms_to_datetime(t_ms), *rdds)
         level = self.storage_level
         if out is not None and level is not None and hasattr(out, "persist"):
             out = out.persist(level)
-        jrdd = unwrap_rdd(out, "transform function")
-        if jrdd is not None and level is not None and not jrdd.is_cached:
-            jrdd.persist()
-        return jrdd
+        plan = unwrap_rdd(out, "transform function")
+        if plan is not None and level is not None and not plan.is_cached:
+            plan.persist()
+        return plan
 
 
 class OutputRunner(_Wrapper):
@@ -181,10 +181,10 @@ class OutputRunner(_Wrapper):
         self.func = func
         self.raw_time = raw_time
 
-    def __call__(self, t_ms: int, jrdd: _native.Rdd) -> None:
+    def __call__(self, t_ms: int, plan: _native.Rdd) -> None:
         # User exceptions propagate unchanged: the engine reports them as a failed batch.
         when: Any = t_ms if self.raw_time else ms_to_datetime(t_ms)
-        self.func(when, wrap_rdd(jrdd, active_sc()))
+        self.func(when, wrap_rdd(plan, active_sc()))
 
 
 class PPrint(_Wrapper):

@@ -116,8 +116,8 @@ def conf_int(sc: SparkContext, key: str, default: int) -> int:
 class KafkaRDD(RDD[Any]):
     """A Python wrapper of the RDD a Kafka source produced, with its offset ranges."""
 
-    def __init__(self, jrdd: Any, ctx: SparkContext, ranges: Optional[list[OffsetRange]]):
-        super().__init__(jrdd, ctx)
+    def __init__(self, plan: Any, ctx: SparkContext, ranges: Optional[list[OffsetRange]]):
+        super().__init__(plan, ctx)
         self._offset_ranges = ranges
 
     def offsetRanges(self) -> list[OffsetRange]:
@@ -145,7 +145,7 @@ def _ranges_at(input_stream: int, t_ms: int) -> Optional[list[OffsetRange]]:
 def _kafka_rdd(rdd: Optional[RDD[Any]], input_stream: int, t_ms: int) -> Optional[KafkaRDD]:
     if rdd is None:
         return None
-    return KafkaRDD(rdd._jrdd, rdd.ctx, _ranges_at(input_stream, t_ms))
+    return KafkaRDD(rdd._plan, rdd.ctx, _ranges_at(input_stream, t_ms))
 
 
 class _WithOffsetRanges(_Wrapper):
@@ -182,7 +182,7 @@ class KafkaDStream(DStream[Any]):
         self._convert = convert
 
     @property
-    def _jdstream(self) -> int:
+    def _engine_id(self) -> int:
         if self._stream_id is None:
             assert self._convert is not None
             self._stream_id = self._make_node([self._input], _MapRecords(self._convert))

@@ -83,7 +83,7 @@ class WindowedDStreamMixin:
         _sc: SparkContext
 
         @property
-        def _jdstream(self) -> int: ...
+        def _engine_id(self) -> int: ...
 
         @property
         def _slideDuration(self) -> float: ...
@@ -109,7 +109,7 @@ class WindowedDStreamMixin:
         window_ms = duration_ms(windowDuration, "windowDuration")
         slide_ms = None if slideDuration is None else duration_ms(slideDuration, "slideDuration")
         checked: tuple[int, int] = self._ssc._engine.check_window(
-            self._jdstream, window_ms, slide_ms
+            self._engine_id, window_ms, slide_ms
         )
         return checked
 
@@ -138,7 +138,7 @@ class WindowedDStreamMixin:
         window_ms, slide_ms = self._window_ms(windowDuration, slideDuration)
         ssc = self._ssc
         ssc._check_can_add()
-        stream_id = ssc._engine.window(self._jdstream, window_ms, slide_ms)
+        stream_id = ssc._engine.window(self._engine_id, window_ms, slide_ms)
         return DStream(ssc, stream_id)
 
     def reduceByWindow(
@@ -291,7 +291,7 @@ class WindowedDStreamMixin:
         # The engine reduces each slide's batches once per key (``func`` is associative and
         # commutative, as Spark requires), so the pairs go to it unreduced.
         stream_id = ssc._engine.reduced_window_stream(
-            self._jdstream,
+            self._engine_id,
             func,
             native_expr(func, 2),
             invFunc,
@@ -344,7 +344,7 @@ class WindowedDStreamMixin:
         ssc = self._ssc
         ssc._check_can_add()
         stream_id = ssc._engine.state_stream(
-            self._jdstream,
+            self._engine_id,
             updateFunc,
             native_expr(updateFunc, 2),
             n,

@@ -401,9 +401,9 @@ class StreamingContext:
         ``rdds`` later are not seen.
         """
         self._check_can_add()
-        jrdds = [self._to_engine_rdd(item, f"rdds[{i}]") for i, item in enumerate(rdds)]
+        plans = [self._to_engine_rdd(item, f"rdds[{i}]") for i, item in enumerate(rdds)]
         jdefault = None if default is None else self._to_engine_rdd(default, "default")
-        stream_id = self._engine.queue_stream(jrdds, bool(oneAtATime), jdefault)
+        stream_id = self._engine.queue_stream(plans, bool(oneAtATime), jdefault)
         self._has_queue_stream = True
         if self._checkpoint_dir is not None:
             self._warn_queue_checkpointing()
@@ -420,14 +420,14 @@ class StreamingContext:
     def _to_engine_rdd(self, item: Any, where: str) -> _native.Rdd:
         rdd_type = rdd_class()
         if isinstance(item, rdd_type):
-            jrdd = unwrap_rdd(item, where)
-            assert jrdd is not None
-            return jrdd
+            plan = unwrap_rdd(item, where)
+            assert plan is not None
+            return plan
         if is_sequence_input(item):
             parallelized = self._sc.parallelize(list(item))
-            jrdd = unwrap_rdd(parallelized, "parallelize")
-            assert jrdd is not None
-            return jrdd
+            plan = unwrap_rdd(parallelized, "parallelize")
+            assert plan is not None
+            return plan
         raise TypeError(
             f"queueStream: {where} should be an RDD or a list, got {type(item).__name__}: {item!r}"
         )
@@ -448,7 +448,7 @@ class StreamingContext:
         if len({d._slideDuration for d in dstreams}) > 1:
             raise ValueError("All DStreams should have same slide duration")
         self._check_can_add()
-        stream_id = self._engine.union([d._jdstream for d in dstreams])
+        stream_id = self._engine.union([d._engine_id for d in dstreams])
         return DStream(self, stream_id)
 
     def transform(
@@ -497,7 +497,7 @@ class StreamingContext:
         """Register ``func(time, rdd)`` to run on every batch of ``dstream``. ``time`` is a
         ``datetime``, or the epoch ms when ``raw_time``."""
         self._check_can_add()
-        stream_id = dstream._jdstream
+        stream_id = dstream._engine_id
         self._engine.foreach_rdd(stream_id, OutputRunner(func, raw_time), description)
         self._num_outputs += 1
 

@@ -78,7 +78,6 @@ class DStream(PairDStreamMixin, WindowedDStreamMixin, Generic[T_co]):
         self._ssc = ssc
         self._sc = ssc._sc
         self._stream_id = stream_id
-        self._jrdd_deserializer: Any = None
         self.is_cached = False
         self.is_checkpointed = False
         self._storage_level: Any = None
@@ -92,7 +91,7 @@ class DStream(PairDStreamMixin, WindowedDStreamMixin, Generic[T_co]):
     # engine plumbing
 
     @property
-    def _jdstream(self) -> int:
+    def _engine_id(self) -> int:
         """The engine stream id (created on first use for transformed streams)."""
         assert self._stream_id is not None
         return self._stream_id
@@ -100,7 +99,7 @@ class DStream(PairDStreamMixin, WindowedDStreamMixin, Generic[T_co]):
     @property
     def _slideDuration(self) -> float:
         """The interval between two RDDs of this stream, in seconds."""
-        return self._ssc._engine.slide_ms(self._jdstream) / 1000.0
+        return self._ssc._engine.slide_ms(self._engine_id) / 1000.0
 
     def _make_node(self, parents: list[DStream[Any]], func: BatchFunc) -> int:
         """Create the engine node computing ``func(time, *parent_rdds)`` for ``self``."""
@@ -109,7 +108,7 @@ class DStream(PairDStreamMixin, WindowedDStreamMixin, Generic[T_co]):
         # A picklable function object (checkpoints hold it); persist() may still set its
         # storage level, until the context starts.
         compute = BatchTransform(func, self._storage_level)
-        parent_ids = [p._jdstream for p in parents]
+        parent_ids = [p._engine_id for p in parents]
         stream_id = ssc._engine.transform(parent_ids, compute)
         self._node_func = compute
         return stream_id
@@ -270,7 +269,7 @@ class DStream(PairDStreamMixin, WindowedDStreamMixin, Generic[T_co]):
         if self._keyed:
             # The engine writes a keyed stream's state at this interval. (Other streams keep
             # their lineage in memory: there is nothing more to write for them.)
-            self._ssc._engine.set_checkpoint_interval(self._jdstream, every)
+            self._ssc._engine.set_checkpoint_interval(self._engine_id, every)
 
     # ----------------------------------------------------------------------------------
     # output operations
@@ -316,8 +315,8 @@ class DStream(PairDStreamMixin, WindowedDStreamMixin, Generic[T_co]):
         """
         begin_ms = to_epoch_ms(begin)
         end_ms = to_epoch_ms(end)
-        jrdds = self._ssc._engine.slice(self._jdstream, begin_ms, end_ms)
-        return [rdd for rdd in (wrap_rdd(j, self._sc) for j in jrdds) if rdd is not None]
+        plans = self._ssc._engine.slice(self._engine_id, begin_ms, end_ms)
+        return [rdd for rdd in (wrap_rdd(j, self._sc) for j in plans) if rdd is not None]
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} id={self._stream_id}>"
@@ -340,7 +339,7 @@ class TransformedDStream(DStream[Any]):
             self.func = func
 
     @property
-    def _jdstream(self) -> int:
+    def _engine_id(self) -> int:
         if self._stream_id is None:
             self._stream_id = self._make_node([self.prev], self.func)
         return self._stream_id

@@ -259,15 +259,15 @@ class KafkaUtils:
         fmt, convert = record_format(keyDecoder, valueDecoder, messageHandler)
         sc._check_alive()
         params = reveal(client_params(kafkaParams))
-        jrdd = _native.kafka_rdd(
+        plan = _native.kafka_rdd(
             sc._ectx,
             params,
             ranges,
             fmt,
             conf_int(sc, "spark.streaming.kafka.consumer.poll.ms", _POLL_MS_DEFAULT),
         )
-        rdd = wrap_rdd(jrdd, sc)
+        rdd = wrap_rdd(plan, sc)
         assert rdd is not None
         if convert is not None:
             rdd = rdd.map(convert)
-        return KafkaRDD(rdd._jrdd, sc, [OffsetRange(*r) for r in ranges])
+        return KafkaRDD(rdd._plan, sc, [OffsetRange(*r) for r in ranges])

@@ -131,11 +131,11 @@ def active_sc() -> SparkContext:
     return sc
 
 
-def wrap_rdd(jrdd: _native.Rdd | None, sc: SparkContext) -> RDD[Any] | None:
+def wrap_rdd(plan: _native.Rdd | None, sc: SparkContext) -> RDD[Any] | None:
     """An engine ``Rdd`` as a ``ferrostream.rdd.RDD`` (``None`` stays ``None``)."""
-    if jrdd is None:
+    if plan is None:
         return None
-    return rdd_class()(jrdd, sc)
+    return rdd_class()(plan, sc)
 
 
 def unwrap_rdd(rdd: Any, where: str) -> _native.Rdd | None:
@@ -144,8 +144,8 @@ def unwrap_rdd(rdd: Any, where: str) -> _native.Rdd | None:
         return None
     if not isinstance(rdd, rdd_class()):
         raise TypeError(f"{where} should return an RDD, got {type(rdd).__name__}")
-    jrdd: _native.Rdd = rdd._jrdd
-    return jrdd
+    plan: _native.Rdd = rdd._plan
+    return plan
 
 
 def describe_function(func: Any) -> str:
