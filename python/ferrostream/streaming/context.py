@@ -10,7 +10,7 @@ import traceback
 import warnings
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
-from ferrostream import _native
+from ferrostream import _html, _native
 from ferrostream.errors import (
     IllegalArgumentException,
     IllegalStateException,
@@ -87,6 +87,9 @@ class StreamingContext:
         self._recovered_from: str | None = None
         if recovered is not None:
             self._recover(recovered)
+
+    def _repr_html_(self) -> str:
+        return _html.streaming_html(self)
 
     def __reduce__(self) -> Any:
         # Spark's CONTEXT_ONLY_VALID_ON_DRIVER error, raised by the SparkContext's own
@@ -200,6 +203,7 @@ class StreamingContext:
             self._apply_checkpoint_dir()
             self._install_checkpoint_writer()
             self._apply_backpressure()
+            _html.attach(self)  # the last batches for _repr_html_, progress lines
             self._engine.start()
             self._start_site = "\n" + "".join(traceback.format_stack()[:-1][-8:])
             cls._activeContext = self
