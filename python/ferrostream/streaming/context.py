@@ -10,7 +10,7 @@ import traceback
 import warnings
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
-from ferrostream import _html, _native
+from ferrostream import _html, _native, _tracebacks
 from ferrostream.errors import (
     IllegalArgumentException,
     IllegalStateException,
@@ -257,6 +257,7 @@ class StreamingContext:
 
         With ``timeout`` (seconds), return after at most that long.
         """
+        __tracebackhide__ = True
         self._await(timeout)
 
     def awaitTerminationOrTimeout(self, timeout: float) -> bool:
@@ -273,12 +274,9 @@ class StreamingContext:
             self.stop(stopSparkContext=False)
             raise
         except SparkException as exc:
-            inner = exc.__cause__
-            if isinstance(inner, SparkException):
-                # A batch failed on a SparkException raised inside user code (e.g. by an
-                # RDD action): report that one rather than a wrapper of it.
-                raise inner from inner.__cause__
-            raise
+            __tracebackhide__ = True  # IPython and pytest show the user's frames only
+            # The user's exception once, with the user's frames (see _tracebacks).
+            raise _tracebacks.batch_failure(exc)  # noqa: B904 (its cause is set)
 
     def stop(self, stopSparkContext: bool = True, stopGraceFully: bool = False) -> None:
         """Stop the execution of the streams, after the running batches when

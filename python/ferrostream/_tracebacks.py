@@ -1,0 +1,83 @@
+"""Tracebacks that show the user's code: the frames of ferrostream's own Python files (the facade
+between a program and the engine) are left out of what a failed batch reports."""
+
+from __future__ import annotations
+
+import os
+import traceback
+from types import TracebackType
+from typing import Optional
+
+from ferrostream.errors import SparkException
+
+__all__ = ["batch_failure", "is_facade", "without_facade"]
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def is_facade(tb: TracebackType) -> bool:
+    """Whether the frame of ``tb`` runs ferrostream's own Python code."""
+    return os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(_PACKAGE)
+
+
+def _frames(tb: Optional[TracebackType]) -> list[TracebackType]:
+    out = []
+    while tb is not None:
+        out.append(tb)
+        tb = tb.tb_next
+    return out
+
+
+def _chain(entries: list[TracebackType]) -> Optional[TracebackType]:
+    """A new traceback of these entries, outermost first."""
+    head: Optional[TracebackType] = None
+    for entry in reversed(entries):
+        head = TracebackType(head, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    return head
+
+
+def without_facade(tb: Optional[TracebackType]) -> Optional[TracebackType]:
+    """``tb`` without ferrostream's frames; unchanged when only such frames are there."""
+    entries = _frames(tb)
+    kept = [e for e in entries if not is_facade(e)]
+    return _chain(kept) if kept else tb
+
+
+def batch_failure(exc: SparkException) -> SparkException:
+    """What ``awaitTermination`` raises for a failed batch.
+
+    The engine's SparkException carries the user's exception as its cause (through one more
+    SparkException when the failure came from an action inside an output operation) and, as
+    Spark's message does, the user's traceback as text. Printed, that shows the user's error
+    three times among a dozen frames of ferrostream. The exception returned here says it once:
+    its message names the user's exception in one line (plus what the engine was doing, if it
+    says), and its cause is the user's exception itself, whose traceback holds the user's frames
+    only: the output function's, then the failing function's.
+    """
+    chain: list[BaseException] = [exc]
+    while isinstance(chain[-1], SparkException) and chain[-1].__cause__ is not None:
+        chain.append(chain[-1].__cause__)
+    root = chain[-1]
+    if isinstance(root, SparkException):
+        # No user exception below (an engine or source error, or a SparkException the user's
+        # code raised itself): the innermost one says what happened.
+        root.__suppress_context__ = True
+        return root
+    innermost = chain[-2]
+    assert isinstance(innermost, SparkException)
+    user_frames = [e for x in chain for e in _frames(x.__traceback__) if not is_facade(e)]
+    if user_frames:
+        root = root.with_traceback(_chain(user_frames))
+    summary = "".join(traceback.format_exception_only(type(root), root)).strip()
+    # Spark's message: "An exception was raised by Python:", the traceback, then what the
+    # engine was doing (one line each), if anything.
+    message = str(innermost)
+    _, found, context = message.partition(summary)
+    extra = " ".join(line.strip() for line in context.splitlines() if line.strip()) if found else ""
+    text = f"An exception was raised by Python: {summary}"
+    if extra:
+        text += f" ({extra})"
+    failure = SparkException(text)
+    failure.__cause__ = root
+    failure.__suppress_context__ = True
+    return failure
