@@ -95,6 +95,14 @@ check_python() {
             return 1
         fi
     done
+    # The shell, as a user without IPython gets it: `sc` is there.
+    if ! shell_out="$(cd "$WORK" && printf 'print("shell", sc.parallelize(range(10)).sum())\n' \
+        | timeout 60 "$env_dir/bin/ferrostream-shell" --master 'local[2]' 2>&1)" \
+        || ! grep -q 'shell 45$' <<<"$shell_out"; then
+        printf '%s\n' "$shell_out"
+        say "CPython $v: ferrostream-shell does not give a working sc"
+        return 1
+    fi
     say "CPython $v: $(tail -n 1 <<<"$out")"
 }
 

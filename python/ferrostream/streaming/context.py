@@ -274,7 +274,7 @@ class StreamingContext:
             self.stop(stopSparkContext=False)
             raise
         except SparkException as exc:
-            __tracebackhide__ = True  # IPython and pytest show the user's frames only
+            __tracebackhide__ = True  # IPython and pytest hide waiting frames but the last
             # The user's exception once, with the user's frames (see _tracebacks).
             raise _tracebacks.batch_failure(exc)  # noqa: B904 (its cause is set)
 
