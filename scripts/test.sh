@@ -14,7 +14,7 @@ step "Python environment (.venv)"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 # confluent-kafka: the Kafka tests' own client (producing, watermarks, committed offsets).
-# nbclient + ipykernel: the notebooks run headless; IPython: ferrostream-shell's prompt.
+# nbclient, ipykernel: notebooks run in a real Jupyter kernel (IPython: ferrostream-shell's prompt).
 .venv/bin/python -m pip install --quiet "maturin>=1.9.4,<2" pytest pytest-timeout ruff mypy cloudpickle \
     "confluent-kafka>=2.16,<2.17" nbclient ipykernel
 
@@ -44,4 +44,16 @@ if [ "$status" -eq 5 ]; then
     echo "pytest collected no tests: that is a failure" >&2
     exit 1
 fi
-exit "$status"
+[ "$status" -eq 0 ] || exit "$status"
+
+# The suite above runs Python functions on worker processes wherever a test uses local[N>1]
+# (the default). The RDD and DStream suites run once more with every function in the driver's
+# interpreter (spark.ferrostream.python.workers=in-process), the other mode users can choose.
+if [ "$#" -eq 0 ]; then
+    step "pytest: RDD and DStream suites with Python functions in the driver (in-process)"
+    FERROSTREAM_PYTHON_WORKERS=in-process .venv/bin/python -m pytest -q \
+        tests/test_rdd.py tests/test_rdd_keys.py tests/test_rdd_native_actions.py \
+        tests/test_rdd_shuffle.py tests/test_fused_native.py tests/test_streaming_ops.py \
+        tests/test_streaming_state.py tests/test_streaming_window.py \
+        tests/test_streaming_output.py tests/test_checkpoint.py
+fi

@@ -22,6 +22,16 @@ def engine_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     return str(request.param)
 
 
+@pytest.fixture(autouse=True)
+def python_workers_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests marked ``in_process`` watch the driver's own objects from inside functions (call
+    counts, laziness): their functions run in the driver's interpreter. Every other test runs
+    in the mode of the environment (``FERROSTREAM_PYTHON_WORKERS``; by default worker processes
+    for ``local[N]`` with N > 1)."""
+    if request.node.get_closest_marker("in_process"):
+        monkeypatch.setenv("FERROSTREAM_PYTHON_WORKERS", "in-process")
+
+
 @pytest.fixture
 def sc() -> Iterator[SparkContext]:
     """A fresh ``SparkContext("local[2]", "test")``, stopped after the test."""

@@ -263,6 +263,7 @@ def test_unpicklable_state_function_is_named(sc: SparkContext, tmp_path: Path) -
     assert "used by state_stream at test_checkpoint.py:" in str(info.value)
 
 
+@pytest.mark.in_process
 def test_unpicklable_function_is_fine_without_checkpointing(sc: SparkContext) -> None:
     lock = threading.Lock()
     ssc = StreamingContext(sc, 1)
@@ -604,6 +605,7 @@ def test_recovery_replays_the_batches_since_the_last_state_file(
     assert SINK["tally"][-1] == (8000, sorted((w, Tally(n)) for w, n in counts.items()))
 
 
+@pytest.mark.in_process
 def test_unpicklable_state_value_names_the_stream_and_function(
     sc: SparkContext, tmp_path: Path
 ) -> None:

@@ -140,6 +140,7 @@ def test_rdd_cannot_be_pickled(sc: SparkContext) -> None:
 # -- fusion ----------------------------------------------------------------------------
 
 
+@pytest.mark.in_process
 def test_python_steps_are_fused(sc: SparkContext, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rdd_util, "use_native", False)
     calls: list[int] = []
@@ -169,6 +170,7 @@ def test_python_steps_are_fused(sc: SparkContext, monkeypatch: pytest.MonkeyPatc
     assert isinstance(ranged, PipelinedRDD) and ranged._depth == 2
 
 
+@pytest.mark.in_process
 def test_cache_breaks_the_pipeline(sc: SparkContext, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rdd_util, "use_native", False)
     runs: list[int] = []
@@ -325,6 +327,7 @@ def test_collect_count_take_first(sc: SparkContext) -> None:
     assert not sc.parallelize([1]).isEmpty()
 
 
+@pytest.mark.in_process
 def test_take_scans_partitions_progressively(
     sc: SparkContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:

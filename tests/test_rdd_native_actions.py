@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from operator import add
 from typing import Any
@@ -155,6 +156,7 @@ def test_sort_then_index_runs_without_python(sc: SparkContext) -> None:
     assert _native.python_partition_calls() > before  # an unprovable keyfunc runs in Python
 
 
+@pytest.mark.in_process
 def test_take_computes_only_what_it_needs(sc: SparkContext) -> None:
     seen: list[int] = []
 
@@ -192,3 +194,90 @@ def test_sampling_is_native_and_repeatable(sc: SparkContext) -> None:
     picked = rdd.takeSample(False, 10, 3)
     assert len(set(picked)) == 10 and picked == rdd.takeSample(False, 10, 3)
     assert _native.python_partition_calls() == before
+
+
+def _reference_histogram(values: list[Any], edges: list[Any]) -> list[int]:
+    """PySpark's bucket rule, in plain Python."""
+    import bisect
+
+    counts = [0] * (len(edges) - 1)
+    for x in values:
+        if x is None or (isinstance(x, float) and math.isnan(x)):
+            continue
+        if x < edges[0] or x > edges[-1]:
+            continue
+        i = len(counts) - 1 if x == edges[-1] else bisect.bisect_right(edges, x) - 1
+        counts[i] += 1
+    return counts
+
+
+def test_histogram_runs_without_python(sc: SparkContext) -> None:
+    values: list[Any] = [3, 7.5, None, float("nan"), -2, 10, 10.0, 4, True, 2.25, 9.999] * 20
+    rdd = sc.parallelize(values, 4)
+    before = _native.python_partition_calls()
+    edges, counts = rdd.histogram(4)
+    assert edges == [-2, 1, 4, 7, 10]  # an integer step, as PySpark makes it
+    assert counts == _reference_histogram(values, edges)
+    given = [-5, 0, 2.5, 7.5, 9]
+    assert rdd.histogram(given) == (given, _reference_histogram(values, given))
+    ints = sc.parallelize(list(range(-10, 91)), 3)
+    assert ints.histogram(5) == ([-10, 10, 30, 50, 70, 90], [20, 20, 20, 20, 21])
+    assert _native.python_partition_calls() == before  # no Python step ran
+
+
+def test_histogram_bad_input_and_python_objects(sc: SparkContext) -> None:
+    from decimal import Decimal
+
+    with pytest.raises(ValueError, match="can not generate buckets from empty RDD"):
+        sc.parallelize([None, float("nan")], 2).histogram(3)
+    with pytest.raises(ValueError, match="infinite value"):
+        sc.parallelize([1.0, float("inf")], 2).histogram(3)
+    with pytest.raises(TypeError, match="'<' not supported between instances of 'str' and 'int'"):
+        sc.parallelize(["a", "b"], 2).histogram([0, 1])
+    decimals = [Decimal("0.5"), Decimal("1.5"), Decimal("2.5"), Decimal("2.5")]
+    rdd = sc.parallelize(decimals, 2)
+    assert rdd.histogram([0, 1, 2, 3]) == ([0, 1, 2, 3], [1, 1, 2])
+    assert rdd.histogram(2) == ([Decimal("0.5"), Decimal("1.5"), Decimal("2.5")], [1, 3])
+
+
+def test_sample_by_key_is_native_repeatable_and_per_key(sc: SparkContext) -> None:
+    pairs = [(k, i) for k in ("a", "b", ("t", 1)) for i in range(2000)]
+    rdd = sc.parallelize(pairs, 4)
+    fractions = {"a": 0.5, "b": 0.05, ("t", 1): 0.0}
+    before = _native.python_partition_calls()
+    sample = rdd.sampleByKey(False, fractions, 11).collect()
+    assert _native.python_partition_calls() == before  # no Python step ran
+    assert sample == rdd.sampleByKey(False, fractions, 11).collect()  # the seed decides
+    counts = defaultdict(int)
+    for k, _ in sample:
+        counts[k] += 1
+    assert 850 < counts["a"] < 1150 and 50 < counts["b"] < 150 and counts[("t", 1)] == 0
+    assert set(sample) <= set(pairs)
+    with_replacement = rdd.sampleByKey(True, {"a": 2.0, "b": 0.0, ("t", 1): 1.0}, 5).collect()
+    n = defaultdict(int)
+    for k, _ in with_replacement:
+        n[k] += 1
+    assert 3600 < n["a"] < 4400 and n["b"] == 0 and 1700 < n[("t", 1)] < 2300
+
+
+def test_sample_by_key_bad_input(sc: SparkContext) -> None:
+    rdd = sc.parallelize([("a", 1), ("zz", 2)], 2)
+    with pytest.raises(SparkException) as info:
+        rdd.sampleByKey(False, {"a": 0.5}, 1).collect()
+    assert isinstance(info.value.__cause__, KeyError) and info.value.__cause__.args == ("zz",)
+    with pytest.raises(ValueError, match="Negative fraction value"):
+        rdd.sampleByKey(False, {"a": -0.5})
+
+    class Token:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def __hash__(self) -> int:
+            return hash(self.name)
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Token) and other.name == self.name
+
+    objects = sc.parallelize([(Token("x"), i) for i in range(100)], 2)
+    kept = objects.sampleByKey(False, {Token("x"): 1.0}, 3).count()  # sampled by Python
+    assert kept == 100

@@ -263,6 +263,7 @@ def test_consecutive_transforms_are_fused(ssc: StreamingContext) -> None:
     assert out == [["3", "4"]]
 
 
+@pytest.mark.in_process
 def test_cache_and_shared_stream(ssc: StreamingContext) -> None:
     calls: list[int] = []
 

@@ -42,6 +42,7 @@ def test_running_sum_emitted_every_batch(ssc: StreamingContext, engine_mode: str
     ]
 
 
+@pytest.mark.in_process
 def test_update_function_arguments(ssc: StreamingContext) -> None:
     calls: list[tuple[list[int], Optional[int]]] = []
 
@@ -62,6 +63,7 @@ def test_update_function_arguments(ssc: StreamingContext) -> None:
     assert out == [[("a", 6)]] * 3
 
 
+@pytest.mark.in_process
 def test_new_values_grouped_across_partitions(ssc: StreamingContext) -> None:
     seen: list[tuple[list[int], Optional[list[int]]]] = []
 
@@ -117,6 +119,7 @@ def test_initial_rdd(ssc: StreamingContext) -> None:
     assert sort_all(out) == [[("a", 11), ("b", 2), ("c", 5)], [("a", 11), ("b", 2), ("c", 5)]]
 
 
+@pytest.mark.in_process
 def test_initial_state_as_list(ssc: StreamingContext) -> None:
     seen: list[tuple[str, list[int], Any]] = []
 
@@ -190,6 +193,7 @@ def test_state_after_reduce_by_key(ssc: StreamingContext, engine_mode: str) -> N
     assert sort_all(out) == [[("x", 2), ("y", 1)], [("x", 2), ("y", 2)]]
 
 
+@pytest.mark.in_process
 def test_failed_update_fails_only_its_batch(ssc: StreamingContext) -> None:
     calls: list[list[Any]] = []
 

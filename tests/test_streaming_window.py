@@ -261,6 +261,7 @@ def test_inverse_path_num_partitions(ssc: StreamingContext) -> None:
     assert sizes == [3, 4, 3, 4]
 
 
+@pytest.mark.in_process
 def test_inverse_failure_fails_one_batch_then_recomputes(ssc: StreamingContext) -> None:
     failures: list[int] = []
 

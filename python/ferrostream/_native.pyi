@@ -20,7 +20,9 @@ __all__ = [
     "Rdd",
     "StreamingEngine",
     "__version__",
+    "decode_partition",
     "duration_ms",
+    "encode_partition",
     "kafka_rdd",
     "kafka_secret_keys",
     "local_path",
@@ -57,11 +59,22 @@ def portable_hash(x: Any) -> int:
 
 @final
 class EngineContext:
-    """The engine side of a SparkContext: a worker pool of ``parallelism`` threads."""
+    """The engine side of a SparkContext: ``parallelism`` threads, and with ``workers`` as
+    many Python worker processes started by ``(program, args, env)`` (a task whose worker
+    dies runs up to ``attempts`` times)."""
 
-    def __new__(cls, parallelism: int) -> EngineContext: ...
+    def __new__(
+        cls,
+        parallelism: int,
+        workers: tuple[str, list[str], list[tuple[str, str]]] | None = None,
+        attempts: int = 4,
+        start_timeout_s: float = 60.0,
+    ) -> EngineContext: ...
     @property
     def parallelism(self) -> int: ...
+    @property
+    def worker_pids(self) -> list[int]:
+        """Process ids of the live Python worker processes (empty when in-process)."""
     @property
     def host_key_calls(self) -> int:
         """Calls into Python for batches of keys with Python objects (hash, equality, order):
@@ -183,6 +196,12 @@ class Rdd:
     def sample_range(self, lb: float, ub: float, seed: int) -> Rdd:
         """The records whose seeded draw falls in ``[lb, ub)``: ranges of one seed split the
         records disjointly (``randomSplit``)."""
+    def sample_by_key(
+        self, with_replacement: bool, fractions: list[tuple[Any, float]], seed: int
+    ) -> Optional[Rdd]:
+        """``sampleByKey``: each ``(k, v)`` record kept with ``fractions``' fraction for ``k``
+        (a job fails with ``KeyError`` for a key without one), or None when a key of
+        ``fractions`` is a Python object."""
     def cartesian(self, other: Rdd) -> Rdd:
         """Every pair; partition ``i * other_partitions + j`` pairs partitions ``i`` and ``j``."""
     def sort_by_key(self, ascending: bool, num_partitions: int) -> Rdd:
@@ -205,6 +224,12 @@ class Rdd:
         """Per partition ``(n, mu, m2, max, min)`` as ``StatCounter.merge`` computes them
         (``max``/``min`` None when no value beat the initial infinities), or None when
         Python must compute them."""
+    def histogram_range(self) -> Optional[tuple[Any, ...]]:
+        """``histogram(n)``'s range: ``("bounds", lo, hi)``, ``("empty",)`` (only None and
+        NaN) or ``("not-numbers",)``; None when a value is a Python object."""
+    def histogram_counts(self, edges: list[Any]) -> Optional[list[int]]:
+        """Bucket counts for sorted ``edges`` (Python's ordering; None and NaN skipped), or
+        None when a value or an edge is a Python object."""
     def reduce_partitions(
         self, expr: Any, zero: Optional[tuple[Any, ...]] = None
     ) -> Optional[list[Any]]:
@@ -385,6 +410,12 @@ def native_stats() -> dict[str, int]:
 
 def reset_native_stats() -> None:
     """Set the counters of :func:`native_stats` to zero."""
+
+def encode_partition(records: Any) -> bytes:
+    """Records (any iterable) as one encoded partition (a worker's task output)."""
+
+def decode_partition(data: bytes) -> list[Any]:
+    """An encoded partition as a list of records (a worker's task input)."""
 
 def reset_log_cache() -> None:
     """Forget the Python logger levels cached by the engine's log bridge (engine ``log``

@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
+import bisect
 import copy
 import heapq
+import math
 import random
 import sys
 from collections import defaultdict
@@ -481,25 +483,10 @@ class ActionsMixin:
         >>> rdd.histogram([0, 5, 25, 50])
         ([0, 5, 25, 50], [5, 20, 26])
         """
-        import bisect
-        import math
-
         if isinstance(buckets, int) and not isinstance(buckets, bool):
             if buckets < 1:
                 raise ValueError("number of buckets must be >= 1")
-
-            def valid(x: Any) -> bool:
-                return x is not None and not (isinstance(x, float) and math.isnan(x))
-
-            def bounds(it: Iterator[Any]) -> tuple[Any, Any] | None:
-                xs = [x for x in it if valid(x)]
-                return (min(xs), max(xs)) if xs else None
-
-            ranges = [r for r in self._per_partition(bounds) if r is not None]
-            if not ranges:
-                raise ValueError("can not generate buckets from empty RDD")
-            lo = min(r[0] for r in ranges)
-            hi = max(r[1] for r in ranges)
+            lo, hi = self._histogram_range()
             if math.isinf(lo) or math.isinf(hi):
                 raise ValueError("Can not generate buckets with infinite value")
             if lo == hi:
@@ -523,23 +510,27 @@ class ActionsMixin:
                 raise ValueError("buckets should be sorted")
             if len(set(edges)) != len(edges):
                 raise ValueError("buckets should not contain duplicated values")
-        nb = len(edges) - 1
+        counts = self._jrdd.histogram_counts(edges)
+        if counts is None:  # Python objects: counted by Python, one call per partition
+            counts = _python_histogram_counts(self, edges)
+        return edges, counts
 
-        def count(it: Iterator[Any]) -> list[int]:
-            counts = [0] * nb
-            for x in it:
-                if x is None or (isinstance(x, float) and math.isnan(x)):
-                    continue
-                if x < edges[0] or x > edges[-1]:
-                    continue
-                i = nb - 1 if x == edges[-1] else bisect.bisect_right(edges, x) - 1
-                counts[i] += 1
-            return counts
+    def _histogram_range(self: RDD[Any]) -> tuple[Any, Any]:
+        """``(min, max)`` of the values that are not None or NaN (natively for numbers)."""
+        found = self._jrdd.histogram_range()
+        if found is not None and found[0] == "bounds":
+            return found[1], found[2]
+        if found is not None and found[0] == "empty":
+            raise ValueError("can not generate buckets from empty RDD")
 
-        totals = [0] * nb
-        for part in self._per_partition(count):
-            totals = [a + b for a, b in zip(totals, part)]
-        return edges, totals
+        def bounds(it: Iterator[Any]) -> tuple[Any, Any] | None:
+            xs = [x for x in it if not _histogram_skips(x)]
+            return (min(xs), max(xs)) if xs else None
+
+        ranges = [r for r in self._per_partition(bounds) if r is not None]
+        if not ranges:
+            raise ValueError("can not generate buckets from empty RDD")
+        return min(r[0] for r in ranges), max(r[1] for r in ranges)
 
     def countApprox(self: RDD[Any], timeout: int, confidence: float = 0.95) -> int:
         """The exact count (computed in full)."""
@@ -572,3 +563,26 @@ def _to_text(x: Any) -> str:
     if isinstance(x, (bytes, bytearray)):
         return bytes(x).decode("utf-8", "replace")
     return str(x)
+
+
+def _histogram_skips(x: Any) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def _python_histogram_counts(rdd: RDD[Any], edges: list[Any]) -> list[int]:
+    """``histogram``'s bucket counts for values the engine cannot order (Python objects)."""
+    nb = len(edges) - 1
+
+    def count(it: Iterator[Any]) -> list[int]:
+        counts = [0] * nb
+        for x in it:
+            if _histogram_skips(x) or x < edges[0] or x > edges[-1]:
+                continue
+            i = nb - 1 if x == edges[-1] else bisect.bisect_right(edges, x) - 1
+            counts[i] += 1
+        return counts
+
+    totals = [0] * nb
+    for part in rdd._per_partition(count):
+        totals = [a + b for a, b in zip(totals, part)]
+    return totals

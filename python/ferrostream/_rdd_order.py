@@ -223,6 +223,11 @@ class OrderMixin:
                 raise ValueError(f"Negative fraction value: {fraction} for key {key!r}")
         if seed is None:
             seed = random.randint(0, sys.maxsize)
+        items = [(k, float(f)) for k, f in fractions.items()]
+        native = self._jrdd.sample_by_key(bool(withReplacement), items, seed & (2**64 - 1))
+        if native is not None:
+            return self._wrap(native, "PythonRDD", "sampleByKey")
+        # Keys that are Python objects: sampled by Python, one call per partition.
         samplers = {k: Sampler(bool(withReplacement), float(f), seed) for k, f in fractions.items()}
 
         def run(split: int, it: Iterable[Any]) -> Iterator[Any]:

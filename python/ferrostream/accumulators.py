@@ -67,8 +67,9 @@ COMPLEX_ACCUMULATOR_PARAM: AccumulatorParam[complex] = AddingAccumulatorParam(0.
 class Accumulator(Generic[T]):
     """A shared variable that tasks can only add to; the driver reads ``.value``.
 
-    ferrostream runs tasks in threads of the driver process, so updates are applied
-    directly (under a lock) rather than merged when a task ends.
+    Tasks that run in the driver's interpreter add to it directly (under a lock); tasks in
+    Python worker processes add to the worker's copy, and the driver merges each finished
+    task's updates once, as Spark does.
 
     Examples
     --------
@@ -106,6 +107,8 @@ class Accumulator(Generic[T]):
         """Add ``term`` to the value."""
         with self._lock:
             self._value = self.accum_param.addInPlace(self._value, term)
+        if _in_worker:
+            _touched[self.aid] = self
 
     def __iadd__(self, term: T) -> Accumulator[T]:
         self.add(term)
@@ -128,6 +131,38 @@ def _restore(aid: int, zero: Any, accum_param: AccumulatorParam[Any]) -> Accumul
     if live is not None:
         return live
     return Accumulator(aid, zero, accum_param)
+
+
+# In a Python worker process: the accumulators the running task added to.
+_in_worker = False
+_touched: dict[int, Accumulator[Any]] = {}
+
+
+def _enter_worker() -> None:
+    """This process is a Python worker: tasks' updates are collected, not kept."""
+    global _in_worker
+    _in_worker = True
+
+
+def _task_updates() -> dict[int, Any]:
+    """In a worker: the updates of the task that just ended, by accumulator id; the worker's
+    copies go back to zero for the next task."""
+    updates = {}
+    for aid, acc in _touched.items():
+        with acc._lock:
+            updates[aid] = acc._value
+            acc._value = acc.accum_param.zero(acc._value)
+    _touched.clear()
+    return updates
+
+
+def _merge_updates(updates: dict[int, Any]) -> None:
+    """In the driver: add a finished task's updates to the live accumulators."""
+    for aid, value in updates.items():
+        with _registry_lock:
+            acc = _registry.get(aid)
+        if acc is not None:
+            acc.add(value)
 
 
 def _new_accumulator(value: Any, accum_param: Any = None) -> Accumulator[Any]:

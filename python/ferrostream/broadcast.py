@@ -34,9 +34,9 @@ def _restore(bid: int, value: Any) -> Broadcast[Any]:
 class Broadcast(Generic[T]):
     """A read-only variable created with :meth:`SparkContext.broadcast`.
 
-    Read it with ``.value``, inside or outside of tasks. ferrostream runs tasks in
-    threads of the driver process, so the value is shared, not copied: treat it as
-    read-only.
+    Read it with ``.value``, inside or outside of tasks. Functions that run in the driver
+    share the driver's value; Python worker processes get a copy, sent to each worker once
+    however many functions use it. Treat it as read-only.
 
     Examples
     --------

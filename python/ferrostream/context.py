@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from ferrostream import _workers
 from ferrostream.accumulators import Accumulator, AccumulatorParam, _new_accumulator
 from ferrostream.broadcast import Broadcast
 from ferrostream.conf import SparkConf, _system_properties
@@ -76,6 +77,14 @@ def _parse_master(master: str) -> int:
     return int(threads)  # the engine refuses 0 threads with Spark's message
 
 
+def _parse_attempts(master: str) -> int | None:
+    """``F`` of ``local[N, F]``: the attempts of a failed task."""
+    m = _LOCAL_RE.fullmatch(master.strip())
+    if m is None or m.group(2) is None:
+        return None
+    return int(m.group(2))
+
+
 def _call_site() -> tuple[str, str, int]:
     """(ferrostream function called by the user, user file, user line) for error texts."""
     frame = sys._getframe(1)
@@ -99,14 +108,19 @@ class SparkContext:
     Parameters
     ----------
     master : str, optional
-        ``local`` (one thread), ``local[N]`` or ``local[*]`` (one thread per CPU). Defaults to
-        ``local[*]`` (or the ``--master`` of ``ferrostream-submit``), as in PySpark.
+        ``local`` (one thread), ``local[N]`` or ``local[*]`` (one thread per CPU), or
+        ``local[N, F]`` (a task whose Python worker dies runs up to F times). Defaults to
+        ``local[*]`` (or the ``--master`` of ``ferrostream-submit``), as in PySpark. With N > 1,
+        Python functions run in N worker processes (started by ``PYSPARK_PYTHON`` or this
+        interpreter); ``spark.ferrostream.python.workers`` (``auto``, ``processes``,
+        ``in-process``) chooses explicitly.
     appName : str, optional
         A name for the application. Defaults to ``pyspark-shell`` (or the script's name under
         ``ferrostream-submit``), as in PySpark.
     sparkHome, pyFiles, environment, batchSize, serializer, conf, gateway, jsc, ...
         As in PySpark. ``conf`` settings are used where ``master``/``appName`` are not
-        given; ``environment`` is recorded for executors (tasks run in this process).
+        given; ``environment`` (and ``spark.executorEnv.*``) is set in the Python worker
+        processes.
 
     Examples
     --------
@@ -180,10 +194,10 @@ class SparkContext:
             self._conf.setIfMissing("spark.rdd.compress", "True")
             self._checkpoint_dir: str | None = None
             self._local = threading.local()
-            self._ectx = _native().EngineContext(threads)
+            self._start_files()
+            self._ectx = self._engine_context(threads, _parse_attempts(self.master))
             self._stopped = False
             self._call_site = _call_site()
-            self._start_files()
             SparkContext._active_spark_context = self
         try:
             # spark.files: set by ``ferrostream-submit --files`` (spark-submit's --files).
@@ -199,6 +213,18 @@ class SparkContext:
     # -- lifecycle -------------------------------------------------------------------
 
     PACKAGE_EXTENSIONS: ClassVar[tuple[str, ...]] = (".zip", ".egg", ".jar")
+
+    def _engine_context(self, threads: int, attempts: int | None) -> Any:
+        """The engine's context: Python functions in worker processes or in this
+        interpreter, as ``spark.ferrostream.python.workers`` says (see
+        :mod:`ferrostream._workers`)."""
+        mode = self._conf.get(_workers.WORKERS_CONF) or os.environ.get(_workers.WORKERS_ENV, "auto")
+        if threads < 1 or not _workers.use_processes(mode, threads):
+            return _native().EngineContext(threads)
+        command = _workers.worker_command(self.pythonExec, self._files_root, self.environment)
+        return _native().EngineContext(
+            threads, workers=command, attempts=attempts or _workers.DEFAULT_ATTEMPTS
+        )
 
     def _start_files(self) -> None:
         """The context's root directory for added files (``SparkFiles.getRootDirectory()``),

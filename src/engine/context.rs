@@ -94,6 +94,7 @@ impl EngineContext {
     /// Mark the context stopped (its SparkContext was stopped): nothing new may use it.
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
+        self.executor.shutdown();
     }
 
     pub fn is_stopped(&self) -> bool {

@@ -56,10 +56,21 @@ pub enum EngineError {
     /// that `TypeError` as the cause.
     #[error("unhashable type: '{0}'")]
     Unhashable(&'static str),
+    /// A key looked up in a user's mapping that has no entry for it (`sampleByKey`'s
+    /// fractions): Python's `KeyError` as the job's cause, as PySpark's worker raises it.
+    #[error("KeyError: {repr}")]
+    MissingKey {
+        key: crate::engine::value::Value,
+        repr: String,
+    },
     /// Bytes that were to be decoded as UTF-8 are not (a `UnicodeDecodeError` in Python, as
     /// the host's own decoder raises it), with where they came from.
     #[error("{context}")]
     Utf8 { context: String, bytes: Vec<u8> },
+    /// A Python worker process could not start or died (a SparkException), with what
+    /// happened and what the worker printed.
+    #[error("{0}")]
+    Worker(String),
     /// A bug: an invariant that should hold did not (never a panic across the boundary).
     #[error("internal error: {0}")]
     Internal(String),

@@ -6,6 +6,11 @@ use std::any::Any;
 use crate::engine::error::Result;
 use crate::engine::value::Value;
 
+/// Calls of host partition functions so far, in this process or on worker processes (tests
+/// prove native paths with it).
+pub static HOST_PARTITION_CALLS: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(0);
+
 /// A narrow step over one whole partition, e.g. a fused chain of Python `map`/`filter`s.
 /// Called once per partition, never per record.
 pub trait PartitionFn: Send + Sync {
@@ -18,6 +23,20 @@ pub trait PartitionFn: Send + Sync {
         out.truncate(limit);
         Ok(out)
     }
+
+    /// The function as bytes a worker process of the same host can load (Python: the
+    /// cloudpickled function), or `None` when it can only run in this process.
+    fn payload(&self) -> Option<Result<Payload>> {
+        None
+    }
+}
+
+/// A host function as another process of the host loads it: its own bytes, and the shared
+/// values it refers to (Python: broadcast variables), each sent to a worker once however many
+/// functions refer to it.
+pub struct Payload {
+    pub function: Vec<u8>,
+    pub shared: Vec<(u64, std::sync::Arc<[u8]>)>,
 }
 
 /// A user partitioning function (`partitionBy(n, partitionFunc)`): for a batch of keys,
@@ -51,4 +70,11 @@ pub trait HostRuntime: Send + Sync {
 
     /// `bisect.bisect_left(bounds, k)` for each key (`bounds` sorted ascending).
     fn bisect_left(&self, bounds: &[&Value], keys: &[&Value]) -> Result<Vec<usize>>;
+}
+
+/// Turns host objects into bytes and back (for Python: cloudpickle), a partition at a time:
+/// for checkpointed state and for partitions sent to worker processes.
+pub trait HostCodec: Send + Sync {
+    fn pickle(&self, values: &[&Value]) -> Result<Vec<u8>>;
+    fn unpickle(&self, bytes: &[u8]) -> Result<Vec<Value>>;
 }

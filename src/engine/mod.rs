@@ -18,3 +18,4 @@ pub mod step;
 pub mod stream;
 pub mod textio;
 pub mod value;
+pub mod wire;

@@ -198,7 +198,7 @@ pub fn value_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny
 }
 
 /// `ferrostream.resultiterable.ResultIterable`, imported once.
-fn result_iterable(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+pub(crate) fn result_iterable(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     static CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
     CLASS.import(py, "ferrostream.resultiterable", "ResultIterable")
 }

@@ -57,13 +57,21 @@ pub fn run_detached<T: Send + 'static>(
             let _ = tx.send(outcome);
         })
         .map_err(|e| to_pyerr(py, EngineError::io("cannot start a worker thread", e)))?;
-    wait_detached(py, move || match rx.recv_timeout(SIGNAL_POLL) {
+    let result = wait_detached(py, move || match rx.recv_timeout(SIGNAL_POLL) {
         Ok(outcome) => outcome.map(Some),
         Err(mpsc::RecvTimeoutError::Timeout) => Ok(None),
         Err(mpsc::RecvTimeoutError::Disconnected) => Err(EngineError::Internal(
             "engine work ended without a result".into(),
         )),
-    })
+    });
+    if let Err(e) = &result {
+        if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
+            // The abandoned action's Python functions stop too (workers running them are
+            // killed and replaced), so a function that never returns does not hold a worker.
+            crate::engine::exec::cancel_running_tasks();
+        }
+    }
+    result
 }
 
 /// The text of a panic payload.

@@ -69,6 +69,12 @@ fn user_pyerr(py: Python<'_>, e: &EngineError) -> Option<PyErr> {
             EngineError::Reported(inner) => cur = inner,
             EngineError::Utf8 { bytes, .. } => return Some(unicode_error(py, bytes)),
             EngineError::Unhashable(_) => return Some(PyTypeError::new_err(cur.to_string())),
+            EngineError::MissingKey { key, .. } => {
+                return Some(match crate::python::conv::value_to_py(py, key) {
+                    Ok(k) => pyo3::exceptions::PyKeyError::new_err(k.unbind()),
+                    Err(e) => e,
+                })
+            }
             _ => return None,
         }
     }
@@ -136,7 +142,8 @@ fn to_pyerr_ref(py: Python<'_>, e: &EngineError) -> PyErr {
         EngineError::User(_)
         | EngineError::Job { .. }
         | EngineError::Utf8 { .. }
-        | EngineError::Unhashable(_) => {
+        | EngineError::Unhashable(_)
+        | EngineError::MissingKey { .. } => {
             match user_pyerr(py, e) {
                 Some(cause)
                     if cause.is_instance_of::<PyKeyboardInterrupt>(py)
@@ -178,7 +185,7 @@ fn to_pyerr_ref(py: Python<'_>, e: &EngineError) -> PyErr {
                 _ => PyOSError::new_err(msg),
             }
         }
-        EngineError::Source(m) => SparkException::new_err(m.clone()),
+        EngineError::Source(m) | EngineError::Worker(m) => SparkException::new_err(m.clone()),
         EngineError::Internal(m) => {
             PyRuntimeError::new_err(format!("ferrostream internal error: {m}"))
         }

@@ -10,6 +10,7 @@ mod rdd;
 mod state;
 mod streaming;
 mod udf;
+mod workers;
 
 use std::sync::OnceLock;
 
@@ -59,5 +60,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(args::native_stats, m)?)?;
     m.add_function(wrap_pyfunction!(args::reset_native_stats, m)?)?;
     m.add_function(wrap_pyfunction!(reset_log_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(workers::encode_partition, m)?)?;
+    m.add_function(wrap_pyfunction!(workers::decode_partition, m)?)?;
     Ok(())
 }

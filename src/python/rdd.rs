@@ -7,11 +7,14 @@ use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 
 use crate::engine::context::EngineContext;
+use crate::engine::exec::{PoolConfig, ProcessExecutor, WorkerCommand};
 use crate::engine::expr::Expr;
+use crate::engine::host::PartitionFn;
 use crate::engine::ops::actions;
 use crate::engine::ops::keyed::KeyOp;
 use crate::engine::ops::sample::SampleMode;
 use crate::engine::rdd::{Partitioner, Partitioning, Rdd};
+use crate::engine::shuffle::MemoryShuffle;
 use crate::engine::step::{NativeKind, Step};
 use crate::engine::value::Value;
 use crate::python::conv::{
@@ -20,19 +23,60 @@ use crate::python::conv::{
 use crate::python::detach::run_detached;
 use crate::python::errors::IntoPyResult;
 use crate::python::udf::{PyKeyPartitioner, PyPartitionFn};
+use crate::python::workers::PyWorkerHost;
 
 #[pyclass(frozen, name = "EngineContext", module = "ferrostream._native")]
 pub struct PyEngineContext {
     pub inner: Arc<EngineContext>,
 }
 
+/// `(program, args, env)`: how a Python worker process is started.
+type WorkerSpec = (String, Vec<String>, Vec<(String, String)>);
+
 #[pymethods]
 impl PyEngineContext {
+    /// `workers`: `(program, args, env)` starting a Python worker process; given, the
+    /// context's Python functions run on `parallelism` worker processes (a task whose worker
+    /// dies runs up to `attempts` times), otherwise in this interpreter.
     #[new]
-    fn new(py: Python<'_>, parallelism: usize) -> PyResult<Self> {
-        let inner = EngineContext::new(parallelism).py_err(py)?;
+    #[pyo3(signature = (parallelism, workers=None, attempts=4, start_timeout_s=60.0))]
+    fn new(
+        py: Python<'_>,
+        parallelism: usize,
+        workers: Option<WorkerSpec>,
+        attempts: usize,
+        start_timeout_s: f64,
+    ) -> PyResult<Self> {
+        let inner = match workers {
+            None => EngineContext::new(parallelism).py_err(py)?,
+            Some((program, args, env)) => {
+                if parallelism == 0 {
+                    return EngineContext::new(0)
+                        .py_err(py)
+                        .map(|inner| PyEngineContext { inner });
+                }
+                let config = PoolConfig {
+                    workers: parallelism,
+                    attempts,
+                    command: WorkerCommand {
+                        program: program.into(),
+                        args,
+                        env,
+                    },
+                    start_timeout: std::time::Duration::from_secs_f64(start_timeout_s.max(0.1)),
+                };
+                let exec = ProcessExecutor::new(config, Arc::new(PyWorkerHost)).py_err(py)?;
+                EngineContext::with_services(Arc::new(exec), Arc::new(MemoryShuffle))
+            }
+        };
         inner.set_host_runtime(Arc::new(PyHostRuntime));
         Ok(PyEngineContext { inner })
+    }
+
+    /// Process ids of the live Python worker processes (empty when functions run in-process).
+    #[getter]
+    fn worker_pids(&self) -> Vec<u32> {
+        self.inner.executor().worker_pids()
     }
 
     #[getter]
@@ -85,6 +129,14 @@ fn callable(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Py<PyAny>> {
         )));
     }
     Ok(obj.clone().unbind())
+}
+
+impl PyRdd {
+    /// A Python partition function placed on this RDD's executor (a worker process or here).
+    fn host_fn(&self, f: Py<PyAny>) -> Arc<dyn PartitionFn> {
+        let f: Arc<dyn PartitionFn> = Arc::new(PyPartitionFn(f));
+        self.inner.context().executor().place_host_fn(f)
+    }
 }
 
 #[pymethods]
@@ -144,10 +196,11 @@ impl PyRdd {
         preserves_partitioning: bool,
     ) -> PyResult<Self> {
         let f = callable(func, "func")?;
-        Ok(wrap(self.inner.with_step_keeping(
-            Step::Host(Arc::new(PyPartitionFn(f))),
-            preserves_partitioning,
-        )))
+        let f = self.host_fn(f);
+        Ok(wrap(
+            self.inner
+                .with_step_keeping(Step::Host(f), preserves_partitioning),
+        ))
     }
 
     /// `(kind, num_partitions, func)`: kind is "hash" (func None), "func" (the user's
@@ -256,7 +309,7 @@ impl PyRdd {
                 kind.arity()
             )));
         }
-        let fallback = Arc::new(PyPartitionFn(callable(fallback, "fallback")?));
+        let fallback = self.host_fn(callable(fallback, "fallback")?);
         let step = Step::Native {
             kind,
             expr: Arc::new(expr),
@@ -375,6 +428,30 @@ impl PyRdd {
         wrap(self.inner.sample(mode, seed))
     }
 
+    /// `sampleByKey`: `(k, v)` records kept with `fractions[k]` each; None when a key of
+    /// `fractions` holds a Python object (the facade samples in Python then).
+    fn sample_by_key(
+        &self,
+        py: Python<'_>,
+        with_replacement: bool,
+        fractions: Vec<(Bound<'_, PyAny>, f64)>,
+        seed: u64,
+    ) -> PyResult<Option<Self>> {
+        let mut map = crate::engine::value::KeyMap::default();
+        for (k, f) in fractions {
+            let key = py_to_value(&k).py_err(py)?;
+            if key.has_host() {
+                return Ok(None);
+            }
+            map.insert(crate::engine::value::Key::new(key).py_err(py)?, f);
+        }
+        let mode = SampleMode::ByKey {
+            fractions: Arc::new(map),
+            with_replacement,
+        };
+        Ok(Some(wrap(self.inner.sample(mode, seed))))
+    }
+
     /// The records whose seeded draw is in `[lb, ub)` (`randomSplit`).
     fn sample_range(&self, lb: f64, ub: f64, seed: u64) -> Self {
         wrap(self.inner.sample(SampleMode::Range(lb, ub), seed))
@@ -450,6 +527,40 @@ impl PyRdd {
     }
 
     /// Per-partition `(n, mu, m2, max, min)` for numbers, or None.
+    /// `histogram(n)`'s range of the values: `("bounds", lo, hi)`, `("empty",)` (only None
+    /// and NaN) or `("not-numbers",)`; None when a value is a Python object.
+    fn histogram_range<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        use crate::engine::ops::histogram::{range, Range};
+        let rdd = self.inner.clone();
+        let Some(found) = run_detached(py, move || range(&rdd))? else {
+            return Ok(None);
+        };
+        let items = match found {
+            Range::Empty => vec!["empty".into_pyobject(py)?.into_any()],
+            Range::NotNumbers => vec!["not-numbers".into_pyobject(py)?.into_any()],
+            Range::Bounds(lo, hi) => vec![
+                "bounds".into_pyobject(py)?.into_any(),
+                value_to_py(py, &lo)?,
+                value_to_py(py, &hi)?,
+            ],
+        };
+        PyTuple::new(py, items).map(Some)
+    }
+
+    /// The bucket counts of `histogram` for sorted `edges`; None when a value (or an edge) is
+    /// a Python object.
+    fn histogram_counts(
+        &self,
+        py: Python<'_>,
+        edges: &Bound<'_, PyAny>,
+    ) -> PyResult<Option<Vec<u64>>> {
+        let edges = py_to_partition(edges).py_err(py)?;
+        let rdd = self.inner.clone();
+        run_detached(py, move || {
+            crate::engine::ops::histogram::counts(&rdd, &edges)
+        })
+    }
+
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
         let rdd = self.inner.clone();
         let Some(parts) = run_detached(py, move || actions::stats(&rdd))? else {
@@ -556,5 +667,5 @@ pub fn portable_hash(py: Python<'_>, x: &Bound<'_, PyAny>) -> PyResult<i64> {
 /// has been called in this process.
 #[pyfunction]
 pub fn python_partition_calls() -> u64 {
-    crate::python::udf::PARTITION_CALLS.load(std::sync::atomic::Ordering::Relaxed)
+    crate::engine::host::HOST_PARTITION_CALLS.load(std::sync::atomic::Ordering::Relaxed)
 }

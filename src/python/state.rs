@@ -6,93 +6,103 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
+use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::expr::Expr;
+use crate::engine::host::PartitionFn;
 use crate::engine::stream::state::{HostPairFn, HostPredicate, HostUpdateFn, UserFn};
 use crate::engine::value::Value;
 use crate::python::conv::{py_to_value, value_to_py};
 use crate::python::errors::user;
+use crate::python::udf::PyPartitionFn;
+
+/// A keyed stream's Python function, run as a partition function that the facade builds
+/// around the user's (`ferrostream._workers.<adapter>(f)`), placed on the context's executor:
+/// in a worker process or in this interpreter, one call per partition either way.
+struct Placed(Arc<dyn PartitionFn>);
+
+impl Placed {
+    fn new(ctx: &EngineContext, adapter: &str, f: Py<PyAny>) -> Result<Placed> {
+        let wrapped = Python::attach(|py| {
+            py.import("ferrostream._workers")
+                .and_then(|m| m.getattr(adapter))
+                .and_then(|a| a.call1((f,)))
+                .map(Bound::unbind)
+                .map_err(user)
+        })?;
+        Ok(Placed(
+            ctx.executor()
+                .place_host_fn(Arc::new(PyPartitionFn(wrapped))),
+        ))
+    }
+
+    /// The function over `records`, which must give one output per record.
+    fn call(&self, records: Vec<Value>) -> Result<Vec<Value>> {
+        let n = records.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let out = self.0.call(0, records)?;
+        if out.len() != n {
+            return Err(EngineError::Internal(format!(
+                "a keyed stream's function gave {} results for {n} inputs",
+                out.len()
+            )));
+        }
+        Ok(out)
+    }
+}
 
 /// `updateFunc(new_values, old_state)`.
-pub struct PyUpdateFn(pub Py<PyAny>);
+pub struct PyUpdateFn(Placed);
 
 impl HostUpdateFn for PyUpdateFn {
     fn update(&self, items: Vec<(Vec<Value>, Value)>) -> Result<Vec<Value>> {
-        Python::attach(|py| {
-            let f = self.0.bind(py);
-            items
-                .iter()
-                .map(|(new, old)| {
-                    let values = new
-                        .iter()
-                        .map(|v| value_to_py(py, v))
-                        .collect::<PyResult<Vec<_>>>()
-                        .and_then(|vs| PyList::new(py, vs))
-                        .map_err(user)?;
-                    let old = value_to_py(py, old).map_err(user)?;
-                    let out = f.call1((values, old)).map_err(user)?;
-                    py_to_value(&out)
-                })
-                .collect()
-        })
+        let records = items
+            .into_iter()
+            .map(|(new, old)| Value::pair(Value::List(new.into()), old))
+            .collect();
+        self.0.call(records)
     }
 }
 
-/// A two-argument function (`func`, `invFunc`).
-pub struct PyPairFn(pub Py<PyAny>);
+/// A two-argument function (`func`, `invFunc`): `apply` over pairs, `reduce` over groups.
+pub struct PyPairFn {
+    apply: Placed,
+    reduce: Placed,
+}
 
 impl HostPairFn for PyPairFn {
     fn apply(&self, pairs: Vec<(Value, Value)>) -> Result<Vec<Value>> {
-        Python::attach(|py| {
-            let f = self.0.bind(py);
-            pairs
-                .iter()
-                .map(|(a, b)| {
-                    let a = value_to_py(py, a).map_err(user)?;
-                    let b = value_to_py(py, b).map_err(user)?;
-                    py_to_value(&f.call1((a, b)).map_err(user)?)
-                })
-                .collect()
-        })
+        let records = pairs.into_iter().map(|(a, b)| Value::pair(a, b)).collect();
+        self.apply.call(records)
     }
 
     fn reduce(&self, groups: Vec<Vec<Value>>) -> Result<Vec<Value>> {
-        Python::attach(|py| {
-            let f = self.0.bind(py);
-            groups
-                .iter()
-                .map(|group| {
-                    let mut values = group.iter();
-                    let first = values
-                        .next()
-                        .ok_or_else(|| EngineError::Internal("reduce of an empty group".into()))?;
-                    let mut acc = value_to_py(py, first).map_err(user)?;
-                    for v in values {
-                        let v = value_to_py(py, v).map_err(user)?;
-                        acc = f.call1((acc, v)).map_err(user)?;
-                    }
-                    py_to_value(&acc)
-                })
-                .collect()
-        })
+        if groups.iter().any(|g| g.is_empty()) {
+            return Err(EngineError::Internal("reduce of an empty group".into()));
+        }
+        let records = groups.into_iter().map(|g| Value::List(g.into())).collect();
+        self.reduce.call(records)
     }
 }
 
-/// `filterFunc((key, value)) -> bool`.
-pub struct PyPredicate(pub Py<PyAny>);
+/// A one-argument predicate (`filterFunc`).
+pub struct PyPredicate(Placed);
 
 impl HostPredicate for PyPredicate {
     fn test(&self, items: Vec<Value>) -> Result<Vec<bool>> {
-        Python::attach(|py| {
-            let f = self.0.bind(py);
-            items
-                .iter()
-                .map(|x| {
-                    let x = value_to_py(py, x).map_err(user)?;
-                    f.call1((x,)).and_then(|r| r.is_truthy()).map_err(user)
-                })
-                .collect()
-        })
+        self.0
+            .call(items)?
+            .iter()
+            .map(|v| match v {
+                Value::Bool(b) => Ok(*b),
+                other => Err(EngineError::Internal(format!(
+                    "a filter's adapter gave a {}, not a bool",
+                    other.type_name()
+                ))),
+            })
+            .collect()
     }
 }
 
@@ -112,29 +122,39 @@ pub fn native_expr(expr: Option<&Bound<'_, PyAny>>, nargs: usize) -> Result<Opti
 }
 
 pub fn update_fn(
+    ctx: &EngineContext,
     f: Py<PyAny>,
     expr: Option<&Bound<'_, PyAny>>,
 ) -> Result<UserFn<dyn HostUpdateFn>> {
     Ok(UserFn {
         native: native_expr(expr, 2)?,
-        host: Arc::new(PyUpdateFn(f)),
+        host: Arc::new(PyUpdateFn(Placed::new(ctx, "update_partition", f)?)),
     })
 }
 
-pub fn pair_fn(f: Py<PyAny>, expr: Option<&Bound<'_, PyAny>>) -> Result<UserFn<dyn HostPairFn>> {
+pub fn pair_fn(
+    ctx: &EngineContext,
+    f: Py<PyAny>,
+    expr: Option<&Bound<'_, PyAny>>,
+) -> Result<UserFn<dyn HostPairFn>> {
+    let reduce = Python::attach(|py| f.clone_ref(py));
     Ok(UserFn {
         native: native_expr(expr, 2)?,
-        host: Arc::new(PyPairFn(f)),
+        host: Arc::new(PyPairFn {
+            apply: Placed::new(ctx, "apply_partition", f)?,
+            reduce: Placed::new(ctx, "reduce_partition", reduce)?,
+        }),
     })
 }
 
 pub fn predicate(
+    ctx: &EngineContext,
     f: Py<PyAny>,
     expr: Option<&Bound<'_, PyAny>>,
 ) -> Result<UserFn<dyn HostPredicate>> {
     Ok(UserFn {
         native: native_expr(expr, 1)?,
-        host: Arc::new(PyPredicate(f)),
+        host: Arc::new(PyPredicate(Placed::new(ctx, "filter_partition", f)?)),
     })
 }
 

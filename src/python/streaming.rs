@@ -159,7 +159,8 @@ impl PyStreamingEngine {
         initial: Option<Py<PyRdd>>,
         description: String,
     ) -> PyResult<usize> {
-        let update = update_fn(update, update_expr).py_err(py)?;
+        let ctx = self.inner.context();
+        let update = update_fn(ctx, update, update_expr).py_err(py)?;
         let initial = initial.map(|r| r.get().inner.clone());
         let state = StateStream::new(update, num_partitions, initial, description).py_err(py)?;
         self.inner.state_stream(parent, state).py_err(py)
@@ -183,10 +184,11 @@ impl PyStreamingEngine {
         num_partitions: usize,
         description: String,
     ) -> PyResult<usize> {
-        let func = pair_fn(func, func_expr).py_err(py)?;
-        let inv = pair_fn(inv, inv_expr).py_err(py)?;
+        let ctx = self.inner.context();
+        let func = pair_fn(ctx, func, func_expr).py_err(py)?;
+        let inv = pair_fn(ctx, inv, inv_expr).py_err(py)?;
         let filter = match filter {
-            Some(f) => Some(predicate(f, filter_expr).py_err(py)?),
+            Some(f) => Some(predicate(ctx, f, filter_expr).py_err(py)?),
             None => None,
         };
         let window = WindowStream::new(func, inv, filter, num_partitions, window_ms, description)

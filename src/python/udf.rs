@@ -16,8 +16,7 @@ use crate::python::conv::{partition_to_py, py_to_partition, py_to_value, value_t
 use crate::python::errors::user;
 use crate::python::rdd::PyRdd;
 
-/// Calls of Python partition functions so far (tests prove native paths with it).
-pub static PARTITION_CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+use crate::engine::host::HOST_PARTITION_CALLS as PARTITION_CALLS;
 
 /// `func(split_index, iterator) -> iterable`.
 pub struct PyPartitionFn(pub Py<PyAny>);
@@ -57,6 +56,12 @@ impl PartitionFn for PyPartitionFn {
             }
             Ok(records)
         })
+    }
+
+    fn payload(&self) -> Option<Result<crate::engine::host::Payload>> {
+        Some(Python::attach(|py| {
+            crate::python::workers::pickle_function(py, &self.0)
+        }))
     }
 }
 

@@ -12,14 +12,18 @@
 //! stores its result in its own slot.
 
 mod local;
+pub mod process;
 
 pub use local::LocalExecutor;
+pub use process::{cancel_running_tasks, PoolConfig, ProcessExecutor, WorkerCommand, WorkerHost};
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use crate::engine::error::{EngineError, Result};
+use crate::engine::host::PartitionFn;
 
 /// Runs independent tasks, in parallel where it can.
 pub trait Executor: Send + Sync {
@@ -31,6 +35,25 @@ pub trait Executor: Send + Sync {
     /// tasks (nested jobs, e.g. a shuffle materialised inside a task). A panic in a task is
     /// resumed on the caller once the others finished.
     fn run(&self, n: usize, task: &(dyn Fn(usize) + Sync));
+
+    /// Where a host function runs when a task calls it: this executor's own version of `f`.
+    /// In-process executors run it as it is; an executor with worker processes returns a
+    /// function that ships the partition to a worker (see [`ProcessExecutor`]).
+    fn place_host_fn(&self, f: Arc<dyn PartitionFn>) -> Arc<dyn PartitionFn> {
+        f
+    }
+
+    /// Process ids of the executor's worker processes (none for in-process executors).
+    fn worker_pids(&self) -> Vec<u32> {
+        Vec::new()
+    }
+
+    /// Start the executor's workers in the background, before tasks need them (a stream is
+    /// starting). In-process executors have nothing to start.
+    fn warm_up(&self) {}
+
+    /// Stop the executor's workers (the SparkContext stopped); tasks started later fail.
+    fn shutdown(&self) {}
 }
 
 impl dyn Executor + '_ {

@@ -2,6 +2,7 @@
 //! Python's ordering, and actions computed natively.
 
 pub mod actions;
+pub mod histogram;
 pub mod keyed;
 pub mod order;
 pub mod sample;

@@ -1,11 +1,16 @@
-//! Seeded, repeatable sampling of partitions (`sample`, `randomSplit`, `takeSample`).
+//! Seeded, repeatable sampling of partitions (`sample`, `randomSplit`, `takeSample`,
+//! `sampleByKey`).
 //! The numbers are not PySpark's (its generator is not reproduced), but the same seed gives
 //! the same sample, partition by partition.
 
+use std::sync::Arc;
+
+use crate::engine::error::{EngineError, Result};
 use crate::engine::rdd::Partition;
+use crate::engine::value::{Key, KeyMap};
 
 /// What a sample keeps of each record.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum SampleMode {
     /// Each record kept with probability `fraction`.
     Bernoulli(f64),
@@ -14,6 +19,12 @@ pub enum SampleMode {
     /// Each record kept when its draw falls in `[lb, ub)`: the splits of one seed are
     /// disjoint and together hold every record once.
     Range(f64, f64),
+    /// `(k, v)` records, each kept with its key's fraction (Bernoulli, or Poisson with
+    /// replacement): `sampleByKey`. A key without a fraction is Python's `KeyError`.
+    ByKey {
+        fractions: Arc<KeyMap<f64>>,
+        with_replacement: bool,
+    },
 }
 
 /// SplitMix64: small, fast, good enough for sampling.
@@ -62,30 +73,46 @@ impl Rng {
 }
 
 /// The records of partition `split` that a sample with `mode` and `seed` keeps, in order.
-pub fn sample(records: Partition, mode: SampleMode, seed: u64, split: usize) -> Partition {
+pub fn sample(records: Partition, mode: &SampleMode, seed: u64, split: usize) -> Result<Partition> {
     let mut rng = Rng::new(seed, split);
     let mut out = Vec::new();
     for r in records {
-        match mode {
-            SampleMode::Bernoulli(f) => {
-                if rng.next_f64() < f {
-                    out.push(r);
-                }
-            }
-            SampleMode::Poisson(f) => {
-                for _ in 0..rng.poisson(f) {
-                    out.push(r.clone());
-                }
-            }
+        let copies = match mode {
+            SampleMode::Bernoulli(f) => usize::from(rng.next_f64() < *f),
+            SampleMode::Poisson(f) => rng.poisson(*f),
             SampleMode::Range(lb, ub) => {
                 let x = rng.next_f64();
-                if lb <= x && x < ub {
-                    out.push(r);
+                usize::from(*lb <= x && x < *ub)
+            }
+            SampleMode::ByKey {
+                fractions,
+                with_replacement,
+            } => {
+                let (k, _) = r.as_pair()?;
+                let f = match Key::new(k.clone()) {
+                    Ok(key) if !k.has_host() => fractions.get(&key).copied(),
+                    _ => None,
+                };
+                let Some(f) = f else {
+                    return Err(EngineError::MissingKey {
+                        repr: k.repr_lossy(),
+                        key: k.clone(),
+                    });
+                };
+                if *with_replacement {
+                    rng.poisson(f)
+                } else {
+                    usize::from(rng.next_f64() < f)
                 }
             }
+        };
+        match copies {
+            0 => {}
+            1 => out.push(r),
+            n => out.extend(std::iter::repeat_n(r, n)),
         }
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -96,12 +123,12 @@ mod tests {
     #[test]
     fn repeatable_and_complementary() {
         let data: Vec<Value> = (0..1000).map(Value::Int).collect();
-        let a = sample(data.clone(), SampleMode::Bernoulli(0.1), 7, 0);
-        let b = sample(data.clone(), SampleMode::Bernoulli(0.1), 7, 0);
+        let a = sample(data.clone(), &SampleMode::Bernoulli(0.1), 7, 0).unwrap();
+        let b = sample(data.clone(), &SampleMode::Bernoulli(0.1), 7, 0).unwrap();
         assert_eq!(a.len(), b.len());
         assert!((50..150).contains(&a.len()));
-        let left = sample(data.clone(), SampleMode::Range(0.0, 0.4), 3, 1);
-        let right = sample(data, SampleMode::Range(0.4, 1.0 + 1e-12), 3, 1);
+        let left = sample(data.clone(), &SampleMode::Range(0.0, 0.4), 3, 1).unwrap();
+        let right = sample(data, &SampleMode::Range(0.4, 1.0 + 1e-12), 3, 1).unwrap();
         assert_eq!(left.len() + right.len(), 1000);
     }
 }

@@ -11,7 +11,8 @@ mod recovery;
 mod scheduler;
 pub mod state;
 
-pub use recovery::{default_interval, read_latest, Found, HostCodec, Metadata};
+pub use crate::engine::host::HostCodec;
+pub use recovery::{default_interval, read_latest, Found, Metadata};
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -456,6 +457,9 @@ impl StreamingEngine {
             ACTIVE.lock().take();
             return Err(e);
         }
+        // A stream runs for a while: its Python workers start now, in the background, rather
+        // than inside its first batch.
+        self.ctx.executor().warm_up();
         *self.zero_time.lock() = zero;
         {
             let mut shared = self.shared.lock();

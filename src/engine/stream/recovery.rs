@@ -27,14 +27,10 @@ use super::state::{Snapshot, StateMap};
 use super::StreamingEngine;
 use crate::engine::checkpoint::{self, ADVICE, GRAPH_PREFIX, METADATA_PREFIX, STATE_PREFIX};
 use crate::engine::error::{EngineError, Result};
+use crate::engine::host::HostCodec;
 use crate::engine::source::Position;
 use crate::engine::value::{Key, Value};
-
-/// Turns host objects into bytes and back (for Python: cloudpickle), a partition at a time.
-pub trait HostCodec: Send + Sync {
-    fn pickle(&self, values: &[&Value]) -> Result<Vec<u8>>;
-    fn unpickle(&self, bytes: &[u8]) -> Result<Vec<Value>>;
-}
+use crate::engine::wire::{decode_hosts, encode_hosts, load, store, Stored, StoredRef};
 
 /// The metadata written after every batch.
 #[derive(Debug, Serialize, Deserialize)]
@@ -62,81 +58,6 @@ pub struct KeyedCheckpoint {
     /// The state file and the batch time it holds.
     pub file: String,
     pub time: i64,
-}
-
-// ------------------------------------------------------------------------------------------
-// values in state files
-
-#[derive(Serialize)]
-enum StoredRef<'a> {
-    None,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(&'a str),
-    Bytes(&'a [u8]),
-    Tuple(Vec<StoredRef<'a>>),
-    List(Vec<StoredRef<'a>>),
-    /// Index into the partition's pickled host values.
-    Host(u32),
-}
-
-#[derive(Deserialize)]
-enum Stored {
-    None,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-    Bytes(Vec<u8>),
-    Tuple(Vec<Stored>),
-    List(Vec<Stored>),
-    Host(u32),
-}
-
-fn store<'a>(v: &'a Value, hosts: &mut Vec<&'a Value>) -> StoredRef<'a> {
-    match v {
-        Value::None => StoredRef::None,
-        Value::Bool(b) => StoredRef::Bool(*b),
-        Value::Int(i) => StoredRef::Int(*i),
-        Value::Float(f) => StoredRef::Float(*f),
-        Value::Str(s) => StoredRef::Str(s),
-        Value::Bytes(b) => StoredRef::Bytes(b),
-        Value::Tuple(items) => StoredRef::Tuple(items.iter().map(|x| store(x, hosts)).collect()),
-        Value::List(items) => StoredRef::List(items.iter().map(|x| store(x, hosts)).collect()),
-        Value::Host(_) | Value::Group(_) => {
-            hosts.push(v);
-            StoredRef::Host((hosts.len() - 1) as u32)
-        }
-    }
-}
-
-fn load(v: Stored, hosts: &[Value]) -> Result<Value> {
-    Ok(match v {
-        Stored::None => Value::None,
-        Stored::Bool(b) => Value::Bool(b),
-        Stored::Int(i) => Value::Int(i),
-        Stored::Float(f) => Value::Float(f),
-        Stored::Str(s) => Value::Str(Arc::from(s)),
-        Stored::Bytes(b) => Value::Bytes(Arc::from(b)),
-        Stored::Tuple(items) => Value::Tuple(
-            items
-                .into_iter()
-                .map(|x| load(x, hosts))
-                .collect::<Result<Vec<_>>>()?
-                .into(),
-        ),
-        Stored::List(items) => Value::List(
-            items
-                .into_iter()
-                .map(|x| load(x, hosts))
-                .collect::<Result<Vec<_>>>()?
-                .into(),
-        ),
-        Stored::Host(i) => hosts.get(i as usize).cloned().ok_or_else(|| {
-            EngineError::IllegalState("state file refers to a missing value".into())
-        })?,
-    })
 }
 
 #[derive(Serialize)]
@@ -414,17 +335,7 @@ impl StreamingEngine {
                 .iter()
                 .map(|(k, v)| (store(&k.value, &mut hosts), store(v, &mut hosts)))
                 .collect();
-            let hosts = if hosts.is_empty() {
-                Vec::new()
-            } else {
-                let codec = codec.as_ref().ok_or_else(|| {
-                    EngineError::Unsupported(
-                        "state holding host objects cannot be checkpointed without a host codec"
-                            .into(),
-                    )
-                })?;
-                codec.pickle(&hosts)?
-            };
+            let hosts = encode_hosts(&hosts, codec.as_deref())?;
             Ok(PartitionRef { entries, hosts })
         })?;
         let file = StateFileRef {
@@ -461,14 +372,7 @@ impl StreamingEngine {
             .partitions
             .into_iter()
             .map(|p| {
-                let hosts = if p.hosts.is_empty() {
-                    Vec::new()
-                } else {
-                    let codec = codec.as_ref().ok_or_else(|| {
-                        EngineError::Unsupported("no host codec to read host objects".into())
-                    })?;
-                    codec.unpickle(&p.hosts)?
-                };
+                let hosts = decode_hosts(&p.hosts, codec.as_deref())?;
                 let mut map =
                     StateMap::with_capacity_and_hasher(p.entries.len(), Default::default());
                 for (k, v) in p.entries {

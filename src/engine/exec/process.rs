@@ -1,0 +1,765 @@
+//! The worker-process executor: `local[N]`'s host functions run in `N` long-lived worker
+//! processes (one host interpreter each), native work stays on the driver's threads.
+//!
+//! [`ProcessExecutor`] runs tasks exactly as [`LocalExecutor`] does: the scheduler and the
+//! operators do not know the difference. What changes is where host functions run:
+//! [`Executor::place_host_fn`] wraps each one in a [`PooledFn`] that, when a task calls it,
+//! encodes the partition ([`wire`], natively, without the host), hands it to an idle worker
+//! with the function's id (the function itself, pickled once, is sent to each worker the first
+//! time it needs it) and decodes the worker's output. A partition moves to a worker only for
+//! its host steps, and as a whole.
+//!
+//! Workers are started by [`WorkerCommand`] (a fresh interpreter, never a fork of the driver),
+//! connect back over a Unix socket of their own and speak the frame protocol below. A worker
+//! that dies while running a task is replaced, and the task runs again on a fresh worker, up to
+//! the configured attempts; the task's side effects (printed text, accumulator updates) are
+//! applied only for the attempt that finished, so they count once.
+//!
+//! # Frames
+//! `u64 length | u8 kind | payload` (little endian; `length` counts the kind byte).
+//! Driver to worker: [`FN`] `u64 id | pickled function`; [`TASK`] `u64 id | u32 split |
+//! u64 limit (u64::MAX: none) | partition`; [`SHARED`] `u64 id | pickled value` (a value
+//! functions refer to by id, e.g. a broadcast variable; sent once per worker); [`FORGET`]
+//! `u64 id` (drop a function: a worker keeps at most [`KEPT_FUNCTIONS`]). Worker to driver: [`READY`] `u32 pid`; [`DONE`]
+//! `u32 n | printed text (n bytes) | u32 m | accumulator updates (m bytes) | partition`;
+//! [`FAILED`] `u32 n | pickled exception (n bytes) | traceback text`. The driver closes the
+//! socket to stop a worker.
+
+use std::collections::{HashSet, VecDeque};
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use super::{Executor, LocalExecutor};
+use crate::engine::error::{EngineError, Result};
+use crate::engine::host::{HostCodec, PartitionFn, Payload};
+use crate::engine::value::Value;
+use crate::engine::wire;
+
+pub const FN: u8 = 1;
+pub const TASK: u8 = 2;
+pub const SHARED: u8 = 3;
+pub const FORGET: u8 = 4;
+
+/// Functions a worker keeps (streams make new ones every batch): the least recently used
+/// beyond this are forgotten by both sides.
+pub const KEPT_FUNCTIONS: usize = 64;
+pub const READY: u8 = 10;
+pub const DONE: u8 = 11;
+pub const FAILED: u8 = 12;
+
+/// `limit` of a task whose whole output is wanted.
+pub const NO_LIMIT: u64 = u64::MAX;
+
+/// How a worker process is started; the executor adds `FERROSTREAM_WORKER_SOCKET` (where to
+/// connect) and `FERROSTREAM_DRIVER_PID` (the worker exits when that process is gone).
+#[derive(Clone, Debug)]
+pub struct WorkerCommand {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+/// What the host does for the pool: encode its objects, rebuild a task's exception, apply a
+/// finished task's side effects in the driver.
+pub trait WorkerHost: Send + Sync {
+    fn codec(&self) -> &dyn HostCodec;
+
+    /// The error of a task whose function raised: `exception` as the worker pickled it,
+    /// `traceback` the worker's formatted traceback.
+    fn task_error(&self, exception: &[u8], traceback: &str) -> EngineError;
+
+    /// Text a finished task printed and its accumulator updates (as the worker encoded them;
+    /// either may be empty).
+    fn task_effects(&self, printed: &[u8], accumulators: &[u8]) -> Result<()>;
+}
+
+/// The settings of a worker pool.
+#[derive(Clone, Debug)]
+pub struct PoolConfig {
+    /// Worker processes (and driver threads): `N` of `local[N]`.
+    pub workers: usize,
+    /// Attempts of a task whose worker died (`F` of `local[N, F]`).
+    pub attempts: usize,
+    pub command: WorkerCommand,
+    /// How long a starting worker may take to connect.
+    pub start_timeout: Duration,
+}
+
+/// Tasks on `N` driver threads; host functions on `N` worker processes.
+pub struct ProcessExecutor {
+    threads: LocalExecutor,
+    pool: Arc<WorkerPool>,
+}
+
+impl ProcessExecutor {
+    pub fn new(config: PoolConfig, host: Arc<dyn WorkerHost>) -> Result<ProcessExecutor> {
+        if config.workers == 0 || config.attempts == 0 {
+            return Err(EngineError::InvalidArgument(
+                "a worker pool needs at least one worker and one attempt".into(),
+            ));
+        }
+        let threads = LocalExecutor::new(config.workers)?;
+        let pool = Arc::new(WorkerPool::new(config, host)?);
+        let mut live = LIVE_POOLS.lock();
+        live.retain(|w| w.strong_count() > 0);
+        live.push(Arc::downgrade(&pool));
+        drop(live);
+        Ok(ProcessExecutor { threads, pool })
+    }
+
+    /// Process ids of the live workers (for tests and diagnostics).
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.pool.pids()
+    }
+}
+
+impl Executor for ProcessExecutor {
+    fn parallelism(&self) -> usize {
+        self.threads.parallelism()
+    }
+
+    fn run(&self, n: usize, task: &(dyn Fn(usize) + Sync)) {
+        self.threads.run(n, task);
+    }
+
+    fn place_host_fn(&self, f: Arc<dyn PartitionFn>) -> Arc<dyn PartitionFn> {
+        Arc::new(PooledFn {
+            local: f,
+            payload: OnceLock::new(),
+            pool: self.pool.clone(),
+        })
+    }
+
+    fn worker_pids(&self) -> Vec<u32> {
+        self.pool.pids()
+    }
+
+    fn warm_up(&self) {
+        self.pool.warm_up();
+    }
+
+    fn shutdown(&self) {
+        self.pool.shutdown();
+    }
+}
+
+/// A host function that runs on the pool's workers.
+pub struct PooledFn {
+    local: Arc<dyn PartitionFn>,
+    /// The pickled function, made on first use (an unpicklable function fails the first task
+    /// that needs it, and every later one, with the same error).
+    #[allow(clippy::type_complexity)]
+    payload: OnceLock<Option<std::result::Result<Arc<Shipped>, Arc<EngineError>>>>,
+    pool: Arc<WorkerPool>,
+}
+
+impl PooledFn {
+    /// The pickled function, made once; `None` when the function cannot leave this process.
+    fn payload(&self) -> Option<Result<Arc<Shipped>>> {
+        let made = self.payload.get_or_init(|| {
+            self.local.payload().map(|r| match r {
+                Ok(payload) => Ok(Arc::new(Shipped::new(payload))),
+                Err(e) => Err(Arc::new(e)),
+            })
+        });
+        made.clone().map(|r| r.map_err(EngineError::Reported))
+    }
+
+    fn run(&self, split: usize, input: Vec<Value>, limit: u64) -> Result<Vec<Value>> {
+        let Some(payload) = self.payload() else {
+            // Not shippable (an engine-internal function): it runs here.
+            return match limit {
+                NO_LIMIT => self.local.call(split, input),
+                n => self.local.call_limited(split, input, n as usize),
+            };
+        };
+        let payload = payload?;
+        crate::engine::host::HOST_PARTITION_CALLS.fetch_add(1, Ordering::Relaxed);
+        let host = &self.pool.host;
+        let data = wire::encode_partition(&input, Some(host.codec()))?;
+        drop(input);
+        let attempts = self.pool.config.attempts;
+        let epoch = self.pool.epoch.load(Ordering::SeqCst);
+        let mut last = String::new();
+        for attempt in 1..=attempts {
+            let mut worker = self.pool.checkout()?;
+            match worker.run_task(payload.id, &payload.payload, split, limit, &data) {
+                Ok(Reply::Done {
+                    printed,
+                    accumulators,
+                    data,
+                }) => {
+                    self.pool.checkin(worker);
+                    if !printed.is_empty() || !accumulators.is_empty() {
+                        host.task_effects(&printed, &accumulators)?;
+                    }
+                    return wire::decode_partition(&data, Some(host.codec()));
+                }
+                Ok(Reply::Failed {
+                    exception,
+                    traceback,
+                }) => {
+                    self.pool.checkin(worker);
+                    return Err(host.task_error(&exception, &traceback));
+                }
+                Err(e) => {
+                    let why = worker.death(&e);
+                    self.pool.discard(worker);
+                    if self.pool.epoch.load(Ordering::SeqCst) != epoch {
+                        return Err(EngineError::Worker(format!(
+                            "Task {split} was cancelled: its job was interrupted"
+                        )));
+                    }
+                    log::warn!(
+                        "Lost a Python worker while running task {split} ({why}); \
+                         attempt {attempt} of {attempts}"
+                    );
+                    last = why;
+                    if self.pool.stopped.load(Ordering::SeqCst) {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(EngineError::Worker(format!(
+            "Task {split} failed {attempts} time(s): its Python worker process died ({last})"
+        )))
+    }
+}
+
+impl PartitionFn for PooledFn {
+    fn call(&self, split: usize, input: Vec<Value>) -> Result<Vec<Value>> {
+        self.run(split, input, NO_LIMIT)
+    }
+
+    fn call_limited(&self, split: usize, input: Vec<Value>, limit: usize) -> Result<Vec<Value>> {
+        self.run(split, input, limit as u64)
+    }
+
+    fn payload(&self) -> Option<Result<Payload>> {
+        self.local.payload()
+    }
+}
+
+/// A function as workers get it. Its id is the hash of its bytes: streams build new function
+/// objects every batch, and the same bytes need not be sent (or loaded) again by a worker
+/// that holds them.
+struct Shipped {
+    id: u64,
+    payload: Payload,
+}
+
+impl Shipped {
+    fn new(payload: Payload) -> Shipped {
+        use std::hash::Hasher;
+        let mut h = siphasher::sip::SipHasher13::new_with_keys(0x0066_6572_726f, 0x0073_7472_6561);
+        h.write(&payload.function);
+        for (id, _) in &payload.shared {
+            h.write_u64(*id);
+        }
+        Shipped {
+            id: h.finish(),
+            payload,
+        }
+    }
+}
+
+/// A finished task, as the worker reported it.
+enum Reply {
+    Done {
+        printed: Vec<u8>,
+        accumulators: Vec<u8>,
+        data: Vec<u8>,
+    },
+    Failed {
+        exception: Vec<u8>,
+        traceback: String,
+    },
+}
+
+struct WorkerPool {
+    config: PoolConfig,
+    host: Arc<dyn WorkerHost>,
+    socket_dir: PathBuf,
+    idle: Mutex<Idle>,
+    available: Condvar,
+    stopped: AtomicBool,
+    next_worker: AtomicU64,
+    /// Bumped by [`cancel_running_tasks`]: a task whose worker died after that was cancelled,
+    /// not crashed, and is not retried.
+    epoch: AtomicU64,
+}
+
+#[derive(Default)]
+struct Idle {
+    workers: Vec<Worker>,
+    /// Workers alive, idle or busy.
+    live: usize,
+    /// Process ids of all live workers.
+    pids: Vec<u32>,
+    /// The processes of the workers running tasks now.
+    busy: Vec<(u32, Arc<Mutex<Child>>)>,
+}
+
+/// The live pools of this process (one per SparkContext), for [`cancel_running_tasks`].
+static LIVE_POOLS: Mutex<Vec<std::sync::Weak<WorkerPool>>> = Mutex::new(Vec::new());
+
+/// Cancel the tasks running on worker processes now (an interrupted action: Ctrl+C or
+/// Jupyter's interrupt): their workers are killed and replaced when next needed, and the tasks
+/// fail as cancelled instead of being retried. Workers stuck in a function (an endless loop)
+/// are freed this way.
+pub fn cancel_running_tasks() {
+    let pools: Vec<Arc<WorkerPool>> = LIVE_POOLS
+        .lock()
+        .iter()
+        .filter_map(|w| w.upgrade())
+        .collect();
+    for pool in pools {
+        pool.epoch.fetch_add(1, Ordering::SeqCst);
+        let busy = pool.idle.lock().busy.clone();
+        for (pid, child) in busy {
+            log::info!("Killing Python worker {pid}: its job was cancelled");
+            let _ = child.lock().kill();
+        }
+    }
+}
+
+static POOLS: AtomicU64 = AtomicU64::new(0);
+
+impl WorkerPool {
+    fn new(config: PoolConfig, host: Arc<dyn WorkerHost>) -> Result<WorkerPool> {
+        let socket_dir = std::env::temp_dir().join(format!(
+            "ferrostream-{}-{}",
+            std::process::id(),
+            POOLS.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&socket_dir).map_err(|e| EngineError::Io {
+            context: format!("cannot create {}", socket_dir.display()),
+            source: e,
+        })?;
+        Ok(WorkerPool {
+            config,
+            host,
+            socket_dir,
+            idle: Mutex::new(Idle::default()),
+            available: Condvar::new(),
+            stopped: AtomicBool::new(false),
+            next_worker: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
+        })
+    }
+
+    fn pids(&self) -> Vec<u32> {
+        self.idle.lock().pids.clone()
+    }
+
+    /// An idle worker, a new one while fewer than `workers` live, or the next one put back.
+    fn checkout(&self) -> Result<Worker> {
+        let mut idle = self.idle.lock();
+        loop {
+            if self.stopped.load(Ordering::SeqCst) {
+                return Err(EngineError::IllegalState(
+                    "Cannot run a task: the SparkContext was stopped.".into(),
+                ));
+            }
+            if let Some(w) = idle.workers.pop() {
+                idle.busy.push((w.pid, w.child.clone()));
+                return Ok(w);
+            }
+            if idle.live < self.config.workers {
+                idle.live += 1;
+                drop(idle);
+                let started = self.start_worker();
+                let mut idle = self.idle.lock();
+                return match started {
+                    Ok(w) => {
+                        idle.pids.push(w.pid);
+                        idle.busy.push((w.pid, w.child.clone()));
+                        Ok(w)
+                    }
+                    Err(e) => {
+                        idle.live -= 1;
+                        self.available.notify_one();
+                        Err(e)
+                    }
+                };
+            }
+            self.available.wait(&mut idle);
+        }
+    }
+
+    /// Start every missing worker, each on a thread of its own; they join the idle workers.
+    /// A worker that cannot start is left for the first task to start (and report).
+    fn warm_up(self: &Arc<Self>) {
+        loop {
+            {
+                let mut idle = self.idle.lock();
+                if idle.live >= self.config.workers || self.stopped.load(Ordering::SeqCst) {
+                    return;
+                }
+                idle.live += 1;
+            }
+            let pool = self.clone();
+            let started = std::thread::Builder::new()
+                .name("ferrostream-worker-start".into())
+                .spawn(move || {
+                    let worker = pool.start_worker();
+                    let mut idle = pool.idle.lock();
+                    match worker {
+                        Ok(w) => {
+                            idle.pids.push(w.pid);
+                            drop(idle);
+                            pool.checkin(w);
+                        }
+                        Err(e) => {
+                            idle.live -= 1;
+                            drop(idle);
+                            pool.available.notify_one();
+                            log::debug!("A Python worker did not start ahead of time: {e}");
+                        }
+                    }
+                });
+            if started.is_err() {
+                self.idle.lock().live -= 1;
+                return;
+            }
+        }
+    }
+
+    fn checkin(&self, worker: Worker) {
+        let mut idle = self.idle.lock();
+        idle.busy.retain(|(p, _)| *p != worker.pid);
+        if self.stopped.load(Ordering::SeqCst) {
+            drop(idle);
+            self.discard(worker);
+            return;
+        }
+        idle.workers.push(worker);
+        drop(idle);
+        self.available.notify_one();
+    }
+
+    fn discard(&self, mut worker: Worker) {
+        worker.kill();
+        let mut idle = self.idle.lock();
+        idle.live -= 1;
+        idle.pids.retain(|p| *p != worker.pid);
+        idle.busy.retain(|(p, _)| *p != worker.pid);
+        drop(idle);
+        self.available.notify_one();
+    }
+
+    fn shutdown(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        let workers = std::mem::take(&mut self.idle.lock().workers);
+        for w in workers {
+            self.discard(w);
+        }
+        self.available.notify_all();
+        let _ = std::fs::remove_dir_all(&self.socket_dir);
+    }
+
+    fn start_worker(&self) -> Result<Worker> {
+        let n = self.next_worker.fetch_add(1, Ordering::Relaxed);
+        let path = self.socket_dir.join(format!("worker-{n}.sock"));
+        let cannot = |what: &str, e: io::Error| EngineError::Worker(format!("{what}: {e}"));
+        let listener = UnixListener::bind(&path)
+            .map_err(|e| cannot(&format!("cannot listen on {}", path.display()), e))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| cannot("cannot listen for a worker", e))?;
+        let cmd = &self.config.command;
+        let mut child = Command::new(&cmd.program)
+            .args(&cmd.args)
+            .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+            .env("FERROSTREAM_WORKER_SOCKET", &path)
+            .env("FERROSTREAM_DRIVER_PID", std::process::id().to_string())
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                cannot(
+                    &format!("cannot start a Python worker ({})", cmd.program.display()),
+                    e,
+                )
+            })?;
+        let stderr = Arc::new(Mutex::new(VecDeque::new()));
+        if let Some(pipe) = child.stderr.take() {
+            let tail = stderr.clone();
+            let _ = std::thread::Builder::new()
+                .name("ferrostream-worker-stderr".into())
+                .spawn(move || forward_stderr(pipe, &tail));
+        }
+        let mut worker = Worker {
+            pid: child.id(),
+            child: Arc::new(Mutex::new(child)),
+            stream: None,
+            functions: VecDeque::new(),
+            shared: HashSet::new(),
+            stderr,
+        };
+        let deadline = Instant::now() + self.config.start_timeout;
+        let stream = loop {
+            match listener.accept() {
+                Ok((stream, _)) => break stream,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(self.failed_start(worker, &format!("accept failed: {e}"))),
+            }
+            let exited = worker.child.lock().try_wait();
+            if let Ok(Some(status)) = exited {
+                let why = format!("it exited ({})", describe(status));
+                return Err(self.failed_start(worker, &why));
+            }
+            if Instant::now() > deadline {
+                let why = format!(
+                    "it did not connect within {} s",
+                    self.config.start_timeout.as_secs()
+                );
+                return Err(self.failed_start(worker, &why));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let _ = std::fs::remove_file(&path);
+        let reader = stream
+            .try_clone()
+            .map_err(|e| cannot("cannot use a worker's socket", e))?;
+        stream
+            .set_nonblocking(false)
+            .map_err(|e| cannot("cannot use a worker's socket", e))?;
+        worker.stream = Some((
+            BufReader::with_capacity(1 << 16, reader),
+            BufWriter::with_capacity(1 << 16, stream),
+        ));
+        match worker.read_frame() {
+            Ok((READY, _)) => {
+                log::debug!("Python worker {} started", worker.pid);
+                Ok(worker)
+            }
+            Ok((kind, _)) => {
+                let why = format!("it sent frame {kind} instead of its greeting");
+                Err(self.failed_start(worker, &why))
+            }
+            Err(e) => {
+                let why = worker.death(&e);
+                Err(self.failed_start(worker, &why))
+            }
+        }
+    }
+
+    fn failed_start(&self, mut worker: Worker, why: &str) -> EngineError {
+        worker.kill();
+        // Let the stderr thread take in what the worker printed before it died.
+        std::thread::sleep(Duration::from_millis(20));
+        let output = worker.stderr_text();
+        let cmd = &self.config.command;
+        EngineError::Worker(format!(
+            "A Python worker process ({} {}) could not start: {why}.{}",
+            cmd.program.display(),
+            cmd.args.join(" "),
+            if output.is_empty() {
+                String::new()
+            } else {
+                format!(" Its output:\n{output}")
+            }
+        ))
+    }
+}
+
+impl Drop for WorkerPool {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The last bytes a worker wrote to stderr are kept for error messages.
+const STDERR_TAIL: usize = 8 << 10;
+
+/// Copy a worker's stderr to the driver's, keeping its tail.
+fn forward_stderr(mut pipe: impl Read, tail: &Mutex<VecDeque<u8>>) {
+    let mut buf = [0u8; 4096];
+    loop {
+        match pipe.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                let _ = io::stderr().write_all(&buf[..n]);
+                let mut t = tail.lock();
+                t.extend(&buf[..n]);
+                let excess = t.len().saturating_sub(STDERR_TAIL);
+                t.drain(..excess);
+            }
+        }
+    }
+}
+
+fn describe(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        _ => status.to_string(),
+    }
+}
+
+struct Worker {
+    pid: u32,
+    /// Shared with the pool while the worker runs a task, so a cancelled job can kill it.
+    child: Arc<Mutex<Child>>,
+    stream: Option<(BufReader<UnixStream>, BufWriter<UnixStream>)>,
+    /// Functions this worker holds, least recently used first.
+    functions: VecDeque<u64>,
+    /// Shared values this worker holds.
+    shared: HashSet<u64>,
+    stderr: Arc<Mutex<VecDeque<u8>>>,
+}
+
+impl Worker {
+    fn streams(&mut self) -> io::Result<&mut (BufReader<UnixStream>, BufWriter<UnixStream>)> {
+        self.stream
+            .as_mut()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "worker not connected"))
+    }
+
+    fn write_frame(&mut self, kind: u8, parts: &[&[u8]]) -> io::Result<()> {
+        let len: usize = 1 + parts.iter().map(|p| p.len()).sum::<usize>();
+        let (_, w) = self.streams()?;
+        w.write_all(&(len as u64).to_le_bytes())?;
+        w.write_all(&[kind])?;
+        for p in parts {
+            w.write_all(p)?;
+        }
+        Ok(())
+    }
+
+    fn read_frame(&mut self) -> io::Result<(u8, Vec<u8>)> {
+        let (r, _) = self.streams()?;
+        let mut head = [0u8; 9];
+        r.read_exact(&mut head)?;
+        let len = u64::from_le_bytes(head[..8].try_into().expect("8 bytes")) as usize;
+        if len == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "empty frame"));
+        }
+        let mut body = vec![0u8; len - 1];
+        r.read_exact(&mut body)?;
+        Ok((head[8], body))
+    }
+
+    /// Make sure the worker holds function `fn_id` (and the shared values it refers to), most
+    /// recently used.
+    fn hold(&mut self, fn_id: u64, payload: &Payload) -> io::Result<()> {
+        if let Some(at) = self.functions.iter().position(|f| *f == fn_id) {
+            self.functions.remove(at);
+            self.functions.push_back(fn_id);
+            return Ok(());
+        }
+        for (id, value) in &payload.shared {
+            if !self.shared.contains(id) {
+                self.write_frame(SHARED, &[&id.to_le_bytes(), value])?;
+                self.shared.insert(*id);
+            }
+        }
+        self.write_frame(FN, &[&fn_id.to_le_bytes(), &payload.function])?;
+        self.functions.push_back(fn_id);
+        while self.functions.len() > KEPT_FUNCTIONS {
+            if let Some(old) = self.functions.pop_front() {
+                self.write_frame(FORGET, &[&old.to_le_bytes()])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn run_task(
+        &mut self,
+        fn_id: u64,
+        payload: &Payload,
+        split: usize,
+        limit: u64,
+        data: &[u8],
+    ) -> io::Result<Reply> {
+        self.hold(fn_id, payload)?;
+        let split = u32::try_from(split)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "split out of range"))?;
+        self.write_frame(
+            TASK,
+            &[
+                &fn_id.to_le_bytes(),
+                &split.to_le_bytes(),
+                &limit.to_le_bytes(),
+                data,
+            ],
+        )?;
+        self.streams()?.1.flush()?;
+        let (kind, body) = self.read_frame()?;
+        let bad = || io::Error::new(io::ErrorKind::InvalidData, "malformed reply from a worker");
+        match kind {
+            DONE => {
+                let mut rest = &body[..];
+                let printed = take_sized(&mut rest).ok_or_else(bad)?.to_vec();
+                let accumulators = take_sized(&mut rest).ok_or_else(bad)?.to_vec();
+                Ok(Reply::Done {
+                    printed,
+                    accumulators,
+                    data: rest.to_vec(),
+                })
+            }
+            FAILED => {
+                let mut rest = &body[..];
+                let exception = take_sized(&mut rest).ok_or_else(bad)?.to_vec();
+                Ok(Reply::Failed {
+                    exception,
+                    traceback: String::from_utf8_lossy(rest).into_owned(),
+                })
+            }
+            _ => Err(bad()),
+        }
+    }
+
+    /// Why the worker is gone, after `e` broke its connection: its exit status when it exited.
+    fn death(&mut self, e: &io::Error) -> String {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < deadline {
+            let exited = self.child.lock().try_wait();
+            if let Ok(Some(status)) = exited {
+                return format!("pid {}: {}", self.pid, describe(status));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        format!("pid {}: {e}", self.pid)
+    }
+
+    fn stderr_text(&self) -> String {
+        let tail = self.stderr.lock();
+        String::from_utf8_lossy(&tail.iter().copied().collect::<Vec<u8>>())
+            .trim_end()
+            .to_string()
+    }
+
+    fn kill(&mut self) {
+        self.stream = None;
+        let mut child = self.child.lock();
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if self.stream.is_some() {
+            self.kill();
+        }
+    }
+}
+
+/// `u32 n | n bytes` from the front of `rest`.
+fn take_sized<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let n = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+    let bytes = rest.get(4..4 + n)?;
+    *rest = &rest[4 + n..];
+    Some(bytes)
+}
