@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import ferrostream
+from ferrostream import RDD
 from ferrostream.errors import SparkException
 from ferrostream.testing import run_batches, streaming_context
 
@@ -68,6 +69,7 @@ def _frames(text: str) -> list[tuple[str, str]]:
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.parametrize("workers", ["processes", "in-process"])
 @pytest.mark.parametrize(
     ("output", "user_functions"),
     [
@@ -76,28 +78,39 @@ def _frames(text: str) -> list[tuple[str, str]]:
     ],
 )
 def test_failed_batch_shows_the_users_exception_once_with_the_users_frames(
-    tmp_path: Path, output: str, user_functions: list[str]
+    tmp_path: Path, output: str, user_functions: list[str], workers: str
 ) -> None:
     script = tmp_path / "job.py"
     script.write_text(FAILING_BATCH.format(output=output))
-    proc = _run([str(script)], tmp_path)
+    env = _env()
+    if workers == "in-process":
+        env["FERROSTREAM_PYTHON_WORKERS"] = "in-process"
+    else:
+        env.pop("FERROSTREAM_PYTHON_WORKERS", None)
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1
     err = proc.stderr
-    # The traceback of the user's exception is printed once (then the SparkException's).
-    assert err.count("Traceback (most recent call last)") == 2, err
-    assert err.count("return int(x)") == 1, err
-    assert err.count(f"\n{USER_ERROR}\n") == 1, err
-    # The log line names the error in one line.
-    assert (
-        "Error running job for batch " in err
-        and f"{USER_ERROR} (the full error is raised by awaitTermination)" in err
-    ), err
+    # Every user frame is printed once: the user's traceback is not repeated (a function run
+    # by a worker process shows the worker's traceback of it as the cause, as
+    # concurrent.futures does, and the exception itself without frames).
     frames = _frames(err)
     user = [func for path, func in frames if path == str(script)]
-    assert sorted(set(user)) == sorted(user_functions), err
+    assert sorted(user) == sorted(user_functions), err
+    assert err.count("return int(x)") == 1, err
     facade = [(path, func) for path, func in frames if path.startswith(PACKAGE)]
     # At most the waiting call itself (awaitTermination -> _await), never the internals.
     assert {func for _, func in facade} <= {"awaitTermination", "_await"}, err
+    assert len(facade) <= 2, err
+    # The log line names the error in one line.
+    assert "Error running job for batch " in err, err
+    assert f"{USER_ERROR} (the full error is raised by awaitTermination)" in err, err
     assert err.rstrip().endswith(
         f"ferrostream.errors.SparkException: An exception was raised by Python: {USER_ERROR}"
     ), err
@@ -110,8 +123,11 @@ def test_awaited_exception_has_the_users_exception_as_cause_with_user_frames_onl
     def explode(x: int) -> int:
         raise KeyError(f"no such key {x}")
 
+    def output(rdd: RDD[int]) -> None:
+        rdd.map(explode).collect()
+
     try:
-        ssc.queueStream([[7]]).map(explode).pprint()
+        ssc.queueStream([[7]]).foreachRDD(output)
         ssc.start()
         run_batches(ssc, 1)
         with pytest.raises(SparkException) as info:
@@ -122,11 +138,18 @@ def test_awaited_exception_has_the_users_exception_as_cause_with_user_frames_onl
     cause = info.value.__cause__
     assert type(cause) is KeyError
     tb = cause.__traceback__
-    files = []
+    functions = []
     while tb is not None:
-        files.append(tb.tb_frame.f_code.co_filename)
+        assert tb.tb_frame.f_code.co_filename == __file__
+        functions.append(tb.tb_frame.f_code.co_name)
         tb = tb.tb_next
-    assert files == [__file__]
+    # explode's own frame is here when it ran in this process; a worker's is in the cause.
+    remote = cause.__cause__
+    if remote is not None:
+        assert functions == ["output"]
+        assert 'in explode\n    raise KeyError(f"no such key {x}")' in str(remote)
+    else:
+        assert functions == ["output", "explode"]
 
 
 @pytest.mark.timeout(90)

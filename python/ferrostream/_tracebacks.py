@@ -52,7 +52,9 @@ def batch_failure(exc: SparkException) -> SparkException:
     three times among a dozen frames of ferrostream. The exception returned here says it once:
     its message names the user's exception in one line (plus what the engine was doing, if it
     says), and its cause is the user's exception itself, whose traceback holds the user's frames
-    only: the output function's, then the failing function's.
+    only: the output function's, then the failing function's (or, for a function that ran in
+    a worker process, the worker's traceback of it as the cause, as ``concurrent.futures``
+    shows a process pool's errors).
     """
     chain: list[BaseException] = [exc]
     while isinstance(chain[-1], SparkException) and chain[-1].__cause__ is not None:
@@ -65,14 +67,16 @@ def batch_failure(exc: SparkException) -> SparkException:
         return root
     innermost = chain[-2]
     assert isinstance(innermost, SparkException)
+    # The user's frames in this process, outermost first: an output function's, and a failing
+    # function's when it ran here (a function run by a worker process has its frames in its
+    # cause, the worker's RemoteTraceback).
     user_frames = [e for x in chain for e in _frames(x.__traceback__) if not is_facade(e)]
-    if user_frames:
-        root = root.with_traceback(_chain(user_frames))
+    root = root.with_traceback(_chain(user_frames))
     summary = "".join(traceback.format_exception_only(type(root), root)).strip()
     # Spark's message: "An exception was raised by Python:", the traceback, then what the
     # engine was doing (one line each), if anything.
     message = str(innermost)
-    _, found, context = message.partition(summary)
+    _, found, context = message.rpartition(summary)
     extra = " ".join(line.strip() for line in context.splitlines() if line.strip()) if found else ""
     text = f"An exception was raised by Python: {summary}"
     if extra:
