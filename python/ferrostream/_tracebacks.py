@@ -43,6 +43,33 @@ def without_facade(tb: Optional[TracebackType]) -> Optional[TracebackType]:
     return _chain(kept) if kept else tb
 
 
+_CONTEXT_ATTR = "_ferrostream_engine_context"
+
+
+def _engine_context(innermost: SparkException, root: BaseException) -> str:
+    """What the engine was doing when the user's code failed, on one line ("" if nothing).
+
+    The engine's message is "An exception was raised by Python:", the user's exception as
+    :func:`traceback.format_exception` prints it, then one line per engine step around it.
+    Read once per exception (a failed batch is raised again by every later wait, after its
+    traceback was shortened here).
+    """
+    cached = getattr(root, _CONTEXT_ATTR, None)
+    if isinstance(cached, str):
+        return cached
+    prefix = "An exception was raised by Python:\n" + "".join(
+        traceback.format_exception(type(root), root, root.__traceback__)
+    )
+    message = str(innermost)
+    context = message[len(prefix) :] if message.startswith(prefix) else ""
+    extra = " ".join(line.strip() for line in context.splitlines() if line.strip())
+    try:
+        setattr(root, _CONTEXT_ATTR, extra)
+    except AttributeError:
+        pass
+    return extra
+
+
 def batch_failure(exc: SparkException) -> SparkException:
     """What ``awaitTermination`` raises for a failed batch.
 
@@ -67,17 +94,13 @@ def batch_failure(exc: SparkException) -> SparkException:
         return root
     innermost = chain[-2]
     assert isinstance(innermost, SparkException)
+    extra = _engine_context(innermost, root)
     # The user's frames in this process, outermost first: an output function's, and a failing
     # function's when it ran here (a function run by a worker process has its frames in its
     # cause, the worker's RemoteTraceback).
     user_frames = [e for x in chain for e in _frames(x.__traceback__) if not is_facade(e)]
     root = root.with_traceback(_chain(user_frames))
     summary = "".join(traceback.format_exception_only(type(root), root)).strip()
-    # Spark's message: "An exception was raised by Python:", the traceback, then what the
-    # engine was doing (one line each), if anything.
-    message = str(innermost)
-    _, found, context = message.rpartition(summary)
-    extra = " ".join(line.strip() for line in context.splitlines() if line.strip()) if found else ""
     text = f"An exception was raised by Python: {summary}"
     if extra:
         text += f" ({extra})"
