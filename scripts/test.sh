@@ -14,7 +14,7 @@ step "Python environment (.venv)"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 # confluent-kafka: the Kafka tests' own client (producing, watermarks, committed offsets).
-# nbclient, ipykernel: notebooks run in a real Jupyter kernel.
+# nbclient, ipykernel: notebooks run in a real Jupyter kernel (IPython: ferrostream-shell's prompt).
 .venv/bin/python -m pip install --quiet "maturin>=1.9.4,<2" pytest pytest-timeout ruff mypy cloudpickle \
     "confluent-kafka>=2.16,<2.17" nbclient ipykernel
 
@@ -31,6 +31,9 @@ step "Python lint, types, and the native module's stubs checked against the buil
 .venv/bin/ruff check python tests benches examples
 .venv/bin/python -m mypy python/ferrostream
 .venv/bin/python -m mypy.stubtest ferrostream._native
+
+step "Wheels: manylinux2014 wheel + sdist (cached while the sources are unchanged), installed into CPython 3.9-3.13"
+bash scripts/test-wheels.sh
 
 step "pytest"
 set +e

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from functools import reduce as _reduce
 from typing import TYPE_CHECKING, Any, Callable, Union
 
+from ferrostream import _progress
 from ferrostream._rdd_native import _native_extreme, _native_fold, _stat_counter
 from ferrostream._rdd_util import _check_int, check_callable, fraction_for_sample_size
 from ferrostream.statcounter import StatCounter
@@ -45,6 +46,7 @@ class ActionsMixin:
         for i in range(self.getNumPartitions()):
             yield from self._collect_partitions([i])[0]
 
+    @_progress.action("saveAsTextFile")
     def saveAsTextFile(self: RDD[Any], path: str, compressionCodecClass: str | None = None) -> None:
         """Write the elements as lines of text files ``part-00000``, ... (one per
         partition) and ``_SUCCESS`` into the new directory ``path``. Strings are written as
@@ -93,6 +95,7 @@ class ActionsMixin:
         """
         return self.getNumPartitions() == 0 or len(self.take(1)) == 0
 
+    @_progress.action("reduce")
     def reduce(self: RDD[Any], f: Callable[[Any, Any], Any]) -> Any:
         """Reduce the elements with the commutative and associative ``f``.
 
@@ -136,6 +139,7 @@ class ActionsMixin:
             raise ValueError(f"Depth cannot be smaller than 1 but got {depth}.")
         return self.reduce(f)
 
+    @_progress.action("fold")
     def fold(self: RDD[Any], zeroValue: Any, op: Callable[[Any, Any], Any]) -> Any:
         """Fold each partition from a copy of ``zeroValue`` with ``op``, then fold the
         partition results (again starting from ``zeroValue``).
@@ -198,6 +202,7 @@ class ActionsMixin:
             return zeroValue
         return self.aggregate(zeroValue, seqOp, combOp)
 
+    @_progress.action("countByValue")
     def countByValue(self: RDD[Any]) -> dict[Any, int]:
         """How many times each distinct element occurs (a ``defaultdict(int)``).
 
@@ -224,6 +229,7 @@ class ActionsMixin:
                 total[k] += v
         return total
 
+    @_progress.action("foreach")
     def foreach(self: RDD[Any], f: Callable[[Any], None]) -> None:
         """Run ``f`` on every element (for its side effects).
 
@@ -243,6 +249,7 @@ class ActionsMixin:
 
         self._per_partition(run)
 
+    @_progress.action("foreachPartition")
     def foreachPartition(self: RDD[Any], f: Callable[[Iterator[Any]], Any]) -> None:
         """Run ``f`` on the iterator of every partition.
 
@@ -266,6 +273,7 @@ class ActionsMixin:
 
         self._per_partition(run)
 
+    @_progress.action("top")
     def top(self: RDD[Any], num: int, key: Callable[[Any], Any] | None = None) -> list[Any]:
         """The ``num`` largest elements, largest first.
 
@@ -288,6 +296,7 @@ class ActionsMixin:
         parts = self._per_partition(lambda it: heapq.nlargest(num, it, key=key))
         return heapq.nlargest(num, (x for p in parts for x in p), key=key)
 
+    @_progress.action("takeOrdered")
     def takeOrdered(self: RDD[Any], num: int, key: Callable[[Any], Any] | None = None) -> list[Any]:
         """The ``num`` smallest elements (by ``key``), in ascending order.
 
@@ -351,6 +360,7 @@ class ActionsMixin:
 
     # -- numbers -------------------------------------------------------------------------
 
+    @_progress.action("sum")
     def sum(self: RDD[Any]) -> Any:
         """The sum of the elements.
 
@@ -396,6 +406,7 @@ class ActionsMixin:
             return found[0] if found is not None else self.reduce(min)
         return self.reduce(lambda a, b: min(a, b, key=key))
 
+    @_progress.action("stats")
     def stats(self: RDD[Any]) -> StatCounter:
         """Count, mean, variance, max and min in one pass (a :class:`StatCounter`)."""
         native = self._plan.stats()

@@ -307,6 +307,11 @@ class SparkContext:
     def __repr__(self) -> str:
         return f"<SparkContext master={self.master} appName={self.appName}>"
 
+    def _repr_html_(self) -> str:
+        from ferrostream._html import context_html
+
+        return context_html(self)
+
     # -- properties ------------------------------------------------------------------
 
     @property

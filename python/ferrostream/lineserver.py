@@ -9,6 +9,7 @@ line; without a file it forwards what is typed on standard input, as ``nc -lk`` 
 from __future__ import annotations
 
 import argparse
+import errno
 import socket
 import sys
 import threading
@@ -48,10 +49,7 @@ class LineServer:
         self._rate = rate
         self._loop = loop
         self._stop = threading.Event()
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, port))
-        self._sock.listen(8)
+        self._sock = _listen(host, port)
         self._sock.settimeout(0.1)
         self.host = host
         self.port: int = self._sock.getsockname()[1]
@@ -135,6 +133,29 @@ class LineServer:
             conn.close()
 
 
+def _port_in_use_message(host: str, port: int) -> str:
+    return (
+        f"port {port} on {host} is already in use: another line server or `nc -lk {port}` "
+        "is probably still running. Stop it (Ctrl+C in its terminal), or serve on another "
+        f"port with --port N and give your streaming program that port instead of {port}."
+    )
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``; a port in use says what to do about it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise OSError(exc.errno, _port_in_use_message(host, port)) from None
+        raise
+    sock.listen(8)
+    return sock
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Command-line entry point: ``python -m ferrostream.lineserver``."""
     p = argparse.ArgumentParser(description="Serve text lines over TCP (like `nc -lk PORT`).")
@@ -144,6 +165,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--rate", type=float, default=None, help="lines per second")
     p.add_argument("--loop", action="store_true", help="repeat the file forever")
     args = p.parse_args(argv)
+    try:
+        return _serve(args)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        print(f"lineserver: {exc.strerror}", file=sys.stderr)
+        return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
     if args.file:
         with open(args.file, encoding="utf-8") as f:
             lines = f.read().splitlines()
@@ -160,10 +191,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 def _forward_stdin(host: str, port: int) -> int:
     """Send each line typed on standard input to every connected client."""
-    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind((host, port))
-    srv.listen(8)
+    srv = _listen(host, port)
     clients: list[socket.socket] = []
 
     def accept() -> None:

@@ -7,6 +7,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
 
+from ferrostream import _progress
 from ferrostream import _rdd_util as _util
 from ferrostream._rdd_actions import ActionsMixin
 from ferrostream._rdd_order import OrderMixin
@@ -543,6 +544,7 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
 
     # -- actions needing the pipeline --------------------------------------------------
 
+    @_progress.action("collect")
     def collect(self) -> list[T]:
         """All elements, as a list (partition by partition).
 
@@ -554,6 +556,7 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         self._mark_checkpointed()
         return self._plan.collect()  # type: ignore[no-any-return]
 
+    @_progress.action("count")
     def count(self) -> int:
         """The number of elements.
 
@@ -568,6 +571,7 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
             return int(sum(counts))
         return int(self._plan.count())
 
+    @_progress.action("take")
     def take(self, num: int) -> list[T]:
         """The first ``num`` elements, scanning one partition first and then more at a
         time (up to four times as many per round) until enough were found. Only the

@@ -29,8 +29,9 @@ import json
 import os
 import runpy
 import sys
+import traceback
 from collections.abc import Sequence
-from types import ModuleType
+from types import ModuleType, TracebackType
 from typing import TextIO
 
 __all__ = ["install_pyspark_alias", "main"]
@@ -343,7 +344,38 @@ def main(argv: Sequence[str] | None = None) -> int:
             return code
         print(code, file=err)
         return 1
+    except KeyboardInterrupt:
+        # Ctrl+C: as a shell reports a SIGINT, without a traceback.
+        return 130
+    except BaseException as exc:
+        _print_script_error(exc, err)
+        return 1
     return 0
+
+
+def _is_machinery(tb: TracebackType) -> bool:
+    """Frames of this module and of runpy: how the script was started, not the script."""
+    frame = tb.tb_frame
+    return frame.f_globals.get("__name__") == "runpy" or frame.f_code.co_filename == __file__
+
+
+def _print_script_error(exc: BaseException, err: TextIO) -> None:
+    """Python's report of an uncaught exception, without the frames of ferrostream-submit and
+    of ferrostream's facade (the user's frames, down to the call into ferrostream)."""
+    from ferrostream._tracebacks import without_facade
+
+    tb = exc.__traceback__
+    while tb is not None and _is_machinery(tb):
+        tb = tb.tb_next
+    exc.with_traceback(tb)
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        link.with_traceback(without_facade(link.__traceback__))
+        link = link.__cause__ if link.__cause__ is not None else link.__context__
+    traceback.print_exception(type(exc), exc, exc.__traceback__, file=err)
+    err.flush()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import traceback
 import warnings
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
-from ferrostream import _native
+from ferrostream import _html, _native, _tracebacks
 from ferrostream.errors import (
     IllegalArgumentException,
     IllegalStateException,
@@ -87,6 +87,9 @@ class StreamingContext:
         self._recovered_from: str | None = None
         if recovered is not None:
             self._recover(recovered)
+
+    def _repr_html_(self) -> str:
+        return _html.streaming_html(self)
 
     def __reduce__(self) -> Any:
         # Spark's CONTEXT_ONLY_VALID_ON_DRIVER error, raised by the SparkContext's own
@@ -200,6 +203,7 @@ class StreamingContext:
             self._apply_checkpoint_dir()
             self._install_checkpoint_writer()
             self._apply_backpressure()
+            _html.attach(self)  # the last batches for _repr_html_, progress lines
             self._engine.start()
             self._start_site = "\n" + "".join(traceback.format_stack()[:-1][-8:])
             cls._activeContext = self
@@ -253,6 +257,7 @@ class StreamingContext:
 
         With ``timeout`` (seconds), return after at most that long.
         """
+        __tracebackhide__ = True
         self._await(timeout)
 
     def awaitTerminationOrTimeout(self, timeout: float) -> bool:
@@ -269,12 +274,9 @@ class StreamingContext:
             self.stop(stopSparkContext=False)
             raise
         except SparkException as exc:
-            inner = exc.__cause__
-            if isinstance(inner, SparkException):
-                # A batch failed on a SparkException raised inside user code (e.g. by an
-                # RDD action): report that one rather than a wrapper of it.
-                raise inner from inner.__cause__
-            raise
+            __tracebackhide__ = True  # IPython and pytest hide waiting frames but the last
+            # The user's exception once, with the user's frames (see _tracebacks).
+            raise _tracebacks.batch_failure(exc)  # noqa: B904 (its cause is set)
 
     def stop(self, stopSparkContext: bool = True, stopGraceFully: bool = False) -> None:
         """Stop the execution of the streams, after the running batches when

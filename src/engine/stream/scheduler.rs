@@ -108,7 +108,7 @@ impl StreamingEngine {
             op.end = self.clock.now_ms();
             if let Err(e) = result {
                 op.failure = Some(e.to_string());
-                log::error!("Error running job for batch {time} ms: {e}");
+                log::error!("Error running job for batch {time} ms: {}", log_line(&e));
                 self.report(e, time);
             }
             self.emit("onOutputOperationCompleted", op.to_info(time));
@@ -159,5 +159,21 @@ impl StreamingEngine {
             source: Box::new(e),
         }));
         self.wake.notify_all();
+    }
+}
+
+/// One line for the log: a user's exception (a multi-line Python traceback) by its last line,
+/// which names it; the whole error, with the user's frames, is raised by `awaitTermination`.
+fn log_line(e: &EngineError) -> String {
+    let text = e.to_string();
+    let mut lines = text
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty());
+    match (lines.next(), lines.next_back()) {
+        (Some(_), Some(last)) => {
+            format!("{last} (the full error is raised by awaitTermination)")
+        }
+        _ => text,
     }
 }
