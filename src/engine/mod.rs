@@ -17,4 +17,5 @@ pub mod source;
 pub mod step;
 pub mod stream;
 pub mod textio;
+pub mod ui;
 pub mod value;
