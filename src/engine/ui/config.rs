@@ -122,12 +122,38 @@ impl AppInfo {
                 .unwrap_or_default()
                 .to_string(),
             start_time,
-            user: std::env::var("SPARK_USER")
-                .or_else(|_| std::env::var("USER"))
-                .unwrap_or_else(|_| "<unknown>".into()),
+            user: current_user(),
             settings: shown,
         }
     }
+}
+
+/// Spark's `Utils.getCurrentUserName`: `SPARK_USER`, else the process's user.
+fn current_user() -> String {
+    for var in ["SPARK_USER", "USER", "LOGNAME"] {
+        if let Ok(v) = std::env::var(var) {
+            if !v.is_empty() {
+                return v;
+            }
+        }
+    }
+    // The name of the process's uid in /etc/passwd (no libc call: the crate forbids unsafe).
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        });
+    let name = uid.and_then(|uid| {
+        std::fs::read_to_string("/etc/passwd").ok().and_then(|p| {
+            p.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 2 && f[2] == uid).then(|| f[0].to_string())
+            })
+        })
+    });
+    name.unwrap_or_else(|| "<unknown>".into())
 }
 
 #[cfg(test)]
