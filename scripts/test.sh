@@ -15,7 +15,12 @@ step "Python environment (.venv)"
 .venv/bin/python -m pip install --quiet --upgrade pip
 # confluent-kafka: the Kafka tests' own client (producing, watermarks, committed offsets).
 .venv/bin/python -m pip install --quiet "maturin>=1.9.4,<2" pytest pytest-timeout ruff mypy cloudpickle \
-    "confluent-kafka>=2.16,<2.17"
+    "confluent-kafka>=2.16,<2.17" "playwright>=1.49,<2"
+
+step "Headless Chromium for the web UI's browser test (Debian's package, installed once)"
+# Playwright drives the system browser; nothing downloads a browser build.
+CHROMIUM="$(bash scripts/chromium.sh)"
+export CHROMIUM FERROSTREAM_REQUIRE_BROWSER=1
 
 step "Rust: format, lints, engine without pyo3, unit tests"
 cargo fmt --check

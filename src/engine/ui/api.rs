@@ -7,8 +7,9 @@ use serde_json::{json, Map, Value};
 use super::store::{now_ms, BatchRecord, OpRecord, StreamingData, StreamingStore};
 use super::WebUi;
 
-/// The Spark version whose API this follows (`appSparkVersion`).
-const SPARK_VERSION: &str = "3.5.0";
+/// The Spark version whose behaviour ferrostream follows (`appSparkVersion`; the facade's
+/// `SparkContext.version`).
+const SPARK_VERSION: &str = "3.5.9";
 
 /// An API answer: status and JSON body.
 pub struct Answer {

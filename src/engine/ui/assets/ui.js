@@ -16,10 +16,12 @@
   function pad(n, w) { return String(n).padStart(w || 2, "0"); }
 
   // As Spark's UIUtils.formatDate: 2026/01/31 12:00:00 (local time).
-  function formatTime(ms) {
+  // With milliseconds when batches are shorter than a second (as Spark's batch tables).
+  function formatTime(ms, millis) {
     const d = new Date(ms);
     return d.getFullYear() + "/" + pad(d.getMonth() + 1) + "/" + pad(d.getDate()) + " " +
-      pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+      pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()) +
+      (millis ? "." + pad(d.getMilliseconds(), 3) : "");
   }
 
   function clockTime(ms) {
@@ -127,7 +129,8 @@
   }
 
   function batchLink(b) {
-    return "<a href=\"/streaming/batch/?id=" + b.batchId + "\">" + formatTime(b.batchId) + "</a>";
+    return "<a href=\"/streaming/batch/?id=" + b.batchId + "\">" +
+      formatTime(b.batchId, b.batchDuration < 1000) + "</a>";
   }
 
   function refreshStreaming() {
@@ -184,6 +187,8 @@
       getJSON(api + "/streaming/batches/" + id + "/operations")
     ]).then(function (all) {
       const b = all[0], ops = all[1];
+      document.querySelector("main h2").textContent =
+        "Details of batch at " + formatTime(b.batchId, b.batchDuration < 1000);
       document.getElementById("batch-facts").innerHTML =
         "<li><strong>Batch Duration:</strong> " + formatDuration(b.batchDuration) + "</li>" +
         "<li><strong>Input data size:</strong> " + b.inputSize + " records</li>" +
