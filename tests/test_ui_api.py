@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from waiting import wait_until
 
 import ferrostream
 from ferrostream import SparkConf, SparkContext
 from ferrostream.lineserver import LineServer
 from ferrostream.streaming import StreamingContext, StreamingListener
 from ferrostream.testing import advance, manual_clock_conf, run_batches
+from waiting import wait_until
 
 SERVER_LOGGER = "ferrostream.engine.ui.server"
 REDACTED = "*********(redacted)"

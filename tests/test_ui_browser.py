@@ -15,18 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from waiting import wait_until
 
 from ferrostream import SparkConf, SparkContext
 from ferrostream.lineserver import LineServer
 from ferrostream.streaming import StreamingContext, StreamingListener
+from waiting import wait_until
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 TIMEOUT_MS = 30_000
 
 
 def _browser_path() -> str:
-    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    path = (
+        os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    )
     required = os.environ.get("FERROSTREAM_REQUIRE_BROWSER") == "1"
     try:
         import playwright.sync_api  # noqa: F401
