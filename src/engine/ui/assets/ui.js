@@ -141,6 +141,10 @@
     ]).then(function (all) {
       const stats = all[0], batches = all[1], receivers = all[2];
       const started = Date.parse(stats.startTime.replace("GMT", "Z"));
+      if (started < 0) {
+        document.getElementById("summary").textContent = "The StreamingContext has not started yet.";
+        return;
+      }
       document.getElementById("summary").innerHTML =
         "Running batches of <strong>" + formatDuration(stats.batchDuration) + "</strong> for <strong>" +
         formatDuration(Date.now() - started) + "</strong> since <strong>" + formatTime(started) +
