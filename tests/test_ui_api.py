@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -328,3 +329,35 @@ def test_receiver_errors_reach_the_api(manual_sc: SparkContext) -> None:
         assert (stats["numReceivers"], stats["numActiveReceivers"]) == (1, 1)
     finally:
         ssc.stop(stopSparkContext=False)
+
+
+def test_a_running_batch_is_active_with_its_output_operations() -> None:
+    conf = SparkConf().setMaster("local[2]").setAppName("active").set("spark.ui.port", 0)
+    release = threading.Event()
+    with SparkContext(conf=conf) as sc:
+        ssc = StreamingContext(sc, 0.2)
+        stream = ssc.queueStream([sc.parallelize([1, 2])], default=sc.parallelize([]))
+        stream.foreachRDD(lambda rdd: release.wait(30))
+        stream.foreachRDD(lambda rdd: None)
+        ssc.start()
+        api = f"{sc.uiWebUrl}/api/v1/applications/{sc.applicationId}/streaming"
+        try:
+            wait_until(lambda: get(f"{api}/batches?status=PROCESSING"), "a processing batch")
+            (running,) = get(f"{api}/batches?status=PROCESSING")
+            assert running["numTotalOutputOps"] == 2
+            assert running["numActiveOutputOps"] == 2
+            assert running["numCompletedOutputOps"] == 0
+            assert "processingTime" not in running and "totalDelay" not in running
+            assert get(f"{api}/statistics")["numActiveBatches"] == 1
+            ops = get(f"{api}/batches/{running['batchId']}/operations")
+            assert [o["outputOpId"] for o in ops] == [0]
+            assert "endTime" not in ops[0] and "duration" not in ops[0]
+        finally:
+            release.set()
+            ssc.stop(stopSparkContext=False)
+        done = get(f"{api}/batches/{running['batchId']}")
+        assert (done["status"], done["numCompletedOutputOps"], done["numActiveOutputOps"]) == (
+            "COMPLETED",
+            2,
+            0,
+        )

@@ -446,6 +446,9 @@ impl StreamingEngine {
         }
         self.apply_remember_durations();
         let graph = std::mem::take(&mut *self.graph.lock());
+        if let Some(ui) = &self.ui {
+            ui.set_output_ops(graph.outputs.len());
+        }
         Self::keep_positions_for_replay(&graph);
         *self.frozen.lock() = Some(Arc::new(graph));
         if let Err(e) = self.write_graph() {

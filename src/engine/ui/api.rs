@@ -195,22 +195,21 @@ fn receivers(store: &StreamingStore) -> Vec<Value> {
     })
 }
 
-fn batch_json(b: &BatchRecord, batch_ms: i64) -> Value {
+fn batch_json(b: &BatchRecord, store: &StreamingStore) -> Value {
     let ops = || b.ops.values();
+    let total = store.total_ops(b);
+    let finished = ops().filter(|o| o.end >= 0).count();
     let first_failure = ops().find_map(|o| o.failure.clone());
     object(vec![
         ("batchId", json!(b.batch_time)),
         ("batchTime", json!(spark_date(b.batch_time))),
         ("status", json!(b.status())),
-        ("batchDuration", json!(batch_ms)),
+        ("batchDuration", json!(store.batch_ms)),
         ("inputSize", json!(b.input_size())),
         ("schedulingDelay", json!(b.scheduling_delay())),
         ("processingTime", json!(b.processing_time())),
         ("totalDelay", json!(b.total_delay())),
-        (
-            "numActiveOutputOps",
-            json!(ops().filter(|o| o.end < 0).count()),
-        ),
+        ("numActiveOutputOps", json!(total - finished)),
         (
             "numCompletedOutputOps",
             json!(ops().filter(|o| o.end >= 0 && o.failure.is_none()).count()),
@@ -219,7 +218,7 @@ fn batch_json(b: &BatchRecord, batch_ms: i64) -> Value {
             "numFailedOutputOps",
             json!(ops().filter(|o| o.failure.is_some()).count()),
         ),
-        ("numTotalOutputOps", json!(b.ops.len())),
+        ("numTotalOutputOps", json!(total)),
         ("firstFailureReason", json!(first_failure)),
     ])
 }
@@ -289,7 +288,7 @@ pub fn answer(ui: &WebUi, rest: &str, query: &str) -> Answer {
                 batches
                     .iter()
                     .filter(|b| wanted.is_empty() || wanted.iter().any(|s| s == b.status()))
-                    .map(|b| batch_json(b, store.batch_ms))
+                    .map(|b| batch_json(b, &store))
                     .collect(),
             ))
         }
@@ -298,7 +297,7 @@ pub fn answer(ui: &WebUi, rest: &str, query: &str) -> Answer {
                 return not_found(format!("unknown batch: {id}"));
             };
             match tail {
-                [] => ok(batch_json(&batch, store.batch_ms)),
+                [] => ok(batch_json(&batch, &store)),
                 ["operations"] => ok(Value::Array(batch.ops.values().map(op_json).collect())),
                 ["operations", op] => batch
                     .ops

@@ -98,6 +98,8 @@ pub struct StreamingData {
 pub struct StreamingStore {
     pub batch_ms: i64,
     retained: usize,
+    /// Output operations per batch (every batch runs all of them), once started.
+    output_ops: std::sync::atomic::AtomicUsize,
     data: Mutex<StreamingData>,
 }
 
@@ -166,8 +168,23 @@ impl StreamingStore {
         StreamingStore {
             batch_ms,
             retained,
+            output_ops: std::sync::atomic::AtomicUsize::new(0),
             data: Mutex::new(StreamingData::default()),
         }
+    }
+
+    /// The number of output operations each batch runs (known when the context starts).
+    pub fn set_output_ops(&self, n: usize) {
+        self.output_ops
+            .store(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Output operations of `batch`: all that it runs, also those not started yet.
+    pub fn total_ops(&self, batch: &BatchRecord) -> usize {
+        batch
+            .ops
+            .len()
+            .max(self.output_ops.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Read the figures under the store's lock (keep `f` short).
