@@ -178,3 +178,55 @@ fn respond<B>(ui: &Weak<WebUi>, req: &Request<B>) -> Response<Full<Bytes>> {
         .body(Full::new(body))
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    use super::super::WebUi;
+
+    fn get(url: &str, path: &str) -> String {
+        let addr = url.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(addr).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        reply
+    }
+
+    #[test]
+    fn serves_over_http_until_stopped() {
+        let settings: Vec<(String, String)> = [
+            ("spark.ui.port", "0"),
+            ("spark.app.id", "local-1"),
+            ("spark.app.name", "served"),
+            ("spark.driver.bindAddress", "127.0.0.1"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let ui = WebUi::start(&settings).expect("the UI starts");
+        let reply = get(ui.url(), "/api/v1/applications");
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        assert!(reply.contains("\"id\": \"local-1\""), "{reply}");
+        let missing = get(
+            ui.url(),
+            "/api/v1/applications/local-2/streaming/statistics",
+        );
+        assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+        assert!(missing.contains("unknown app: local-2"), "{missing}");
+        let page = get(ui.url(), "/");
+        assert!(page.starts_with("HTTP/1.1 302"), "{page}");
+        assert!(page
+            .to_ascii_lowercase()
+            .contains("location: /application/"));
+        let addr = ui.url().trim_start_matches("http://").to_string();
+        ui.stop();
+        assert!(TcpStream::connect(addr).is_err(), "the port is free again");
+    }
+}
