@@ -1,7 +1,8 @@
 """Shared pieces of the ``*_vs_pyspark`` benchmarks (not part of CI).
 
 * ``CHILD_PRELUDE``: the start of the program both engines run (``__ENGINE__`` is replaced by
-  ``pyspark`` or ``ferrostream``): a local[2] SparkContext with the UI off and log level ERROR,
+  ``pyspark`` or ``ferrostream``): a local[2] SparkContext with the UI off (``BENCH_UI=true``
+  turns it on, to measure its cost) and log level ERROR,
   the corpus of ``benches/_corpus.py`` split into ``BENCH_CHUNKS`` RDDs
   (``sc.parallelize(chunk, 2)``), a StreamingContext of ``BENCH_BATCH`` s and
   ``lines = ssc.queueStream(rdds)``.  ``BENCH_CORPUS`` (``zipf``, the default, or ``uniform``
@@ -51,7 +52,8 @@ BATCH = float(os.environ.get("BENCH_BATCH", "1"))
 
 T_IMPORTED = time.time()
 conf = (SparkConf().setMaster("local[2]").setAppName(os.environ["BENCH_APP"])
-        .set("spark.ui.enabled", "false").set("spark.ui.showConsoleProgress", "false"))
+        .set("spark.ui.enabled", os.environ.get("BENCH_UI", "false"))
+        .set("spark.ui.showConsoleProgress", "false"))
 sc = SparkContext(conf=conf)
 sc.setLogLevel("ERROR")
 T_SC = time.time()

@@ -15,8 +15,14 @@ step "Python environment (.venv)"
 .venv/bin/python -m pip install --quiet --upgrade pip
 # confluent-kafka: the Kafka tests' own client (producing, watermarks, committed offsets).
 # nbclient, ipykernel: notebooks run in a real Jupyter kernel (IPython: ferrostream-shell's prompt).
+# playwright: the web UI's browser test (it drives Debian's chromium).
 .venv/bin/python -m pip install --quiet "maturin>=1.9.4,<2" pytest pytest-timeout ruff mypy cloudpickle \
-    "confluent-kafka>=2.16,<2.17" nbclient ipykernel
+    "confluent-kafka>=2.16,<2.17" nbclient ipykernel "playwright>=1.49,<2"
+
+step "Headless Chromium for the web UI's browser test (Debian's package, installed once)"
+# Playwright drives the system browser; nothing downloads a browser build.
+CHROMIUM="$(bash scripts/chromium.sh)"
+export CHROMIUM FERROSTREAM_REQUIRE_BROWSER=1
 
 step "Rust: format, lints, engine without pyo3, unit tests"
 cargo fmt --check

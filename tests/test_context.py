@@ -99,7 +99,7 @@ def test_context_attributes(sc: SparkContext) -> None:
     assert sc.defaultParallelism == 2
     assert sc.defaultMinPartitions == 2
     assert sc.version == "3.5.9"
-    assert sc.uiWebUrl is None
+    assert sc.uiWebUrl is not None and sc.uiWebUrl.startswith("http://127.0.0.1:")
     assert sc.applicationId == f"local-{sc.startTime}"
     assert sc.sparkHome is None
     assert sc.environment == {}

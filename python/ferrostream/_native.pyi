@@ -84,6 +84,12 @@ class EngineContext:
         """Shuffles materialised so far (a dataset already partitioned as asked is not)."""
     def stop(self) -> None: ...
     def check_alive(self) -> None: ...
+    def start_ui(self, settings: list[tuple[str, str]]) -> str | None:
+        """Start the web UI as the SparkConf's settings say (``spark.ui.*``); its address, or
+        None when ``spark.ui.enabled`` is false or no port could be bound (logged)."""
+    @property
+    def ui_url(self) -> str | None:
+        """The web UI's address while it runs."""
 
 @final
 class Rdd:

@@ -196,6 +196,8 @@ class SparkContext:
             self._local = threading.local()
             self._start_files()
             self._ectx = self._engine_context(threads, _parse_attempts(self.master))
+            # The engine's web UI (spark.ui.*): served and fed by the engine itself.
+            self._ui_url: str | None = self._ectx.start_ui(self._conf.getAll())
             self._stopped = False
             self._call_site = _call_site()
             SparkContext._active_spark_context = self
@@ -326,8 +328,9 @@ class SparkContext:
 
     @property
     def uiWebUrl(self) -> str | None:
-        """There is no web UI yet: always None."""
-        return None
+        """The web UI's address (``http://127.0.0.1:4040`` unless ``spark.ui.port`` or a
+        taken port says otherwise), or None when ``spark.ui.enabled`` is false."""
+        return None if self._stopped else self._ui_url
 
     @property
     def startTime(self) -> int:

@@ -7,6 +7,7 @@ use crate::engine::error::{EngineError, Result};
 use crate::engine::exec::{Executor, LocalExecutor};
 use crate::engine::host::HostRuntime;
 use crate::engine::shuffle::{MemoryShuffle, Shuffle};
+use crate::engine::ui::WebUi;
 
 /// Counters of engine work, for tests and diagnostics.
 #[derive(Default)]
@@ -25,6 +26,8 @@ pub struct EngineContext {
     host: OnceLock<Arc<dyn HostRuntime>>,
     metrics: Metrics,
     stopped: AtomicBool,
+    /// The live web UI, when started ([`EngineContext::start_ui`]).
+    ui: OnceLock<Arc<WebUi>>,
 }
 
 impl EngineContext {
@@ -55,6 +58,7 @@ impl EngineContext {
             host: OnceLock::new(),
             metrics: Metrics::default(),
             stopped: AtomicBool::new(false),
+            ui: OnceLock::new(),
         })
     }
 
@@ -95,6 +99,26 @@ impl EngineContext {
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
         self.executor.shutdown();
+        if let Some(ui) = self.ui.get() {
+            ui.stop();
+        }
+    }
+
+    /// Start the web UI as the SparkConf `settings` say (`spark.ui.*`); its address, or None
+    /// when it is disabled or could not bind (logged). Once per context.
+    pub fn start_ui(&self, settings: &[(String, String)]) -> Option<String> {
+        if let Some(ui) = self.ui.get() {
+            return Some(ui.url().to_string());
+        }
+        let ui = WebUi::start(settings)?;
+        let url = ui.url().to_string();
+        let _ = self.ui.set(ui);
+        Some(url)
+    }
+
+    /// The running web UI, if any.
+    pub fn ui(&self) -> Option<&Arc<WebUi>> {
+        self.ui.get()
     }
 
     pub fn is_stopped(&self) -> bool {

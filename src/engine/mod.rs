@@ -17,5 +17,6 @@ pub mod source;
 pub mod step;
 pub mod stream;
 pub mod textio;
+pub mod ui;
 pub mod value;
 pub mod wire;

@@ -106,6 +106,18 @@ impl PyEngineContext {
         self.inner.stop();
     }
 
+    /// Start the web UI as the SparkConf's `settings` say; its address, or None when
+    /// `spark.ui.enabled` is false or no port could be bound.
+    fn start_ui(&self, py: Python<'_>, settings: Vec<(String, String)>) -> Option<String> {
+        py.detach(|| self.inner.start_ui(&settings))
+    }
+
+    /// The web UI's address, while it runs.
+    #[getter]
+    fn ui_url(&self) -> Option<String> {
+        self.inner.ui().map(|ui| ui.url().to_string())
+    }
+
     /// Raise Spark's IllegalStateException when the context is stopped.
     fn check_alive(&self, py: Python<'_>) -> PyResult<()> {
         self.inner.check_alive().py_err(py)

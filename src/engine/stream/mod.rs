@@ -78,6 +78,8 @@ pub struct StreamingEngine {
     shared: Mutex<Shared>,
     wake: Condvar,
     listener: Mutex<Option<Arc<ListenerBus>>>,
+    /// The web UI's figures, fed every event before the listener bus (None: no UI).
+    ui: Option<Arc<crate::engine::ui::store::StreamingStore>>,
     zero_time: Mutex<i64>,
     scheduler: Mutex<Option<JoinHandle<()>>>,
     scheduler_thread: Mutex<Option<ThreadId>>,
@@ -104,6 +106,7 @@ impl StreamingEngine {
             Some(m) => m.clone(),
             None => Arc::new(SystemClock),
         };
+        let ui = ctx.ui().map(|ui| ui.attach_streaming(batch_ms));
         Ok(Arc::new(StreamingEngine {
             ctx,
             batch_ms,
@@ -120,6 +123,7 @@ impl StreamingEngine {
             }),
             wake: Condvar::new(),
             listener: Mutex::new(None),
+            ui,
             zero_time: Mutex::new(0),
             scheduler: Mutex::new(None),
             scheduler_thread: Mutex::new(None),
@@ -365,6 +369,9 @@ impl StreamingEngine {
     }
 
     fn emit(&self, name: &str, info: Info) {
+        if let Some(ui) = &self.ui {
+            ui.on_event(name, &info);
+        }
         let bus = self.listener.lock().clone();
         if let Some(bus) = bus {
             bus.post(name, info);
@@ -440,6 +447,9 @@ impl StreamingEngine {
         }
         self.apply_remember_durations();
         let graph = std::mem::take(&mut *self.graph.lock());
+        if let Some(ui) = &self.ui {
+            ui.set_output_ops(graph.outputs.len());
+        }
         Self::keep_positions_for_replay(&graph);
         *self.frozen.lock() = Some(Arc::new(graph));
         if let Err(e) = self.write_graph() {
