@@ -14,8 +14,9 @@ step "Python environment (.venv)"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 # confluent-kafka: the Kafka tests' own client (producing, watermarks, committed offsets).
+# boto3: the Kinesis tests' own client (streams, producing, the lease table).
 .venv/bin/python -m pip install --quiet "maturin>=1.9.4,<2" pytest pytest-timeout ruff mypy cloudpickle \
-    "confluent-kafka>=2.16,<2.17"
+    "confluent-kafka>=2.16,<2.17" "boto3>=1.34"
 
 step "Rust: format, lints, engine without pyo3, unit tests"
 cargo fmt --check

@@ -11,6 +11,7 @@ from ferrostream import SparkContext
 from ferrostream.streaming import StreamingContext
 from ferrostream.testing import streaming_context
 from kafka_cluster import KafkaCluster, start_cluster
+from kinesis_emulator import KinesisEmulator, start_emulator
 
 
 @pytest.fixture(params=["native", "python"])
@@ -69,3 +70,15 @@ def kafka_zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaC
         yield cluster
     finally:
         cluster.close()
+
+
+@pytest.fixture(scope="session")
+def kinesis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KinesisEmulator]:
+    """A moto server (Kinesis and DynamoDB) on 127.0.0.1 for the whole test session, started
+    by ``scripts/kinesis.sh`` and stopped by its PID afterwards (see
+    ``tests/kinesis_emulator.py``). If it cannot start, the tests using it fail."""
+    emulator = start_emulator(tmp_path_factory.mktemp("kinesis"))
+    try:
+        yield emulator
+    finally:
+        emulator.close()

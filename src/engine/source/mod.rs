@@ -1,7 +1,9 @@
-//! Input sources beyond `queueStream`: watched directories, TCP socket receivers and Kafka.
+//! Input sources beyond `queueStream`: watched directories, TCP socket receivers, Kafka and
+//! Kinesis.
 
 pub mod files;
 pub mod kafka;
+pub mod kinesis;
 pub mod receiver;
 pub mod socket;
 pub mod zookeeper;

@@ -48,6 +48,27 @@ pub trait Receiver: Send + Sync + 'static {
     fn on_batch(&self, _time: i64) -> Result<()> {
         Ok(())
     }
+    /// The partitions of the batch at `time` from the records it took, and how many records
+    /// it holds. By default one partition per worker thread (Spark: one per block interval),
+    /// none when empty; a receiver that tags its records (e.g. with their shard) groups and
+    /// untags them here.
+    fn partition(
+        &self,
+        _time: i64,
+        records: Vec<Value>,
+        parallelism: usize,
+    ) -> Result<(Vec<Partition>, i64)> {
+        let count = records.len() as i64;
+        if records.is_empty() {
+            return Ok((Vec::new(), 0));
+        }
+        let n = parallelism.min(records.len()).max(1);
+        let chunk = records.len().div_ceil(n);
+        Ok((
+            records.chunks(chunk).map(<[Value]>::to_vec).collect(),
+            count,
+        ))
+    }
     /// Called after a batch holding this receiver's records completed.
     fn on_batch_completed(&self, _time: i64) {}
     /// Called once when the stream stops, after the last session ended (release clients,
@@ -323,16 +344,8 @@ impl<R: Receiver> Input for ReceiverInput<R> {
         _budget: &RateBudget,
     ) -> Result<InputBatch> {
         let records = self.sink.take();
+        let (parts, count) = self.receiver.partition(time, records, ctx.parallelism())?;
         self.receiver.on_batch(time)?;
-        let count = records.len() as i64;
-        // One partition per worker thread (Spark: one per block interval), none when empty.
-        let parts: Vec<Partition> = if records.is_empty() {
-            Vec::new()
-        } else {
-            let n = ctx.parallelism().min(records.len()).max(1);
-            let chunk = records.len().div_ceil(n);
-            records.chunks(chunk).map(<[Value]>::to_vec).collect()
-        };
         Ok(InputBatch {
             rdd: Rdd::from_partitions(ctx, parts),
             records: Some(count),
