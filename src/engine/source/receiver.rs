@@ -21,8 +21,9 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use crate::engine::context::EngineContext;
-use crate::engine::error::Result;
+use crate::engine::error::{EngineError, Result};
 use crate::engine::rdd::{Partition, Rdd};
+use crate::engine::source::Position;
 use crate::engine::stream::graph::{EventSink, Input, InputBatch, RateBudget};
 use crate::engine::stream::listener::Info;
 use crate::engine::value::Value;
@@ -68,6 +69,25 @@ pub trait Receiver: Send + Sync + 'static {
             records.chunks(chunk).map(<[Value]>::to_vec).collect(),
             count,
         ))
+    }
+    /// What replays the batch at `time` after a restart (e.g. the sequence numbers it
+    /// holds), asked once after [`Receiver::partition`]; None: it cannot be replayed.
+    fn position(&self, _time: i64) -> Option<Position> {
+        None
+    }
+    /// The records of a checkpointed batch, read again from its position.
+    fn replay(&self, _ctx: &Arc<EngineContext>, _position: &Position) -> Result<Arc<Rdd>> {
+        Err(EngineError::Unsupported(
+            "this receiver's batches cannot be replayed from a checkpoint".into(),
+        ))
+    }
+    /// Where the receiver stands, kept in the checkpoint (e.g. the positions of completed
+    /// batches), and put back at recovery before it starts.
+    fn snapshot(&self) -> Option<Position> {
+        None
+    }
+    fn restore(&self, _snapshot: &Position) -> Result<()> {
+        Ok(())
     }
     /// Called after a batch holding this receiver's records completed.
     fn on_batch_completed(&self, _time: i64) {}
@@ -345,12 +365,30 @@ impl<R: Receiver> Input for ReceiverInput<R> {
     ) -> Result<InputBatch> {
         let records = self.sink.take();
         let (parts, count) = self.receiver.partition(time, records, ctx.parallelism())?;
+        let position = self.receiver.position(time);
         self.receiver.on_batch(time)?;
         Ok(InputBatch {
             rdd: Rdd::from_partitions(ctx, parts),
             records: Some(count),
-            position: None,
+            position,
         })
+    }
+
+    fn replay(
+        &self,
+        ctx: &Arc<EngineContext>,
+        _time: i64,
+        position: &Position,
+    ) -> Result<Arc<Rdd>> {
+        self.receiver.replay(ctx, position)
+    }
+
+    fn snapshot(&self) -> Option<Position> {
+        self.receiver.snapshot()
+    }
+
+    fn restore(&self, snapshot: &Position) -> Result<()> {
+        self.receiver.restore(snapshot)
     }
 
     fn on_batch_completed(&self, time: i64) {

@@ -16,7 +16,23 @@ use aws_config::BehaviorVersion;
 use aws_sdk_kinesis::config::{Credentials, Region, SharedCredentialsProvider};
 use aws_sdk_kinesis::error::{DisplayErrorContext, ProvideErrorMetadata};
 
+use serde::{Deserialize, Serialize};
+
 use crate::engine::error::{EngineError, Result};
+
+/// The records of one shard a batch held: sequence numbers `first..=last`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SequenceRange {
+    pub shard: String,
+    pub first: String,
+    pub last: String,
+}
+
+/// Sequence numbers are decimal strings of up to 128 bits: compared as numbers.
+pub fn seq_le(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
+    (a.len(), a) <= (b.len(), b)
+}
 
 /// Where a shard without a recorded position starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -24,12 +24,17 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use super::leases::{LeaseTable, SHARD_END};
-use super::{describe, error_code, is_transient, DataFormat, InitialPosition, KinesisConfig};
+use super::{
+    describe, error_code, is_transient, seq_le, DataFormat, InitialPosition, KinesisConfig,
+    SequenceRange,
+};
+use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
-use crate::engine::rdd::Partition;
+use crate::engine::rdd::{Partition, Rdd};
 use crate::engine::source::receiver::{
     BlockSink, Receiver, ReceiverConfig, ReceiverInput, Session,
 };
+use crate::engine::source::Position;
 use crate::engine::value::Value;
 
 /// `createStream`'s input: the Kinesis receiver in the receiver framework.
@@ -85,6 +90,8 @@ pub struct KinesisReceiver {
     ordinals: Mutex<Vec<String>>,
     /// The last sequence number of each shard that each batch (by time) holds.
     pending: Mutex<BTreeMap<i64, HashMap<String, String>>>,
+    /// The sequence ranges each generated batch holds, until its position is asked for.
+    ranges: Mutex<BTreeMap<i64, Vec<SequenceRange>>>,
     /// Positions whose batches completed, and what the table holds.
     completed: Mutex<HashMap<String, String>>,
     written: Mutex<HashMap<String, String>>,
@@ -111,6 +118,7 @@ impl KinesisReceiver {
                 shards: Mutex::new(BTreeMap::new()),
                 ordinals: Mutex::new(Vec::new()),
                 pending: Mutex::new(BTreeMap::new()),
+                ranges: Mutex::new(BTreeMap::new()),
                 completed: Mutex::new(HashMap::new()),
                 written: Mutex::new(HashMap::new()),
                 undecodable: Mutex::new(None),
@@ -323,25 +331,7 @@ impl KinesisReceiver {
         reader.retry_at = None;
         let mut values = Vec::with_capacity(out.records().len());
         for r in out.records() {
-            let data = r.data().as_ref();
-            let value = match self.config.format {
-                DataFormat::Bytes => Value::Bytes(Arc::from(data)),
-                DataFormat::Utf8 => match std::str::from_utf8(data) {
-                    Ok(s) => Value::Str(Arc::from(s)),
-                    Err(_) => {
-                        self.undecodable.lock().get_or_insert(EngineError::Utf8 {
-                            context: format!(
-                                "the data of the Kinesis record {} of {} is not UTF-8 (give \
-                                 createStream a decoder for bytes)",
-                                r.sequence_number(),
-                                reader.shard
-                            ),
-                            bytes: data.to_vec(),
-                        });
-                        Value::Bytes(Arc::from(data))
-                    }
-                },
-            };
+            let value = self.decode(r.data().as_ref(), r.sequence_number(), &reader.shard);
             values.push(Value::Tuple(Arc::from(vec![
                 Value::Int(reader.ordinal),
                 Value::str(r.sequence_number()),
@@ -381,12 +371,15 @@ impl KinesisReceiver {
             let mut written = self.written.lock();
             for (shard, checkpoint) in recorded {
                 let state = shards.entry(shard.clone()).or_default();
-                if checkpoint == SHARD_END {
-                    state.finished = true;
-                    state.read = true;
-                } else if state.position.is_none() && !checkpoint.is_empty() {
-                    state.position = Some(checkpoint.clone());
-                    state.read = true;
+                // What this program read or restored from its checkpoint comes first.
+                if state.position.is_none() && !state.finished {
+                    if checkpoint == SHARD_END {
+                        state.finished = true;
+                        state.read = true;
+                    } else if !checkpoint.is_empty() {
+                        state.position = Some(checkpoint.clone());
+                        state.read = true;
+                    }
                 }
                 written.insert(shard, checkpoint);
             }
@@ -475,32 +468,130 @@ impl KinesisReceiver {
     /// Write the positions of completed batches (and `SHARD_END` for shards read to their end
     /// whose last records completed) that the table does not hold yet.
     async fn flush(&self, clients: &Clients) -> std::result::Result<(), String> {
-        let mut todo: Vec<(String, String, Vec<String>)> = Vec::new();
-        {
-            let completed = self.completed.lock();
+        let todo: Vec<(String, String, Vec<String>)> = {
             let written = self.written.lock();
             let shards = self.shards.lock();
-            for (shard, state) in shards.iter() {
-                let done = completed.get(shard);
-                let checkpoint = match &state.ended {
-                    Some(last) if last.as_ref() == done || last.is_none() => {
-                        Some(SHARD_END.to_string())
-                    }
-                    _ => done.cloned(),
-                };
-                if let Some(c) = checkpoint {
-                    if written.get(shard) != Some(&c) {
-                        todo.push((shard.clone(), c, state.parents.clone()));
-                    }
-                }
-            }
-        }
+            self.checkpoint_map()
+                .into_iter()
+                .filter(|(shard, c)| written.get(shard) != Some(c))
+                .map(|(shard, c)| {
+                    let parents = shards
+                        .get(&shard)
+                        .map(|s| s.parents.clone())
+                        .unwrap_or_default();
+                    (shard, c, parents)
+                })
+                .collect()
+        };
         for (shard, checkpoint, parents) in todo {
             clients.leases.write(&shard, &checkpoint, &parents).await?;
             log::debug!("Kinesis: checkpointed {shard} at {checkpoint}");
             self.written.lock().insert(shard, checkpoint);
         }
         Ok(())
+    }
+}
+
+impl KinesisReceiver {
+    /// What the lease table should hold: the position of each shard's last record whose batch
+    /// completed, `SHARD_END` for shards read to their end whose last records completed.
+    fn checkpoint_map(&self) -> BTreeMap<String, String> {
+        let completed = self.completed.lock();
+        let shards = self.shards.lock();
+        let mut out = BTreeMap::new();
+        for (shard, state) in shards.iter() {
+            let done = completed.get(shard);
+            let checkpoint = match &state.ended {
+                Some(last) if last.as_ref() == done || last.is_none() => {
+                    Some(SHARD_END.to_string())
+                }
+                _ if state.finished && done.is_none() => Some(SHARD_END.to_string()),
+                _ => done.cloned(),
+            };
+            if let Some(c) = checkpoint {
+                out.insert(shard.clone(), c);
+            }
+        }
+        out
+    }
+
+    /// The records `range.first..=range.last` of a shard, read again.
+    async fn read_range(&self, range: &SequenceRange) -> std::result::Result<Vec<Value>, String> {
+        let clients = self.clients().await?;
+        let client = &clients.kinesis;
+        let doing = format!(
+            "reading {} from {} to {} again",
+            range.shard, range.first, range.last
+        );
+        let mut iterator = client
+            .get_shard_iterator()
+            .stream_name(&self.config.stream_name)
+            .shard_id(&range.shard)
+            .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
+            .starting_sequence_number(&range.first)
+            .send()
+            .await
+            .map_err(|e| describe(&doing, &e))?
+            .shard_iterator()
+            .map(str::to_string);
+        let mut out = Vec::new();
+        let mut empty_reads = 0;
+        let mut backoff = BACKOFF_MIN;
+        while let Some(it) = iterator.take() {
+            let page = match client.get_records().shard_iterator(it.clone()).send().await {
+                Ok(page) => page,
+                Err(e) if is_transient(error_code(&e).as_deref()) => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    iterator = Some(it);
+                    continue;
+                }
+                Err(e) => return Err(describe(&doing, &e)),
+            };
+            for r in page.records() {
+                if !seq_le(&range.first, r.sequence_number()) {
+                    continue;
+                }
+                if !seq_le(r.sequence_number(), &range.last) {
+                    return Ok(out);
+                }
+                out.push(self.decode(r.data().as_ref(), r.sequence_number(), &range.shard));
+                if r.sequence_number() == range.last {
+                    return Ok(out);
+                }
+            }
+            empty_reads = if page.records().is_empty() {
+                empty_reads + 1
+            } else {
+                0
+            };
+            if empty_reads > 20 {
+                break;
+            }
+            iterator = page.next_shard_iterator().map(str::to_string);
+        }
+        Err(format!(
+            "Kinesis: {doing}: the shard no longer holds them (past its retention period?)"
+        ))
+    }
+
+    fn decode(&self, data: &[u8], seq: &str, shard: &str) -> Value {
+        match self.config.format {
+            DataFormat::Bytes => Value::Bytes(Arc::from(data)),
+            DataFormat::Utf8 => match std::str::from_utf8(data) {
+                Ok(s) => Value::Str(Arc::from(s)),
+                Err(_) => {
+                    self.undecodable.lock().get_or_insert(EngineError::Utf8 {
+                        context: format!(
+                            "the data of the Kinesis record {seq} of {shard} is not UTF-8 (give \
+                             createStream a decoder for bytes)"
+                        ),
+                        bytes: data.to_vec(),
+                    });
+                    Value::Bytes(Arc::from(data))
+                }
+            },
+        }
     }
 }
 
@@ -531,6 +622,7 @@ impl Receiver for KinesisReceiver {
         let count = records.len() as i64;
         let mut by_shard: BTreeMap<i64, Partition> = BTreeMap::new();
         let mut last: HashMap<i64, Arc<str>> = HashMap::new();
+        let mut first: BTreeMap<i64, Arc<str>> = BTreeMap::new();
         for record in records {
             let Value::Tuple(t) = record else {
                 continue;
@@ -540,22 +632,94 @@ impl Receiver for KinesisReceiver {
             };
             by_shard.entry(*ordinal).or_default().push(t[2].clone());
             last.insert(*ordinal, seq.clone());
+            first.entry(*ordinal).or_insert_with(|| seq.clone());
         }
         let held: HashMap<String, String> = {
             let ordinals = self.ordinals.lock();
-            last.into_iter()
+            last.iter()
                 .filter_map(|(o, seq)| {
                     ordinals
-                        .get(o as usize)
+                        .get(*o as usize)
                         .map(|shard| (shard.clone(), seq.to_string()))
                 })
                 .collect()
         };
+        let ranges: Vec<SequenceRange> = {
+            let ordinals = self.ordinals.lock();
+            first
+                .iter()
+                .filter_map(|(o, f)| {
+                    Some(SequenceRange {
+                        shard: ordinals.get(*o as usize)?.clone(),
+                        first: f.to_string(),
+                        last: last.get(o)?.to_string(),
+                    })
+                })
+                .collect()
+        };
+        self.ranges.lock().insert(time, ranges);
         self.pending.lock().insert(time, held);
         if let Some(e) = self.undecodable.lock().take() {
             return Err(e);
         }
         Ok((by_shard.into_values().collect(), count))
+    }
+
+    fn position(&self, time: i64) -> Option<Position> {
+        let ranges = self.ranges.lock().remove(&time).unwrap_or_default();
+        Some(Position::KinesisRanges(ranges))
+    }
+
+    /// One partition per shard range, read again from Kinesis (as Spark's
+    /// `KinesisBackedBlockRDD`).
+    fn replay(&self, ctx: &Arc<EngineContext>, position: &Position) -> Result<Arc<Rdd>> {
+        let Position::KinesisRanges(ranges) = position else {
+            return Err(EngineError::IllegalState(
+                "a Kinesis stream cannot replay another source's checkpoint".into(),
+            ));
+        };
+        let parts = crate::engine::source::runtime()
+            .block_on(async {
+                let mut parts = Vec::with_capacity(ranges.len());
+                for range in ranges {
+                    parts.push(self.read_range(range).await?);
+                }
+                Ok::<_, String>(parts)
+            })
+            .map_err(EngineError::Source)?;
+        if let Some(e) = self.undecodable.lock().take() {
+            return Err(e);
+        }
+        Ok(Rdd::from_partitions(ctx, parts))
+    }
+
+    fn snapshot(&self) -> Option<Position> {
+        Some(Position::KinesisCheckpoints(
+            self.checkpoint_map().into_iter().collect(),
+        ))
+    }
+
+    /// Recovery from a checkpoint: read on from where its completed batches stopped (the lease
+    /// table may be ahead of the checkpointed state).
+    fn restore(&self, snapshot: &Position) -> Result<()> {
+        let Position::KinesisCheckpoints(checkpoints) = snapshot else {
+            return Err(EngineError::IllegalState(
+                "a Kinesis stream cannot restore another source's checkpoint".into(),
+            ));
+        };
+        let mut shards = self.shards.lock();
+        let mut completed = self.completed.lock();
+        for (shard, checkpoint) in checkpoints {
+            let state = shards.entry(shard.clone()).or_default();
+            state.read = true;
+            if checkpoint == SHARD_END {
+                state.finished = true;
+            } else {
+                state.position = Some(checkpoint.clone());
+                completed.insert(shard.clone(), checkpoint.clone());
+            }
+        }
+        Ok(())
     }
 
     fn on_batch_completed(&self, time: i64) {
