@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,9 +77,17 @@ def kafka_zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaC
 def kinesis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KinesisEmulator]:
     """A moto server (Kinesis and DynamoDB) on 127.0.0.1 for the whole test session, started
     by ``scripts/kinesis.sh`` and stopped by its PID afterwards (see
-    ``tests/kinesis_emulator.py``). If it cannot start, the tests using it fail."""
+    ``tests/kinesis_emulator.py``); ``AWS_ENDPOINT_URL_DYNAMODB`` points at it meanwhile. If it
+    cannot start, the tests using it fail."""
     emulator = start_emulator(tmp_path_factory.mktemp("kinesis"))
+    # The lease table's DynamoDB: the emulator too (by default the region's AWS endpoint).
+    saved = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = emulator.endpoint
     try:
         yield emulator
     finally:
+        if saved is None:
+            os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+        else:
+            os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = saved
         emulator.close()

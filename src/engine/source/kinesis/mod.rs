@@ -194,12 +194,21 @@ impl KinesisConfig {
         )
     }
 
-    /// The SDK configuration: endpoint and region as given; the given credentials or the
-    /// SDK's default chain; an assumed role on top when asked.
+    /// The Kinesis client: at `endpointUrl`, in `regionName`.
+    pub fn kinesis_client(&self, conf: &aws_config::SdkConfig) -> aws_sdk_kinesis::Client {
+        let kinesis = aws_sdk_kinesis::config::Builder::from(conf)
+            .endpoint_url(self.endpoint_url.clone())
+            .build();
+        aws_sdk_kinesis::Client::from_conf(kinesis)
+    }
+
+    /// The SDK configuration shared by the clients: the region as given; the given credentials
+    /// or the SDK's default chain; an assumed role on top when asked. Endpoints are the
+    /// region's, or the SDK's `AWS_ENDPOINT_URL_<SERVICE>` settings (as the KCL, DynamoDB is
+    /// not reached at the Kinesis `endpointUrl`); Kinesis's is set on its client.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(self.region.clone()))
-            .endpoint_url(self.endpoint_url.clone())
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()

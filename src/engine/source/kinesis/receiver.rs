@@ -132,7 +132,7 @@ impl KinesisReceiver {
         self.clients
             .get_or_try_init(|| async {
                 let conf = self.config.sdk_config().await;
-                let kinesis = Client::new(&conf);
+                let kinesis = self.config.kinesis_client(&conf);
                 kinesis
                     .describe_stream_summary()
                     .stream_name(&self.config.stream_name)
@@ -468,11 +468,11 @@ impl KinesisReceiver {
     /// Write the positions of completed batches (and `SHARD_END` for shards read to their end
     /// whose last records completed) that the table does not hold yet.
     async fn flush(&self, clients: &Clients) -> std::result::Result<(), String> {
+        let due = self.checkpoint_map();
         let todo: Vec<(String, String, Vec<String>)> = {
             let written = self.written.lock();
             let shards = self.shards.lock();
-            self.checkpoint_map()
-                .into_iter()
+            due.into_iter()
                 .filter(|(shard, c)| written.get(shard) != Some(c))
                 .map(|(shard, c)| {
                     let parents = shards
