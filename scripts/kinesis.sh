@@ -4,6 +4,9 @@
 #   scripts/kinesis.sh start STATE_DIR   start a moto server whose files live in STATE_DIR
 #   scripts/kinesis.sh stop STATE_DIR    stop what `start` started there (by PID)
 #   scripts/kinesis.sh install           install moto[server] into its cached venv; print it
+#   scripts/kinesis.sh isolated STATE_DIR -- COMMAND...
+#                                        run COMMAND in a new network namespace (loopback only)
+#                                        beside kinesis-local and moto (for its DynamoDB)
 #
 # moto (PyPI `moto[server]`) serves Kinesis and DynamoDB on one port. It is installed once into
 # a venv under ${FERROSTREAM_CACHE:-~/.cache/ferrostream}/moto-VERSION (outside the clone, never
@@ -13,6 +16,7 @@
 set -euo pipefail
 
 MOTO=5.2.5
+KINESIS_LOCAL=0.6.2
 CACHE="${FERROSTREAM_CACHE:-$HOME/.cache/ferrostream}"
 START_TIMEOUT="${KINESIS_START_TIMEOUT:-60}"
 PYTHON="${PYTHON:-python3}"
@@ -23,7 +27,7 @@ die() {
 }
 
 usage() {
-    sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -45,6 +49,72 @@ install_moto() {
         exec 9>&-
     fi
     echo "$home"
+}
+
+# npm's kinesis-local (kinesis-mock: realistic sequence numbers, resharding with child shards),
+# installed once; prints its package directory.
+install_local() {
+    local home="$CACHE/kinesis-local-$KINESIS_LOCAL"
+    if [ ! -f "$home/installed" ]; then
+        command -v npm >/dev/null || die "npm is not installed (needed once to fetch kinesis-local)"
+        mkdir -p "$CACHE"
+        exec 8>"$CACHE/kinesis-local-$KINESIS_LOCAL.lock"
+        flock 8
+        if [ ! -f "$home/installed" ]; then
+            rm -rf "$home"
+            mkdir -p "$home"
+            (cd "$home" && npm install --no-audit --no-fund --silent "kinesis-local@$KINESIS_LOCAL" >&2) ||
+                die "npm install kinesis-local@$KINESIS_LOCAL failed"
+            touch "$home/installed"
+        fi
+        exec 8>&-
+    fi
+    echo "$home/node_modules/kinesis-local"
+}
+
+# kinesis-local binds every interface: it only ever runs inside a network namespace of its own
+# that has nothing but loopback (`isolated`), with the test's programs.
+isolated() {
+    local state="$1"
+    shift
+    [ "${1:-}" = "--" ] && shift
+    [ $# -ge 1 ] || usage
+    command -v unshare >/dev/null || die "unshare (util-linux) is needed for kinesis-local"
+    install_moto >/dev/null
+    install_local >/dev/null
+    mkdir -p "$state"
+    state="$(cd "$state" && pwd)"
+    exec unshare -n bash "$0" _inside "$state" "$@"
+}
+
+inside() {
+    local state="$1" pkg pid rc moto deadline
+    shift
+    ip link set lo up || die "cannot bring up loopback in the namespace"
+    pkg="$(install_local)"
+    moto="$(start "$state/moto")" || die "moto did not start"
+    (cd "$pkg" && KINESIS_MOCK_PLAIN_PORT=4568 KINESIS_MOCK_TLS_PORT=4567 CREATE_STREAM_DURATION=0ms \
+        SPLIT_SHARD_DURATION=0ms MERGE_SHARDS_DURATION=0ms UPDATE_SHARD_COUNT_DURATION=0ms \
+        exec node main.js >"$state/kinesis-local.log" 2>&1 </dev/null) &
+    pid=$!
+    deadline=$((SECONDS + START_TIMEOUT))
+    until "$PYTHON" -c 'import socket; socket.create_connection(("127.0.0.1", 4568), 0.5)' 2>/dev/null; do
+        if [ "$SECONDS" -ge "$deadline" ] || ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 20 "$state/kinesis-local.log" >&2 || true
+            kill -TERM "$pid" 2>/dev/null || true
+            stop "$state/moto"
+            die "kinesis-local did not answer on 127.0.0.1:4568"
+        fi
+        sleep 0.1
+    done
+    set +e
+    KINESIS_LOCAL_ENDPOINT=http://127.0.0.1:4568 MOTO_ENDPOINT="${moto#endpoint=}" "$@"
+    rc=$?
+    set -e
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    stop "$state/moto"
+    return "$rc"
 }
 
 # Is PID a live (not zombie) moto server started for STATE_DIR?
@@ -125,6 +195,16 @@ stop)
     ;;
 install)
     install_moto
+    install_local
+    ;;
+isolated)
+    [ $# -ge 3 ] || usage
+    shift
+    isolated "$@"
+    ;;
+_inside)
+    shift
+    inside "$@"
     ;;
 *) usage ;;
 esac
