@@ -62,7 +62,7 @@ class Errors(StreamingListener):
         self.messages: list[str] = []
 
     def onReceiverError(self, receiverError: Any) -> None:
-        self.messages.append(receiverError.receiverInfo().lastErrorMessage)
+        self.messages.append(receiverError.receiverInfo().lastErrorMessage())
 
 
 # ------------------------------------------------------------------------------------------
@@ -371,3 +371,25 @@ def test_the_secret_key_is_never_in_errors_or_checkpoints(
     assert files
     assert not any(b"hunter2-aws" in p.read_bytes() for p in files)
     assert not any("hunter2-aws" in m for m in errors.messages)
+
+
+def test_service_errors_are_receiver_errors_not_fatal(
+    ssc: StreamingContext, kinesis: KinesisEmulator
+) -> None:
+    stream = kinesis.new_stream()
+    errors = Errors()
+    ssc.addStreamingListener(errors)
+    got: list[str] = []
+    create(ssc, kinesis, stream, "gone-" + stream).foreachRDD(lambda rdd: got.extend(rdd.collect()))
+    ssc.start()
+    kinesis.put(stream, ["a"])
+    wait_until(lambda: got == ["a"], "the record")
+    kinesis.client("kinesis").delete_stream(StreamName=stream)
+    wait_until(
+        lambda: any(stream in m and "ResourceNotFound" in m for m in errors.messages),
+        "the receiver reporting the missing stream",
+        details=lambda: str(errors.messages),
+    )
+    # Reported, not fatal: the context goes on and no batch failed.
+    assert ssc.awaitTerminationOrTimeout(0.01) is False
+    assert not any(SECRET_KEY in m for m in errors.messages)

@@ -7,7 +7,13 @@ partition per shard), follows resharding (a child shard is read after its parent
 as the KCL does, records the last sequence number processed of each shard in a DynamoDB table
 named ``kinesisAppName`` (created when missing), every ``checkpointInterval`` seconds and only
 for records whose batch completed: a restarted program resumes where it stopped and loses
-nothing (at-least-once).
+nothing (at-least-once). With a checkpoint directory, ``StreamingContext.getOrCreate``
+recovery reads the batches the checkpointed state does not hold again from Kinesis (their
+sequence numbers are in the checkpoint) and goes on from the positions the checkpoint recorded.
+
+Endpoints: ``endpointUrl`` is the Kinesis endpoint. As with the KCL, the lease table lives in
+DynamoDB at the region's endpoint; set ``AWS_ENDPOINT_URL_DYNAMODB`` (the AWS SDK's own setting)
+to use another (an emulator).
 
 Credentials: ``awsAccessKeyId``/``awsSecretKey`` when given, otherwise the SDK's default chain
 (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, the profile, web identity, instance

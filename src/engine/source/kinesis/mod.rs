@@ -292,3 +292,68 @@ pub(crate) fn is_transient(code: Option<&str>) -> bool {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = [
+            ("app", "a"),
+            ("stream", "s"),
+            ("endpoint", "http://127.0.0.1:1"),
+            ("region", "us-east-1"),
+            ("initial_position", "latest"),
+            ("checkpoint_interval_ms", "2000"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        out.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        out
+    }
+
+    #[test]
+    fn sequence_numbers_compare_as_numbers() {
+        assert!(seq_le("9", "10"));
+        assert!(!seq_le("10", "9"));
+        assert!(seq_le(
+            "49680833962123587278387874796826182852184850733578846210",
+            "49680833962123587278387874796826182852184850733578846210"
+        ));
+        assert!(seq_le(
+            "1022",
+            "49680833962123587278387874796826182852184850733578846210"
+        ));
+    }
+
+    #[test]
+    fn settings_are_checked_and_the_secret_is_never_printed() {
+        let c = KinesisConfig::from_settings(
+            &settings(&[("access_key_id", "AKIA"), ("secret_key", "hunter2")]),
+            DataFormat::Utf8,
+        )
+        .unwrap();
+        assert_eq!(c.initial_position, InitialPosition::Latest);
+        assert_eq!(c.checkpoint_interval, Duration::from_secs(2));
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let at = KinesisConfig::from_settings(
+            &settings(&[("initial_position", "at_timestamp:1500")]),
+            DataFormat::Bytes,
+        )
+        .unwrap();
+        assert_eq!(at.initial_position, InitialPosition::AtTimestamp(1500));
+        let bad = |extra: &[(&str, &str)]| {
+            KinesisConfig::from_settings(&settings(extra), DataFormat::Utf8)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(bad(&[("initial_position", "oldest")]).contains("Illegal InitialPositionInStream"));
+        assert!(bad(&[("checkpoint_interval_ms", "0")]).contains("positive number"));
+        assert!(
+            bad(&[("secret_key", "x")]).contains("awsSecretKey is set but awsAccessKeyId is null")
+        );
+        assert!(bad(&[("sts_role_arn", "arn")]).contains("must all be defined"));
+        assert!(bad(&[("colour", "red")]).contains("unknown setting"));
+    }
+}
