@@ -393,3 +393,34 @@ def test_service_errors_are_receiver_errors_not_fatal(
     # Reported, not fatal: the context goes on and no batch failed.
     assert ssc.awaitTerminationOrTimeout(0.01) is False
     assert not any(SECRET_KEY in m for m in errors.messages)
+
+
+def test_a_decoder_that_raises_fails_the_batch_with_its_error(
+    ssc: StreamingContext, kinesis: KinesisEmulator
+) -> None:
+    stream = kinesis.new_stream()
+
+    def strict(b: bytes) -> str:
+        if b.startswith(b"!"):
+            raise ValueError(f"cannot decode {b!r}")
+        return b.decode()
+
+    create(ssc, kinesis, stream, "strict-" + stream, decoder=strict).pprint()
+    ssc.start()
+    kinesis.put(stream, ["fine", "!bad"])
+    with pytest.raises(SparkException) as info:
+        wait_until(lambda: bool(ssc.awaitTerminationOrTimeout(0.05)), "a failed batch")
+    assert isinstance(info.value.__cause__, ValueError)
+    assert "cannot decode b'!bad'" in str(info.value.__cause__)
+
+
+def test_data_that_is_not_utf8_fails_the_batch_with_unicode_decode_error(
+    ssc: StreamingContext, kinesis: KinesisEmulator
+) -> None:
+    stream = kinesis.new_stream()
+    create(ssc, kinesis, stream, "utf8-" + stream).pprint()
+    ssc.start()
+    kinesis.put(stream, [b"\xc3("])
+    with pytest.raises(SparkException) as info:
+        wait_until(lambda: bool(ssc.awaitTerminationOrTimeout(0.05)), "a failed batch")
+    assert isinstance(info.value.__cause__, UnicodeDecodeError)
