@@ -16,8 +16,9 @@ step "Python environment (.venv)"
 # confluent-kafka: the Kafka tests' own client (producing, watermarks, committed offsets).
 # nbclient, ipykernel: notebooks run in a real Jupyter kernel (IPython: ferrostream-shell's prompt).
 # playwright: the web UI's browser test (it drives Debian's chromium).
+# boto3: the Kinesis tests' own client (streams, producing, the lease table).
 .venv/bin/python -m pip install --quiet "maturin>=1.9.4,<2" pytest pytest-timeout ruff mypy cloudpickle \
-    "confluent-kafka>=2.16,<2.17" nbclient ipykernel "playwright>=1.49,<2"
+    "confluent-kafka>=2.16,<2.17" nbclient ipykernel "playwright>=1.49,<2" "boto3>=1.34"
 
 step "Headless Chromium for the web UI's browser test (Debian's package, installed once)"
 # Playwright drives the system browser; nothing downloads a browser build.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from ferrostream import SparkContext
 from ferrostream.streaming import StreamingContext
 from ferrostream.testing import streaming_context
 from kafka_cluster import KafkaCluster, start_cluster
+from kinesis_emulator import KinesisEmulator, start_emulator
 
 
 @pytest.fixture(params=["native", "python"])
@@ -79,3 +81,23 @@ def kafka_zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaC
         yield cluster
     finally:
         cluster.close()
+
+
+@pytest.fixture(scope="session")
+def kinesis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KinesisEmulator]:
+    """A moto server (Kinesis and DynamoDB) on 127.0.0.1 for the whole test session, started
+    by ``scripts/kinesis.sh`` and stopped by its PID afterwards (see
+    ``tests/kinesis_emulator.py``); ``AWS_ENDPOINT_URL_DYNAMODB`` points at it meanwhile. If it
+    cannot start, the tests using it fail."""
+    emulator = start_emulator(tmp_path_factory.mktemp("kinesis"))
+    # The lease table's DynamoDB: the emulator too (by default the region's AWS endpoint).
+    saved = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = emulator.endpoint
+    try:
+        yield emulator
+    finally:
+        if saved is None:
+            os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+        else:
+            os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = saved
+        emulator.close()

@@ -197,3 +197,19 @@ def test_packages_notes() -> None:
     both = _packages_note("org.apache.spark:spark-streaming-kafka-0-8_2.11:2.4.8,a:b:1")
     assert both.startswith("Kafka support is built into ferrostream")
     assert both.endswith("ignoring --packages a:b:1: ferrostream loads no JVM packages")
+
+
+def test_kinesis_jars_and_packages_notes() -> None:
+    from ferrostream.submit import _packages_note
+
+    assert _packages_note(
+        "/usr/lib/spark/external/lib/spark-streaming-kinesis-asl-assembly.jar", "--jars"
+    ) == (
+        "Kinesis support is built into ferrostream "
+        "(/usr/lib/spark/external/lib/spark-streaming-kinesis-asl-assembly.jar is not needed)"
+    )
+    assert _packages_note("org.apache.spark:spark-streaming-kinesis-asl_2.12:3.5.1") == (
+        "Kinesis support is built into ferrostream "
+        "(org.apache.spark:spark-streaming-kinesis-asl_2.12:3.5.1 is not needed)"
+    )
+    assert _packages_note("x.jar", "--jars") == "ignoring --jars x.jar: ferrostream loads no jars"

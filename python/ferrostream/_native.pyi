@@ -339,6 +339,16 @@ class StreamingEngine:
     ) -> int:
         """A Kafka receiver consuming as consumer group ``group``; offsets are committed after
         the batch holding the records completed."""
+    def kinesis_stream(
+        self,
+        settings: list[tuple[str, str]],
+        format: str,
+        restart_delay_ms: int = 2000,
+        max_rate: Optional[int] = None,
+    ) -> int:
+        """A Kinesis receiver (``KinesisUtils.createStream``): every shard read, one partition
+        per shard; positions of completed batches checkpointed to the DynamoDB table named by
+        the ``app`` setting; records as ``"utf8"`` strings or ``"bytes"``."""
     def kafka_offset_ranges(
         self, stream: int, time_ms: int
     ) -> Optional[list[tuple[str, int, int, int]]]:

@@ -179,22 +179,29 @@ def _parse(argv: Sequence[str], err: TextIO) -> _Options | None:
     raise SubmitError("no script given (see --help)")
 
 
-def _packages_note(value: str) -> str:
-    """What ``--packages`` means here: Kafka's connectors are built in, nothing is fetched."""
+def _packages_note(value: str, option: str = "--packages") -> str:
+    """What ``--packages``/``--jars`` mean here: the Kafka and Kinesis connectors are built in,
+    nothing is fetched or loaded."""
     coords = [c.strip() for c in value.split(",") if c.strip()]
     kafka = [c for c in coords if "spark-streaming-kafka" in c or "spark-sql-kafka" in c]
-    others = [c for c in coords if c not in kafka]
+    kinesis = [c for c in coords if "kinesis-asl" in c]
+    others = [c for c in coords if c not in kafka and c not in kinesis]
     notes = []
     if kafka:
         notes.append(f"Kafka support is built into ferrostream ({', '.join(kafka)} is not needed)")
+    if kinesis:
+        notes.append(
+            f"Kinesis support is built into ferrostream ({', '.join(kinesis)} is not needed)"
+        )
     if others:
-        notes.append(f"ignoring --packages {','.join(others)}: ferrostream loads no JVM packages")
-    return "; ".join(notes) or "ignoring an empty --packages"
+        what = "JVM packages" if option == "--packages" else "jars"
+        notes.append(f"ignoring {option} {','.join(others)}: ferrostream loads no {what}")
+    return "; ".join(notes) or f"ignoring an empty {option}"
 
 
 def _apply(opts: _Options, name: str, value: str, err: TextIO) -> None:
-    if name == "--packages":
-        _note(_packages_note(value), err)
+    if name in ("--packages", "--jars"):
+        _note(_packages_note(value, name), err)
     elif name in _IGNORED_WITH_VALUE:
         _note(f"ignoring {name} (not needed by ferrostream)", err)
     elif name == "--master":

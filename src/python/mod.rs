@@ -6,6 +6,7 @@ mod conv;
 mod detach;
 mod errors;
 mod kafka;
+mod kinesis;
 mod rdd;
 mod state;
 mod streaming;

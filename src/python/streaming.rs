@@ -12,6 +12,7 @@ use crate::engine::stream::StreamingEngine;
 use crate::python::detach::{run_detached, wait_detached, SIGNAL_POLL};
 use crate::python::errors::IntoPyResult;
 use crate::python::kafka;
+use crate::python::kinesis;
 use crate::python::rdd::{PyEngineContext, PyRdd};
 use crate::python::state::{pair_fn, predicate, update_fn, PyHostCodec};
 use crate::python::udf::{PyListener, PyOutputFn, PyTransformFn};
@@ -279,6 +280,20 @@ impl PyStreamingEngine {
             restart_delay_ms,
             max_rate,
         )?;
+        self.inner.input_stream(input).py_err(py)
+    }
+
+    /// `KinesisUtils.createStream`.
+    #[pyo3(signature = (settings, format, restart_delay_ms=2000, max_rate=None))]
+    fn kinesis_stream(
+        &self,
+        py: Python<'_>,
+        settings: Vec<(String, String)>,
+        format: &str,
+        restart_delay_ms: u64,
+        max_rate: Option<u64>,
+    ) -> PyResult<usize> {
+        let input = kinesis::receiver_input(py, &settings, format, restart_delay_ms, max_rate)?;
         self.inner.input_stream(input).py_err(py)
     }
 

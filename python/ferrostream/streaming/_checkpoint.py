@@ -170,6 +170,9 @@ class RecordingEngine:
     def kafka_receiver_stream(self, params: list[tuple[str, Any]], *args: Any) -> int:
         return int(self._call("kafka_receiver_stream", params, *args))
 
+    def kinesis_stream(self, settings: list[tuple[str, Any]], *args: Any) -> int:
+        return int(self._call("kinesis_stream", settings, *args))
+
     def foreach_rdd(self, stream: int, func: Callable[[int, Any], None], description: str) -> None:
         self._call("foreach_rdd", stream, func, description)
 

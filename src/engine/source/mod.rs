@@ -1,7 +1,9 @@
-//! Input sources beyond `queueStream`: watched directories, TCP socket receivers and Kafka.
+//! Input sources beyond `queueStream`: watched directories, TCP socket receivers, Kafka and
+//! Kinesis.
 
 pub mod files;
 pub mod kafka;
+pub mod kinesis;
 pub mod receiver;
 pub mod socket;
 pub mod zookeeper;
@@ -27,6 +29,12 @@ pub enum Position {
     KafkaRanges(Vec<kafka::OffsetRange>),
     /// Where a direct Kafka stream goes on reading: the next offset of each topic partition.
     KafkaOffsets(Vec<(String, i32, i64)>),
+    /// The sequence numbers one batch of a Kinesis receiver held, per shard: replayed after a
+    /// restart by reading them again.
+    KinesisRanges(Vec<kinesis::SequenceRange>),
+    /// Where a Kinesis receiver goes on reading: each shard's last sequence number processed
+    /// by a completed batch (or `SHARD_END`).
+    KinesisCheckpoints(Vec<(String, String)>),
 }
 
 /// The engine's async runtime for receivers (created on first use, shared process-wide).

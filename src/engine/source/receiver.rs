@@ -21,8 +21,9 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use crate::engine::context::EngineContext;
-use crate::engine::error::Result;
+use crate::engine::error::{EngineError, Result};
 use crate::engine::rdd::{Partition, Rdd};
+use crate::engine::source::Position;
 use crate::engine::stream::graph::{EventSink, Input, InputBatch, RateBudget};
 use crate::engine::stream::listener::Info;
 use crate::engine::value::Value;
@@ -46,6 +47,46 @@ pub trait Receiver: Send + Sync + 'static {
     /// Called when the batch at `time` took the buffered records (e.g. to note what it holds,
     /// or to log counts); an error fails the batch.
     fn on_batch(&self, _time: i64) -> Result<()> {
+        Ok(())
+    }
+    /// The partitions of the batch at `time` from the records it took, and how many records
+    /// it holds. By default one partition per worker thread (Spark: one per block interval),
+    /// none when empty; a receiver that tags its records (e.g. with their shard) groups and
+    /// untags them here.
+    fn partition(
+        &self,
+        _time: i64,
+        records: Vec<Value>,
+        parallelism: usize,
+    ) -> Result<(Vec<Partition>, i64)> {
+        let count = records.len() as i64;
+        if records.is_empty() {
+            return Ok((Vec::new(), 0));
+        }
+        let n = parallelism.min(records.len()).max(1);
+        let chunk = records.len().div_ceil(n);
+        Ok((
+            records.chunks(chunk).map(<[Value]>::to_vec).collect(),
+            count,
+        ))
+    }
+    /// What replays the batch at `time` after a restart (e.g. the sequence numbers it
+    /// holds), asked once after [`Receiver::partition`]; None: it cannot be replayed.
+    fn position(&self, _time: i64) -> Option<Position> {
+        None
+    }
+    /// The records of a checkpointed batch, read again from its position.
+    fn replay(&self, _ctx: &Arc<EngineContext>, _position: &Position) -> Result<Arc<Rdd>> {
+        Err(EngineError::Unsupported(
+            "this receiver's batches cannot be replayed from a checkpoint".into(),
+        ))
+    }
+    /// Where the receiver stands, kept in the checkpoint (e.g. the positions of completed
+    /// batches), and put back at recovery before it starts.
+    fn snapshot(&self) -> Option<Position> {
+        None
+    }
+    fn restore(&self, _snapshot: &Position) -> Result<()> {
         Ok(())
     }
     /// Called after a batch holding this receiver's records completed.
@@ -323,21 +364,31 @@ impl<R: Receiver> Input for ReceiverInput<R> {
         _budget: &RateBudget,
     ) -> Result<InputBatch> {
         let records = self.sink.take();
+        let (parts, count) = self.receiver.partition(time, records, ctx.parallelism())?;
+        let position = self.receiver.position(time);
         self.receiver.on_batch(time)?;
-        let count = records.len() as i64;
-        // One partition per worker thread (Spark: one per block interval), none when empty.
-        let parts: Vec<Partition> = if records.is_empty() {
-            Vec::new()
-        } else {
-            let n = ctx.parallelism().min(records.len()).max(1);
-            let chunk = records.len().div_ceil(n);
-            records.chunks(chunk).map(<[Value]>::to_vec).collect()
-        };
         Ok(InputBatch {
             rdd: Rdd::from_partitions(ctx, parts),
             records: Some(count),
-            position: None,
+            position,
         })
+    }
+
+    fn replay(
+        &self,
+        ctx: &Arc<EngineContext>,
+        _time: i64,
+        position: &Position,
+    ) -> Result<Arc<Rdd>> {
+        self.receiver.replay(ctx, position)
+    }
+
+    fn snapshot(&self) -> Option<Position> {
+        self.receiver.snapshot()
+    }
+
+    fn restore(&self, snapshot: &Position) -> Result<()> {
+        self.receiver.restore(snapshot)
     }
 
     fn on_batch_completed(&self, time: i64) {
