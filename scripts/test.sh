@@ -31,8 +31,12 @@ cargo clippy --all-targets --locked -- -D warnings
 cargo check --no-default-features --locked
 cargo test --no-default-features --locked --quiet
 
-step "Build and install ferrostream into .venv"
-.venv/bin/maturin develop --release --locked --quiet 2>&1 | grep -v '^$' | tail -n 3
+step "Build the wheel users install (abi3, manylinux2014) and install it into .venv"
+# The tests run against the very wheel users get (one release build serves both; while the
+# sources are unchanged it is reused).
+bash scripts/build-wheels.sh dist
+WHEEL="$(ls -t dist/ferrostream-*-manylinux2014_x86_64*.whl | head -n 1)"
+.venv/bin/python -m pip install --quiet --force-reinstall --no-deps "$WHEEL"
 
 step "Python lint, types, and the native module's stubs checked against the built module"
 .venv/bin/ruff check python tests benches examples
