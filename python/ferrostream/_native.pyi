@@ -23,6 +23,7 @@ __all__ = [
     "decode_partition",
     "duration_ms",
     "encode_partition",
+    "host_exiting",
     "kafka_rdd",
     "kafka_secret_keys",
     "local_path",
@@ -432,6 +433,10 @@ def encode_partition(records: Any) -> bytes:
 
 def decode_partition(data: bytes) -> list[Any]:
     """An encoded partition as a list of records (a worker's task input)."""
+
+def host_exiting() -> None:
+    """The interpreter is exiting: engine threads still alive stop calling into Python (their
+    log records are dropped from now on)."""
 
 def reset_log_cache() -> None:
     """Forget the Python logger levels cached by the engine's log bridge (engine ``log``

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import filecmp
 import importlib
 import logging
@@ -75,6 +76,27 @@ def _parse_master(master: str) -> int:
     if threads == "*":
         return os.cpu_count() or 1
     return int(threads)  # the engine refuses 0 threads with Spark's message
+
+
+def _stop_at_exit() -> None:
+    """Before the interpreter finalizes: stop the active streaming and Spark contexts (their
+    engine threads end, the workers and the UI stop) and tell the engine that Python is going
+    away, so no engine thread calls into a finalizing interpreter."""
+    try:
+        from ferrostream.streaming.context import StreamingContext
+
+        ssc = StreamingContext.getActive()
+        if ssc is not None:
+            ssc.stop(stopSparkContext=True)
+        sc = SparkContext._active_spark_context
+        if sc is not None:
+            sc.stop()
+    finally:
+        if _native_module is not None:
+            _native_module.host_exiting()
+
+
+atexit.register(_stop_at_exit)
 
 
 def _parse_attempts(master: str) -> int | None:

@@ -42,6 +42,14 @@ fn reset_log_cache() {
     }
 }
 
+/// The interpreter is exiting (an `atexit` hook, before finalization): engine threads that are
+/// still alive must not call into Python any more, so their log records are dropped from now
+/// on (a thread attaching to a finalizing interpreter is ended by it mid-call).
+#[pyfunction]
+fn host_exiting() {
+    log::set_max_level(log::LevelFilter::Off);
+}
+
 #[pymodule]
 #[pyo3(name = "_native")]
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -61,6 +69,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(args::native_stats, m)?)?;
     m.add_function(wrap_pyfunction!(args::reset_native_stats, m)?)?;
     m.add_function(wrap_pyfunction!(reset_log_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(host_exiting, m)?)?;
     m.add_function(wrap_pyfunction!(workers::encode_partition, m)?)?;
     m.add_function(wrap_pyfunction!(workers::decode_partition, m)?)?;
     Ok(())
