@@ -113,11 +113,6 @@ impl ProcessExecutor {
         drop(live);
         Ok(ProcessExecutor { threads, pool })
     }
-
-    /// Process ids of the live workers (for tests and diagnostics).
-    pub fn worker_pids(&self) -> Vec<u32> {
-        self.pool.pids()
-    }
 }
 
 impl Executor for ProcessExecutor {
@@ -302,8 +297,6 @@ struct Idle {
     workers: Vec<Worker>,
     /// Workers alive, idle or busy.
     live: usize,
-    /// Process ids of all live workers.
-    pids: Vec<u32>,
     /// The processes of the workers running tasks now.
     busy: Vec<(u32, Arc<Mutex<Child>>)>,
 }
@@ -357,7 +350,11 @@ impl WorkerPool {
     }
 
     fn pids(&self) -> Vec<u32> {
-        self.idle.lock().pids.clone()
+        let idle = self.idle.lock();
+        let idle_pids = idle.workers.iter().map(|w| w.pid);
+        idle_pids
+            .chain(idle.busy.iter().map(|(pid, _)| *pid))
+            .collect()
     }
 
     /// An idle worker, a new one while fewer than `workers` live, or the next one put back.
@@ -380,7 +377,6 @@ impl WorkerPool {
                 let mut idle = self.idle.lock();
                 return match started {
                     Ok(w) => {
-                        idle.pids.push(w.pid);
                         idle.busy.push((w.pid, w.child.clone()));
                         Ok(w)
                     }
@@ -409,21 +405,12 @@ impl WorkerPool {
             let pool = self.clone();
             let started = std::thread::Builder::new()
                 .name("ferrostream-worker-start".into())
-                .spawn(move || {
-                    let worker = pool.start_worker();
-                    let mut idle = pool.idle.lock();
-                    match worker {
-                        Ok(w) => {
-                            idle.pids.push(w.pid);
-                            drop(idle);
-                            pool.checkin(w);
-                        }
-                        Err(e) => {
-                            idle.live -= 1;
-                            drop(idle);
-                            pool.available.notify_one();
-                            log::debug!("A Python worker did not start ahead of time: {e}");
-                        }
+                .spawn(move || match pool.start_worker() {
+                    Ok(w) => pool.checkin(w),
+                    Err(e) => {
+                        pool.idle.lock().live -= 1;
+                        pool.available.notify_one();
+                        log::debug!("A Python worker did not start ahead of time: {e}");
                     }
                 });
             if started.is_err() {
@@ -450,7 +437,6 @@ impl WorkerPool {
         worker.kill();
         let mut idle = self.idle.lock();
         idle.live -= 1;
-        idle.pids.retain(|p| *p != worker.pid);
         idle.busy.retain(|(p, _)| *p != worker.pid);
         drop(idle);
         self.available.notify_one();
