@@ -46,9 +46,14 @@ step "Python lint, types, and the native module's stubs checked against the buil
 step "Wheels: manylinux2014 wheel + sdist (cached while the sources are unchanged), installed into CPython 3.9-3.13"
 bash scripts/test-wheels.sh
 
+# The suite's last line of defence against a hang (each test has its deadline, and a test stuck
+# past it ends the session, see tests/conftest.py): Ctrl+C after 45 min, so that fixtures still
+# stop the services they started, then a kill.
+PYTEST_LIMIT=(timeout --signal=INT --kill-after=120 45m)
+
 step "pytest"
 set +e
-.venv/bin/python -m pytest -q --durations=15 "$@"
+"${PYTEST_LIMIT[@]}" .venv/bin/python -m pytest -q --durations=15 "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then
@@ -62,7 +67,7 @@ fi
 # interpreter (spark.ferrostream.python.workers=in-process), the other mode users can choose.
 if [ "$#" -eq 0 ]; then
     step "pytest: RDD and DStream suites with Python functions in the driver (in-process)"
-    FERROSTREAM_PYTHON_WORKERS=in-process .venv/bin/python -m pytest -q \
+    FERROSTREAM_PYTHON_WORKERS=in-process "${PYTEST_LIMIT[@]}" .venv/bin/python -m pytest -q \
         tests/test_rdd.py tests/test_rdd_keys.py tests/test_rdd_native_actions.py \
         tests/test_rdd_shuffle.py tests/test_fused_native.py tests/test_streaming_ops.py \
         tests/test_streaming_state.py tests/test_streaming_window.py \

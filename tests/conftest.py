@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
+import faulthandler
 import os
-from collections.abc import Iterator
+import sys
+import threading
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +17,50 @@ from ferrostream.streaming import StreamingContext
 from ferrostream.testing import streaming_context
 from kafka_cluster import KafkaCluster, start_cluster
 from kinesis_emulator import KinesisEmulator, start_emulator
+
+# pytest-timeout fails a test that overruns its deadline by raising in the main thread, which
+# cannot happen while that thread is stuck in native code. A test still running this long
+# after its deadline ends the session instead: every thread's stack is printed (what hung),
+# the services the session started are stopped by their atexit hooks, and pytest exits with 1.
+HARD_DEADLINE_GRACE = 90.0
+
+
+def _deadline(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("timeout")
+    if marker is not None and marker.args:
+        return float(marker.args[0])
+    return float(item.config.getini("timeout") or 0)
+
+
+def _hung(item: pytest.Item, after: float) -> None:
+    capture = item.config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:
+        capture.suspend_global_capture(in_=True)
+    print(
+        f"\n{item.nodeid} is still running {after:.0f} s after it started, long past its "
+        "deadline; the stacks of every thread:",
+        file=sys.__stderr__,
+        flush=True,
+    )
+    faulthandler.dump_traceback(file=sys.__stderr__, all_threads=True)
+    atexit._run_exitfuncs()
+    os._exit(1)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, None, None]:
+    deadline = _deadline(item)
+    watchdog = None
+    if deadline > 0:
+        after = deadline + HARD_DEADLINE_GRACE
+        watchdog = threading.Timer(after, _hung, args=(item, after))
+        watchdog.daemon = True
+        watchdog.start()
+    try:
+        yield
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
 
 
 @pytest.fixture(params=["native", "python"])

@@ -5,6 +5,7 @@ real one of the ``kafka`` fixture, stopped and started again on the same port an
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -102,6 +103,7 @@ def test_direct_stream_started_while_the_broker_is_down(broker: Any, ssc: Stream
     wait_until(lambda: sorted(got) == ["early", "late"], "both records", timeout=60)
 
 
+@pytest.mark.timeout(240)  # its waits add up to 180 s on a slow machine
 def test_receiver_reports_the_outage_and_resumes(broker: Any, ssc: StreamingContext) -> None:
     topic = f"faults-{uuid.uuid4().hex[:8]}"
     broker.create_topic(topic)
@@ -138,3 +140,28 @@ def test_receiver_reports_the_outage_and_resumes(broker: Any, ssc: StreamingCont
     broker.produce(topic, ["b"] * 10)
     wait_until(lambda: got["b"] >= 10, "the records after the outage", timeout=90)
     assert got["a"] >= 10
+
+
+@pytest.mark.parametrize("kind", ["direct", "receiver"])
+def test_stop_returns_while_the_broker_is_down(broker: Any, kind: str) -> None:
+    """A stream stopped during an outage stops: neither a pending offset commit nor leaving
+    the consumer group waits for brokers that are not there."""
+    topic = f"faults-{uuid.uuid4().hex[:8]}"
+    broker.create_topic(topic)
+    sc = SparkContext(conf=SparkConf().setMaster("local[2]").setAppName("kafka-stop-outage"))
+    ssc = StreamingContext(sc, 0.2)
+    params = {"metadata.broker.list": broker.bootstrap, "auto.offset.reset": "smallest"}
+    if kind == "direct":
+        stream = KafkaUtils.createDirectStream(ssc, [topic], params)
+    else:
+        stream = KafkaUtils.createStream(ssc, "unused:2181", f"group-{topic}", {topic: 1}, params)
+    got: list[str] = []
+    stream.foreachRDD(lambda rdd: got.extend(rdd.map(lambda kv: kv[1]).collect()))
+    ssc.start()
+    broker.produce(topic, ["a"] * 5)
+    wait_until(lambda: len(got) == 5, "the records before the outage", timeout=30)
+    broker.stop_broker()
+    stopping = threading.Thread(target=ssc.stop, kwargs={"stopSparkContext": True}, daemon=True)
+    stopping.start()
+    stopping.join(60)
+    assert not stopping.is_alive(), "ssc.stop() still waits for the stopped broker after 60 s"

@@ -376,11 +376,12 @@ impl PyStreamingEngine {
     fn stop(&self, py: Python<'_>, graceful: bool) -> PyResult<()> {
         // On the calling thread, not through `run_detached`: a stop from inside a batch
         // (on the scheduler thread) must see that and not wait for the scheduler to finish.
+        // The wait is polled so that Ctrl+C ends it even when a batch is blocked.
         let engine = &self.inner;
-        wait_detached(py, || {
-            engine.stop(graceful);
-            Ok(Some(()))
-        })
+        if !py.detach(|| engine.begin_stop(graceful)) {
+            return Ok(());
+        }
+        wait_detached(py, || Ok(engine.finish_stop(SIGNAL_POLL).then_some(())))
     }
 
     /// `(window_ms, slide_ms)` after checking that both are multiples of the parent's slide

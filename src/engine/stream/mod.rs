@@ -17,7 +17,7 @@ pub use recovery::{default_interval, read_latest, Found, Metadata};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle, ThreadId};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -568,28 +568,54 @@ impl StreamingEngine {
     /// Stop the clock. A graceful stop lets the running batch finish (batches run one at a
     /// time, so that is all the data already handed out); so does a non-graceful one, since
     /// user code cannot be interrupted midway safely. Idempotent.
-    pub fn stop(&self, _graceful: bool) {
+    pub fn stop(&self, graceful: bool) {
+        if self.begin_stop(graceful) {
+            while !self.finish_stop(Duration::from_millis(100)) {}
+        }
+    }
+
+    /// The first half of [`StreamingEngine::stop`]: ask the scheduler to stop. `true` when
+    /// the caller must then call [`StreamingEngine::finish_stop`] until it returns `true`;
+    /// a host polls it in slices so that an interrupt can end the wait (a batch blocked in
+    /// user code or a client library must not make `stop()` uninterruptible).
+    pub fn begin_stop(&self, _graceful: bool) -> bool {
         {
             let mut shared = self.shared.lock();
             match shared.state {
                 RunState::Stopped => {
                     log::warn!("StreamingContext has already been stopped");
-                    return;
+                    return false;
                 }
                 RunState::Initialized => {
                     shared.state = RunState::Stopped;
                     shared.stop_requested = true;
                     drop(shared);
                     self.wake.notify_all();
-                    return;
+                    return false;
                 }
                 RunState::Active => shared.stop_requested = true,
             }
         }
         self.wake.notify_all();
+        true
+    }
+
+    /// Wait up to `slice` for the scheduler to end after [`StreamingEngine::begin_stop`];
+    /// `true` once the engine is stopped (and the listeners heard every event of the run).
+    pub fn finish_stop(&self, slice: Duration) -> bool {
         let on_scheduler = *self.scheduler_thread.lock() == Some(thread::current().id());
         if !on_scheduler {
-            if let Some(handle) = self.scheduler.lock().take() {
+            let deadline = Instant::now() + slice;
+            let mut scheduler = self.scheduler.lock();
+            if let Some(handle) = scheduler.as_ref() {
+                while !handle.is_finished() {
+                    if Instant::now() >= deadline {
+                        return false;
+                    }
+                    thread::sleep(Duration::from_millis(5));
+                }
+            }
+            if let Some(handle) = scheduler.take() {
                 let _ = handle.join();
             }
         }
@@ -607,6 +633,7 @@ impl StreamingEngine {
         if !on_bus && !self.listeners_idle(Duration::from_secs(10)) {
             log::warn!("StreamingListener events are still being delivered after 10 s");
         }
+        true
     }
 
     /// Wait up to `slice` for termination. `Ok(Some(true))`: stopped; `Ok(None)`: still

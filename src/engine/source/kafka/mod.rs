@@ -13,13 +13,15 @@ pub mod reader;
 pub mod receiver;
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::ConsumerContext;
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::Message;
+use rdkafka::TopicPartitionList;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::error::{EngineError, Result};
@@ -132,9 +134,11 @@ const CLIENT_LOG: &str = "ferrostream::engine::source::kafka::librdkafka";
 /// levels that fit a client that retries by itself (a refused connection is a warning, not an
 /// error: the sources wait and reconnect), and its error callback is not logged a second time
 /// but kept for the source to report (a receiver reports it as `onReceiverError`).
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct EngineClientContext {
     errors: Option<Arc<parking_lot::Mutex<Vec<String>>>>,
+    /// The last asynchronous offset commit failed (logged once per run of failures).
+    commit_failing: AtomicBool,
 }
 
 impl EngineClientContext {
@@ -142,7 +146,13 @@ impl EngineClientContext {
     pub fn keeping_errors() -> EngineClientContext {
         EngineClientContext {
             errors: Some(Arc::default()),
+            commit_failing: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the last offset commit failed (its outcome known).
+    pub fn commit_failing(&self) -> bool {
+        self.commit_failing.load(Ordering::SeqCst)
     }
 
     /// The errors reported by the client since the last call.
@@ -182,4 +192,32 @@ impl ClientContext for EngineClientContext {
     }
 }
 
-impl ConsumerContext for EngineClientContext {}
+impl ConsumerContext for EngineClientContext {
+    /// The outcome of an asynchronous offset commit (the receiver's): a failure is not a loss
+    /// (the records are read again after a restart), but it is never silent.
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        let Err(e) = result else {
+            if self.commit_failing.swap(false, Ordering::SeqCst) {
+                log::info!("Kafka: offsets are committed again");
+            }
+            return;
+        };
+        let positions: Vec<String> = offsets
+            .elements()
+            .iter()
+            .map(|p| format!("{}-{}@{:?}", p.topic(), p.partition(), p.offset()))
+            .collect();
+        // Once per run of failures (every batch commits again while the brokers are away).
+        let level = if self.commit_failing.swap(true, Ordering::SeqCst) {
+            log::Level::Debug
+        } else {
+            log::Level::Warn
+        };
+        log::log!(
+            level,
+            "Kafka: committing offsets {} failed: {e}; they are committed again after later \
+             batches, and a program restarted before that reads those records again",
+            positions.join(", ")
+        );
+    }
+}

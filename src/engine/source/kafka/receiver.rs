@@ -36,6 +36,9 @@ const BLOCK_WAIT: Duration = Duration::from_millis(20);
 /// How often a quiet receiver looks for client errors to report.
 const ERROR_CHECK: Duration = Duration::from_millis(500);
 
+/// How long `stop()` waits for the consumer to leave its group.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
+
 type TopicPartition = (String, i32);
 
 /// `createStream`'s input: the Kafka receiver in the receiver framework.
@@ -53,6 +56,9 @@ pub struct KafkaReceiver {
     pending: Mutex<BTreeMap<i64, BTreeMap<TopicPartition, i64>>>,
     /// A record whose key or value is not UTF-8 was buffered: the batch holding it fails.
     undecodable: Mutex<Option<EngineError>>,
+    /// The offsets of the last commit issued (a batch whose offsets did not move commits
+    /// nothing, unless that commit failed).
+    committed: Mutex<BTreeMap<TopicPartition, i64>>,
     /// A batch failed: offsets are no longer committed.
     stalled: AtomicBool,
     /// The brokers found at start.
@@ -85,6 +91,7 @@ impl KafkaReceiver {
             consumer: Mutex::new(None),
             pushed: Mutex::new(BTreeMap::new()),
             pending: Mutex::new(BTreeMap::new()),
+            committed: Mutex::new(BTreeMap::new()),
             undecodable: Mutex::new(None),
             stalled: AtomicBool::new(false),
             resolved: Mutex::new(None),
@@ -155,7 +162,11 @@ impl KafkaReceiver {
             } else {
                 BLOCK_WAIT
             };
-            let received = tokio::time::timeout(wait, consumer.recv()).await.ok();
+            let received = tokio::select! {
+                r = tokio::time::timeout(wait, consumer.recv()) => r.ok(),
+                // Records not handed over yet are not lost: their offsets are not committed.
+                _ = sink.stopping() => return Ok(()),
+            };
             // The client's own errors (brokers down, ...): reported once per outage; it
             // reconnects by itself.
             let errors = consumer.context().take_errors();
@@ -277,13 +288,24 @@ impl Receiver for KafkaReceiver {
         let Some(consumer) = self.consumer.lock().clone() else {
             return;
         };
+        {
+            let mut committed = self.committed.lock();
+            if *committed == commit && !consumer.context().commit_failing() {
+                return;
+            }
+            committed.clone_from(&commit);
+        }
         let mut list = TopicPartitionList::new();
         for ((topic, partition), offset) in &commit {
             if let Err(e) = list.add_partition_offset(topic, *partition, Offset::Offset(*offset)) {
                 log::warn!("Kafka: cannot commit {topic}-{partition} at {offset}: {e}");
             }
         }
-        if let Err(e) = consumer.commit(&list, CommitMode::Sync) {
+        // Asynchronous: a synchronous commit waits for the group coordinator for as long as
+        // the brokers are down, which would hold the scheduler (and `stop()`) with it. The
+        // outcome is logged by the client context; a commit that fails is superseded by the
+        // next batch's, which carries every partition's position again.
+        if let Err(e) = consumer.commit(&list, CommitMode::Async) {
             // Not lost: the records are read again after a restart (at-least-once).
             log::warn!(
                 "Kafka: committing the offsets of group {:?} after batch {time} ms failed: {e}",
@@ -294,9 +316,37 @@ impl Receiver for KafkaReceiver {
 
     /// Leave the consumer group at once (its partitions go to other members without waiting
     /// for the session to time out).
+    ///
+    /// Leaving waits for the group coordinator, for ever if the brokers are down, so the
+    /// consumer is closed on a thread of its own and waited for [`CLOSE_WAIT`] at most: a
+    /// stop never hangs on an unreachable cluster (the group then drops this member when its
+    /// session times out, and the offsets are those of the last completed commit).
     fn on_stop(&self) {
-        let consumer = self.consumer.lock().take();
-        drop(consumer);
+        let Some(consumer) = self.consumer.lock().take() else {
+            return;
+        };
+        let (closed_tx, closed) = std::sync::mpsc::channel();
+        let closing = std::thread::Builder::new()
+            .name("ferrostream-kafka-close".into())
+            .spawn(move || {
+                drop(consumer);
+                let _ = closed_tx.send(());
+            });
+        if let Err(e) = closing {
+            log::warn!(
+                "Kafka: cannot start a thread to close the consumer of group {:?}: {e}",
+                self.group
+            );
+            return;
+        }
+        if closed.recv_timeout(CLOSE_WAIT).is_err() {
+            log::warn!(
+                "Kafka: the consumer of group {:?} did not leave the group within {} s (are the \
+                 brokers down?); it goes on closing in the background",
+                self.group,
+                CLOSE_WAIT.as_secs()
+            );
+        }
     }
 
     fn log_target(&self) -> &'static str {
