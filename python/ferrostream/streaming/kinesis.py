@@ -11,6 +11,13 @@ nothing (at-least-once). With a checkpoint directory, ``StreamingContext.getOrCr
 recovery reads the batches the checkpointed state does not hold again from Kinesis (their
 sequence numbers are in the checkpoint) and goes on from the positions the checkpoint recorded.
 
+Sharing a stream: the table holds a KCL lease per shard. Programs (and receivers) with the same
+``kinesisAppName`` split the shards between them, evenly: each shard is read by one of them at a
+time, and when one stops (or dies: its leases are no longer renewed) the others take its shards
+over, from the last checkpoint, after ``spark.ferrostream.kinesis.failoverTimeMillis``
+(10000 ms by default, the KCL's failover time; a program that stops cleanly hands its leases
+over at once).
+
 Endpoints: ``endpointUrl`` is the Kinesis endpoint. As with the KCL, the lease table lives in
 DynamoDB at the region's endpoint; set ``AWS_ENDPOINT_URL_DYNAMODB`` (the AWS SDK's own setting)
 to use another (an emulator).
@@ -42,6 +49,10 @@ __all__ = ["AtTimestamp", "InitialPositionInStream", "KinesisUtils", "MetricsLev
 
 #: Where a restarted program reads the secret key again (the SDK's own variable).
 SECRET_KEY_VARIABLE = "AWS_SECRET_ACCESS_KEY"
+#: Milliseconds a lease of the application's DynamoDB table may go unrenewed before another
+#: worker (receiver) of the same ``kinesisAppName`` takes it over (the KCL's
+#: ``failoverTimeMillis``, 10000 by default).
+FAILOVER_CONF = "spark.ferrostream.kinesis.failoverTimeMillis"
 
 
 class AtTimestamp:
@@ -292,6 +303,9 @@ class KinesisUtils:
         native_utf8 = decoder is utf8_decoder
         ssc._check_can_add()
         sc = ssc._sc
+        failover = sc.getConf().get(FAILOVER_CONF, None)
+        if failover is not None:
+            settings.append(("failover_ms", str(failover)))
         stream_id = ssc._engine.kinesis_stream(
             settings,
             "utf8" if native_utf8 else "bytes",

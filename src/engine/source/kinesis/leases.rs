@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue,
     ScalarAttributeType, TableStatus,
 };
 use aws_sdk_dynamodb::Client;
@@ -113,8 +114,8 @@ impl LeaseTable {
         }
     }
 
-    /// The recorded checkpoint of every shard in the table.
-    pub async fn checkpoints(&self) -> Result<HashMap<String, String>, String> {
+    /// Every lease in the table.
+    pub async fn scan(&self) -> Result<HashMap<String, Lease>, String> {
         let mut out = HashMap::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
@@ -132,9 +133,27 @@ impl LeaseTable {
                 })?;
             for item in page.items() {
                 let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-                if let (Some(shard), Some(checkpoint)) = (text("leaseKey"), text("checkpoint")) {
-                    out.insert(shard, checkpoint);
-                }
+                let Some(shard) = text("leaseKey") else {
+                    continue;
+                };
+                let counter = item
+                    .get("leaseCounter")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse().ok());
+                let parents = item
+                    .get("parentShardId")
+                    .and_then(|v| v.as_ss().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                out.insert(
+                    shard,
+                    Lease {
+                        owner: text("leaseOwner").filter(|o| !o.is_empty()),
+                        counter,
+                        checkpoint: text("checkpoint").filter(|c| !c.is_empty()),
+                        parents,
+                    },
+                );
             }
             match page.last_evaluated_key() {
                 Some(key) if !key.is_empty() => start = Some(key.clone()),
@@ -143,39 +162,122 @@ impl LeaseTable {
         }
     }
 
-    /// Record `checkpoint` for `shard` (its parents noted as the KCL does).
-    pub async fn write(
+    /// Take the lease of `shard` if its counter is still `counter` (`None`: never leased):
+    /// the new counter, or `None` when another worker changed it first.
+    pub async fn take(&self, shard: &str, counter: Option<i64>) -> Result<Option<i64>, String> {
+        let mut update = self
+            .update(shard)
+            .update_expression(
+                "SET leaseOwner = :o, ownerSwitchesSinceCheckpoint = \
+                 if_not_exists(ownerSwitchesSinceCheckpoint, :z) + :one ADD leaseCounter :one",
+            )
+            .expression_attribute_values(":z", AttributeValue::N("0".into()));
+        update = match counter {
+            Some(c) => update
+                .condition_expression("leaseCounter = :c")
+                .expression_attribute_values(":c", AttributeValue::N(c.to_string())),
+            None => update.condition_expression("attribute_not_exists(leaseCounter)"),
+        };
+        self.send(update, format!("taking the lease of {shard}"))
+            .await
+    }
+
+    /// Renew this worker's lease of `shard` (counter `counter`): the new counter, or `None`
+    /// when the lease was lost.
+    pub async fn renew(&self, shard: &str, counter: Option<i64>) -> Result<Option<i64>, String> {
+        let mut update = self
+            .update(shard)
+            .update_expression("ADD leaseCounter :one");
+        update = match counter {
+            Some(c) => update
+                .condition_expression("leaseOwner = :o AND leaseCounter = :c")
+                .expression_attribute_values(":c", AttributeValue::N(c.to_string())),
+            None => update
+                .condition_expression("leaseOwner = :o AND attribute_not_exists(leaseCounter)"),
+        };
+        self.send(update, format!("renewing the lease of {shard}"))
+            .await
+    }
+
+    /// Give up this worker's lease of `shard` (a program that stops), so another worker
+    /// takes it at once.
+    pub async fn release(&self, shard: &str) -> Result<Option<i64>, String> {
+        let update = self
+            .update(shard)
+            .update_expression("REMOVE leaseOwner ADD leaseCounter :one")
+            .condition_expression("leaseOwner = :o");
+        self.send(update, format!("releasing the lease of {shard}"))
+            .await
+    }
+
+    /// Record `checkpoint` for `shard` (its parents noted as the KCL does), if this worker
+    /// still owns the lease: the new counter, or `None` when the lease was lost.
+    pub async fn checkpoint(
         &self,
         shard: &str,
         checkpoint: &str,
         parents: &[String],
-    ) -> Result<(), String> {
+    ) -> Result<Option<i64>, String> {
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("leaseKey", AttributeValue::S(shard.to_string()))
+            .update(shard)
             .update_expression(if parents.is_empty() {
-                "SET checkpoint = :c, leaseOwner = :o, ownerSwitchesSinceCheckpoint = :z \
-                 ADD leaseCounter :one"
+                "SET checkpoint = :c, ownerSwitchesSinceCheckpoint = :z ADD leaseCounter :one"
             } else {
-                "SET checkpoint = :c, leaseOwner = :o, ownerSwitchesSinceCheckpoint = :z, \
-                 parentShardId = :p ADD leaseCounter :one"
+                "SET checkpoint = :c, ownerSwitchesSinceCheckpoint = :z, parentShardId = :p \
+                 ADD leaseCounter :one"
             })
+            .condition_expression("leaseOwner = :o")
             .expression_attribute_values(":c", AttributeValue::S(checkpoint.to_string()))
-            .expression_attribute_values(":o", AttributeValue::S(self.owner.clone()))
-            .expression_attribute_values(":z", AttributeValue::N("0".into()))
-            .expression_attribute_values(":one", AttributeValue::N("1".into()));
+            .expression_attribute_values(":z", AttributeValue::N("0".into()));
         if !parents.is_empty() {
             update = update.expression_attribute_values(":p", AttributeValue::Ss(parents.to_vec()));
         }
-        update.send().await.map_err(|e| {
-            describe(
-                format!("writing the checkpoint of {shard} to {:?}", self.table),
-                &e,
-            )
-            .replace("Kinesis: ", "DynamoDB: ")
-        })?;
-        Ok(())
+        self.send(
+            update,
+            format!("writing the checkpoint of {shard} to {:?}", self.table),
+        )
+        .await
     }
+
+    fn update(&self, shard: &str) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("leaseKey", AttributeValue::S(shard.to_string()))
+            .expression_attribute_values(":o", AttributeValue::S(self.owner.clone()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values(ReturnValue::UpdatedNew)
+    }
+
+    /// A conditional update: the new `leaseCounter`, `None` when the condition failed.
+    async fn send(
+        &self,
+        update: UpdateItemFluentBuilder,
+        doing: String,
+    ) -> Result<Option<i64>, String> {
+        match update.send().await {
+            Ok(out) => Ok(out
+                .attributes()
+                .and_then(|a| a.get("leaseCounter"))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse().ok())),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(describe(doing, &e).replace("Kinesis: ", "DynamoDB: ")),
+        }
+    }
+}
+
+/// One shard's lease as the table holds it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: Option<String>,
+    pub counter: Option<i64>,
+    /// A sequence number, `SHARD_END`, or none yet (the initial position applies).
+    pub checkpoint: Option<String>,
+    pub parents: Vec<String>,
 }

@@ -6,8 +6,10 @@
 //! DynamoDB table named after the application, as the Kinesis Client Library keeps them
 //! ([`leases`]), so a restarted program resumes where it stopped (at-least-once).
 
+mod lease_worker;
 pub mod leases;
 pub mod receiver;
+pub mod taker;
 
 use std::fmt;
 use std::time::Duration;
@@ -79,6 +81,9 @@ pub struct KinesisConfig {
     /// `(role ARN, session name, external id)`.
     pub assume_role: Option<(String, String, String)>,
     pub format: DataFormat,
+    /// A lease whose counter stood still this long is free to take (the KCL's
+    /// `failoverTimeMillis`).
+    pub failover: Duration,
 }
 
 impl fmt::Debug for KinesisConfig {
@@ -90,6 +95,7 @@ impl fmt::Debug for KinesisConfig {
             .field("region", &self.region)
             .field("initial_position", &self.initial_position)
             .field("checkpoint_interval", &self.checkpoint_interval)
+            .field("failover", &self.failover)
             .field("credentials", &self.access_key_id.as_ref().map(|_| "***"))
             .finish_non_exhaustive()
     }
@@ -145,6 +151,20 @@ impl KinesisConfig {
                     "Kinesis: checkpointInterval should be a positive number of seconds".into(),
                 )
             })?;
+        let failover = match get("failover_ms") {
+            None => FAILOVER,
+            Some(ms) => ms
+                .parse()
+                .ok()
+                .filter(|ms| *ms > 0)
+                .map(Duration::from_millis)
+                .ok_or_else(|| {
+                    EngineError::InvalidArgument(format!(
+                        "Kinesis: the lease failover time should be a positive number of \
+                         milliseconds, got {ms:?}"
+                    ))
+                })?,
+        };
         let access_key_id = get("access_key_id").filter(|v| !v.is_empty());
         let secret_key = get("secret_key").filter(|v| !v.is_empty());
         if access_key_id.is_some() != secret_key.is_some() {
@@ -183,6 +203,7 @@ impl KinesisConfig {
             session_token: get("session_token").filter(|v| !v.is_empty()),
             assume_role,
             format,
+            failover,
         })
     }
 
@@ -241,7 +262,11 @@ impl KinesisConfig {
     }
 }
 
+/// The KCL's default `failoverTimeMillis`: a lease not renewed for this long is taken over.
+pub const FAILOVER: Duration = Duration::from_secs(10);
+
 const KNOWN: &[&str] = &[
+    "failover_ms",
     "app",
     "stream",
     "endpoint",
@@ -336,6 +361,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.initial_position, InitialPosition::Latest);
         assert_eq!(c.checkpoint_interval, Duration::from_secs(2));
+        assert_eq!(c.failover, FAILOVER);
         assert!(!format!("{c:?}").contains("hunter2"));
         let at = KinesisConfig::from_settings(
             &settings(&[("initial_position", "at_timestamp:1500")]),
@@ -355,5 +381,6 @@ mod tests {
         );
         assert!(bad(&[("sts_role_arn", "arn")]).contains("must all be defined"));
         assert!(bad(&[("colour", "red")]).contains("unknown setting"));
+        assert!(bad(&[("failover_ms", "0")]).contains("failover time"));
     }
 }

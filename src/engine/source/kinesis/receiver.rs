@@ -12,7 +12,7 @@
 //! reported as receiver errors; anything else ends the session, which the framework restarts.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ use aws_sdk_kinesis::primitives::DateTime;
 use aws_sdk_kinesis::types::ShardIteratorType;
 use aws_sdk_kinesis::Client;
 use parking_lot::Mutex;
-use tokio::sync::OnceCell;
+use tokio::sync::{Notify, OnceCell};
 use tokio::time::Instant;
 
 use super::leases::{LeaseTable, SHARD_END};
@@ -44,31 +44,40 @@ pub type KinesisInput = ReceiverInput<KinesisReceiver>;
 const RECORDS_PER_CALL: i32 = 10_000;
 /// Pause between rounds that returned nothing (the service allows 5 reads/s per shard).
 const IDLE_WAIT: Duration = Duration::from_millis(200);
-/// How often the shard list is read again (new shards after a reshard).
-const RELIST: Duration = Duration::from_secs(10);
 /// Backoff bounds of retried calls.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-struct Clients {
-    kinesis: Client,
-    leases: LeaseTable,
+pub(super) struct Clients {
+    pub(super) kinesis: Client,
+    pub(super) leases: LeaseTable,
+}
+
+/// A lease this worker holds: the ordinal its records are tagged with (new at every take, so
+/// records read before a loss are never batched after it), and the counter it last wrote.
+#[derive(Clone, Debug)]
+pub(super) struct Held {
+    pub(super) ordinal: i64,
+    pub(super) counter: Option<i64>,
 }
 
 /// What is known of one shard.
 #[derive(Clone, Debug, Default)]
-struct ShardState {
-    parents: Vec<String>,
+pub(super) struct ShardState {
+    pub(super) parents: Vec<String>,
     /// The sequence number of the last record handed to the buffer (or the checkpoint read
     /// from the table), if any.
-    position: Option<String>,
+    pub(super) position: Option<String>,
     /// The shard's end was read; the last sequence number handed out then (None: no record
     /// of the shard was handed out in this program).
-    ended: Option<Option<String>>,
+    pub(super) ended: Option<Option<String>>,
     /// Checkpointed `SHARD_END`, or closed and skipped (LATEST): never read again.
-    finished: bool,
+    pub(super) finished: bool,
     /// Whether records of it were (or are being) read: its children start at TRIM_HORIZON.
-    read: bool,
+    pub(super) read: bool,
+    /// `position` was restored from a checkpoint directory: the next take of the lease reads
+    /// on from it rather than from the table (which may be ahead of the restored state).
+    pub(super) restored: bool,
 }
 
 /// One shard being read in a session.
@@ -82,10 +91,15 @@ struct Reader {
 }
 
 pub struct KinesisReceiver {
-    config: KinesisConfig,
-    owner: String,
+    pub(super) config: KinesisConfig,
+    /// This worker's id in the lease table (unique per receiver and program).
+    pub(super) owner: String,
     clients: OnceCell<Arc<Clients>>,
-    shards: Mutex<BTreeMap<String, ShardState>>,
+    pub(super) shards: Mutex<BTreeMap<String, ShardState>>,
+    /// The leases this worker holds, by shard.
+    pub(super) owned: Mutex<HashMap<String, Held>>,
+    /// Wakes the lease worker (a shard ended: its children may be read now).
+    pub(super) wake: Notify,
     /// Shard ids by the ordinal their records are tagged with.
     ordinals: Mutex<Vec<String>>,
     /// The last sequence number of each shard that each batch (by time) holds.
@@ -93,8 +107,8 @@ pub struct KinesisReceiver {
     /// The sequence ranges each generated batch holds, until its position is asked for.
     ranges: Mutex<BTreeMap<i64, Vec<SequenceRange>>>,
     /// Positions whose batches completed, and what the table holds.
-    completed: Mutex<HashMap<String, String>>,
-    written: Mutex<HashMap<String, String>>,
+    pub(super) completed: Mutex<HashMap<String, String>>,
+    pub(super) written: Mutex<HashMap<String, String>>,
     /// A record whose data is not UTF-8 was buffered: the batch holding it fails.
     undecodable: Mutex<Option<EngineError>>,
     /// A batch failed: positions no longer advance.
@@ -103,12 +117,14 @@ pub struct KinesisReceiver {
 
 impl KinesisReceiver {
     pub fn input(config: KinesisConfig, receiver: ReceiverConfig) -> KinesisInput {
+        static WORKERS: AtomicUsize = AtomicUsize::new(0);
         let owner = format!(
-            "ferrostream-{}-{}",
+            "ferrostream-{}-{}-{}",
             std::process::id(),
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis())
+                .map_or(0, |d| d.as_millis()),
+            WORKERS.fetch_add(1, Ordering::Relaxed)
         );
         ReceiverInput::new(
             KinesisReceiver {
@@ -116,6 +132,8 @@ impl KinesisReceiver {
                 owner,
                 clients: OnceCell::new(),
                 shards: Mutex::new(BTreeMap::new()),
+                owned: Mutex::new(HashMap::new()),
+                wake: Notify::new(),
                 ordinals: Mutex::new(Vec::new()),
                 pending: Mutex::new(BTreeMap::new()),
                 ranges: Mutex::new(BTreeMap::new()),
@@ -146,88 +164,19 @@ impl KinesisReceiver {
             .cloned()
     }
 
-    fn ordinal(&self, shard: &str) -> i64 {
+    /// A new ordinal for the records of `shard` read under a new lease.
+    pub(super) fn new_ordinal(&self, shard: &str) -> i64 {
         let mut ordinals = self.ordinals.lock();
-        match ordinals.iter().position(|s| s == shard) {
-            Some(i) => i as i64,
-            None => {
-                ordinals.push(shard.to_string());
-                (ordinals.len() - 1) as i64
-            }
-        }
+        ordinals.push(shard.to_string());
+        (ordinals.len() - 1) as i64
     }
 
-    /// The shards of the stream with their parents.
-    async fn list_shards(
-        &self,
-        client: &Client,
-    ) -> std::result::Result<Vec<(String, Vec<String>, bool)>, String> {
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut call = client.list_shards();
-            call = match &token {
-                Some(t) => call.next_token(t),
-                None => call.stream_name(&self.config.stream_name),
-            };
-            let page = call.send().await.map_err(|e| {
-                describe(
-                    format!("listing the shards of {}", self.config.target()),
-                    &e,
-                )
-            })?;
-            for s in page.shards() {
-                let parents: Vec<String> = [s.parent_shard_id(), s.adjacent_parent_shard_id()]
-                    .into_iter()
-                    .flatten()
-                    .map(str::to_string)
-                    .collect();
-                let closed = s
-                    .sequence_number_range()
-                    .and_then(|r| r.ending_sequence_number())
-                    .is_some();
-                out.push((s.shard_id().to_string(), parents, closed));
-            }
-            match page.next_token() {
-                Some(t) => token = Some(t.to_string()),
-                None => return Ok(out),
-            }
-        }
-    }
-
-    /// Note the listed shards, and the readers to start: shards not finished whose parents
-    /// (those still listed) are finished.
-    fn plan(&self, listed: &[(String, Vec<String>, bool)], readers: &[Reader]) -> Vec<String> {
-        let mut shards = self.shards.lock();
-        let listed_ids: HashSet<&str> = listed.iter().map(|(id, _, _)| id.as_str()).collect();
-        for (id, parents, closed) in listed {
-            let state = shards.entry(id.clone()).or_default();
-            state.parents.clone_from(parents);
-            // LATEST: a closed shard never read has nothing at the latest position.
-            if *closed
-                && !state.read
-                && state.position.is_none()
-                && self.config.initial_position == InitialPosition::Latest
-            {
-                state.finished = true;
-            }
-        }
-        let done = |id: &str, shards: &BTreeMap<String, ShardState>| {
-            !listed_ids.contains(id)
-                || shards
-                    .get(id)
-                    .is_some_and(|s| s.finished || s.ended.is_some())
-        };
-        let mut start = Vec::new();
-        for (id, parents, _) in listed {
-            if done(id, &shards) || readers.iter().any(|r| &r.shard == id) {
-                continue;
-            }
-            if parents.iter().all(|p| done(p, &shards)) {
-                start.push(id.clone());
-            }
-        }
-        start
+    /// Whether records tagged `ordinal` are still this worker's to batch.
+    fn owns(&self, shard: &str, ordinal: i64) -> bool {
+        self.owned
+            .lock()
+            .get(shard)
+            .is_some_and(|h| h.ordinal == ordinal)
     }
 
     /// Where reading `shard` starts.
@@ -363,62 +312,71 @@ impl KinesisReceiver {
         Ok(())
     }
 
+    /// One session: the lease worker and the reading loop side by side.
     async fn session(&self, sink: &BlockSink) -> std::result::Result<(), String> {
         let clients = self.clients().await?;
-        let recorded = clients.leases.checkpoints().await?;
-        {
-            let mut shards = self.shards.lock();
-            let mut written = self.written.lock();
-            for (shard, checkpoint) in recorded {
-                let state = shards.entry(shard.clone()).or_default();
-                // What this program read or restored from its checkpoint comes first.
-                if state.position.is_none() && !state.finished {
-                    if checkpoint == SHARD_END {
-                        state.finished = true;
-                        state.read = true;
-                    } else if !checkpoint.is_empty() {
-                        state.position = Some(checkpoint.clone());
-                        state.read = true;
-                    }
-                }
-                written.insert(shard, checkpoint);
-            }
+        tokio::select! {
+            r = self.lease_loop(&clients, sink) => r,
+            r = self.read_loop(&clients, sink) => r,
         }
+    }
+
+    /// Reads the shards this worker holds the leases of, all at once, in rounds.
+    async fn read_loop(
+        &self,
+        clients: &Clients,
+        sink: &BlockSink,
+    ) -> std::result::Result<(), String> {
         let mut readers: Vec<Reader> = Vec::new();
-        let mut relist_at = Instant::now();
-        let mut checkpoint_at = Instant::now() + self.config.checkpoint_interval;
         loop {
-            if Instant::now() >= relist_at {
-                let listed = self.list_shards(&clients.kinesis).await?;
-                for shard in self.plan(&listed, &readers) {
-                    log::debug!(
-                        "Kinesis: reading shard {shard} of {}",
-                        self.config.stream_name
-                    );
-                    self.shards.lock().entry(shard.clone()).or_default().read = true;
-                    readers.push(Reader {
-                        ordinal: self.ordinal(&shard),
-                        shard,
-                        iterator: None,
-                        retry_at: None,
-                        backoff: BACKOFF_MIN,
-                        failing: false,
-                    });
+            // Follow the leases: a lost one is no longer read, a new one is.
+            let owned: Vec<(String, i64)> = self
+                .owned
+                .lock()
+                .iter()
+                .map(|(s, h)| (s.clone(), h.ordinal))
+                .collect();
+            readers.retain(|r| owned.contains(&(r.shard.clone(), r.ordinal)));
+            for (shard, ordinal) in owned {
+                let idle = {
+                    let shards = self.shards.lock();
+                    shards
+                        .get(&shard)
+                        .is_some_and(|s| s.finished || s.ended.is_some())
+                };
+                if idle || readers.iter().any(|r| r.shard == shard) {
+                    continue;
                 }
-                relist_at = Instant::now() + RELIST;
+                log::debug!(
+                    "Kinesis: reading shard {shard} of {}",
+                    self.config.stream_name
+                );
+                self.shards.lock().entry(shard.clone()).or_default().read = true;
+                readers.push(Reader {
+                    ordinal,
+                    shard,
+                    iterator: None,
+                    retry_at: None,
+                    backoff: BACKOFF_MIN,
+                    failing: false,
+                });
             }
             let results = futures::future::join_all(readers.iter_mut().map(|r| {
                 let client = &clients.kinesis;
                 async move {
                     let result = self.read(client, r, sink).await;
-                    (r.shard.clone(), result)
+                    (r.shard.clone(), r.ordinal, result)
                 }
             }))
             .await;
             let mut received = 0;
             let mut ended = Vec::new();
-            for (shard, result) in results {
+            for (shard, ordinal, result) in results {
                 let (values, end) = result?;
+                // The lease was lost meanwhile: what was read is the new owner's to read.
+                if !self.owns(&shard, ordinal) {
+                    continue;
+                }
                 received += values.len();
                 let last = values.last().and_then(|v| match v {
                     Value::Tuple(t) => match &t[1] {
@@ -447,14 +405,7 @@ impl KinesisReceiver {
             if !ended.is_empty() {
                 readers.retain(|r| !ended.contains(&r.shard));
                 // Its children may be read now.
-                relist_at = Instant::now();
-            }
-            if Instant::now() >= checkpoint_at {
-                if let Err(e) = self.flush(&clients).await {
-                    log::warn!("{e}; retried at the next checkpoint");
-                    sink.report_error(&e);
-                }
-                checkpoint_at = Instant::now() + self.config.checkpoint_interval;
+                self.wake.notify_one();
             }
             if received == 0 {
                 tokio::select! {
@@ -464,38 +415,12 @@ impl KinesisReceiver {
             }
         }
     }
-
-    /// Write the positions of completed batches (and `SHARD_END` for shards read to their end
-    /// whose last records completed) that the table does not hold yet.
-    async fn flush(&self, clients: &Clients) -> std::result::Result<(), String> {
-        let due = self.checkpoint_map();
-        let todo: Vec<(String, String, Vec<String>)> = {
-            let written = self.written.lock();
-            let shards = self.shards.lock();
-            due.into_iter()
-                .filter(|(shard, c)| written.get(shard) != Some(c))
-                .map(|(shard, c)| {
-                    let parents = shards
-                        .get(&shard)
-                        .map(|s| s.parents.clone())
-                        .unwrap_or_default();
-                    (shard, c, parents)
-                })
-                .collect()
-        };
-        for (shard, checkpoint, parents) in todo {
-            clients.leases.write(&shard, &checkpoint, &parents).await?;
-            log::debug!("Kinesis: checkpointed {shard} at {checkpoint}");
-            self.written.lock().insert(shard, checkpoint);
-        }
-        Ok(())
-    }
 }
 
 impl KinesisReceiver {
     /// What the lease table should hold: the position of each shard's last record whose batch
     /// completed, `SHARD_END` for shards read to their end whose last records completed.
-    fn checkpoint_map(&self) -> BTreeMap<String, String> {
+    pub(super) fn checkpoint_map(&self) -> BTreeMap<String, String> {
         let completed = self.completed.lock();
         let shards = self.shards.lock();
         let mut out = BTreeMap::new();
@@ -619,7 +544,11 @@ impl Receiver for KinesisReceiver {
         records: Vec<Value>,
         _parallelism: usize,
     ) -> Result<(Vec<Partition>, i64)> {
-        let count = records.len() as i64;
+        // Records of shards whose lease was lost since they were read: the new owner reads
+        // them again from the table's checkpoint (before them: only completed batches are
+        // checkpointed), so they are not batched here.
+        let owned: HashSet<i64> = self.owned.lock().values().map(|h| h.ordinal).collect();
+        let mut dropped = 0usize;
         let mut by_shard: BTreeMap<i64, Partition> = BTreeMap::new();
         let mut last: HashMap<i64, Arc<str>> = HashMap::new();
         let mut first: BTreeMap<i64, Arc<str>> = BTreeMap::new();
@@ -630,6 +559,10 @@ impl Receiver for KinesisReceiver {
             let (Value::Int(ordinal), Value::Str(seq)) = (&t[0], &t[1]) else {
                 continue;
             };
+            if !owned.contains(ordinal) {
+                dropped += 1;
+                continue;
+            }
             by_shard.entry(*ordinal).or_default().push(t[2].clone());
             last.insert(*ordinal, seq.clone());
             first.entry(*ordinal).or_insert_with(|| seq.clone());
@@ -657,6 +590,12 @@ impl Receiver for KinesisReceiver {
                 })
                 .collect()
         };
+        if dropped > 0 {
+            log::info!(
+                "Kinesis: {dropped} records of shards whose leases were lost left out of batch {time}"
+            );
+        }
+        let count = by_shard.values().map(|p| p.len() as i64).sum();
         self.ranges.lock().insert(time, ranges);
         self.pending.lock().insert(time, held);
         if let Some(e) = self.undecodable.lock().take() {
@@ -716,6 +655,7 @@ impl Receiver for KinesisReceiver {
                 state.finished = true;
             } else {
                 state.position = Some(checkpoint.clone());
+                state.restored = true;
                 completed.insert(shard.clone(), checkpoint.clone());
             }
         }
@@ -750,7 +690,11 @@ impl Receiver for KinesisReceiver {
             return;
         };
         let flushed = crate::engine::source::runtime().block_on(async {
-            tokio::time::timeout(Duration::from_secs(10), self.flush(&clients)).await
+            tokio::time::timeout(Duration::from_secs(10), async {
+                self.flush(&clients).await?;
+                self.release_all(&clients).await
+            })
+            .await
         });
         match flushed {
             Ok(Ok(())) => {}
