@@ -47,10 +47,17 @@ def run_job(
 
     from ferrostream import SparkConf, SparkContext
     from ferrostream.streaming import StreamingContext
-    from ferrostream.streaming.kinesis import InitialPositionInStream, KinesisUtils
+    from ferrostream.streaming.kinesis import (
+        FAILOVER_CONF,
+        InitialPositionInStream,
+        KinesisUtils,
+    )
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    sc = SparkContext.getOrCreate(SparkConf().setMaster("local[2]").setAppName("kinesis-crash"))
+    conf = SparkConf().setMaster("local[2]").setAppName("kinesis-crash")
+    # A killed run's leases are taken over by the next run after this long (10 s by default).
+    conf.set(FAILOVER_CONF, "1000")
+    sc = SparkContext.getOrCreate(conf)
     seen = os.path.join(out_dir, f"seen-{os.getpid()}.txt")
     state_file = os.path.join(out_dir, "state.json")
 

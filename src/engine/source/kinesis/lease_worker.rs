@@ -86,7 +86,9 @@ impl KinesisReceiver {
             if *closed
                 && !state.read
                 && state.position.is_none()
-                && !leases.get(id).is_some_and(|l| l.checkpoint.is_some())
+                && !leases
+                    .get(id)
+                    .is_some_and(|l| l.checkpoint.is_some() || l.owner.is_some())
                 && self.config.initial_position == InitialPosition::Latest
             {
                 state.finished = true;
@@ -212,18 +214,28 @@ impl KinesisReceiver {
     /// from the position a recovered checkpoint directory restored, which may be behind).
     fn acquired(&self, shard: &str, counter: i64, checkpoint: Option<String>) {
         let ordinal = self.new_ordinal(shard);
-        {
+        let restored = {
             let mut shards = self.shards.lock();
             let state = shards.entry(shard.to_string()).or_default();
-            if !std::mem::take(&mut state.restored) {
+            let restored = std::mem::take(&mut state.restored);
+            if !restored {
                 state.position.clone_from(&checkpoint);
             }
             if state.position.is_some() {
                 state.read = true;
             }
             state.ended = None;
+            restored
+        };
+        // What the table holds completed (restore() noted a restored position itself): a shard
+        // read to its end with nothing new since is checkpointed SHARD_END.
+        if !restored {
+            let mut completed = self.completed.lock();
+            match &checkpoint {
+                Some(c) => completed.insert(shard.to_string(), c.clone()),
+                None => completed.remove(shard),
+            };
         }
-        self.completed.lock().remove(shard);
         match checkpoint {
             Some(c) => self.written.lock().insert(shard.to_string(), c),
             None => self.written.lock().remove(shard),

@@ -506,13 +506,22 @@ impl KinesisReceiver {
             DataFormat::Utf8 => match std::str::from_utf8(data) {
                 Ok(s) => Value::Str(Arc::from(s)),
                 Err(_) => {
-                    self.undecodable.lock().get_or_insert(EngineError::Utf8 {
-                        context: format!(
-                            "the data of the Kinesis record {seq} of {shard} is not UTF-8 (give \
-                             createStream a decoder for bytes)"
-                        ),
-                        bytes: data.to_vec(),
-                    });
+                    // The message names the record (its context reaches the SparkException's
+                    // text); the cause stays a UnicodeDecodeError, as Python's decoder raises.
+                    self.undecodable
+                        .lock()
+                        .get_or_insert_with(|| EngineError::Job {
+                            message: format!(
+                                "Kinesis: the data of the record with sequence number {seq} of \
+                                 shard {shard} of stream {:?} is not UTF-8 (give createStream a \
+                                 decoder for bytes)",
+                                self.config.stream_name
+                            ),
+                            source: Box::new(EngineError::Utf8 {
+                                context: format!("the Kinesis record {seq} of {shard}"),
+                                bytes: data.to_vec(),
+                            }),
+                        });
                     Value::Bytes(Arc::from(data))
                 }
             },
