@@ -60,9 +60,7 @@ class FaultProxy:
                     self.connection.shutdown(2)
                     return
                 if fault is not None:
-                    data = json.dumps(
-                        {"__type": fault, "message": f"injected {fault}"}
-                    ).encode()
+                    data = json.dumps({"__type": fault, "message": f"injected {fault}"}).encode()
                     self.send_response(400)
                     self.send_header("Content-Type", "application/x-amz-json-1.1")
                     self.send_header("x-amzn-ErrorType", fault)
@@ -143,7 +141,7 @@ def test_throttling_expired_iterators_and_dropped_connections_lose_nothing(
         ).foreachRDD(lambda rdd: got.extend(rdd.glom().collect()))
         ssc.start()
         written: list[str] = []
-        for round in range(12):
+        for _ in range(12):
             batch = [f"r{len(written) + i:05d}" for i in range(25)]
             kinesis.put(stream, batch)
             written.extend(batch)

@@ -190,8 +190,9 @@ def test_programs_with_one_app_name_share_the_shards_and_take_over_a_dead_ones(
         dead.kill()
         killed = time.monotonic()
         wait_until(
-            lambda: bool(produce(5))
-            and set(owners(kinesis, app).values()) == {str(alive.proc.pid)},
+            lambda: (
+                bool(produce(5)) and set(owners(kinesis, app).values()) == {str(alive.proc.pid)}
+            ),
             "the survivor to hold every lease",
             timeout=FAILOVER_MS / 1000 * 3 + 15,
             interval=0.3,
