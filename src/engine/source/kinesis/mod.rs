@@ -9,6 +9,7 @@
 mod lease_worker;
 pub mod leases;
 pub mod receiver;
+mod records;
 pub mod taker;
 
 use std::fmt;

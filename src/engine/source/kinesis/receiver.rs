@@ -1,14 +1,18 @@
-//! The Kinesis receiver: reads every shard of a stream, parents before children, and records
-//! the positions of completed batches in the application's DynamoDB lease table.
+//! The Kinesis receiver: reads the shards whose leases this worker holds in the application's
+//! DynamoDB lease table, parents before children, and records the positions of completed
+//! batches there.
 //!
-//! A session lists the shards, reads (in rounds, all readable shards at once) with
-//! `GetRecords`, and tags each record with its shard and sequence number, so the batch that
-//! takes it knows exactly which positions it holds ([`Receiver::partition`]: one partition per
-//! shard). Positions move to "completed" when their batch completed, and completed positions
-//! are written to the table every `checkpointInterval` and when the stream stops. A shard whose
-//! end was read and whose last record's batch completed is checkpointed `SHARD_END`; its
-//! children are read only after it ended, so records of one partition key stay in order across
-//! a reshard. Throttling, expired iterators and network errors are retried with backoff and
+//! A session runs the lease worker ([`super::lease_worker`]: takes, renews and balances leases
+//! with the other workers of the same application, writes checkpoints) beside the reading
+//! loop, which reads (in rounds, all held shards at once) with `GetRecords` and tags each record
+//! with its shard's ordinal (new at every take of the lease) and sequence number, so the batch
+//! that takes it knows exactly which positions it holds ([`Receiver::partition`]: one partition
+//! per shard; records of a lease lost meanwhile are left out, the new owner reads them again).
+//! Positions move to "completed" when their batch completed; completed positions of held
+//! shards are written every `checkpointInterval` and when the stream stops. A shard whose end
+//! was read and whose last record's batch completed is checkpointed `SHARD_END`; its children
+//! are read only after it ended, so records of one partition key stay in order across a
+//! reshard. Throttling, expired iterators and network errors are retried with backoff and
 //! reported as receiver errors; anything else ends the session, which the framework restarts.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -24,10 +28,7 @@ use tokio::sync::{Notify, OnceCell};
 use tokio::time::Instant;
 
 use super::leases::{LeaseTable, SHARD_END};
-use super::{
-    describe, error_code, is_transient, seq_le, DataFormat, InitialPosition, KinesisConfig,
-    SequenceRange,
-};
+use super::{describe, error_code, is_transient, InitialPosition, KinesisConfig, SequenceRange};
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::rdd::{Partition, Rdd};
@@ -45,8 +46,8 @@ const RECORDS_PER_CALL: i32 = 10_000;
 /// Pause between rounds that returned nothing (the service allows 5 reads/s per shard).
 const IDLE_WAIT: Duration = Duration::from_millis(200);
 /// Backoff bounds of retried calls.
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
+pub(super) const BACKOFF_MIN: Duration = Duration::from_millis(100);
+pub(super) const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 pub(super) struct Clients {
     pub(super) kinesis: Client,
@@ -110,7 +111,7 @@ pub struct KinesisReceiver {
     pub(super) completed: Mutex<HashMap<String, String>>,
     pub(super) written: Mutex<HashMap<String, String>>,
     /// A record whose data is not UTF-8 was buffered: the batch holding it fails.
-    undecodable: Mutex<Option<EngineError>>,
+    pub(super) undecodable: Mutex<Option<EngineError>>,
     /// A batch failed: positions no longer advance.
     stalled: AtomicBool,
 }
@@ -146,7 +147,7 @@ impl KinesisReceiver {
         )
     }
 
-    async fn clients(&self) -> std::result::Result<Arc<Clients>, String> {
+    pub(super) async fn clients(&self) -> std::result::Result<Arc<Clients>, String> {
         self.clients
             .get_or_try_init(|| async {
                 let conf = self.config.sdk_config().await;
@@ -438,94 +439,6 @@ impl KinesisReceiver {
             }
         }
         out
-    }
-
-    /// The records `range.first..=range.last` of a shard, read again.
-    async fn read_range(&self, range: &SequenceRange) -> std::result::Result<Vec<Value>, String> {
-        let clients = self.clients().await?;
-        let client = &clients.kinesis;
-        let doing = format!(
-            "reading {} from {} to {} again",
-            range.shard, range.first, range.last
-        );
-        let mut iterator = client
-            .get_shard_iterator()
-            .stream_name(&self.config.stream_name)
-            .shard_id(&range.shard)
-            .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
-            .starting_sequence_number(&range.first)
-            .send()
-            .await
-            .map_err(|e| describe(&doing, &e))?
-            .shard_iterator()
-            .map(str::to_string);
-        let mut out = Vec::new();
-        let mut empty_reads = 0;
-        let mut backoff = BACKOFF_MIN;
-        while let Some(it) = iterator.take() {
-            let page = match client.get_records().shard_iterator(it.clone()).send().await {
-                Ok(page) => page,
-                Err(e) if is_transient(error_code(&e).as_deref()) => {
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
-                    iterator = Some(it);
-                    continue;
-                }
-                Err(e) => return Err(describe(&doing, &e)),
-            };
-            for r in page.records() {
-                if !seq_le(&range.first, r.sequence_number()) {
-                    continue;
-                }
-                if !seq_le(r.sequence_number(), &range.last) {
-                    return Ok(out);
-                }
-                out.push(self.decode(r.data().as_ref(), r.sequence_number(), &range.shard));
-                if r.sequence_number() == range.last {
-                    return Ok(out);
-                }
-            }
-            empty_reads = if page.records().is_empty() {
-                empty_reads + 1
-            } else {
-                0
-            };
-            if empty_reads > 20 {
-                break;
-            }
-            iterator = page.next_shard_iterator().map(str::to_string);
-        }
-        Err(format!(
-            "Kinesis: {doing}: the shard no longer holds them (past its retention period?)"
-        ))
-    }
-
-    fn decode(&self, data: &[u8], seq: &str, shard: &str) -> Value {
-        match self.config.format {
-            DataFormat::Bytes => Value::Bytes(Arc::from(data)),
-            DataFormat::Utf8 => match std::str::from_utf8(data) {
-                Ok(s) => Value::Str(Arc::from(s)),
-                Err(_) => {
-                    // The message names the record (its context reaches the SparkException's
-                    // text); the cause stays a UnicodeDecodeError, as Python's decoder raises.
-                    self.undecodable
-                        .lock()
-                        .get_or_insert_with(|| EngineError::Job {
-                            message: format!(
-                                "Kinesis: the data of the record with sequence number {seq} of \
-                                 shard {shard} of stream {:?} is not UTF-8 (give createStream a \
-                                 decoder for bytes)",
-                                self.config.stream_name
-                            ),
-                            source: Box::new(EngineError::Utf8 {
-                                context: format!("the Kinesis record {seq} of {shard}"),
-                                bytes: data.to_vec(),
-                            }),
-                        });
-                    Value::Bytes(Arc::from(data))
-                }
-            },
-        }
     }
 }
 
