@@ -217,5 +217,67 @@ def test_programs_with_one_app_name_share_the_shards_and_take_over_a_dead_ones(
                 j.kill()
 
 
+def test_two_receivers_of_one_program_split_the_shards_and_release_them_at_stop(
+    kinesis: KinesisEmulator,
+) -> None:
+    from ferrostream import SparkContext
+    from ferrostream.streaming import StreamingContext
+    from ferrostream.streaming.kinesis import InitialPositionInStream, KinesisUtils
+
+    stream = kinesis.new_stream(shards=SHARDS, prefix="leases2")
+    app = "leases2-" + stream
+    sc = SparkContext("local[2]", "kinesis-two-receivers")
+    ssc = StreamingContext(sc, 0.2)
+    got: dict[int, list[str]] = {0: [], 1: []}
+
+    def collector(into: list[str]) -> Any:
+        return lambda rdd: into.extend(rdd.collect())
+
+    written: list[str] = []
+    try:
+        for i in (0, 1):
+            KinesisUtils.createStream(
+                ssc,
+                app,
+                stream,
+                kinesis.endpoint,
+                kinesis.region,
+                InitialPositionInStream.TRIM_HORIZON,
+                0.2,
+                awsAccessKeyId=ACCESS_KEY,
+                awsSecretKey=SECRET_KEY,
+            ).foreachRDD(collector(got[i]))
+        ssc.start()
+
+        def balanced() -> bool:
+            batch = [f"r{len(written) + i:06d}" for i in range(10)]
+            kinesis.put(stream, batch)
+            written.extend(batch)
+            held = Counter(
+                item.get("leaseOwner", {}).get("S", "")
+                for item in kinesis.client("dynamodb").scan(TableName=app)["Items"]
+            )
+            return sorted(held.values()) == [2, 2] and "" not in held
+
+        wait_until(balanced, "two shards leased to each receiver", timeout=60, interval=0.3)
+        wait_until(
+            lambda: set(written) <= set(got[0]) | set(got[1]),
+            "every record read by one of the receivers",
+            timeout=60,
+        )
+        fresh = [f"n{i:06d}" for i in range(100)]
+        kinesis.put(stream, fresh)
+        wait_until(lambda: set(fresh) <= set(got[0]) | set(got[1]), "the new records", timeout=60)
+        # Balanced: no record read by both receivers, each reads some shards.
+        assert not set(fresh) & set(got[0]) & set(got[1])
+        assert set(fresh) & set(got[0]) and set(fresh) & set(got[1])
+    finally:
+        ssc.stop(stopSparkContext=True)
+    # A program that stops hands its leases over at once: no owner is left in the table.
+    items = kinesis.client("dynamodb").scan(TableName=app, ConsistentRead=True)["Items"]
+    assert len(items) == SHARDS
+    assert all("leaseOwner" not in item for item in items), items
+
+
 if __name__ == "__main__":
     run_job(*sys.argv[1:6])
