@@ -80,6 +80,12 @@ def owners(kinesis: KinesisEmulator, app: str) -> dict[str, str]:
     return out
 
 
+def counters(kinesis: KinesisEmulator, app: str) -> dict[str, int]:
+    """Shard -> its lease's leaseCounter."""
+    items = kinesis.client("dynamodb").scan(TableName=app, ConsistentRead=True)["Items"]
+    return {i["leaseKey"]["S"]: int(i["leaseCounter"]["N"]) for i in items}
+
+
 def shard_of(kinesis: KinesisEmulator, stream: str) -> dict[str, str]:
     """Each record of the stream -> its shard (read with boto3, the test's own client)."""
     client = kinesis.client("kinesis")
@@ -159,8 +165,18 @@ def test_programs_with_one_app_name_share_the_shards_and_take_over_a_dead_ones(
             timeout=60,
             details=logs,
         )
-        # Balanced: each shard's new records go to the program holding its lease, only.
+        # A worker whose lease was taken to balance the load learns it at its next renewal (a
+        # third of the failover time, as the KCL): wait until every lease was renewed three
+        # more times by its holder (two rounds: every worker renewed since).
         lease_holders = owners(kinesis, app)
+        start = counters(kinesis, app)
+        wait_until(
+            lambda: all(c >= start[s] + 3 for s, c in counters(kinesis, app).items()),
+            "three more renewals of every lease",
+            timeout=FAILOVER_MS / 1000 * 3,
+            interval=0.2,
+        )
+        # Balanced: each shard's new records go to the program holding its lease, only.
         before = {pid: len(rs) for pid, rs in seen_by().items()}
         fresh = produce(200)
         wait_until(
