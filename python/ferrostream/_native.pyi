@@ -97,6 +97,9 @@ class Rdd:
     """An immutable node of a lazily evaluated, partitioned dataset plan."""
 
     @staticmethod
+    def slot(ctx: EngineContext, index: int) -> Rdd:
+        """Input ``index`` of a plan template (``StreamingEngine.template``); no data."""
+    @staticmethod
     def from_partitions(ctx: EngineContext, partitions: list[list[Any]]) -> Rdd:
         """A dataset whose partitions are the given lists (copied in)."""
     @staticmethod
@@ -277,6 +280,18 @@ class StreamingEngine:
     ) -> int:
         """A stream whose RDD at time t is ``func(t, [parent RDDs at t])``. Parents must share
         one slide duration."""
+    def template(
+        self,
+        parents: list[int],
+        plan: Rdd,
+        func: Callable[[int, list[Optional[Rdd]]], Optional[Rdd]],
+    ) -> int:
+        """A transform planned once: ``plan``, built over ``Rdd.slot(ctx, i)`` for parent
+        ``i``, is instantiated by the engine with the parents' RDDs of every batch; ``func``
+        (the same transform) runs only when a parent has no RDD at that time. Raises
+        ValueError when the plan depends on its inputs' data (sortByKey, zipWithIndex...)."""
+    def persist_stream(self, stream: int) -> None:
+        """``DStream.persist``: keep every RDD of ``stream`` once computed."""
     def union(self, parents: list[int]) -> int: ...
     def window(self, parent: int, window_ms: int, slide_ms: int) -> int:
         """The union of the parent's RDDs in ``(t - window, t]``, every ``slide_ms``.

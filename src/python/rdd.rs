@@ -153,6 +153,12 @@ impl PyRdd {
 
 #[pymethods]
 impl PyRdd {
+    /// Input `index` of a plan template (see `StreamingEngine.template`).
+    #[staticmethod]
+    fn slot(ctx: &PyEngineContext, index: usize) -> Self {
+        wrap(Rdd::slot(&ctx.inner, index))
+    }
+
     #[staticmethod]
     fn from_partitions(
         py: Python<'_>,

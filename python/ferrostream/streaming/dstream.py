@@ -229,6 +229,7 @@ class DStream(PairDStreamMixin, WindowedDStreamMixin, Generic[T_co]):
         self._storage_level = storageLevel
         if self._node_func is not None:
             self._node_func.storage_level = storageLevel
+            self._ssc._engine.persist_stream(self._engine_id)
         return self
 
     def checkpoint(self, interval: float) -> DStream[T_co]:
