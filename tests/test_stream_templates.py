@@ -117,3 +117,22 @@ def test_persist_keeps_the_rdds_of_a_planned_stream(ssc: StreamingContext) -> No
     mapped.persist(StorageLevel.MEMORY_ONLY)
     run_batches(ssc, 2)
     assert cached == [True, True]
+
+
+def test_count_and_glom_run_natively(ssc: StreamingContext) -> None:
+    from ferrostream import _native
+
+    sc = ssc.sparkContext
+    stream = ssc.queueStream(batches(sc, (["a", "b", "c"], 2), ([], 2), ([("k", [1])], 1)))
+    counts: list[list[int]] = []
+    stream.count().foreachRDD(lambda rdd: counts.append(rdd.collect()))
+    lists: list[list[Any]] = []
+    stream.glom().foreachRDD(lambda rdd: lists.append(rdd.collect()))
+    _native.reset_native_stats()
+    run_batches(ssc, 3)
+    # As PySpark: an empty batch counts 0; one list per partition, empty ones included.
+    assert counts == [[3], [0], [1]]
+    assert lists == [[["a"], ["b", "c"]], [[], []], [[("k", [1])]]]
+    stats = _native.native_stats()
+    assert stats["fallback_partitions"] == 0
+    assert stats["native_partitions"] >= 10  # 5 partitions counted and 5 listed, at least

@@ -162,6 +162,10 @@ class Rdd:
         the partitioning of the input with the most partitions that has one, else
         ``portable_hash`` with ``default_partitions``. Raises ValueError for an unknown
         ``op`` or zero partitions."""
+    def glom(self) -> Rdd:
+        """Each partition as one list (``RDD.glom``), computed natively."""
+    def partition_sizes(self) -> Rdd:
+        """Each partition's number of records as its only record, computed natively."""
     def group_by_key_local(self) -> Rdd:
         """Per partition: ``(k, v)`` pairs -> ``(k, [v, ...])``, keys in first-seen order
         (Python's equality; keys with Python objects are compared in one call per

@@ -339,6 +339,16 @@ impl PyRdd {
         }))
     }
 
+    /// `glom`: each partition as one list.
+    fn glom(&self) -> Self {
+        wrap(self.inner.with_step(Step::Glom))
+    }
+
+    /// Each partition's number of records, as its only record.
+    fn partition_sizes(&self) -> Self {
+        wrap(self.inner.with_step(Step::Count))
+    }
+
     fn group_by_key_local(&self) -> Self {
         wrap(self.inner.with_step(Step::GroupLocal))
     }

@@ -183,6 +183,7 @@ _PLANNED_ONCE = frozenset(
         "mapPartitions",
         "mapPartitionsWithIndex",
         "glom",
+        "_partition_sizes",
         "mapValues",
         "flatMapValues",
         "reduceByKey",

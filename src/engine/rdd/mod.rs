@@ -187,6 +187,7 @@ impl Rdd {
     pub fn with_step(self: &Arc<Self>, step: Step) -> Arc<Rdd> {
         let keeps = match &step {
             Step::GroupLocal => true,
+            Step::Glom | Step::Count => false,
             Step::Native { kind, .. } => matches!(
                 kind,
                 NativeKind::Filter
