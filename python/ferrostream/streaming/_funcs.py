@@ -213,7 +213,8 @@ def plans_once(func: Any) -> bool:
         return plans_once(func.func)
     if isinstance(func, (RddMethod, RddMethodWith)):
         return func.name in _PLANNED_ONCE
-    return False
+    # Other ferrostream batch functions made of such methods say so themselves.
+    return getattr(type(func), "plans_once", False) is True
 
 
 def plan_template(func: Any, parents: int) -> _native.Rdd | None:
