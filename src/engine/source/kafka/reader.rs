@@ -290,13 +290,16 @@ fn read_range(
     let mut out = Vec::with_capacity(expected.min(1 << 20));
     let mut next = range.from;
     let mut taken = range.from;
-    let mut last_progress = Instant::now();
+    // Since when nothing has been received (None while records arrive: reading the clock for
+    // every record would cost more than decoding it).
+    let mut idle_since: Option<Instant> = None;
     let mut last_error: Option<KafkaError> = None;
     let mut eof_seen = false;
     while next < range.until {
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
-                if m.partition() != range.partition || m.topic() != range.topic {
+                // The reader is assigned this one topic partition only (see `ConsumerPool`).
+                if m.partition() != range.partition {
                     continue;
                 }
                 let offset = m.offset();
@@ -309,10 +312,8 @@ fn read_range(
                 }
                 out.push(format.decode(&m)?);
                 next = offset + 1;
-                // Progress is noted every 1024 records (reading the clock per record costs).
-                if out.len() % 1024 == 1 {
-                    last_progress = Instant::now();
-                }
+                idle_since = None;
+                continue;
             }
             // The end of what the partition holds. One that comes before any record of this
             // range can be left from the previous range's catch-up; otherwise (or when the
@@ -343,7 +344,7 @@ fn read_range(
             }
             None => {}
         }
-        if last_progress.elapsed() > poll_timeout {
+        if idle_since.get_or_insert_with(Instant::now).elapsed() > poll_timeout {
             return Err(EngineError::Source(format!(
                 "Kafka: could not read {range} within {} ms (stopped at offset {next}{})",
                 poll_timeout.as_millis(),
