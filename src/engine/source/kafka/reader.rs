@@ -72,6 +72,36 @@ impl ConsumerPool {
         drop(readers);
     }
 
+    /// Have a reader of `topic`-`partition` assigned at `from` before the first batch asks for
+    /// it: its connection and first fetch then overlap the wait for the batch instead of
+    /// delaying it. A reader already there is left alone; errors are left to the read.
+    pub fn prepare(&self, topic: &str, partition: i32, from: i64) {
+        let key = (topic.to_string(), partition);
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst)
+            || self.readers.lock().contains_key(&key)
+        {
+            return;
+        }
+        let Ok(consumer) = self.create() else {
+            return;
+        };
+        let mut assignment = TopicPartitionList::new();
+        if assignment
+            .add_partition_offset(topic, partition, Offset::Offset(from))
+            .is_err()
+            || consumer.assign(&assignment).is_err()
+        {
+            return;
+        }
+        let mut readers = self.readers.lock();
+        if !self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            readers.entry(key).or_insert(Reader {
+                consumer,
+                next: from,
+            });
+        }
+    }
+
     /// Read `range` with the partition's reader (created, or moved to `range.from`, when it
     /// is not positioned there).
     fn read(
