@@ -1,5 +1,6 @@
-//! Engine values as bytes: partitions handed to worker processes and keyed state in checkpoint
-//! files share one serde encoding (postcard).
+//! Engine values as bytes: partitions handed to worker processes and the partitions of keyed
+//! state in checkpoint files share this one encoding (postcard, written and read in a single
+//! pass, without an intermediate tree).
 //!
 //! Values the engine models are encoded natively, without the host. Host objects (and groups
 //! whose values are host objects) are collected in the order met and encoded together by a
@@ -15,82 +16,7 @@ use crate::engine::error::{EngineError, Result};
 use crate::engine::host::HostCodec;
 use crate::engine::value::Value;
 
-/// A value being encoded, borrowing from the engine's value.
-#[derive(Serialize)]
-pub(crate) enum StoredRef<'a> {
-    None,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(&'a str),
-    Bytes(&'a [u8]),
-    Tuple(Vec<StoredRef<'a>>),
-    List(Vec<StoredRef<'a>>),
-    /// Index into the partition's encoded host values.
-    Host(u32),
-    Group(Vec<StoredRef<'a>>),
-}
-
-/// A decoded value (variants in [`StoredRef`]'s order).
-#[derive(Deserialize)]
-pub(crate) enum Stored {
-    None,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-    Bytes(Vec<u8>),
-    Tuple(Vec<Stored>),
-    List(Vec<Stored>),
-    Host(u32),
-    Group(Vec<Stored>),
-}
-
-/// Encode `v`, collecting its host objects into `hosts`.
-pub(crate) fn store<'a>(v: &'a Value, hosts: &mut Vec<&'a Value>) -> StoredRef<'a> {
-    match v {
-        Value::None => StoredRef::None,
-        Value::Bool(b) => StoredRef::Bool(*b),
-        Value::Int(i) => StoredRef::Int(*i),
-        Value::Float(f) => StoredRef::Float(*f),
-        Value::Str(s) => StoredRef::Str(s),
-        Value::Bytes(b) => StoredRef::Bytes(b),
-        Value::Tuple(items) => StoredRef::Tuple(items.iter().map(|x| store(x, hosts)).collect()),
-        Value::List(items) => StoredRef::List(items.iter().map(|x| store(x, hosts)).collect()),
-        Value::Group(items) => StoredRef::Group(items.iter().map(|x| store(x, hosts)).collect()),
-        Value::Host(_) => {
-            hosts.push(v);
-            StoredRef::Host((hosts.len() - 1) as u32)
-        }
-    }
-}
-
-/// Decode `v`; `hosts` are the partition's decoded host values.
-pub(crate) fn load(v: Stored, hosts: &[Value]) -> Result<Value> {
-    let all = |items: Vec<Stored>| -> Result<Arc<[Value]>> {
-        Ok(items
-            .into_iter()
-            .map(|x| load(x, hosts))
-            .collect::<Result<Vec<_>>>()?
-            .into())
-    };
-    Ok(match v {
-        Stored::None => Value::None,
-        Stored::Bool(b) => Value::Bool(b),
-        Stored::Int(i) => Value::Int(i),
-        Stored::Float(f) => Value::Float(f),
-        Stored::Str(s) => Value::Str(Arc::from(s)),
-        Stored::Bytes(b) => Value::Bytes(Arc::from(b)),
-        Stored::Tuple(items) => Value::Tuple(all(items)?),
-        Stored::List(items) => Value::List(all(items)?),
-        Stored::Group(items) => Value::Group(all(items)?),
-        Stored::Host(i) => hosts.get(i as usize).cloned().ok_or_else(|| {
-            EngineError::IllegalState("encoded values refer to a missing host value".into())
-        })?,
-    })
-}
-
-/// Encode the host values collected by [`store`] (none: no codec needed).
+/// Encode the host values collected while encoding records (none: no codec needed).
 pub(crate) fn encode_hosts(hosts: &[&Value], codec: Option<&dyn HostCodec>) -> Result<Vec<u8>> {
     if hosts.is_empty() {
         return Ok(Vec::new());
@@ -113,10 +39,11 @@ pub(crate) fn decode_hosts(bytes: &[u8], codec: Option<&dyn HostCodec>) -> Resul
 }
 
 // ------------------------------------------------------------------------------------------
-// partitions: `host values (bytes) | records (a sequence of values)`, each value encoded as
-// `Stored` is (so the layout is the state files'), without building a tree of `Stored`s.
+// partitions: `host values (bytes) | records (a sequence of values)`. A value is a postcard
+// enum: its variant index ([`tag`]) then its content; tuples, lists and groups are sequences
+// of values. A state entry `(key, value)` is the 2-tuple `(key, value)`.
 
-/// Variant indexes of an encoded value (the order of [`Stored`]).
+/// Variant indexes of an encoded value.
 pub mod tag {
     pub const NONE: u32 = 0;
     pub const BOOL: u32 = 1;
@@ -385,6 +312,188 @@ pub fn decode_partition(bytes: &[u8], codec: Option<&dyn HostCodec>) -> Result<V
     decode_records(records, &builder)
 }
 
+// ------------------------------------------------------------------------------------------
+// keyed state: a partition of `(key, value)` entries, encoded as a partition of 2-tuples (so a
+// state partition decodes with [`decode_partition`] too), without building the tuples.
+
+/// One entry, encoded as the tuple `(k, v)` is.
+struct EncPair<'a, 'h> {
+    k: &'a Value,
+    v: &'a Value,
+    hosts: &'h RefCell<Vec<&'a Value>>,
+}
+
+/// A sequence of entries being encoded.
+struct EncPairs<'s, 'a, 'h> {
+    items: &'s [(&'a Value, &'a Value)],
+    hosts: &'h RefCell<Vec<&'a Value>>,
+}
+
+impl Serialize for EncPair<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        struct Items<'p, 'a, 'h>(&'p EncPair<'a, 'h>);
+        impl Serialize for Items<'_, '_, '_> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                use serde::ser::SerializeSeq;
+                let p = self.0;
+                let mut seq = s.serialize_seq(Some(2))?;
+                seq.serialize_element(&Enc {
+                    v: p.k,
+                    hosts: p.hosts,
+                })?;
+                seq.serialize_element(&Enc {
+                    v: p.v,
+                    hosts: p.hosts,
+                })?;
+                seq.end()
+            }
+        }
+        s.serialize_newtype_variant("V", tag::TUPLE, "Tuple", &Items(self))
+    }
+}
+
+impl Serialize for EncPairs<'_, '_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.items.len()))?;
+        for &(k, v) in self.items {
+            seq.serialize_element(&EncPair {
+                k,
+                v,
+                hosts: self.hosts,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+/// A partition of `(key, value)` entries as bytes (the layout of a partition of 2-tuples); the
+/// host codec is asked only when it holds host objects.
+pub fn encode_pairs(
+    entries: &[(&Value, &Value)],
+    codec: Option<&dyn HostCodec>,
+) -> Result<Vec<u8>> {
+    let hosts = RefCell::new(Vec::new());
+    let records = postcard::to_allocvec(&EncPairs {
+        items: entries,
+        hosts: &hosts,
+    })
+    .map_err(|e| wire_err("encode", e))?;
+    let hosts = encode_hosts(&hosts.into_inner(), codec)?;
+    join_partition(&hosts, &records)
+}
+
+struct DecPair<'b, B>(&'b B);
+struct DecPairItems<'b, B>(&'b B);
+struct DecPairs<'b, B>(&'b B);
+
+impl<'de, B: Builder> serde::de::DeserializeSeed<'de> for DecPair<'_, B> {
+    type Value = (B::Out, B::Out);
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_enum("V", VARIANTS, self)
+    }
+}
+
+impl<'de, B: Builder> serde::de::Visitor<'de> for DecPair<'_, B> {
+    type Value = (B::Out, B::Out);
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an encoded (key, value) pair")
+    }
+
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(
+        self,
+        data: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        use serde::de::{Error, VariantAccess};
+        let (kind, v): (u32, _) = data.variant()?;
+        if kind != tag::TUPLE {
+            return Err(A::Error::custom(format!(
+                "value kind {kind} where a (key, value) pair was expected"
+            )));
+        }
+        v.newtype_variant_seed(DecPairItems(self.0))
+    }
+}
+
+impl<'de, B: Builder> serde::de::DeserializeSeed<'de> for DecPairItems<'_, B> {
+    type Value = (B::Out, B::Out);
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, B: Builder> serde::de::Visitor<'de> for DecPairItems<'_, B> {
+    type Value = (B::Out, B::Out);
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a tuple of two encoded values")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        use serde::de::Error;
+        let wrong = || A::Error::custom("a tuple that is not a (key, value) pair");
+        if seq.size_hint() != Some(2) {
+            return Err(wrong());
+        }
+        let k = seq.next_element_seed(Dec(self.0))?.ok_or_else(wrong)?;
+        let v = seq.next_element_seed(Dec(self.0))?.ok_or_else(wrong)?;
+        Ok((k, v))
+    }
+}
+
+impl<'de, B: Builder> serde::de::DeserializeSeed<'de> for DecPairs<'_, B> {
+    type Value = Vec<(B::Out, B::Out)>;
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, B: Builder> serde::de::Visitor<'de> for DecPairs<'_, B> {
+    type Value = Vec<(B::Out, B::Out)>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a sequence of encoded (key, value) pairs")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+        while let Some(kv) = seq.next_element_seed(DecPair(self.0))? {
+            out.push(kv);
+        }
+        Ok(out)
+    }
+}
+
+/// The entries of a partition encoded by [`encode_pairs`].
+pub fn decode_pairs(bytes: &[u8], codec: Option<&dyn HostCodec>) -> Result<Vec<(Value, Value)>> {
+    use serde::de::DeserializeSeed;
+    let (hosts, records) = split_partition(bytes)?;
+    let builder = ValueBuilder(decode_hosts(hosts, codec)?);
+    let mut de = postcard::Deserializer::from_bytes(records);
+    DecPairs(&builder)
+        .deserialize(&mut de)
+        .map_err(|e| wire_err("decode", e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,6 +517,29 @@ mod tests {
             assert_eq!(format!("{a:?}"), format!("{b:?}"));
         }
         assert!(matches!(back[7], Value::Group(_)));
+    }
+
+    #[test]
+    fn entries_are_a_partition_of_pairs() {
+        let (k1, v1) = (Value::str("a"), Value::Int(1));
+        let (k2, v2) = (Value::pair(Value::Int(1), Value::None), Value::Float(0.5));
+        let bytes = encode_pairs(&[(&k1, &v1), (&k2, &v2)], None).unwrap();
+        let back = decode_pairs(&bytes, None).unwrap();
+        assert_eq!(
+            format!("{back:?}"),
+            format!("{:?}", [(k1.clone(), v1.clone()), (k2.clone(), v2.clone())])
+        );
+        let as_values = decode_partition(&bytes, None).unwrap();
+        assert_eq!(
+            format!("{:?}", as_values[0]),
+            format!("{:?}", Value::pair(k1, v1))
+        );
+        // A partition of other values is not a partition of entries.
+        let other = encode_partition(&[Value::Int(1)], None).unwrap();
+        assert!(decode_pairs(&other, None).is_err());
+        let triple = Value::Tuple(Arc::from(vec![Value::None, Value::None, Value::None]));
+        let other = encode_partition(&[triple], None).unwrap();
+        assert!(decode_pairs(&other, None).is_err());
     }
 
     #[test]
