@@ -388,7 +388,7 @@ pub fn encode_pairs(
 
 struct DecPair<'b, B>(&'b B);
 struct DecPairItems<'b, B>(&'b B);
-struct DecPairs<'b, B>(&'b B);
+struct DecPairs<'b, B, S>(&'b B, S);
 
 impl<'de, B: Builder> serde::de::DeserializeSeed<'de> for DecPair<'_, B> {
     type Value = (B::Out, B::Out);
@@ -454,18 +454,40 @@ impl<'de, B: Builder> serde::de::Visitor<'de> for DecPairItems<'_, B> {
     }
 }
 
-impl<'de, B: Builder> serde::de::DeserializeSeed<'de> for DecPairs<'_, B> {
-    type Value = Vec<(B::Out, B::Out)>;
-    fn deserialize<D: serde::Deserializer<'de>>(
-        self,
-        d: D,
-    ) -> std::result::Result<Self::Value, D::Error> {
+/// Where decoded `(key, value)` entries go, one at a time (no intermediate vector).
+pub trait PairSink {
+    /// `n` entries follow.
+    fn reserve(&mut self, _n: usize) {}
+    fn push(&mut self, k: Value, v: Value) -> Result<()>;
+}
+
+impl PairSink for Vec<(Value, Value)> {
+    fn reserve(&mut self, n: usize) {
+        Vec::reserve(self, n);
+    }
+    fn push(&mut self, k: Value, v: Value) -> Result<()> {
+        Vec::push(self, (k, v));
+        Ok(())
+    }
+}
+
+/// A sink being filled; its first error is kept as it is (serde's errors are strings).
+struct SinkSeed<'s, S> {
+    sink: &'s mut S,
+    failed: &'s mut Option<EngineError>,
+}
+
+impl<'de, S: PairSink> serde::de::DeserializeSeed<'de>
+    for DecPairs<'_, ValueBuilder, SinkSeed<'_, S>>
+{
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
         d.deserialize_seq(self)
     }
 }
 
-impl<'de, B: Builder> serde::de::Visitor<'de> for DecPairs<'_, B> {
-    type Value = Vec<(B::Out, B::Out)>;
+impl<'de, S: PairSink> serde::de::Visitor<'de> for DecPairs<'_, ValueBuilder, SinkSeed<'_, S>> {
+    type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a sequence of encoded (key, value) pairs")
@@ -474,24 +496,52 @@ impl<'de, B: Builder> serde::de::Visitor<'de> for DecPairs<'_, B> {
     fn visit_seq<A: serde::de::SeqAccess<'de>>(
         self,
         mut seq: A,
-    ) -> std::result::Result<Self::Value, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
-        while let Some(kv) = seq.next_element_seed(DecPair(self.0))? {
-            out.push(kv);
+    ) -> std::result::Result<(), A::Error> {
+        use serde::de::Error;
+        let DecPairs(builder, SinkSeed { sink, failed }) = self;
+        sink.reserve(seq.size_hint().unwrap_or(0).min(1 << 24));
+        while let Some((k, v)) = seq.next_element_seed(DecPair(builder))? {
+            if let Err(e) = sink.push(k, v) {
+                let message = e.to_string();
+                *failed = Some(e);
+                return Err(A::Error::custom(message));
+            }
         }
-        Ok(out)
+        Ok(())
+    }
+}
+
+/// The entries of a partition encoded by [`encode_pairs`], pushed into `sink` in order.
+pub fn decode_pairs_into<S: PairSink>(
+    bytes: &[u8],
+    codec: Option<&dyn HostCodec>,
+    sink: &mut S,
+) -> Result<()> {
+    use serde::de::DeserializeSeed;
+    let (hosts, records) = split_partition(bytes)?;
+    let builder = ValueBuilder(decode_hosts(hosts, codec)?);
+    let mut de = postcard::Deserializer::from_bytes(records);
+    let mut failed = None;
+    let seed = DecPairs(
+        &builder,
+        SinkSeed {
+            sink,
+            failed: &mut failed,
+        },
+    );
+    let decoded = seed.deserialize(&mut de);
+    match (decoded, failed) {
+        (_, Some(e)) => Err(e),
+        (Err(e), None) => Err(wire_err("decode", e)),
+        (Ok(()), None) => Ok(()),
     }
 }
 
 /// The entries of a partition encoded by [`encode_pairs`].
 pub fn decode_pairs(bytes: &[u8], codec: Option<&dyn HostCodec>) -> Result<Vec<(Value, Value)>> {
-    use serde::de::DeserializeSeed;
-    let (hosts, records) = split_partition(bytes)?;
-    let builder = ValueBuilder(decode_hosts(hosts, codec)?);
-    let mut de = postcard::Deserializer::from_bytes(records);
-    DecPairs(&builder)
-        .deserialize(&mut de)
-        .map_err(|e| wire_err("decode", e))
+    let mut out = Vec::new();
+    decode_pairs_into(bytes, codec, &mut out)?;
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use crate::engine::checkpoint::{self, ADVICE, GRAPH_PREFIX, METADATA_PREFIX, STA
 use crate::engine::error::{EngineError, Result};
 use crate::engine::host::HostCodec;
 use crate::engine::source::Position;
-use crate::engine::value::Key;
+use crate::engine::value::{Key, Value};
 use crate::engine::wire::{self, RawBytes};
 
 /// The metadata written after every batch.
@@ -88,6 +88,19 @@ fn decode_err(dir: &Path, name: &str, e: postcard::Error) -> EngineError {
          version. {ADVICE}",
         dir.join(name).display()
     ))
+}
+
+/// A state partition being read back.
+struct MapSink(StateMap);
+
+impl wire::PairSink for MapSink {
+    fn reserve(&mut self, n: usize) {
+        self.0.reserve(n);
+    }
+    fn push(&mut self, k: Value, v: Value) -> Result<()> {
+        self.0.insert(Key::new(k)?, v);
+        Ok(())
+    }
 }
 
 fn damaged(dir: &Path, name: &str, e: EngineError) -> EngineError {
@@ -366,13 +379,10 @@ impl StreamingEngine {
         }
         let codec = self.host_codec.lock().clone();
         let parts = self.ctx.map_tasks(file.partitions.len(), |i| {
-            let entries = wire::decode_pairs(file.partitions[i], codec.as_deref())
+            let mut map = MapSink(StateMap::default());
+            wire::decode_pairs_into(file.partitions[i], codec.as_deref(), &mut map)
                 .map_err(|e| damaged(dir, &entry.file, e))?;
-            let mut map = StateMap::with_capacity_and_hasher(entries.len(), Default::default());
-            for (k, v) in entries {
-                map.insert(Key::new(k)?, v);
-            }
-            Ok(Arc::new(map))
+            Ok(Arc::new(map.0))
         })?;
         Ok(Snapshot {
             time: file.time,
