@@ -512,7 +512,8 @@ class ActionsMixin:
         return edges, self._plan.histogram_counts(edges)
 
     def _histogram_range(self: RDD[Any]) -> tuple[Any, Any]:
-        """``(min, max)`` of the values that are not None or NaN (natively for numbers)."""
+        """``(min, max)`` of the values that are not None or NaN, as Python's ``min``/``max``
+        pick them (computed by the engine; Python objects ordered once per partition)."""
         found = self._plan.histogram_range()
         if found[0] == "empty":
             raise ValueError("can not generate buckets from empty RDD")
