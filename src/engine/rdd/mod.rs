@@ -452,7 +452,7 @@ impl Rdd {
             }
             Node::Sample { parent, mode, seed } => {
                 let records = parent.compute(i)?;
-                crate::engine::ops::sample::sample(records, mode, *seed, i)
+                crate::engine::ops::sample::sample(&self.ctx, records, mode, *seed, i)
             }
             Node::Cartesian { left, right } => {
                 let n2 = right.num_partitions;
