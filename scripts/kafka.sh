@@ -307,7 +307,7 @@ start_kraft() {
     if [ ! -f "$state/data/meta.properties" ]; then
         local id
         id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)"
-        if ! java "${jvm[@]}" kafka.tools.StorageTool format -t "$id" \
+        if ! java "${jvm[@]}" kafka.tools.StorageTool format --cluster-id="$id" \
             -c "$state/server.properties" >"$state/format.log" 2>&1; then
             cat "$state/format.log" >&2
             die "formatting the KRaft storage in $state/data failed (output above)"

@@ -481,19 +481,22 @@ def test_incompatible_payload_is_a_clear_error(
     assert why in text and "Delete the directory" in text
 
 
-def test_checkpoint_of_the_previous_format_is_refused_with_advice(
-    sc: SparkContext, tmp_path: Path
+# The container's format version: 1 was the per-batch pickled payload, 2 stored state values
+# in a second serde encoding (state partitions now use the worker partition codec).
+@pytest.mark.parametrize("version", [1, 2])
+def test_checkpoint_of_a_previous_format_is_refused_with_advice(
+    sc: SparkContext, tmp_path: Path, version: int
 ) -> None:
     ck = tmp_path / "ck"
     write_payload(ck, b"x")
     newest = ck / "checkpoint-1000"
     data = bytearray(newest.read_bytes())
-    data[8] = 1  # the container's format version: 1 was the per-batch pickled payload
+    data[8:12] = version.to_bytes(4, "little")
     newest.write_bytes(bytes(data))
     with pytest.raises(IllegalStateException) as info:
         StreamingContext.getOrCreate(str(ck), lambda: pytest.fail("setup called"))
     text = str(info.value)
-    assert str(ck) in text and "format 1" in text and "Delete the directory" in text
+    assert str(ck) in text and f"format {version})" in text and "Delete the directory" in text
 
 
 def test_function_of_a_missing_module_is_a_clear_error(sc: SparkContext, tmp_path: Path) -> None:

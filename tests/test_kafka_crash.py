@@ -21,11 +21,11 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import pytest
 
-from script_jobs import Job
+from script_jobs import Job, run_and_kill
 from waiting import poll, wait_until
 
 pytestmark = pytest.mark.slow
@@ -192,35 +192,17 @@ def _read_counts(output: Path) -> Optional[dict[str, int]]:
         return None
 
 
-def _run_and_kill(
-    make_job: Any, producer: Producer, rng: random.Random, ready: Any, kills: int
-) -> list[Job]:
+def _run_and_kill(make_job: Callable[[int], Job], producer: Producer, kills: int) -> list[Job]:
     """Start a job, keep producing, kill it at a random moment; ``kills`` times."""
-    jobs: list[Job] = []
-    for run in range(kills):
-        job = make_job(run)
-        jobs.append(job)
-        # Sometimes killed while starting or recovering, mostly while running batches.
-        lifetime = rng.uniform(0.2, 1.0) if run % 4 == 3 else rng.uniform(0.8, 2.5)
-        started = time.monotonic()
-
-        def produced_until_kill(
-            job: Job = job, started: float = started, lifetime: float = lifetime
-        ) -> bool:
-            if ready():
-                producer.produce()
-            if job.proc.poll() is not None:
-                raise AssertionError(f"the job exited by itself:\n{job.text()[-3000:]}")
-            return time.monotonic() - started >= lifetime
-
-        wait_until(
-            produced_until_kill,
-            "the kill moment",
-            timeout=60,
-            interval=lambda: rng.uniform(0.01, 0.15),
-        )
-        job.kill()
-    return jobs
+    return run_and_kill(
+        make_job,
+        producer.produce,
+        producer.rng,
+        kills,
+        early=(0.2, 1.0),
+        late=(0.8, 2.5),
+        pause=(0.01, 0.15),
+    )
 
 
 def test_direct_stream_counts_exactly_once_across_sigkills(kafka: Any, tmp_path: Path) -> None:
@@ -241,7 +223,7 @@ def test_direct_stream_counts_exactly_once_across_sigkills(kafka: Any, tmp_path:
             str(output),
         )
 
-    jobs = _run_and_kill(make_job, producer, rng, lambda: True, KILLS)
+    jobs = _run_and_kill(make_job, producer, KILLS)
     final = make_job(KILLS)
     jobs.append(final)
     try:
@@ -277,7 +259,7 @@ def test_receiver_stream_loses_nothing_across_sigkills(kafka: Any, tmp_path: Pat
         return _job(tmp_path / f"job-{run}.log", "receiver", kafka.bootstrap, topic, str(seen_dir))
 
     kills = KILLS // 2
-    jobs = _run_and_kill(make_job, producer, rng, lambda: True, kills)
+    jobs = _run_and_kill(make_job, producer, kills)
     final = make_job(kills)
     jobs.append(final)
 

@@ -18,7 +18,6 @@ import json
 import os
 import random
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any, Optional
@@ -26,7 +25,7 @@ from typing import Any, Optional
 import pytest
 
 from kinesis_emulator import ACCESS_KEY, SECRET_KEY, KinesisEmulator
-from script_jobs import Job
+from script_jobs import Job, run_and_kill
 from waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -129,29 +128,9 @@ def test_receiver_loses_nothing_across_sigkills(
             str(out_dir),
         )
 
-    jobs: list[Job] = []
-    for run in range(KILLS):
-        job = make_job(run)
-        jobs.append(job)
-        # Sometimes killed while starting or recovering, mostly while running batches.
-        lifetime = rng.uniform(0.3, 1.0) if run % 4 == 3 else rng.uniform(1.2, 2.8)
-        started = time.monotonic()
-
-        def produced_until_kill(
-            job: Job = job, started: float = started, lifetime: float = lifetime
-        ) -> bool:
-            produce()
-            if job.proc.poll() is not None:
-                raise AssertionError(f"the job exited by itself:\n{job.text()[-3000:]}")
-            return time.monotonic() - started >= lifetime
-
-        wait_until(
-            produced_until_kill,
-            "the kill moment",
-            timeout=60,
-            interval=lambda: rng.uniform(0.02, 0.2),
-        )
-        job.kill()
+    jobs = run_and_kill(
+        make_job, produce, rng, KILLS, early=(0.3, 1.0), late=(1.2, 2.8), pause=(0.02, 0.2)
+    )
     final = make_job(KILLS)
     jobs.append(final)
 

@@ -236,8 +236,37 @@ def test_histogram_bad_input_and_python_objects(sc: SparkContext) -> None:
         sc.parallelize(["a", "b"], 2).histogram([0, 1])
     decimals = [Decimal("0.5"), Decimal("1.5"), Decimal("2.5"), Decimal("2.5")]
     rdd = sc.parallelize(decimals, 2)
+    before = _native.python_partition_calls()
     assert rdd.histogram([0, 1, 2, 3]) == ([0, 1, 2, 3], [1, 1, 2])
     assert rdd.histogram(2) == ([Decimal("0.5"), Decimal("1.5"), Decimal("2.5")], [1, 3])
+    assert _native.python_partition_calls() == before  # placed by the engine, not a facade loop
+
+
+def test_histogram_of_python_objects_matches_pyspark(sc: SparkContext) -> None:
+    from decimal import Decimal
+    from fractions import Fraction
+
+    values: list[Any] = [Decimal("3"), None, Fraction(1, 2), 10, Decimal("10"), -4, 7.5, 11]
+    values += [Fraction(-9, 2), Decimal("-4"), float("nan"), 2, Decimal("0.1")] * 5
+    rdd = sc.parallelize(values, 3)
+    before = _native.python_partition_calls()
+    for edges in ([-4, 0, Decimal("2.5"), 10], [Fraction(-5), 1, 3, Decimal("7.5")], [0, 10]):
+        assert rdd.histogram(edges) == (edges, _reference_histogram(values, edges))
+    lo, hi = min(v for v in values if v == v and v is not None), max(
+        v for v in values if v == v and v is not None
+    )
+    edges, counts = rdd.histogram(3)
+    assert edges[0] == lo and edges[-1] == hi and type(edges[0]) is type(lo)
+    assert counts == _reference_histogram(values, edges)
+    assert _native.python_partition_calls() == before
+    # Equal extremes: Python's min/max keep the first of equal values (here the Decimal).
+    assert sc.parallelize([Decimal("1"), 1, 1.0], 2).histogram(1)[0] == [Decimal("1")] * 2
+    with pytest.raises(SparkException) as info:  # the job's min() failed, as PySpark's reduce
+        sc.parallelize([Decimal("1"), "a"], 1).histogram(2)
+    assert isinstance(info.value.__cause__, TypeError)
+    assert "not supported between instances" in str(info.value.__cause__)
+    with pytest.raises(TypeError, match="not supported between instances"):
+        sc.parallelize([Decimal("1"), "a"], 2).histogram([0, 1])
 
 
 def test_sample_by_key_is_native_repeatable_and_per_key(sc: SparkContext) -> None:
@@ -279,5 +308,47 @@ def test_sample_by_key_bad_input(sc: SparkContext) -> None:
             return isinstance(other, Token) and other.name == self.name
 
     objects = sc.parallelize([(Token("x"), i) for i in range(100)], 2)
-    kept = objects.sampleByKey(False, {Token("x"): 1.0}, 3).count()  # sampled by Python
+    before = _native.python_partition_calls()
+    kept = objects.sampleByKey(False, {Token("x"): 1.0}, 3).count()
     assert kept == 100
+    assert _native.python_partition_calls() == before  # keys matched by the engine in bulk
+
+
+def test_sample_by_key_with_python_object_keys(sc: SparkContext) -> None:
+    from decimal import Decimal
+
+    class Token:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def __hash__(self) -> int:
+            return hash(self.name)
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Token) and other.name == self.name
+
+    pairs = [(k, i) for i in range(1000) for k in (Token("x"), "a", 2, Decimal(3))]
+    rdd = sc.parallelize(pairs, 4)
+    # Looked up as a dict looks keys up: Decimal(2) == 2 and 3 == Decimal(3), with equal hashes.
+    fractions = {Token("x"): 0.5, "a": 0.0, Decimal(2): 1.0, 3: 0.1}
+    before = _native.python_partition_calls()
+    sample = rdd.sampleByKey(False, fractions, 7).collect()
+    assert _native.python_partition_calls() == before
+    assert [(k.name if isinstance(k, Token) else k, v) for k, v in sample] == [
+        (k.name if isinstance(k, Token) else k, v)
+        for k, v in rdd.sampleByKey(False, fractions, 7).collect()
+    ]
+    n: dict[Any, int] = defaultdict(int)
+    for k, _ in sample:
+        n["x" if isinstance(k, Token) else k] += 1
+    assert 400 < n["x"] < 600 and n["a"] == 0 and n[2] == 1000 and 50 < n[Decimal(3)] < 150
+    missing = sc.parallelize([(Token("x"), 1), (Token("y"), 2)], 1)
+    with pytest.raises(SparkException) as info:
+        missing.sampleByKey(False, {Token("x"): 1.0}, 1).collect()
+    cause = info.value.__cause__
+    assert isinstance(cause, KeyError) and cause.args[0] == Token("y")
+    unhashable = sc.parallelize([([1], 1)], 1)
+    with pytest.raises(SparkException) as info:
+        unhashable.sampleByKey(False, {Token("x"): 1.0}, 1).collect()
+    assert isinstance(info.value.__cause__, TypeError)
+    assert "unhashable type: 'list'" in str(info.value.__cause__)

@@ -97,6 +97,9 @@ class Rdd:
     """An immutable node of a lazily evaluated, partitioned dataset plan."""
 
     @staticmethod
+    def slot(ctx: EngineContext, index: int) -> Rdd:
+        """Input ``index`` of a plan template (``StreamingEngine.template``); no data."""
+    @staticmethod
     def from_partitions(ctx: EngineContext, partitions: list[list[Any]]) -> Rdd:
         """A dataset whose partitions are the given lists (copied in)."""
     @staticmethod
@@ -159,6 +162,10 @@ class Rdd:
         the partitioning of the input with the most partitions that has one, else
         ``portable_hash`` with ``default_partitions``. Raises ValueError for an unknown
         ``op`` or zero partitions."""
+    def glom(self) -> Rdd:
+        """Each partition as one list (``RDD.glom``), computed natively."""
+    def partition_sizes(self) -> Rdd:
+        """Each partition's number of records as its only record, computed natively."""
     def group_by_key_local(self) -> Rdd:
         """Per partition: ``(k, v)`` pairs -> ``(k, [v, ...])``, keys in first-seen order
         (Python's equality; keys with Python objects are compared in one call per
@@ -205,10 +212,10 @@ class Rdd:
         records disjointly (``randomSplit``)."""
     def sample_by_key(
         self, with_replacement: bool, fractions: list[tuple[Any, float]], seed: int
-    ) -> Optional[Rdd]:
-        """``sampleByKey``: each ``(k, v)`` record kept with ``fractions``' fraction for ``k``
-        (a job fails with ``KeyError`` for a key without one), or None when a key of
-        ``fractions`` is a Python object."""
+    ) -> Rdd:
+        """``sampleByKey``: each ``(k, v)`` record kept with ``fractions``' fraction for ``k``,
+        keys looked up as a dict looks them up (a job fails with ``KeyError`` for a key
+        without one); Python-object keys are matched in bulk, per partition."""
     def cartesian(self, other: Rdd) -> Rdd:
         """Every pair; partition ``i * other_partitions + j`` pairs partitions ``i`` and ``j``."""
     def sort_by_key(self, ascending: bool, num_partitions: int) -> Rdd:
@@ -231,12 +238,12 @@ class Rdd:
         """Per partition ``(n, mu, m2, max, min)`` as ``StatCounter.merge`` computes them
         (``max``/``min`` None when no value beat the initial infinities), or None when
         Python must compute them."""
-    def histogram_range(self) -> Optional[tuple[Any, ...]]:
-        """``histogram(n)``'s range: ``("bounds", lo, hi)``, ``("empty",)`` (only None and
-        NaN) or ``("not-numbers",)``; None when a value is a Python object."""
-    def histogram_counts(self, edges: list[Any]) -> Optional[list[int]]:
-        """Bucket counts for sorted ``edges`` (Python's ordering; None and NaN skipped), or
-        None when a value or an edge is a Python object."""
+    def histogram_range(self) -> tuple[Any, ...]:
+        """``histogram(n)``'s range: ``("bounds", lo, hi)`` (Python's ``min`` and ``max``)
+        or ``("empty",)`` (only None and NaN); Python objects ordered once per partition."""
+    def histogram_counts(self, edges: list[Any]) -> list[int]:
+        """Bucket counts for sorted ``edges`` (Python's ordering; None and NaN skipped);
+        Python objects placed once per partition."""
     def reduce_partitions(
         self, expr: Any, zero: Optional[tuple[Any, ...]] = None
     ) -> Optional[list[Any]]:
@@ -277,6 +284,18 @@ class StreamingEngine:
     ) -> int:
         """A stream whose RDD at time t is ``func(t, [parent RDDs at t])``. Parents must share
         one slide duration."""
+    def template(
+        self,
+        parents: list[int],
+        plan: Rdd,
+        func: Callable[[int, list[Optional[Rdd]]], Optional[Rdd]],
+    ) -> int:
+        """A transform planned once: ``plan``, built over ``Rdd.slot(ctx, i)`` for parent
+        ``i``, is instantiated by the engine with the parents' RDDs of every batch; ``func``
+        (the same transform) runs only when a parent has no RDD at that time. Raises
+        ValueError when the plan depends on its inputs' data (sortByKey, zipWithIndex...)."""
+    def persist_stream(self, stream: int) -> None:
+        """``DStream.persist``: keep every RDD of ``stream`` once computed."""
     def union(self, parents: list[int]) -> int: ...
     def window(self, parent: int, window_ms: int, slide_ms: int) -> int:
         """The union of the parent's RDDs in ``(t - window, t]``, every ``slide_ms``.

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import bisect
 import copy
 import heapq
 import math
@@ -510,27 +509,15 @@ class ActionsMixin:
                 raise ValueError("buckets should be sorted")
             if len(set(edges)) != len(edges):
                 raise ValueError("buckets should not contain duplicated values")
-        counts = self._plan.histogram_counts(edges)
-        if counts is None:  # Python objects: counted by Python, one call per partition
-            counts = _python_histogram_counts(self, edges)
-        return edges, counts
+        return edges, self._plan.histogram_counts(edges)
 
     def _histogram_range(self: RDD[Any]) -> tuple[Any, Any]:
-        """``(min, max)`` of the values that are not None or NaN (natively for numbers)."""
+        """``(min, max)`` of the values that are not None or NaN, as Python's ``min``/``max``
+        pick them (computed by the engine; Python objects ordered once per partition)."""
         found = self._plan.histogram_range()
-        if found is not None and found[0] == "bounds":
-            return found[1], found[2]
-        if found is not None and found[0] == "empty":
+        if found[0] == "empty":
             raise ValueError("can not generate buckets from empty RDD")
-
-        def bounds(it: Iterator[Any]) -> tuple[Any, Any] | None:
-            xs = [x for x in it if not _histogram_skips(x)]
-            return (min(xs), max(xs)) if xs else None
-
-        ranges = [r for r in self._per_partition(bounds) if r is not None]
-        if not ranges:
-            raise ValueError("can not generate buckets from empty RDD")
-        return min(r[0] for r in ranges), max(r[1] for r in ranges)
+        return found[1], found[2]
 
     def countApprox(self: RDD[Any], timeout: int, confidence: float = 0.95) -> int:
         """The exact count (computed in full)."""
@@ -563,26 +550,3 @@ def _to_text(x: Any) -> str:
     if isinstance(x, (bytes, bytearray)):
         return bytes(x).decode("utf-8", "replace")
     return str(x)
-
-
-def _histogram_skips(x: Any) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x))
-
-
-def _python_histogram_counts(rdd: RDD[Any], edges: list[Any]) -> list[int]:
-    """``histogram``'s bucket counts for values the engine cannot order (Python objects)."""
-    nb = len(edges) - 1
-
-    def count(it: Iterator[Any]) -> list[int]:
-        counts = [0] * nb
-        for x in it:
-            if _histogram_skips(x) or x < edges[0] or x > edges[-1]:
-                continue
-            i = nb - 1 if x == edges[-1] else bisect.bisect_right(edges, x) - 1
-            counts[i] += 1
-        return counts
-
-    totals = [0] * nb
-    for part in rdd._per_partition(count):
-        totals = [a + b for a, b in zip(totals, part)]
-    return totals

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ferrostream._rdd_pairs import _is_identity
 from ferrostream._rdd_util import (
-    Sampler,
     _check_int,
     check_callable,
     portable_hash,
@@ -224,22 +223,8 @@ class OrderMixin:
         if seed is None:
             seed = random.randint(0, sys.maxsize)
         items = [(k, float(f)) for k, f in fractions.items()]
-        native = self._plan.sample_by_key(bool(withReplacement), items, seed & (2**64 - 1))
-        if native is not None:
-            return self._wrap(native, "PythonRDD", "sampleByKey")
-        # Keys that are Python objects: sampled by Python, one call per partition.
-        samplers = {k: Sampler(bool(withReplacement), float(f), seed) for k, f in fractions.items()}
-
-        def run(split: int, it: Iterable[Any]) -> Iterator[Any]:
-            rng_by_key: dict[Any, Iterator[Any]] = {}
-            for kv in it:
-                gen = rng_by_key.get(kv[0])
-                if gen is None:
-                    sampler = samplers[kv[0]]
-                    gen = rng_by_key[kv[0]] = sampler.repeats(split)
-                yield from [kv] * next(gen)
-
-        return self.mapPartitionsWithIndex(run)
+        plan = self._plan.sample_by_key(bool(withReplacement), items, seed & (2**64 - 1))
+        return self._wrap(plan, "PythonRDD", "sampleByKey")
 
     def pipe(
         self: RDD[Any], command: str, env: dict[str, str] | None = None, checkCode: bool = False

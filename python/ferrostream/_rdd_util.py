@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import random
-from collections.abc import Iterable, Iterator
 from typing import Any, Callable
 
 from ferrostream import _native
@@ -74,51 +72,6 @@ portable_hash: Callable[[Any], int] = _native.portable_hash
 
 
 # -- sampling -----------------------------------------------------------------------------
-
-
-def _poisson(rng: random.Random, mean: float) -> int:
-    if mean <= 0:
-        return 0
-    if mean > 30:
-        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
-    limit = math.exp(-mean)
-    k = 0
-    p = rng.random()
-    while p > limit:
-        k += 1
-        p *= rng.random()
-    return k
-
-
-class Sampler:
-    """Partition function keeping each element with probability ``fraction`` (or, with
-    replacement, a Poisson(``fraction``) number of times); one RNG per partition."""
-
-    def __init__(self, with_replacement: bool, fraction: float, seed: int) -> None:
-        self.with_replacement = with_replacement
-        self.fraction = fraction
-        self.seed = seed
-
-    def __call__(self, split: int, it: Iterable[Any]) -> Iterator[Any]:
-        rng = random.Random(self.seed * 1_000_003 + split)
-        if self.with_replacement:
-            for x in it:
-                for _ in range(_poisson(rng, self.fraction)):
-                    yield x
-        else:
-            frac = self.fraction
-            for x in it:
-                if rng.random() < frac:
-                    yield x
-
-    def repeats(self, split: int) -> Iterator[int]:
-        """How many copies of each successive element to keep (an endless stream)."""
-        rng = random.Random(self.seed * 1_000_003 + split)
-        while True:
-            if self.with_replacement:
-                yield _poisson(rng, self.fraction)
-            else:
-                yield 1 if rng.random() < self.fraction else 0
 
 
 def fraction_for_sample_size(num: int, total: int, with_replacement: bool) -> float:

@@ -409,7 +409,17 @@ class RDD(PairsMixin, OrderMixin, ActionsMixin, Generic[T]):
         >>> sorted(sc.parallelize([1, 2, 3, 4], 2).glom().collect())
         [[1, 2], [3, 4]]
         """
-        return self.mapPartitions(lambda it: [list(it)])
+        if self._pending() is not None:
+            # The pending Python steps' output is already Python objects: listed there.
+            return self.mapPartitions(lambda it: [list(it)])
+        return self._wrap(self._plan.glom(), "MapPartitionsRDD", "glom")
+
+    def _partition_sizes(self) -> RDD[int]:
+        """Each partition's number of elements as its only element (computed natively;
+        ``DStream.count``'s first half)."""
+        if self._pending() is not None:
+            return self.mapPartitions(lambda it: [sum(1 for _ in it)])
+        return self._wrap(self._plan.partition_sizes(), "MapPartitionsRDD", "mapPartitions")
 
     # -- set-like ------------------------------------------------------------------------
 

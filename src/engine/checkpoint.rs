@@ -20,9 +20,10 @@ use std::path::{Path, PathBuf};
 use crate::engine::error::{EngineError, Result};
 
 const MAGIC: &[u8; 8] = b"FRSTCKPT";
-/// Format 2: typed metadata every batch, state files at the checkpoint interval, the graph once
-/// per start. Format 1 (one pickled payload per batch) is refused with advice.
-pub const FORMAT_VERSION: u32 = 2;
+/// Format 3: typed metadata every batch, state files at the checkpoint interval (partitions in
+/// the codec of `engine::wire`), the graph once per start. Earlier formats are refused with
+/// advice: 1 (one pickled payload per batch) and 2 (state values in a second serde encoding).
+pub const FORMAT_VERSION: u32 = 3;
 /// How many metadata files are kept (with the state and graph files they refer to).
 pub const KEEP: usize = 5;
 pub const METADATA_PREFIX: &str = "checkpoint-";
@@ -294,12 +295,16 @@ mod tests {
     fn other_format_versions_are_refused_with_advice() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), &meta(1000), 1000, b"x").unwrap();
-        let mut bytes = fs::read(&path).unwrap();
-        bytes[8] = 1;
-        fs::write(&path, bytes).unwrap();
-        let err = read_latest(dir.path()).err().unwrap().to_string();
-        assert!(err.contains("Delete the directory"), "{err}");
-        assert!(err.contains("format 1"), "{err}");
+        let intact = fs::read(&path).unwrap();
+        for old in 1..FORMAT_VERSION {
+            let mut bytes = intact.clone();
+            bytes[8..12].copy_from_slice(&old.to_le_bytes());
+            fs::write(&path, bytes).unwrap();
+            let err = read_latest(dir.path()).err().unwrap().to_string();
+            assert!(err.contains("Delete the directory"), "{err}");
+            assert!(err.contains(&format!("format {old})")), "{err}");
+            assert!(err.contains(&dir.path().display().to_string()), "{err}");
+        }
     }
 
     #[test]

@@ -70,6 +70,14 @@ pub trait HostRuntime: Send + Sync {
 
     /// `bisect.bisect_left(bounds, k)` for each key (`bounds` sorted ascending).
     fn bisect_left(&self, bounds: &[&Value], keys: &[&Value]) -> Result<Vec<usize>>;
+
+    /// `bisect.bisect_right(bounds, k)` for each key (`bounds` sorted ascending).
+    fn bisect_right(&self, bounds: &[&Value], keys: &[&Value]) -> Result<Vec<usize>>;
+
+    /// The indexes of `min(values)` and `max(values)` (not empty; the first of equal
+    /// values, as Python's `min`/`max` pick them). Incomparable values are the host's
+    /// `TypeError`.
+    fn min_max(&self, values: &[&Value]) -> Result<(usize, usize)>;
 }
 
 /// Turns host objects into bytes and back (for Python: cloudpickle), a partition at a time:

@@ -67,6 +67,10 @@ pub enum Step {
     },
     /// `(k, v)` -> `(k, [v, ...])` per partition.
     GroupLocal,
+    /// The partition as one list (`glom`).
+    Glom,
+    /// The partition's number of records, as its only record (`DStream.count`'s first half).
+    Count,
 }
 
 impl Step {
@@ -74,6 +78,16 @@ impl Step {
         match self {
             Step::Host(f) => f.call(split, input),
             Step::GroupLocal => group_local(input),
+            Step::Glom => {
+                count_native(true);
+                Ok(vec![Value::List(Arc::from(input))])
+            }
+            Step::Count => {
+                count_native(true);
+                let n = i64::try_from(input.len())
+                    .map_err(|_| EngineError::Internal("a partition too large to count".into()))?;
+                Ok(vec![Value::Int(n)])
+            }
             Step::Native {
                 kind,
                 expr,
@@ -522,6 +536,8 @@ pub enum StepPlan {
         fallback: HostHandle,
     },
     GroupLocal,
+    Glom,
+    Count,
 }
 
 impl Step {
@@ -539,6 +555,8 @@ impl Step {
                 fallback: fns.handle_of(fallback),
             },
             Step::GroupLocal => StepPlan::GroupLocal,
+            Step::Glom => StepPlan::Glom,
+            Step::Count => StepPlan::Count,
         }
     }
 }
@@ -567,6 +585,8 @@ impl StepPlan {
                 }
             }
             StepPlan::GroupLocal => Step::GroupLocal,
+            StepPlan::Glom => Step::Glom,
+            StepPlan::Count => Step::Count,
         })
     }
 }

@@ -254,28 +254,61 @@ impl HostRuntime for PyHostRuntime {
     }
 
     fn bisect_left(&self, bounds: &[&Value], keys: &[&Value]) -> Result<Vec<usize>> {
+        bisect(bounds, keys, "bisect_left")
+    }
+
+    fn bisect_right(&self, bounds: &[&Value], keys: &[&Value]) -> Result<Vec<usize>> {
+        bisect(bounds, keys, "bisect_right")
+    }
+
+    fn min_max(&self, values: &[&Value]) -> Result<(usize, usize)> {
         Python::attach(|py| {
-            let to_list = |vs: &[&Value]| -> PyResult<Bound<'_, PyList>> {
-                let objs = vs
-                    .iter()
-                    .map(|v| value_to_py(py, v))
-                    .collect::<PyResult<Vec<_>>>()?;
-                PyList::new(py, objs)
-            };
-            let bounds = to_list(bounds).map_err(user)?;
-            let bisect = py
-                .import("bisect")
-                .and_then(|m| m.getattr("bisect_left"))
+            let list = values_to_list(py, values).map_err(user)?;
+            let builtins = py.import("builtins").map_err(user)?;
+            let range = builtins
+                .getattr("range")
+                .and_then(|r| r.call1((values.len(),)))
                 .map_err(user)?;
-            keys.iter()
-                .map(|k| {
-                    let key = value_to_py(py, k)?;
-                    bisect.call1((&bounds, key))?.extract::<usize>()
-                })
-                .collect::<PyResult<Vec<_>>>()
-                .map_err(user)
+            let kwargs = PyDict::new(py);
+            kwargs
+                .set_item("key", list.getattr("__getitem__").map_err(user)?)
+                .map_err(user)?;
+            let pick = |f: &str| -> Result<usize> {
+                builtins
+                    .getattr(f)
+                    .and_then(|f| f.call((&range,), Some(&kwargs)))
+                    .and_then(|i| i.extract::<usize>())
+                    .map_err(user)
+            };
+            Ok((pick("min")?, pick("max")?))
         })
     }
+}
+
+fn values_to_list<'py>(py: Python<'py>, vs: &[&Value]) -> PyResult<Bound<'py, PyList>> {
+    let objs = vs
+        .iter()
+        .map(|v| value_to_py(py, v))
+        .collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, objs)
+}
+
+/// `bisect.<name>(bounds, k)` for each key, in one attach.
+fn bisect(bounds: &[&Value], keys: &[&Value], name: &str) -> Result<Vec<usize>> {
+    Python::attach(|py| {
+        let bounds = values_to_list(py, bounds).map_err(user)?;
+        let bisect = py
+            .import("bisect")
+            .and_then(|m| m.getattr(name))
+            .map_err(user)?;
+        keys.iter()
+            .map(|k| {
+                let key = value_to_py(py, k)?;
+                bisect.call1((&bounds, key))?.extract::<usize>()
+            })
+            .collect::<PyResult<Vec<_>>>()
+            .map_err(user)
+    })
 }
 
 /// A partition as a Python list.

@@ -12,7 +12,7 @@ use crate::engine::expr::Expr;
 use crate::engine::host::PartitionFn;
 use crate::engine::ops::actions;
 use crate::engine::ops::keyed::KeyOp;
-use crate::engine::ops::sample::SampleMode;
+use crate::engine::ops::sample::{Fractions, SampleMode};
 use crate::engine::rdd::{Partitioner, Partitioning, Rdd};
 use crate::engine::shuffle::MemoryShuffle;
 use crate::engine::step::{NativeKind, Step};
@@ -153,6 +153,12 @@ impl PyRdd {
 
 #[pymethods]
 impl PyRdd {
+    /// Input `index` of a plan template (see `StreamingEngine.template`).
+    #[staticmethod]
+    fn slot(ctx: &PyEngineContext, index: usize) -> Self {
+        wrap(Rdd::slot(&ctx.inner, index))
+    }
+
     #[staticmethod]
     fn from_partitions(
         py: Python<'_>,
@@ -333,6 +339,16 @@ impl PyRdd {
         }))
     }
 
+    /// `glom`: each partition as one list.
+    fn glom(&self) -> Self {
+        wrap(self.inner.with_step(Step::Glom))
+    }
+
+    /// Each partition's number of records, as its only record.
+    fn partition_sizes(&self) -> Self {
+        wrap(self.inner.with_step(Step::Count))
+    }
+
     fn group_by_key_local(&self) -> Self {
         wrap(self.inner.with_step(Step::GroupLocal))
     }
@@ -448,20 +464,17 @@ impl PyRdd {
         with_replacement: bool,
         fractions: Vec<(Bound<'_, PyAny>, f64)>,
         seed: u64,
-    ) -> PyResult<Option<Self>> {
-        let mut map = crate::engine::value::KeyMap::default();
-        for (k, f) in fractions {
-            let key = py_to_value(&k).py_err(py)?;
-            if key.has_host() {
-                return Ok(None);
-            }
-            map.insert(crate::engine::value::Key::new(key).py_err(py)?, f);
-        }
+    ) -> PyResult<Self> {
+        let items = fractions
+            .into_iter()
+            .map(|(k, f)| Ok((py_to_value(&k)?, f)))
+            .collect::<crate::engine::error::Result<Vec<_>>>()
+            .py_err(py)?;
         let mode = SampleMode::ByKey {
-            fractions: Arc::new(map),
+            fractions: Arc::new(Fractions::new(items).py_err(py)?),
             with_replacement,
         };
-        Ok(Some(wrap(self.inner.sample(mode, seed))))
+        Ok(wrap(self.inner.sample(mode, seed)))
     }
 
     /// The records whose seeded draw is in `[lb, ub)` (`randomSplit`).
@@ -539,33 +552,24 @@ impl PyRdd {
     }
 
     /// Per-partition `(n, mu, m2, max, min)` for numbers, or None.
-    /// `histogram(n)`'s range of the values: `("bounds", lo, hi)`, `("empty",)` (only None
-    /// and NaN) or `("not-numbers",)`; None when a value is a Python object.
-    fn histogram_range<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    /// `histogram(n)`'s range of the values: `("bounds", lo, hi)` or `("empty",)` (only None
+    /// and NaN).
+    fn histogram_range<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         use crate::engine::ops::histogram::{range, Range};
         let rdd = self.inner.clone();
-        let Some(found) = run_detached(py, move || range(&rdd))? else {
-            return Ok(None);
-        };
-        let items = match found {
+        let items = match run_detached(py, move || range(&rdd))? {
             Range::Empty => vec!["empty".into_pyobject(py)?.into_any()],
-            Range::NotNumbers => vec!["not-numbers".into_pyobject(py)?.into_any()],
             Range::Bounds(lo, hi) => vec![
                 "bounds".into_pyobject(py)?.into_any(),
                 value_to_py(py, &lo)?,
                 value_to_py(py, &hi)?,
             ],
         };
-        PyTuple::new(py, items).map(Some)
+        PyTuple::new(py, items)
     }
 
-    /// The bucket counts of `histogram` for sorted `edges`; None when a value (or an edge) is
-    /// a Python object.
-    fn histogram_counts(
-        &self,
-        py: Python<'_>,
-        edges: &Bound<'_, PyAny>,
-    ) -> PyResult<Option<Vec<u64>>> {
+    /// The bucket counts of `histogram` for sorted `edges`.
+    fn histogram_counts(&self, py: Python<'_>, edges: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
         let edges = py_to_partition(edges).py_err(py)?;
         let rdd = self.inner.clone();
         run_detached(py, move || {

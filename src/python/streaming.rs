@@ -121,6 +121,27 @@ impl PyStreamingEngine {
             .py_err(py)
     }
 
+    /// A transform planned once: `plan` (built over `Rdd.slot(ctx, i)` for parent `i`) is
+    /// instantiated by the engine for every batch; `func` is the same transform, run only
+    /// when a parent has no RDD at that time.
+    fn template(
+        &self,
+        py: Python<'_>,
+        parents: Vec<usize>,
+        plan: Py<PyRdd>,
+        func: Py<PyAny>,
+    ) -> PyResult<usize> {
+        let plan = plan.get().inner.clone();
+        self.inner
+            .template(parents, plan, Arc::new(PyTransformFn(func)))
+            .py_err(py)
+    }
+
+    /// `DStream.persist`: keep every RDD of `stream` once computed.
+    fn persist_stream(&self, py: Python<'_>, stream: usize) -> PyResult<()> {
+        self.inner.persist_stream(stream).py_err(py)
+    }
+
     fn union(&self, py: Python<'_>, parents: Vec<usize>) -> PyResult<usize> {
         self.inner.union(parents).py_err(py)
     }

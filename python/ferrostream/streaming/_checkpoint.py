@@ -33,7 +33,7 @@ import cloudpickle  # type: ignore[import-untyped]
 from ferrostream import _native
 from ferrostream.errors import CapturedException, IllegalStateException, SparkException
 from ferrostream.secrets import Secret, reveal
-from ferrostream.streaming._funcs import user_functions
+from ferrostream.streaming._funcs import plan_template, user_functions
 from ferrostream.streaming.util import describe_function, user_callsite
 
 if TYPE_CHECKING:
@@ -120,7 +120,24 @@ class RecordingEngine:
     def transform(
         self, parents: list[int], func: Callable[[int, list[Optional[_native.Rdd]]], Any]
     ) -> int:
-        return int(self._call("transform", list(parents), func))
+        """A transformed stream. A transform made of RDD methods only (``map``,
+        ``reduceByKey``, ``join``...) is planned here, once, and the engine instantiates the
+        plan for every batch; any other runs ``func`` every batch. Recorded as ``transform``
+        either way: a recovered graph is planned again the same way."""
+        plan = plan_template(func, len(parents))
+        if plan is None:
+            return int(self._call("transform", list(parents), func))
+        try:
+            stream = int(self.native.template(list(parents), plan, func))
+        except ValueError as exc:  # the plan depends on the data after all
+            _log.debug("planning every batch: %s", exc)
+            return int(self._call("transform", list(parents), func))
+        self.calls.append(
+            Call("transform", (list(parents), func), stream, user_callsite("transform"))
+        )
+        if getattr(func, "storage_level", None) is not None:
+            self.native.persist_stream(stream)
+        return stream
 
     def union(self, parents: list[int]) -> int:
         return int(self._call("union", list(parents)))

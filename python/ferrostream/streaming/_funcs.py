@@ -35,6 +35,8 @@ __all__ = [
     "RddMethodWith",
     "SaveAsTextFiles",
     "TupleArgs",
+    "plan_template",
+    "plans_once",
     "user_functions",
 ]
 
@@ -169,6 +171,68 @@ class BatchTransform(_Wrapper):
         if plan is not None and level is not None and not plan.is_cached:
             plan.persist()
         return plan
+
+
+#: RDD methods whose plan depends on their arguments only, never on the data or the size of
+#: the RDD they are called on: the DStream operations made of them are planned once.
+_PLANNED_ONCE = frozenset(
+    {
+        "map",
+        "flatMap",
+        "filter",
+        "mapPartitions",
+        "mapPartitionsWithIndex",
+        "glom",
+        "_partition_sizes",
+        "mapValues",
+        "flatMapValues",
+        "reduceByKey",
+        "combineByKey",
+        "groupByKey",
+        "partitionBy",
+        "cogroup",
+        "join",
+        "leftOuterJoin",
+        "rightOuterJoin",
+        "fullOuterJoin",
+        "union",
+    }
+)
+
+# What a template is planned at (the operations above never look at the batch time).
+_PLANNING_TIME = datetime(1970, 1, 1)
+
+
+def plans_once(func: Any) -> bool:
+    """Whether ``func`` is made of RDD methods only (``DStream.map``, ``reduceByKey``,
+    ``join``...), never of a user's own transform function, which may do anything with the
+    RDD of any batch."""
+    if isinstance(func, Fused):
+        return plans_once(func.outer) and plans_once(func.inner)
+    if isinstance(func, DropTime):
+        return plans_once(func.func)
+    if isinstance(func, (RddMethod, RddMethodWith)):
+        return func.name in _PLANNED_ONCE
+    # Other ferrostream batch functions made of such methods say so themselves.
+    return getattr(type(func), "plans_once", False) is True
+
+
+def plan_template(func: Any, parents: int) -> _native.Rdd | None:
+    """The plan of the batch function ``func`` built once over placeholder RDDs
+    (``Rdd.slot``), for the engine to instantiate with every batch's RDDs; None when ``func``
+    must run every batch (a user's function, or a plan that depends on the data)."""
+    if isinstance(func, BatchTransform):
+        func = func.func
+    if not plans_once(func):
+        return None
+    from ferrostream import _native
+
+    sc = active_sc()
+    slots = [wrap_rdd(_native.Rdd.slot(sc._ectx, i), sc) for i in range(parents)]
+    try:
+        return unwrap_rdd(func(_PLANNING_TIME, *slots), "transform function")
+    except Exception:  # the function then plans every batch, as it always could
+        return None
 
 
 class OutputRunner(_Wrapper):

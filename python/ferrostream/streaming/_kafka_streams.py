@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 from ferrostream import _native
 from ferrostream.rdd import RDD
 from ferrostream.secrets import Secret
-from ferrostream.streaming._funcs import _Wrapper
+from ferrostream.streaming._funcs import _Wrapper, plans_once
 from ferrostream.streaming._kafka_values import KafkaMessageAndMetadata, OffsetRange, utf8_decoder
 from ferrostream.streaming.dstream import DStream, TransformedDStream
 from ferrostream.streaming.util import (
@@ -195,6 +195,9 @@ class KafkaDStream(DStream[Any]):
 
     def transform(self, func: Callable[..., Any]) -> DStream[Any]:
         require_callable(func, "transform: func")
+        if plans_once(func):
+            # One of DStream's own operations (map, reduceByKey...): no offsets to hand over.
+            return super().transform(func)
         nargs = arg_count(func)
         if nargs not in (1, 2):
             raise AssertionError("func should take one or two arguments")
@@ -205,6 +208,8 @@ class _MapRecords(_Wrapper):
     """``(time, rdd) -> rdd.map(convert)``: decoders or a message handler over a batch."""
 
     __slots__ = ("convert",)
+    # An RDD method only: the engine plans it once (see ``_funcs.plans_once``).
+    plans_once = True
 
     def __init__(self, convert: Callable[..., Any]) -> None:
         self.convert = convert

@@ -59,10 +59,6 @@ def _second(kv: tuple[Any, Any]) -> Any:
     return kv[1]
 
 
-def _count_partition(iterator: Iterable[Any]) -> list[int]:
-    return [sum(1 for _ in iterator)]
-
-
 class DStream(PairDStreamMixin, WindowedDStreamMixin, Generic[T_co]):
     """A Discretized Stream: a continuous sequence of RDDs of the same type, one per batch.
 
@@ -190,7 +186,7 @@ class DStream(PairDStreamMixin, WindowedDStreamMixin, Generic[T_co]):
 
     def count(self) -> DStream[int]:
         """Return a new DStream with one element per batch: its number of elements."""
-        return self.mapPartitions(_count_partition).reduce(operator.add)
+        return self.transform(RddMethod("_partition_sizes")).reduce(operator.add)
 
     def glom(self) -> DStream[list[Any]]:
         """Return a new DStream with one list per partition of each RDD."""
@@ -229,6 +225,7 @@ class DStream(PairDStreamMixin, WindowedDStreamMixin, Generic[T_co]):
         self._storage_level = storageLevel
         if self._node_func is not None:
             self._node_func.storage_level = storageLevel
+            self._ssc._engine.persist_stream(self._engine_id)
         return self
 
     def checkpoint(self, interval: float) -> DStream[T_co]:

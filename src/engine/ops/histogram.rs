@@ -1,11 +1,12 @@
-//! `RDD.histogram`, natively: the range of the values (for evenly spaced buckets) and the
+//! `RDD.histogram`, in the engine: the range of the values (for evenly spaced buckets) and the
 //! bucket counts, with Python's ordering. `None` and NaN are skipped, as PySpark skips them.
-//! A value native code does not order (a host object) gives `Ok(None)`: the host computes the
-//! histogram instead.
+//! Numbers are ordered natively; other values (strings, tuples, Python objects) are ordered by
+//! the host in one call per partition ([`HostRuntime`](crate::engine::host::HostRuntime)).
 
 use std::cmp::Ordering;
 
-use crate::engine::error::Result;
+use crate::engine::context::EngineContext;
+use crate::engine::error::{EngineError, Result};
 use crate::engine::ops::actions::per_partition;
 use crate::engine::ops::order::{py_cmp, CmpError};
 use crate::engine::rdd::Rdd;
@@ -17,10 +18,8 @@ pub enum Range {
     /// Every value is `None` or NaN (or there are none).
     Empty,
     /// The smallest and the largest value, as Python's `min`/`max` pick them (the first of
-    /// equal values).
+    /// equal values). The host's arithmetic on them makes the buckets (or fails).
     Bounds(Value, Value),
-    /// A value that is not a number: the host's arithmetic on the bounds decides what happens.
-    NotNumbers,
 }
 
 fn skipped(v: &Value) -> bool {
@@ -31,91 +30,132 @@ fn number(v: &Value) -> bool {
     matches!(v, Value::Int(_) | Value::Float(_) | Value::Bool(_))
 }
 
-/// The range of the numbers, or `Ok(None)` for a host object.
-pub fn range(rdd: &Rdd) -> Result<Option<Range>> {
-    let parts = per_partition(rdd, |p| {
-        let mut bounds: Option<(Value, Value)> = None;
-        for v in p {
-            if skipped(&v) {
-                continue;
-            }
-            if v.has_host() {
-                return Ok(None);
-            }
-            if !number(&v) {
-                return Ok(Some(Range::NotNumbers));
-            }
-            bounds = Some(match bounds {
-                None => (v.clone(), v),
-                Some((lo, hi)) => widen(lo, hi, v),
-            });
-        }
-        Ok(Some(match bounds {
-            Some((lo, hi)) => Range::Bounds(lo, hi),
-            None => Range::Empty,
-        }))
-    })?;
-    let mut total = Range::Empty;
-    for part in parts {
-        total = match (total, part) {
-            (_, None) => return Ok(None),
-            (Range::NotNumbers, _) | (_, Some(Range::NotNumbers)) => Range::NotNumbers,
-            (t, Some(Range::Empty)) => t,
-            (Range::Empty, Some(b)) => b,
-            (Range::Bounds(lo, hi), Some(Range::Bounds(l, h))) => {
-                let (lo, _) = widen(lo, hi.clone(), l);
-                let (_, hi) = widen(lo.clone(), hi, h);
-                Range::Bounds(lo, hi)
-            }
-        };
-    }
-    Ok(Some(total))
+fn no_runtime() -> EngineError {
+    EngineError::Unsupported("ordering host values needs the host runtime".into())
 }
 
-/// `(min(lo, v), max(hi, v))` as Python's `min`/`max` keep the first of equal values.
-fn widen(lo: Value, hi: Value, v: Value) -> (Value, Value) {
-    let less = matches!(py_cmp(&v, &lo), Ok(Ordering::Less));
-    let greater = matches!(py_cmp(&v, &hi), Ok(Ordering::Greater));
-    match (less, greater) {
-        (true, _) => (v, hi),
-        (_, true) => (lo, v),
-        _ => (lo, hi),
+/// The indexes of Python's `min(values)` and `max(values)` (the first of equal values), or
+/// `None` for no values. Numbers natively, anything else by the host in one call.
+fn min_max(ctx: &EngineContext, values: &[&Value]) -> Result<Option<(usize, usize)>> {
+    if values.is_empty() {
+        return Ok(None);
     }
+    if !values.iter().all(|v| number(v)) {
+        if let Some(rt) = ctx.host_runtime() {
+            return rt.min_max(values).map(Some);
+        }
+        if values.iter().any(|v| v.has_host()) {
+            return Err(no_runtime());
+        }
+    }
+    // CPython's min/max: `item < min` and `item > max`, in order.
+    let (mut lo, mut hi) = (0, 0);
+    for (i, v) in values.iter().enumerate().skip(1) {
+        if py_cmp(v, values[lo]).map_err(CmpError::into_engine)? == Ordering::Less {
+            lo = i;
+        }
+        if py_cmp(v, values[hi]).map_err(CmpError::into_engine)? == Ordering::Greater {
+            hi = i;
+        }
+    }
+    Ok(Some((lo, hi)))
+}
+
+/// The range of the values that are not `None` or NaN.
+pub fn range(rdd: &Rdd) -> Result<Range> {
+    let ctx = rdd.context().clone();
+    let parts = per_partition(rdd, |p| {
+        let kept: Vec<&Value> = p.iter().filter(|v| !skipped(v)).collect();
+        Ok(min_max(&ctx, &kept)?.map(|(lo, hi)| (kept[lo].clone(), kept[hi].clone())))
+    })?;
+    let (los, his): (Vec<Value>, Vec<Value>) = parts.into_iter().flatten().unzip();
+    let lo = min_max(&ctx, &los.iter().collect::<Vec<_>>())?;
+    let hi = min_max(&ctx, &his.iter().collect::<Vec<_>>())?;
+    Ok(match (lo, hi) {
+        (Some((lo, _)), Some((_, hi))) => Range::Bounds(los[lo].clone(), his[hi].clone()),
+        _ => Range::Empty,
+    })
 }
 
 /// How many values fall in each bucket of `edges` (sorted, at least two): bucket `i` holds
-/// `edges[i] <= x < edges[i + 1]`, the last one also its upper edge. `Ok(None)` for a host
-/// object; values Python cannot compare with the edges are Python's `TypeError`.
-pub fn counts(rdd: &Rdd, edges: &[Value]) -> Result<Option<Vec<u64>>> {
-    if edges.len() < 2 || edges.iter().any(Value::has_host) {
-        return Ok(None);
+/// `edges[i] <= x < edges[i + 1]`, the last one also its upper edge. Values Python cannot
+/// compare with the edges are Python's `TypeError`. A partition with a host object (or host
+/// edges) is placed by the host, in one call (two when values reach the upper edge).
+pub fn counts(rdd: &Rdd, edges: &[Value]) -> Result<Vec<u64>> {
+    if edges.len() < 2 {
+        return Err(EngineError::InvalidArgument(
+            "buckets should have more than one value".into(),
+        ));
     }
     let nb = edges.len() - 1;
+    let ctx = rdd.context().clone();
+    let host_edges = edges.iter().any(Value::has_host);
     let parts = per_partition(rdd, |p| {
         let mut counts = vec![0u64; nb];
-        for x in &p {
-            if skipped(x) {
-                continue;
+        let kept: Vec<&Value> = p.iter().filter(|v| !skipped(v)).collect();
+        if host_edges || kept.iter().any(|x| x.has_host()) {
+            for i in host_buckets(&ctx, edges, &kept)?.into_iter().flatten() {
+                counts[i] += 1;
             }
-            match bucket(x, edges) {
-                Ok(Some(i)) => counts[i] += 1,
-                Ok(None) => {}
-                Err(CmpError::Host) => return Ok(None),
-                Err(e) => return Err(e.into_engine()),
+            return Ok(counts);
+        }
+        for x in kept {
+            if let Some(i) = bucket(x, edges).map_err(CmpError::into_engine)? {
+                counts[i] += 1;
             }
         }
-        Ok(Some(counts))
+        Ok(counts)
     })?;
     let mut total = vec![0u64; nb];
     for part in parts {
-        let Some(part) = part else {
-            return Ok(None);
-        };
         for (t, c) in total.iter_mut().zip(part) {
             *t += c;
         }
     }
-    Ok(Some(total))
+    Ok(total)
+}
+
+/// The bucket of each value (as [`bucket`]), ordered by the host: `bisect_right(edges, x)`,
+/// and for the values at or past the upper edge whether they equal it.
+fn host_buckets(ctx: &EngineContext, edges: &[Value], xs: &[&Value]) -> Result<Vec<Option<usize>>> {
+    let rt = ctx.host_runtime().ok_or_else(no_runtime)?;
+    let bounds: Vec<&Value> = edges.iter().collect();
+    let right = rt.bisect_right(&bounds, xs)?;
+    if right.len() != xs.len() {
+        return Err(EngineError::Internal(
+            "host returned the wrong number of places".into(),
+        ));
+    }
+    let n = edges.len();
+    let at_top: Vec<&Value> = xs
+        .iter()
+        .zip(&right)
+        .filter(|(_, &r)| r == n)
+        .map(|(x, _)| *x)
+        .collect();
+    // bisect_left([last], x) == 0: x <= last, so (being >= last) it is the upper edge.
+    let top_is_edge = if at_top.is_empty() {
+        Vec::new()
+    } else {
+        rt.bisect_left(&bounds[n - 1..], &at_top)?
+    };
+    let mut top = top_is_edge.into_iter();
+    right
+        .into_iter()
+        .map(|r| {
+            Ok(match r {
+                0 => None,
+                r if r == n => match top.next() {
+                    Some(0) => Some(n - 2),
+                    Some(_) => None,
+                    None => {
+                        return Err(EngineError::Internal("host returned too few places".into()))
+                    }
+                },
+                r => Some(r - 1),
+            })
+        })
+        .collect()
 }
 
 /// The bucket of `x`, or `None` when it is outside the edges.

@@ -5,9 +5,11 @@
 
 use std::sync::Arc;
 
+use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
+use crate::engine::keys;
 use crate::engine::rdd::Partition;
-use crate::engine::value::{Key, KeyMap};
+use crate::engine::value::{Key, KeyMap, Value};
 
 /// What a sample keeps of each record.
 #[derive(Clone, Debug)]
@@ -22,9 +24,83 @@ pub enum SampleMode {
     /// `(k, v)` records, each kept with its key's fraction (Bernoulli, or Poisson with
     /// replacement): `sampleByKey`. A key without a fraction is Python's `KeyError`.
     ByKey {
-        fractions: Arc<KeyMap<f64>>,
+        fractions: Arc<Fractions>,
         with_replacement: bool,
     },
+}
+
+/// `sampleByKey`'s fractions, looked up as a Python dict looks keys up (hash and `==`).
+/// Native keys are found here; when a fraction's key or a record's key is a host object, the
+/// partition's keys are grouped with the fractions' in bulk ([`keys::group_keys`]: at most
+/// two host calls per partition, none per record).
+#[derive(Debug)]
+pub struct Fractions {
+    keys: Vec<Value>,
+    values: Vec<f64>,
+    native: KeyMap<f64>,
+}
+
+impl Fractions {
+    /// The fractions of a dict's `(key, fraction)` items (keys distinct, as a dict's are).
+    pub fn new(items: Vec<(Value, f64)>) -> Result<Fractions> {
+        let mut native = KeyMap::default();
+        for (k, f) in &items {
+            if !k.has_host() {
+                native.entry(Key::new(k.clone())?).or_insert(*f);
+            }
+        }
+        let (keys, values) = items.into_iter().unzip();
+        Ok(Fractions {
+            keys,
+            values,
+            native,
+        })
+    }
+
+    /// The fraction of each record's key (records that are not pairs: their error), in order;
+    /// the first record without one is the `KeyError`.
+    fn of_records(&self, ctx: &EngineContext, records: &[Value]) -> Result<Vec<f64>> {
+        let pairs: Vec<Result<&Value>> = records
+            .iter()
+            .map(|r| r.as_pair().map(|(k, _)| k))
+            .collect();
+        let host =
+            self.keys.iter().any(Value::has_host) || pairs.iter().flatten().any(|k| k.has_host());
+        let missing = |k: &Value| EngineError::MissingKey {
+            repr: k.repr_lossy(),
+            key: k.clone(),
+        };
+        if !host {
+            return pairs
+                .into_iter()
+                .map(|k| {
+                    let k = k?;
+                    self.native
+                        .get(&Key::new(k.clone())?)
+                        .copied()
+                        .ok_or_else(|| missing(k))
+                })
+                .collect();
+        }
+        let nf = self.keys.len();
+        let mut refs: Vec<&Value> = self.keys.iter().collect();
+        refs.extend(pairs.iter().flatten().copied());
+        let groups = keys::group_keys(ctx, &refs)?;
+        let mut by_group: Vec<Option<f64>> = vec![None; groups.count()];
+        for (i, f) in self.values.iter().enumerate() {
+            by_group[groups.ids[i]].get_or_insert(*f);
+        }
+        let mut at = nf;
+        pairs
+            .into_iter()
+            .map(|k| {
+                let k = k?;
+                let group = groups.ids[at];
+                at += 1;
+                by_group[group].ok_or_else(|| missing(k))
+            })
+            .collect()
+    }
 }
 
 /// SplitMix64: small, fast, good enough for sampling.
@@ -73,10 +149,20 @@ impl Rng {
 }
 
 /// The records of partition `split` that a sample with `mode` and `seed` keeps, in order.
-pub fn sample(records: Partition, mode: &SampleMode, seed: u64, split: usize) -> Result<Partition> {
+pub fn sample(
+    ctx: &EngineContext,
+    records: Partition,
+    mode: &SampleMode,
+    seed: u64,
+    split: usize,
+) -> Result<Partition> {
     let mut rng = Rng::new(seed, split);
     let mut out = Vec::new();
-    for r in records {
+    let by_key = match mode {
+        SampleMode::ByKey { fractions, .. } => fractions.of_records(ctx, &records)?,
+        _ => Vec::new(),
+    };
+    for (i, r) in records.into_iter().enumerate() {
         let copies = match mode {
             SampleMode::Bernoulli(f) => usize::from(rng.next_f64() < *f),
             SampleMode::Poisson(f) => rng.poisson(*f),
@@ -85,20 +171,9 @@ pub fn sample(records: Partition, mode: &SampleMode, seed: u64, split: usize) ->
                 usize::from(*lb <= x && x < *ub)
             }
             SampleMode::ByKey {
-                fractions,
-                with_replacement,
+                with_replacement, ..
             } => {
-                let (k, _) = r.as_pair()?;
-                let f = match Key::new(k.clone()) {
-                    Ok(key) if !k.has_host() => fractions.get(&key).copied(),
-                    _ => None,
-                };
-                let Some(f) = f else {
-                    return Err(EngineError::MissingKey {
-                        repr: k.repr_lossy(),
-                        key: k.clone(),
-                    });
-                };
+                let f = by_key[i];
                 if *with_replacement {
                     rng.poisson(f)
                 } else {
@@ -118,17 +193,17 @@ pub fn sample(records: Partition, mode: &SampleMode, seed: u64, split: usize) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::value::Value;
 
     #[test]
     fn repeatable_and_complementary() {
+        let ctx = EngineContext::new(1).unwrap();
         let data: Vec<Value> = (0..1000).map(Value::Int).collect();
-        let a = sample(data.clone(), &SampleMode::Bernoulli(0.1), 7, 0).unwrap();
-        let b = sample(data.clone(), &SampleMode::Bernoulli(0.1), 7, 0).unwrap();
+        let a = sample(&ctx, data.clone(), &SampleMode::Bernoulli(0.1), 7, 0).unwrap();
+        let b = sample(&ctx, data.clone(), &SampleMode::Bernoulli(0.1), 7, 0).unwrap();
         assert_eq!(a.len(), b.len());
         assert!((50..150).contains(&a.len()));
-        let left = sample(data.clone(), &SampleMode::Range(0.0, 0.4), 3, 1).unwrap();
-        let right = sample(data, &SampleMode::Range(0.4, 1.0 + 1e-12), 3, 1).unwrap();
+        let left = sample(&ctx, data.clone(), &SampleMode::Range(0.0, 0.4), 3, 1).unwrap();
+        let right = sample(&ctx, data, &SampleMode::Range(0.4, 1.0 + 1e-12), 3, 1).unwrap();
         assert_eq!(left.len() + right.len(), 1000);
     }
 }

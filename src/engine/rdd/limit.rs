@@ -18,7 +18,7 @@ impl Rdd {
         }
         let mut out = match &self.node {
             Node::Source(parts) => parts[i].iter().take(limit).cloned().collect(),
-            Node::Narrow { parent, step } => match step {
+            Node::Narrow { parent, step, .. } => match step {
                 Step::Host(f) => {
                     let input = parent.compute(i)?;
                     f.call_limited(i, input, limit)?

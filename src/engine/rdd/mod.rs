@@ -24,8 +24,10 @@ use crate::engine::value::Value;
 mod limit;
 mod partition;
 mod plans;
+mod template;
 
 pub use partition::{Partitioner, Partitioning, RangeBounds};
+use template::template_input;
 
 pub type Partition = Vec<Value>;
 
@@ -43,7 +45,12 @@ enum Node {
     Narrow {
         parent: Arc<Rdd>,
         step: Step,
+        /// The parent's partitioning is kept (PySpark's `preservesPartitioning`).
+        keeps: bool,
     },
+    /// Input `i` of a plan template ([`Rdd::slot`]): replaced by a batch's dataset when the
+    /// template is instantiated; it has no data of its own.
+    Slot(usize),
     /// A keyed operation over co-partitioned inputs: partition `i` of the output is computed
     /// from partition `i` of every input.
     Keyed {
@@ -180,6 +187,7 @@ impl Rdd {
     pub fn with_step(self: &Arc<Self>, step: Step) -> Arc<Rdd> {
         let keeps = match &step {
             Step::GroupLocal => true,
+            Step::Glom | Step::Count => false,
             Step::Native { kind, .. } => matches!(
                 kind,
                 NativeKind::Filter
@@ -204,6 +212,7 @@ impl Rdd {
             Node::Narrow {
                 parent: self.clone(),
                 step,
+                keeps: keeps_partitioning,
             },
             self.num_partitions,
             partitioning,
@@ -314,7 +323,7 @@ impl Rdd {
             }
         }
         match &self.node {
-            Node::Source(_) | Node::Lazy(_) | Node::TextFile(_) => Ok(()),
+            Node::Source(_) | Node::Lazy(_) | Node::TextFile(_) | Node::Slot(_) => Ok(()),
             Node::Narrow { parent, .. } | Node::Coalesce { parent, .. } => parent.prepare(),
             Node::Keyed { inputs, .. } => {
                 for input in inputs {
@@ -383,7 +392,8 @@ impl Rdd {
             Node::Source(parts) => Ok(parts[i].clone()),
             Node::Lazy(source) => source.compute(i),
             Node::TextFile(splits) => textio::read_split(&splits[i]),
-            Node::Narrow { parent, step } => {
+            Node::Slot(_) => Err(template_input()),
+            Node::Narrow { parent, step, .. } => {
                 if step.native().is_some() {
                     return self.compute_fused(i);
                 }
@@ -442,7 +452,7 @@ impl Rdd {
             }
             Node::Sample { parent, mode, seed } => {
                 let records = parent.compute(i)?;
-                crate::engine::ops::sample::sample(records, mode, *seed, i)
+                crate::engine::ops::sample::sample(&self.ctx, records, mode, *seed, i)
             }
             Node::Cartesian { left, right } => {
                 let n2 = right.num_partitions;

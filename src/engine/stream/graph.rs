@@ -2,7 +2,7 @@
 //! once no operation can need them any more.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -126,6 +126,13 @@ impl Input for QueueSource {
 pub enum StreamKind {
     Input(Arc<dyn Input>),
     Transform(Arc<dyn TransformFn>),
+    /// A transform planned once ([`Rdd::instantiate`]): the engine applies `plan` to each
+    /// batch's parent RDDs; `fallback` (the same transform as host code) runs only when a
+    /// parent has no RDD at that time.
+    Template {
+        plan: Arc<Rdd>,
+        fallback: Arc<dyn TransformFn>,
+    },
     Union,
     /// The union of the parent's RDDs in `(t - window, t]`.
     Window {
@@ -158,6 +165,8 @@ pub struct StreamNode {
     pub must_checkpoint: bool,
     /// Keyed streams: `DStream.checkpoint(interval)` in ms (0: the default interval).
     pub checkpoint_ms: AtomicI64,
+    /// `DStream.persist`: every RDD of the stream is kept once computed.
+    pub persist: AtomicBool,
     /// Input streams: the latest batch time read. A source is never asked again for a time at
     /// or before it (that would hand out data twice or out of order).
     pub last_input_time: AtomicI64,
@@ -178,6 +187,7 @@ impl StreamNode {
             must_checkpoint: kind_needs_checkpoint(&kind),
             checkpoint_ms: AtomicI64::new(0),
             last_input_time: AtomicI64::new(i64::MIN),
+            persist: AtomicBool::new(false),
             kind,
         }
     }
@@ -262,6 +272,19 @@ impl Graph {
                     .collect::<Result<Vec<_>>>()?;
                 f.call(time, parents)?
             }
+            StreamKind::Template { plan, fallback } => {
+                let parents = node
+                    .parents
+                    .iter()
+                    .map(|&p| self.get_or_compute(ctx, p, time, zero_time))
+                    .collect::<Result<Vec<_>>>()?;
+                if parents.iter().all(Option::is_some) {
+                    let inputs: Vec<Arc<Rdd>> = parents.into_iter().flatten().collect();
+                    Some(plan.instantiate(&inputs)?)
+                } else {
+                    fallback.call(time, parents)?
+                }
+            }
             StreamKind::Union => {
                 let parents = node
                     .parents
@@ -296,6 +319,11 @@ impl Graph {
                     .map(|snap| snapshot_rdd(ctx, &snap))
             }
         };
+        if let Some(r) = &rdd {
+            if node.persist.load(Ordering::Relaxed) {
+                r.persist();
+            }
+        }
         node.generated.lock().insert(time, rdd.clone());
         Ok(rdd)
     }

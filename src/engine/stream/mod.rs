@@ -309,6 +309,31 @@ impl StreamingEngine {
         self.add_stream(StreamKind::Transform(f), parents, slide)
     }
 
+    /// A transform planned once: `plan` (built over one [`Rdd::slot`] per parent, in order)
+    /// is instantiated with the parents' RDDs of every batch; `fallback` computes the same
+    /// transform as host code when a parent has no RDD at that time.
+    pub fn template(
+        &self,
+        parents: Vec<usize>,
+        plan: Arc<Rdd>,
+        fallback: Arc<dyn TransformFn>,
+    ) -> Result<usize> {
+        self.check_can_add()?;
+        plan.check_template(parents.len())?;
+        let slide = self.parents_slide(&parents)?;
+        self.add_stream(StreamKind::Template { plan, fallback }, parents, slide)
+    }
+
+    /// `DStream.persist`: keep every RDD of `stream` once computed.
+    pub fn persist_stream(&self, stream: usize) -> Result<()> {
+        let graph = self.graph.lock();
+        let node = graph.streams.get(stream).ok_or_else(|| {
+            EngineError::InvalidArgument(format!("no stream {stream} in this context"))
+        })?;
+        node.persist.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
     pub fn union(&self, parents: Vec<usize>) -> Result<usize> {
         self.check_can_add()?;
         let slide = self.parents_slide(&parents)?;

@@ -7,8 +7,9 @@
 //!   [`Position`]s), and for every keyed stream its latest state file.
 //! - `state-<stream>-<t>`: a keyed stream's store at `t`, written at the stream's checkpoint
 //!   interval (`DStream.checkpoint(interval)`, by default the smallest multiple of the slide
-//!   that is at least 10 s, as Spark's). Native values are stored as such; host values are
-//!   pickled by the host in one call per partition.
+//!   that is at least 10 s, as Spark's). Each partition is encoded by `engine::wire` (the
+//!   codec of partitions sent to worker processes) as a partition of `(key, value)` tuples:
+//!   native values as such, host values pickled by the host in one call per partition.
 //!
 //! Recovery puts back the latest state files and replays the input positions of the batches
 //! since then, so keyed streams recompute exactly the batches that followed their state
@@ -30,7 +31,7 @@ use crate::engine::error::{EngineError, Result};
 use crate::engine::host::HostCodec;
 use crate::engine::source::Position;
 use crate::engine::value::{Key, Value};
-use crate::engine::wire::{decode_hosts, encode_hosts, load, store, Stored, StoredRef};
+use crate::engine::wire::{self, RawBytes};
 
 /// The metadata written after every batch.
 #[derive(Debug, Serialize, Deserialize)]
@@ -60,30 +61,21 @@ pub struct KeyedCheckpoint {
     pub time: i64,
 }
 
+/// A state file: every partition of the store encoded by [`wire::encode_pairs`] (the codec of
+/// partitions sent to worker processes), host values pickled once per partition.
 #[derive(Serialize)]
 struct StateFileRef<'a> {
     stream: usize,
     time: i64,
-    partitions: Vec<PartitionRef<'a>>,
-}
-
-#[derive(Serialize)]
-struct PartitionRef<'a> {
-    entries: Vec<(StoredRef<'a>, StoredRef<'a>)>,
-    hosts: Vec<u8>,
+    partitions: Vec<RawBytes<'a>>,
 }
 
 #[derive(Deserialize)]
-struct StateFile {
+struct StateFile<'a> {
     stream: usize,
     time: i64,
-    partitions: Vec<StoredPartition>,
-}
-
-#[derive(Deserialize)]
-struct StoredPartition {
-    entries: Vec<(Stored, Stored)>,
-    hosts: Vec<u8>,
+    #[serde(borrow)]
+    partitions: Vec<&'a [u8]>,
 }
 
 fn encode_err(e: postcard::Error) -> EngineError {
@@ -96,6 +88,30 @@ fn decode_err(dir: &Path, name: &str, e: postcard::Error) -> EngineError {
          version. {ADVICE}",
         dir.join(name).display()
     ))
+}
+
+/// A state partition being read back.
+struct MapSink(StateMap);
+
+impl wire::PairSink for MapSink {
+    fn reserve(&mut self, n: usize) {
+        self.0.reserve(n);
+    }
+    fn push(&mut self, k: Value, v: Value) -> Result<()> {
+        self.0.insert(Key::new(k)?, v);
+        Ok(())
+    }
+}
+
+fn damaged(dir: &Path, name: &str, e: EngineError) -> EngineError {
+    match e {
+        EngineError::Internal(why) => EngineError::IllegalState(format!(
+            "checkpoint file {} cannot be decoded ({why}): it was written by another program or \
+             version. {ADVICE}",
+            dir.join(name).display()
+        )),
+        other => other,
+    }
 }
 
 /// The checkpoint interval of a keyed stream when the program sets none (Spark's default).
@@ -329,19 +345,13 @@ impl StreamingEngine {
         let started = std::time::Instant::now();
         let codec = self.host_codec.lock().clone();
         let partitions = self.ctx.map_tasks(snap.parts.len(), |i| {
-            let part = &snap.parts[i];
-            let mut hosts: Vec<&Value> = Vec::new();
-            let entries = part
-                .iter()
-                .map(|(k, v)| (store(&k.value, &mut hosts), store(v, &mut hosts)))
-                .collect();
-            let hosts = encode_hosts(&hosts, codec.as_deref())?;
-            Ok(PartitionRef { entries, hosts })
+            let entries: Vec<_> = snap.parts[i].iter().map(|(k, v)| (&k.value, v)).collect();
+            wire::encode_pairs(&entries, codec.as_deref())
         })?;
         let file = StateFileRef {
             stream,
             time: snap.time,
-            partitions,
+            partitions: partitions.iter().map(|p| RawBytes(p)).collect(),
         };
         let payload = postcard::to_allocvec(&file).map_err(encode_err)?;
         checkpoint::write(dir, name, snap.time, &payload)?;
@@ -368,19 +378,12 @@ impl StreamingEngine {
             )));
         }
         let codec = self.host_codec.lock().clone();
-        let parts = file
-            .partitions
-            .into_iter()
-            .map(|p| {
-                let hosts = decode_hosts(&p.hosts, codec.as_deref())?;
-                let mut map =
-                    StateMap::with_capacity_and_hasher(p.entries.len(), Default::default());
-                for (k, v) in p.entries {
-                    map.insert(Key::new(load(k, &hosts)?)?, load(v, &hosts)?);
-                }
-                Ok(Arc::new(map))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let parts = self.ctx.map_tasks(file.partitions.len(), |i| {
+            let mut map = MapSink(StateMap::default());
+            wire::decode_pairs_into(file.partitions[i], codec.as_deref(), &mut map)
+                .map_err(|e| damaged(dir, &entry.file, e))?;
+            Ok(Arc::new(map.0))
+        })?;
         Ok(Snapshot {
             time: file.time,
             parts,

@@ -285,7 +285,30 @@ impl Input for DirectKafkaInput {
         Ok(())
     }
 
+    /// Readers of every partition are assigned at their first offsets in the background,
+    /// so the first batch does not wait for connections and first fetches.
     fn start(&self, _stream_id: usize, _events: EventSink) -> Result<()> {
+        let starts: Vec<(TopicPartition, i64)> = self
+            .state
+            .lock()
+            .next
+            .iter()
+            .map(|(tp, &from)| (tp.clone(), from))
+            .collect();
+        if starts.is_empty() {
+            return Ok(());
+        }
+        let pool = self.pool.clone();
+        let spawned = std::thread::Builder::new()
+            .name("ferrostream-kafka-prepare".into())
+            .spawn(move || {
+                for ((topic, partition), from) in starts {
+                    pool.prepare(&topic, partition, from);
+                }
+            });
+        if let Err(e) = spawned {
+            log::debug!("Kafka: readers are not prepared ahead ({e})");
+        }
         Ok(())
     }
 

@@ -72,6 +72,36 @@ impl ConsumerPool {
         drop(readers);
     }
 
+    /// Have a reader of `topic`-`partition` assigned at `from` before the first batch asks for
+    /// it: its connection and first fetch then overlap the wait for the batch instead of
+    /// delaying it. A reader already there is left alone; errors are left to the read.
+    pub fn prepare(&self, topic: &str, partition: i32, from: i64) {
+        let key = (topic.to_string(), partition);
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst)
+            || self.readers.lock().contains_key(&key)
+        {
+            return;
+        }
+        let Ok(consumer) = self.create() else {
+            return;
+        };
+        let mut assignment = TopicPartitionList::new();
+        if assignment
+            .add_partition_offset(topic, partition, Offset::Offset(from))
+            .is_err()
+            || consumer.assign(&assignment).is_err()
+        {
+            return;
+        }
+        let mut readers = self.readers.lock();
+        if !self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            readers.entry(key).or_insert(Reader {
+                consumer,
+                next: from,
+            });
+        }
+    }
+
     /// Read `range` with the partition's reader (created, or moved to `range.from`, when it
     /// is not positioned there).
     fn read(
@@ -290,13 +320,16 @@ fn read_range(
     let mut out = Vec::with_capacity(expected.min(1 << 20));
     let mut next = range.from;
     let mut taken = range.from;
-    let mut last_progress = Instant::now();
+    // Since when nothing has been received (None while records arrive: reading the clock for
+    // every record would cost more than decoding it).
+    let mut idle_since: Option<Instant> = None;
     let mut last_error: Option<KafkaError> = None;
     let mut eof_seen = false;
     while next < range.until {
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
-                if m.partition() != range.partition || m.topic() != range.topic {
+                // The reader is assigned this one topic partition only (see `ConsumerPool`).
+                if m.partition() != range.partition {
                     continue;
                 }
                 let offset = m.offset();
@@ -309,10 +342,8 @@ fn read_range(
                 }
                 out.push(format.decode(&m)?);
                 next = offset + 1;
-                // Progress is noted every 1024 records (reading the clock per record costs).
-                if out.len() % 1024 == 1 {
-                    last_progress = Instant::now();
-                }
+                idle_since = None;
+                continue;
             }
             // The end of what the partition holds. One that comes before any record of this
             // range can be left from the previous range's catch-up; otherwise (or when the
@@ -343,7 +374,7 @@ fn read_range(
             }
             None => {}
         }
-        if last_progress.elapsed() > poll_timeout {
+        if idle_since.get_or_insert_with(Instant::now).elapsed() > poll_timeout {
             return Err(EngineError::Source(format!(
                 "Kafka: could not read {range} within {} ms (stopped at offset {next}{})",
                 poll_timeout.as_millis(),

@@ -1,5 +1,6 @@
-//! Engine values as bytes: partitions handed to worker processes and keyed state in checkpoint
-//! files share one serde encoding (postcard).
+//! Engine values as bytes: partitions handed to worker processes and the partitions of keyed
+//! state in checkpoint files share this one encoding (postcard, written and read in a single
+//! pass, without an intermediate tree).
 //!
 //! Values the engine models are encoded natively, without the host. Host objects (and groups
 //! whose values are host objects) are collected in the order met and encoded together by a
@@ -15,82 +16,10 @@ use crate::engine::error::{EngineError, Result};
 use crate::engine::host::HostCodec;
 use crate::engine::value::Value;
 
-/// A value being encoded, borrowing from the engine's value.
-#[derive(Serialize)]
-pub(crate) enum StoredRef<'a> {
-    None,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(&'a str),
-    Bytes(&'a [u8]),
-    Tuple(Vec<StoredRef<'a>>),
-    List(Vec<StoredRef<'a>>),
-    /// Index into the partition's encoded host values.
-    Host(u32),
-    Group(Vec<StoredRef<'a>>),
-}
+mod pairs;
+pub use pairs::{decode_pairs, decode_pairs_into, encode_pairs, PairSink};
 
-/// A decoded value (variants in [`StoredRef`]'s order).
-#[derive(Deserialize)]
-pub(crate) enum Stored {
-    None,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(String),
-    Bytes(Vec<u8>),
-    Tuple(Vec<Stored>),
-    List(Vec<Stored>),
-    Host(u32),
-    Group(Vec<Stored>),
-}
-
-/// Encode `v`, collecting its host objects into `hosts`.
-pub(crate) fn store<'a>(v: &'a Value, hosts: &mut Vec<&'a Value>) -> StoredRef<'a> {
-    match v {
-        Value::None => StoredRef::None,
-        Value::Bool(b) => StoredRef::Bool(*b),
-        Value::Int(i) => StoredRef::Int(*i),
-        Value::Float(f) => StoredRef::Float(*f),
-        Value::Str(s) => StoredRef::Str(s),
-        Value::Bytes(b) => StoredRef::Bytes(b),
-        Value::Tuple(items) => StoredRef::Tuple(items.iter().map(|x| store(x, hosts)).collect()),
-        Value::List(items) => StoredRef::List(items.iter().map(|x| store(x, hosts)).collect()),
-        Value::Group(items) => StoredRef::Group(items.iter().map(|x| store(x, hosts)).collect()),
-        Value::Host(_) => {
-            hosts.push(v);
-            StoredRef::Host((hosts.len() - 1) as u32)
-        }
-    }
-}
-
-/// Decode `v`; `hosts` are the partition's decoded host values.
-pub(crate) fn load(v: Stored, hosts: &[Value]) -> Result<Value> {
-    let all = |items: Vec<Stored>| -> Result<Arc<[Value]>> {
-        Ok(items
-            .into_iter()
-            .map(|x| load(x, hosts))
-            .collect::<Result<Vec<_>>>()?
-            .into())
-    };
-    Ok(match v {
-        Stored::None => Value::None,
-        Stored::Bool(b) => Value::Bool(b),
-        Stored::Int(i) => Value::Int(i),
-        Stored::Float(f) => Value::Float(f),
-        Stored::Str(s) => Value::Str(Arc::from(s)),
-        Stored::Bytes(b) => Value::Bytes(Arc::from(b)),
-        Stored::Tuple(items) => Value::Tuple(all(items)?),
-        Stored::List(items) => Value::List(all(items)?),
-        Stored::Group(items) => Value::Group(all(items)?),
-        Stored::Host(i) => hosts.get(i as usize).cloned().ok_or_else(|| {
-            EngineError::IllegalState("encoded values refer to a missing host value".into())
-        })?,
-    })
-}
-
-/// Encode the host values collected by [`store`] (none: no codec needed).
+/// Encode the host values collected while encoding records (none: no codec needed).
 pub(crate) fn encode_hosts(hosts: &[&Value], codec: Option<&dyn HostCodec>) -> Result<Vec<u8>> {
     if hosts.is_empty() {
         return Ok(Vec::new());
@@ -113,10 +42,11 @@ pub(crate) fn decode_hosts(bytes: &[u8], codec: Option<&dyn HostCodec>) -> Resul
 }
 
 // ------------------------------------------------------------------------------------------
-// partitions: `host values (bytes) | records (a sequence of values)`, each value encoded as
-// `Stored` is (so the layout is the state files'), without building a tree of `Stored`s.
+// partitions: `host values (bytes) | records (a sequence of values)`. A value is a postcard
+// enum: its variant index ([`tag`]) then its content; tuples, lists and groups are sequences
+// of values. A state entry `(key, value)` is the 2-tuple `(key, value)`.
 
-/// Variant indexes of an encoded value (the order of [`Stored`]).
+/// Variant indexes of an encoded value.
 pub mod tag {
     pub const NONE: u32 = 0;
     pub const BOOL: u32 = 1;
@@ -408,6 +338,29 @@ mod tests {
             assert_eq!(format!("{a:?}"), format!("{b:?}"));
         }
         assert!(matches!(back[7], Value::Group(_)));
+    }
+
+    #[test]
+    fn entries_are_a_partition_of_pairs() {
+        let (k1, v1) = (Value::str("a"), Value::Int(1));
+        let (k2, v2) = (Value::pair(Value::Int(1), Value::None), Value::Float(0.5));
+        let bytes = encode_pairs(&[(&k1, &v1), (&k2, &v2)], None).unwrap();
+        let back = decode_pairs(&bytes, None).unwrap();
+        assert_eq!(
+            format!("{back:?}"),
+            format!("{:?}", [(k1.clone(), v1.clone()), (k2.clone(), v2.clone())])
+        );
+        let as_values = decode_partition(&bytes, None).unwrap();
+        assert_eq!(
+            format!("{:?}", as_values[0]),
+            format!("{:?}", Value::pair(k1, v1))
+        );
+        // A partition of other values is not a partition of entries.
+        let other = encode_partition(&[Value::Int(1)], None).unwrap();
+        assert!(decode_pairs(&other, None).is_err());
+        let triple = Value::Tuple(Arc::from(vec![Value::None, Value::None, Value::None]));
+        let other = encode_partition(&[triple], None).unwrap();
+        assert!(decode_pairs(&other, None).is_err());
     }
 
     #[test]
