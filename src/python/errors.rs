@@ -174,10 +174,8 @@ fn to_pyerr_ref(py: Python<'_>, e: &EngineError) -> PyErr {
                     // Spark's "An exception was raised by Python" naming the user's exception
                     // in one line; its traceback is the cause's, printed once above this one
                     // ("The above exception was the direct cause ..."), with the user's frames.
-                    let mut text = format!(
-                        "An exception was raised by Python: {}",
-                        summary(py, &cause)
-                    );
+                    let mut text =
+                        format!("An exception was raised by Python: {}", summary(py, &cause));
                     // What the engine was doing when user code failed (e.g. checkpointing a
                     // stream's state), innermost last.
                     let context: Vec<String> = job_context(e)

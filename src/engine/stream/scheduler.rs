@@ -167,7 +167,11 @@ impl StreamingEngine {
 /// line naming it); the whole error, with the user's frames, is raised by `awaitTermination`.
 fn log_line(e: &EngineError) -> String {
     let text = e.to_string();
-    match text.lines().map(str::trim_end).rfind(|l| !l.trim().is_empty()) {
+    match text
+        .lines()
+        .map(str::trim_end)
+        .rfind(|l| !l.trim().is_empty())
+    {
         Some(last) => format!("{last} (the full error is raised by awaitTermination)"),
         None => text,
     }
