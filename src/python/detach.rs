@@ -73,15 +73,24 @@ pub fn run_detached<T: Send + 'static>(
     // Each wait owns a `&mut` of the receiver (Send), not a `&` (the receiver is not Sync).
     let mut rx = rx;
     let waiting = &mut rx;
+    let mut ended = false;
+    let ended_flag = &mut ended;
     let result = wait_detached(py, move || match waiting.recv_timeout(SIGNAL_POLL) {
-        Ok(outcome) => outcome.map(Some),
+        Ok(outcome) => {
+            *ended_flag = true;
+            outcome.map(Some)
+        }
         Err(mpsc::RecvTimeoutError::Timeout) => Ok(None),
-        Err(mpsc::RecvTimeoutError::Disconnected) => Err(EngineError::Internal(
-            "engine work ended without a result".into(),
-        )),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            *ended_flag = true;
+            Err(EngineError::Internal(
+                "engine work ended without a result".into(),
+            ))
+        }
     });
     if let Err(e) = &result {
-        if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
+        // Interrupted while the work ran (not a KeyboardInterrupt the work itself ended with).
+        if !ended && e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
             // The abandoned action's Python functions stop too: those running here get
             // KeyboardInterrupt, workers running them are killed and replaced, so a function
             // that never returns does not hold a thread or a worker.
@@ -93,10 +102,15 @@ pub fn run_detached<T: Send + 'static>(
             // A second interrupt ends this wait at once (its KeyboardInterrupt is the one
             // raised already).
             let waiting = &mut rx;
-            let _ = wait_detached(py, move || match waiting.recv_timeout(SIGNAL_POLL) {
+            let stopped = wait_detached(py, move || match waiting.recv_timeout(SIGNAL_POLL) {
                 Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => Ok(None),
-                _ => Ok(Some(())),
+                Err(mpsc::RecvTimeoutError::Timeout) => Ok(Some(false)),
+                _ => Ok(Some(true)),
             });
+            if let Ok(true) = stopped {
+                // The work ended (maybe just before the cancel): its scope is forgotten.
+                scope::forget(job);
+            }
         }
     }
     result

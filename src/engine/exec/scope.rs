@@ -55,14 +55,20 @@ pub fn run_in<T>(scope: u64, f: impl FnOnce() -> T) -> T {
     struct Finish(u64);
     impl Drop for Finish {
         fn drop(&mut self) {
-            if let Some(set) = CANCELLED.lock().as_mut() {
-                set.remove(&self.0);
-            }
+            forget(self.0);
         }
     }
     let _finish = Finish(scope);
     let _entered = enter(scope);
     f()
+}
+
+/// Forget that `scope` was cancelled (its work has ended; [`run_in`] does this itself, a
+/// caller that cancels after that does it again).
+pub fn forget(scope: u64) {
+    if let Some(set) = CANCELLED.lock().as_mut() {
+        set.remove(&scope);
+    }
 }
 
 /// Mark `scope` cancelled: its tasks that check ([`is_cancelled`]) stop early. Scope 0 is
