@@ -119,8 +119,13 @@ run_and_report(payload)
 """
 
 
-def run_once(engine: str, python: str, args, expected: Counter, total_words: int) -> dict:
-    run = _harness.run_child(engine, python, CHILD_BODY, args, "wordcount", args.variant)
+def run_once(
+    engine: str, python: str, args, expected: Counter, total_words: int, **env_extra: str
+) -> dict:
+    """One run; ``env_extra`` goes to the child as ``BENCH_<NAME>`` (e.g. ``ui="true"``)."""
+    run = _harness.run_child(
+        engine, python, CHILD_BODY, args, "wordcount", args.variant, **env_extra
+    )
     if not run["ok"]:
         return run
     res, t_launch = run["res"], run["t_launch"]

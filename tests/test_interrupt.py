@@ -70,11 +70,11 @@ except KeyboardInterrupt:
 )
 
 
-def _interrupt(program: str, tmp_path: Path) -> str:
+def _interrupt(program: str, tmp_path: Path, *args: str) -> str:
     script = tmp_path / "prog.py"
     script.write_text(program)
     proc = subprocess.Popen(
-        [sys.executable, str(script)],
+        [sys.executable, str(script), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -104,3 +104,77 @@ def test_ctrl_c_interrupts_a_long_action(tmp_path: Path) -> None:
     assert "INTERRUPTED after" in out, out
     seconds = float(out.split("INTERRUPTED after")[1].split()[0])
     assert seconds < 10, out
+
+
+# A function that never returns: it appends a line to a file every 10 ms and, when
+# interrupted, says so (its ``finally``). After Ctrl+C the program checks that both partitions'
+# functions stopped, that the file no longer grows while a later job runs in the same
+# SparkContext, and that the later job works.
+ENDLESS = r"""
+import os, sys, threading, time
+from ferrostream import SparkConf, SparkContext
+log = sys.argv[1]
+conf = SparkConf().setMaster("local[2]").setAppName("interrupt")
+conf.set("spark.ferrostream.python.workers", sys.argv[2]).set("spark.ui.enabled", "false")
+sc = SparkContext(conf=conf)
+
+
+def spin(x):
+    try:
+        while True:
+            with open(log, "a") as f:
+                f.write(f"{x}\n")
+            time.sleep(0.01)
+    finally:
+        with open(log, "a") as f:
+            f.write("STOPPED\n")
+
+
+def lines():
+    with open(log) as f:
+        return f.read().splitlines()
+
+
+readied = []
+
+
+def ready():
+    # READY once both partitions' functions are running.
+    while not {"1", "2"} <= set(lines()):
+        time.sleep(0.01)
+    readied.append(time.monotonic())
+    print("READY", flush=True)
+
+
+threading.Thread(target=ready, daemon=True).start()
+try:
+    sc.parallelize([1, 2], 2).map(spin).count()
+except KeyboardInterrupt:
+    print("INTERRUPTED after %.1f s" % (time.monotonic() - readied[0]), flush=True)
+before = len(lines())
+later = sc.parallelize(range(4), 2).map(lambda x: time.sleep(0.1) or x * x).collect()
+after = lines()
+print("LATER", later, flush=True)
+print("GREW", len(after) - before, flush=True)
+print("STOPPED", after.count("STOPPED"), flush=True)
+sc.stop()
+"""
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("workers", ["in-process", "processes"])
+def test_ctrl_c_stops_the_running_python_function(tmp_path: Path, workers: str) -> None:
+    log = tmp_path / "spin.log"
+    log.write_text("")
+    out = _interrupt(ENDLESS, tmp_path, str(log), workers)
+    assert "INTERRUPTED after" in out, out
+    # Within the grace the bindings give the job to stop (2 s), however long the function.
+    assert float(out.split("INTERRUPTED after")[1].split()[0]) < 4, out
+    # Both partitions' functions were running; neither writes any more.
+    assert "GREW 0" in out, out
+    # The later job in the same SparkContext runs normally.
+    assert "LATER [0, 1, 4, 9]" in out, out
+    if workers == "in-process":
+        # The functions themselves got KeyboardInterrupt (their ``finally`` ran); worker
+        # processes running them are killed instead.
+        assert "STOPPED 2" in out, out

@@ -116,6 +116,88 @@ def test_failed_batch_shows_the_users_exception_once_with_the_users_frames(
     ), err
 
 
+FAILING_ACTION = """
+import warnings
+warnings.simplefilter("ignore")
+from ferrostream import SparkContext
+
+
+def invert(x):
+    return 1 / x
+
+
+sc = SparkContext("local[2]", "fail")
+sc.parallelize([1, 0]).map(invert).collect()
+"""
+
+ACTION_ERROR = "ZeroDivisionError: division by zero"
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("workers", ["processes", "in-process"])
+@pytest.mark.parametrize("submit", [False, True], ids=["python", "ferrostream-submit"])
+def test_failed_action_shows_the_users_traceback_once(
+    tmp_path: Path, workers: str, submit: bool
+) -> None:
+    script = tmp_path / "job.py"
+    script.write_text(FAILING_ACTION)
+    env = _env()
+    env["FERROSTREAM_PYTHON_WORKERS"] = workers
+    args = ["-m", "ferrostream.submit", str(script)] if submit else [str(script)]
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 1
+    err = proc.stderr
+    # The failing line and the failing function's frame are printed once (the traceback of the
+    # user's exception, the SparkException's cause), not again in the SparkException's message.
+    assert err.count("return 1 / x") == 1, err
+    assert err.count(f'File "{script}", line 8, in invert') == 1, err
+    assert err.count("Traceback (most recent call last):") == 2, err
+    assert "The above exception was the direct cause of the following exception" in err, err
+    # Spark's message, naming the user's exception in one line.
+    assert err.rstrip().endswith(
+        f"ferrostream.errors.SparkException: An exception was raised by Python: {ACTION_ERROR}"
+    ), err
+    # No frames of ferrostream's own code in the user's exception's traceback.
+    cause = err.split("The above exception was the direct cause")[0]
+    assert PACKAGE not in cause, err
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("workers", ["processes", "in-process"])
+def test_failed_action_raises_spark_exception_caused_by_the_users_exception(
+    workers: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FERROSTREAM_PYTHON_WORKERS", workers)
+    from ferrostream import SparkContext
+
+    def invert(x: int) -> float:
+        return 1 / x
+
+    sc = SparkContext("local[2]", "fail")
+    try:
+        with pytest.raises(SparkException) as info:
+            sc.parallelize([1, 0]).map(invert).collect()
+    finally:
+        sc.stop()
+    assert str(info.value) == f"An exception was raised by Python: {ACTION_ERROR}"
+    cause = info.value.__cause__
+    assert type(cause) is ZeroDivisionError
+    functions = []
+    tb = cause.__traceback__
+    while tb is not None:
+        assert tb.tb_frame.f_code.co_filename == __file__
+        functions.append(tb.tb_frame.f_code.co_name)
+        tb = tb.tb_next
+    if workers == "processes":
+        # The worker's traceback of it is its cause, as concurrent.futures shows it.
+        assert functions == []
+        assert "in invert\n    return 1 / x" in str(cause.__cause__)
+    else:
+        assert functions == ["invert"]
+
+
 @pytest.mark.timeout(60)
 def test_awaited_exception_has_the_users_exception_as_cause_with_user_frames_only() -> None:
     ssc = streaming_context(1)

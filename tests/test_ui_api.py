@@ -130,6 +130,52 @@ def test_a_taken_port_moves_the_ui_to_the_next_one_and_says_so(
     assert started == [f"Bound SparkUI to 127.0.0.1, and started at http://127.0.0.1:{got}"]
 
 
+def _occupy(count: int) -> list[socket.socket]:
+    """``count`` listening sockets on consecutive ports of 127.0.0.1."""
+    for _ in range(50):
+        first = socket.socket()
+        first.bind(("127.0.0.1", 0))
+        base = first.getsockname()[1]
+        held = [first]
+        try:
+            for port in range(base + 1, base + count):
+                s = socket.socket()
+                held.append(s)
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            for s in held:
+                s.close()
+            continue
+        for s in held:
+            s.listen(1)
+        return held
+    pytest.skip(f"no {count} consecutive free ports")
+
+
+def test_no_free_port_fails_the_context_naming_the_ports_tried() -> None:
+    held = _occupy(4)
+    base = held[0].getsockname()[1]
+    try:
+        conf = SparkConf().setMaster("local[1]").setAppName("no-port")
+        conf.set("spark.ui.port", base).set("spark.port.maxRetries", 3)
+        with pytest.raises(OSError) as info:
+            SparkContext(conf=conf)
+        message = str(info.value)
+        assert message.startswith(
+            f"Failed to bind to 127.0.0.1 on ports {base}-{base + 3}: Service 'SparkUI' failed "
+            f"after 3 retries (starting from {base})!"
+        ), message
+        assert "spark.port.maxRetries" in message and "spark.ui.enabled=false" in message
+        # No context was left behind: one can be made, and without the UI these ports do.
+        assert SparkContext._active_spark_context is None
+        with SparkContext(conf=conf.set("spark.ui.enabled", "false")) as sc:
+            assert sc.uiWebUrl is None
+            assert sc.parallelize([1, 2]).count() == 2
+    finally:
+        for s in held:
+            s.close()
+
+
 def test_bind_address_comes_from_the_conf_or_spark_local_ip(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -87,7 +87,8 @@ class EngineContext:
     def check_alive(self) -> None: ...
     def start_ui(self, settings: list[tuple[str, str]]) -> str | None:
         """Start the web UI as the SparkConf's settings say (``spark.ui.*``); its address, or
-        None when ``spark.ui.enabled`` is false or no port could be bound (logged)."""
+        None when ``spark.ui.enabled`` is false. OSError ("Failed to bind to ...") when
+        ``spark.ui.port`` and the ``spark.port.maxRetries`` next ports are all taken."""
     @property
     def ui_url(self) -> str | None:
         """The web UI's address while it runs."""

@@ -43,31 +43,22 @@ def without_facade(tb: Optional[TracebackType]) -> Optional[TracebackType]:
     return _chain(kept) if kept else tb
 
 
-_CONTEXT_ATTR = "_ferrostream_engine_context"
+_PREFIX = "An exception was raised by Python: "
 
 
 def _engine_context(innermost: SparkException, root: BaseException) -> str:
     """What the engine was doing when the user's code failed, on one line ("" if nothing).
 
-    The engine's message is "An exception was raised by Python:", the user's exception as
-    :func:`traceback.format_exception` prints it, then one line per engine step around it.
-    Read once per exception (a failed batch is raised again by every later wait, after its
-    traceback was shortened here).
+    The engine's message is "An exception was raised by Python: " and the user's exception in
+    one line (:func:`traceback.format_exception_only`), then, in parentheses, what the engine
+    was doing around it.
     """
-    cached = getattr(root, _CONTEXT_ATTR, None)
-    if isinstance(cached, str):
-        return cached
-    prefix = "An exception was raised by Python:\n" + "".join(
-        traceback.format_exception(type(root), root, root.__traceback__)
-    )
+    prefix = _PREFIX + "".join(traceback.format_exception_only(type(root), root)).strip()
     message = str(innermost)
-    context = message[len(prefix) :] if message.startswith(prefix) else ""
-    extra = " ".join(line.strip() for line in context.splitlines() if line.strip())
-    try:
-        setattr(root, _CONTEXT_ATTR, extra)
-    except AttributeError:
-        pass
-    return extra
+    context = message[len(prefix) :].strip() if message.startswith(prefix) else ""
+    if context.startswith("(") and context.endswith(")"):
+        context = context[1:-1]
+    return context
 
 
 def batch_failure(exc: SparkException) -> SparkException:
@@ -101,7 +92,7 @@ def batch_failure(exc: SparkException) -> SparkException:
     user_frames = [e for x in chain for e in _frames(x.__traceback__) if not is_facade(e)]
     root = root.with_traceback(_chain(user_frames))
     summary = "".join(traceback.format_exception_only(type(root), root)).strip()
-    text = f"An exception was raised by Python: {summary}"
+    text = _PREFIX + summary
     if extra:
         text += f" ({extra})"
     failure = SparkException(text)

@@ -217,9 +217,16 @@ class SparkContext:
             self._checkpoint_dir: str | None = None
             self._local = threading.local()
             self._start_files()
-            self._ectx = self._engine_context(threads, _parse_attempts(self.master))
-            # The engine's web UI (spark.ui.*): served and fed by the engine itself.
-            self._ui_url: str | None = self._ectx.start_ui(self._conf.getAll())
+            try:
+                self._ectx = self._engine_context(threads, _parse_attempts(self.master))
+                # The engine's web UI (spark.ui.*): served and fed by the engine itself. No
+                # free port fails the context, as in Spark ("Failed to bind to ...").
+                self._ui_url: str | None = self._ectx.start_ui(self._conf.getAll())
+            except BaseException:
+                if hasattr(self, "_ectx"):
+                    self._ectx.stop()
+                self._stop_files()
+                raise
             self._stopped = False
             self._call_site = _call_site()
             SparkContext._active_spark_context = self

@@ -55,8 +55,9 @@ class UnsupportedOperationException(CapturedException, RuntimeError):
 
 class SparkException(CapturedException, RuntimeError):
     """A failed job; for an exception in user code the message is
-    ``An exception was raised by Python:`` and the traceback, and ``__cause__`` is the
-    user's exception itself."""
+    ``An exception was raised by Python:`` and the user's exception in one line, and
+    ``__cause__`` is the user's exception itself, whose traceback (the user's frames) is
+    printed once, above the SparkException's."""
 
 
 class StreamingQueryException(CapturedException):

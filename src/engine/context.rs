@@ -105,15 +105,18 @@ impl EngineContext {
     }
 
     /// Start the web UI as the SparkConf `settings` say (`spark.ui.*`); its address, or None
-    /// when it is disabled or could not bind (logged). Once per context.
-    pub fn start_ui(&self, settings: &[(String, String)]) -> Option<String> {
+    /// when it is disabled. No free port to bind is an error (see [`WebUi::start`]). Once
+    /// per context.
+    pub fn start_ui(&self, settings: &[(String, String)]) -> Result<Option<String>> {
         if let Some(ui) = self.ui.get() {
-            return Some(ui.url().to_string());
+            return Ok(Some(ui.url().to_string()));
         }
-        let ui = WebUi::start(settings)?;
+        let Some(ui) = WebUi::start(settings)? else {
+            return Ok(None);
+        };
         let url = ui.url().to_string();
         let _ = self.ui.set(ui);
-        Some(url)
+        Ok(Some(url))
     }
 
     /// The running web UI, if any.

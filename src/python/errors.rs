@@ -93,21 +93,39 @@ fn unicode_error(py: Python<'_>, bytes: &[u8]) -> PyErr {
     }
 }
 
-fn format_traceback(py: Python<'_>, err: &PyErr) -> String {
+/// The user's exception in one line, as Python ends its report of it
+/// (`traceback.format_exception_only`), e.g. `ZeroDivisionError: division by zero`.
+fn summary(py: Python<'_>, err: &PyErr) -> String {
     let formatted = (|| -> PyResult<String> {
         let tb = py.import("traceback")?;
-        let lines = tb.call_method1(
-            "format_exception",
-            (err.get_type(py), err.value(py), err.traceback(py)),
-        )?;
+        let lines = tb.call_method1("format_exception_only", (err.get_type(py), err.value(py)))?;
         let lines = lines.cast_into::<PyList>()?;
         let mut out = String::new();
         for line in lines.iter() {
             out.push_str(&line.extract::<String>()?);
         }
-        Ok(out)
+        Ok(out.trim().to_string())
     })();
     formatted.unwrap_or_else(|_| err.to_string())
+}
+
+/// The user's exception with the frames of ferrostream's own Python code (the facade between
+/// the engine and the user's function) left out of its traceback.
+fn without_facade(py: Python<'_>, err: PyErr) -> PyErr {
+    let value = err.value(py).clone();
+    let shortened = py
+        .import("ferrostream._tracebacks")
+        .and_then(|m| m.call_method1("without_facade", (err.traceback(py),)))
+        .and_then(|tb| value.call_method1("with_traceback", (tb,)));
+    match shortened {
+        // A PyErr of the value alone: its traceback is the value's (the PyErr's own copy of
+        // the old one would be put back when it becomes a cause).
+        Ok(_) => PyErr::from_value(value.into_any()),
+        Err(e) => {
+            log::debug!("cannot shorten a traceback: {e}");
+            err
+        }
+    }
 }
 
 /// The messages of the jobs wrapping a user error, except the batch's own "Job failed" line.
@@ -153,16 +171,23 @@ fn to_pyerr_ref(py: Python<'_>, e: &EngineError) -> PyErr {
                     cause
                 }
                 Some(cause) => {
-                    let mut text = format!(
-                        "An exception was raised by Python:\n{}",
-                        format_traceback(py, &cause)
-                    );
+                    // Spark's "An exception was raised by Python" naming the user's exception
+                    // in one line; its traceback is the cause's, printed once above this one
+                    // ("The above exception was the direct cause ..."), with the user's frames.
+                    let mut text =
+                        format!("An exception was raised by Python: {}", summary(py, &cause));
                     // What the engine was doing when user code failed (e.g. checkpointing a
                     // stream's state), innermost last.
-                    for context in job_context(e) {
-                        text.push_str(&context);
-                        text.push('\n');
+                    let context: Vec<String> = job_context(e)
+                        .iter()
+                        .flat_map(|m| m.lines())
+                        .map(|l| l.trim().to_string())
+                        .filter(|l| !l.is_empty())
+                        .collect();
+                    if !context.is_empty() {
+                        text.push_str(&format!(" ({})", context.join(" ")));
                     }
+                    let cause = without_facade(py, cause);
                     let err = SparkException::new_err(text);
                     err.set_cause(py, Some(cause));
                     err

@@ -5,6 +5,7 @@ mod args;
 mod conv;
 mod detach;
 mod errors;
+mod interrupt;
 mod kafka;
 mod kinesis;
 mod rdd;

@@ -107,9 +107,13 @@ impl PyEngineContext {
     }
 
     /// Start the web UI as the SparkConf's `settings` say; its address, or None when
-    /// `spark.ui.enabled` is false or no port could be bound.
-    fn start_ui(&self, py: Python<'_>, settings: Vec<(String, String)>) -> Option<String> {
-        py.detach(|| self.inner.start_ui(&settings))
+    /// `spark.ui.enabled` is false. OSError when no port could be bound.
+    fn start_ui(
+        &self,
+        py: Python<'_>,
+        settings: Vec<(String, String)>,
+    ) -> PyResult<Option<String>> {
+        py.detach(|| self.inner.start_ui(&settings)).py_err(py)
     }
 
     /// The web UI's address, while it runs.

@@ -14,6 +14,7 @@ use crate::engine::stream::listener::{Info, Listener};
 use crate::engine::value::Value;
 use crate::python::conv::{partition_to_py, py_to_partition, py_to_value, value_to_py};
 use crate::python::errors::user;
+use crate::python::interrupt::UserCall;
 use crate::python::rdd::PyRdd;
 
 use crate::engine::host::HOST_PARTITION_CALLS as PARTITION_CALLS;
@@ -25,6 +26,7 @@ impl PartitionFn for PyPartitionFn {
     fn call(&self, split: usize, input: Vec<Value>) -> Result<Vec<Value>> {
         PARTITION_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Python::attach(|py| {
+            let _call = UserCall::start(py)?;
             let list = partition_to_py(py, &input).map_err(user)?;
             drop(input);
             let iter = list.try_iter().map_err(user)?;
@@ -39,6 +41,7 @@ impl PartitionFn for PyPartitionFn {
     fn call_limited(&self, split: usize, input: Vec<Value>, limit: usize) -> Result<Vec<Value>> {
         PARTITION_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Python::attach(|py| {
+            let _call = UserCall::start(py)?;
             let list = partition_to_py(py, &input).map_err(user)?;
             drop(input);
             let iter = list.try_iter().map_err(user)?;
@@ -71,6 +74,7 @@ pub struct PyKeyPartitioner(pub Py<PyAny>);
 impl KeyPartitioner for PyKeyPartitioner {
     fn partition_ids(&self, keys: &[&Value]) -> Result<Vec<i64>> {
         Python::attach(|py| {
+            let _call = UserCall::start(py)?;
             let f = self.0.bind(py);
             keys.iter()
                 .map(|k| {
@@ -98,6 +102,7 @@ pub struct PyTransformFn(pub Py<PyAny>);
 impl TransformFn for PyTransformFn {
     fn call(&self, time_ms: i64, parents: Vec<Option<Arc<Rdd>>>) -> Result<Option<Arc<Rdd>>> {
         Python::attach(|py| {
+            let _call = UserCall::start(py)?;
             let items = parents
                 .into_iter()
                 .map(|p| match p {
@@ -119,6 +124,7 @@ pub struct PyOutputFn(pub Py<PyAny>);
 impl OutputFn for PyOutputFn {
     fn call(&self, time_ms: i64, rdd: Arc<Rdd>) -> Result<()> {
         Python::attach(|py| {
+            let _call = UserCall::start(py)?;
             let rdd = Py::new(py, PyRdd { inner: rdd }).map_err(user)?;
             self.0.bind(py).call1((time_ms, rdd)).map_err(user)?;
             Ok(())

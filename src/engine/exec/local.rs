@@ -29,6 +29,13 @@ impl Executor for LocalExecutor {
     }
 
     fn run(&self, n: usize, task: &(dyn Fn(usize) + Sync)) {
-        self.pool.install(|| (0..n).into_par_iter().for_each(task));
+        // Each task runs in its caller's job scope, on whichever thread takes it.
+        let scope = super::scope::current();
+        self.pool.install(|| {
+            (0..n).into_par_iter().for_each(|i| {
+                let _scope = super::scope::enter(scope);
+                task(i)
+            })
+        });
     }
 }

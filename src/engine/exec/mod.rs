@@ -13,6 +13,7 @@
 
 mod local;
 pub mod process;
+pub mod scope;
 
 pub use local::LocalExecutor;
 pub use process::{cancel_running_tasks, PoolConfig, ProcessExecutor, WorkerCommand, WorkerHost};

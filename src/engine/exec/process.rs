@@ -183,8 +183,23 @@ impl PooledFn {
         let attempts = self.pool.config.attempts;
         let epoch = self.pool.epoch.load(Ordering::SeqCst);
         let mut last = String::new();
+        let job = super::scope::current();
+        let cancelled = || {
+            EngineError::Worker(format!(
+                "Task {split} was cancelled: its job was interrupted"
+            ))
+        };
         for attempt in 1..=attempts {
+            if super::scope::is_cancelled(job) {
+                return Err(cancelled());
+            }
             let mut worker = self.pool.checkout()?;
+            // Its job cancelled while the task waited for a worker (one starting, say): the
+            // worker is busy now, so a later cancel kills it; an earlier one is seen here.
+            if super::scope::is_cancelled(job) {
+                self.pool.checkin(worker);
+                return Err(cancelled());
+            }
             match worker.run_task(payload.id, &payload.payload, split, limit, &data) {
                 Ok(Reply::Done {
                     printed,
@@ -208,9 +223,7 @@ impl PooledFn {
                     let why = worker.death(&e);
                     self.pool.discard(worker);
                     if self.pool.epoch.load(Ordering::SeqCst) != epoch {
-                        return Err(EngineError::Worker(format!(
-                            "Task {split} was cancelled: its job was interrupted"
-                        )));
+                        return Err(cancelled());
                     }
                     log::warn!(
                         "Lost a Python worker while running task {split} ({why}); \

@@ -162,18 +162,17 @@ impl StreamingEngine {
     }
 }
 
-/// One line for the log: a user's exception (a multi-line Python traceback) by its last line,
-/// which names it; the whole error, with the user's frames, is raised by `awaitTermination`.
+/// One line for the log: the error by its last line, which names it (a user's exception says
+/// "An exception was raised by Python: <the exception>"; a multi-line error ends with the
+/// line naming it); the whole error, with the user's frames, is raised by `awaitTermination`.
 fn log_line(e: &EngineError) -> String {
     let text = e.to_string();
-    let mut lines = text
+    match text
         .lines()
         .map(str::trim_end)
-        .filter(|l| !l.trim().is_empty());
-    match (lines.next(), lines.next_back()) {
-        (Some(_), Some(last)) => {
-            format!("{last} (the full error is raised by awaitTermination)")
-        }
-        _ => text,
+        .rfind(|l| !l.trim().is_empty())
+    {
+        Some(last) => format!("{last} (the full error is raised by awaitTermination)"),
+        None => text,
     }
 }

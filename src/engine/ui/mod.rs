@@ -15,6 +15,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::engine::error::{EngineError, Result};
+
 pub use config::{AppInfo, UiConfig};
 use store::StreamingStore;
 
@@ -29,21 +31,18 @@ pub struct WebUi {
 
 impl WebUi {
     /// Start the UI described by `settings` (the SparkConf's pairs), or None when
-    /// `spark.ui.enabled` is false or no port could be bound (logged).
-    pub fn start(settings: &[(String, String)]) -> Option<Arc<WebUi>> {
+    /// `spark.ui.enabled` is false. No free port among `spark.ui.port` and the
+    /// `spark.port.maxRetries` next ones is an error, as in Spark.
+    pub fn start(settings: &[(String, String)]) -> Result<Option<Arc<WebUi>>> {
         let config = UiConfig::from_settings(settings);
         if !config.enabled {
-            return None;
+            return Ok(None);
         }
         let app = AppInfo::from_settings(settings);
-        let listener = match server::bind(&config) {
-            Ok(listener) => listener,
-            Err(message) => {
-                log::error!("{message}; the web UI is not available");
-                return None;
-            }
-        };
-        let addr = listener.local_addr().ok()?;
+        let listener = server::bind(&config)?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| EngineError::io("cannot serve the UI", e))?;
         let url = format!("http://{}:{}", config.public_host(), addr.port());
         let ui = Arc::new(WebUi {
             app,
@@ -52,18 +51,12 @@ impl WebUi {
             server: Mutex::new(None),
             url: url.clone(),
         });
-        match server::serve(listener, Arc::downgrade(&ui)) {
-            Ok(handle) => *ui.server.lock() = Some(handle),
-            Err(message) => {
-                log::error!("{message}; the web UI is not available");
-                return None;
-            }
-        }
+        *ui.server.lock() = Some(server::serve(listener, Arc::downgrade(&ui))?);
         log::info!(
             "Bound SparkUI to {}, and started at {url}",
             config.bind_host
         );
-        Some(ui)
+        Ok(Some(ui))
     }
 
     /// `http://host:port`.

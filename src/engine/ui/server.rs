@@ -15,46 +15,65 @@ use tokio::sync::watch;
 
 use super::config::UiConfig;
 use super::{api, pages, WebUi};
+use crate::engine::error::{EngineError, Result};
 
 /// Bind the UI's port: `spark.ui.port`, or the next free one (up to `spark.port.maxRetries`
-/// more), as Spark's `Utils.startServiceOnPort` does, logging each port that was taken.
-pub fn bind(config: &UiConfig) -> Result<TcpListener, String> {
+/// more), as Spark's `Utils.startServiceOnPort` does, logging each port that was taken. When
+/// none is free, Spark's `Failed to bind to ...` naming the address and the ports tried (the
+/// SparkContext is not created, as in Spark); any other error (an address that cannot be
+/// resolved or assigned) at once.
+pub fn bind(config: &UiConfig) -> Result<TcpListener> {
+    let host = config.bind_host.as_str();
     let tries = if config.port == 0 {
         1
     } else {
         u32::from(config.max_retries) + 1
     };
-    let mut last_error = String::new();
+    let mut tried = None;
+    let mut last_error = None;
     for i in 0..tries {
         let Some(port) = u16::try_from(u32::from(config.port) + i).ok() else {
             break;
         };
-        let addrs = (config.bind_host.as_str(), port)
-            .to_socket_addrs()
-            .map_err(|e| {
-                format!(
-                    "cannot resolve the UI's bind address {}: {e}",
-                    config.bind_host
-                )
-            })?;
+        let addrs = (host, port).to_socket_addrs().map_err(|e| {
+            EngineError::io(format!("cannot resolve the UI's bind address {host}"), e)
+        })?;
         match TcpListener::bind(addrs.collect::<Vec<_>>().as_slice()) {
             Ok(listener) => return Ok(listener),
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && i + 1 < tries => {
-                log::warn!(
-                    "Service 'SparkUI' could not bind on port {port}. Attempting port {}.",
-                    port + 1
-                );
-                last_error = e.to_string();
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                if i + 1 < tries {
+                    log::warn!(
+                        "Service 'SparkUI' could not bind on port {port}. Attempting port {}.",
+                        port + 1
+                    );
+                }
+                tried = Some(port);
+                last_error = Some(e);
             }
             Err(e) => {
-                last_error = e.to_string();
-                break;
+                return Err(EngineError::io(
+                    format!("Failed to bind to {host}:{port} for the web UI (spark.ui.port)"),
+                    e,
+                ))
             }
         }
     }
-    Err(format!(
-        "Service 'SparkUI' could not bind on {}:{} (after {} retries): {last_error}",
-        config.bind_host, config.port, config.max_retries
+    let last = tried.unwrap_or(config.port);
+    let ports = if last == config.port {
+        format!("port {last}")
+    } else {
+        format!("ports {}-{last}", config.port)
+    };
+    Err(EngineError::io(
+        format!(
+            "Failed to bind to {host} on {ports}: Service 'SparkUI' failed after {} retries \
+             (starting from {})! Consider explicitly setting the appropriate port for the \
+             service 'SparkUI' (for example spark.ui.port for SparkUI) to an available port, \
+             increasing spark.port.maxRetries, or setting spark.ui.enabled=false",
+            tries - 1,
+            config.port
+        ),
+        last_error.unwrap_or_else(|| std::io::ErrorKind::AddrInUse.into()),
     ))
 }
 
@@ -73,14 +92,14 @@ impl Handle {
 }
 
 /// Serve `ui` on `listener` from the engine's runtime until the handle is stopped.
-pub fn serve(listener: TcpListener, ui: Weak<WebUi>) -> Result<Handle, String> {
+pub fn serve(listener: TcpListener, ui: Weak<WebUi>) -> Result<Handle> {
     let runtime = crate::engine::source::runtime();
     let _entered = runtime.enter();
     listener
         .set_nonblocking(true)
-        .map_err(|e| format!("cannot serve the UI: {e}"))?;
+        .map_err(|e| EngineError::io("cannot serve the UI", e))?;
     let listener = tokio::net::TcpListener::from_std(listener)
-        .map_err(|e| format!("cannot serve the UI: {e}"))?;
+        .map_err(|e| EngineError::io("cannot serve the UI", e))?;
     let (shutdown, stopped) = watch::channel(false);
     let (done_tx, done) = std::sync::mpsc::channel();
     runtime.spawn(async move {
@@ -185,6 +204,7 @@ mod tests {
     use std::net::TcpStream;
 
     use super::super::WebUi;
+    use crate::engine::error::EngineError;
 
     fn get(url: &str, path: &str) -> String {
         let addr = url.trim_start_matches("http://");
@@ -200,6 +220,34 @@ mod tests {
     }
 
     #[test]
+    fn no_free_port_is_an_error_naming_the_ports_tried() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let settings: Vec<(String, String)> = [
+            ("spark.ui.port", port.to_string()),
+            ("spark.port.maxRetries", "0".to_string()),
+            ("spark.driver.bindAddress", "127.0.0.1".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let Err(e) = WebUi::start(&settings) else {
+            panic!("the UI started on a taken port");
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "Failed to bind to 127.0.0.1 on port {port}: Service 'SparkUI' failed after 0 \
+                 retries (starting from {port})!"
+            )),
+            "{text}"
+        );
+        assert!(
+            matches!(&e, EngineError::Io { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse)
+        );
+    }
+
+    #[test]
     fn serves_over_http_until_stopped() {
         let settings: Vec<(String, String)> = [
             ("spark.ui.port", "0"),
@@ -210,7 +258,9 @@ mod tests {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let ui = WebUi::start(&settings).expect("the UI starts");
+        let ui = WebUi::start(&settings)
+            .expect("the UI starts")
+            .expect("the UI is enabled");
         let reply = get(ui.url(), "/api/v1/applications");
         assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
         assert!(reply.contains("\"id\": \"local-1\""), "{reply}");
