@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from ferrostream import SparkContext
+from ferrostream.errors import SparkException
 from ferrostream.streaming import StreamingContext
 from ferrostream.streaming.kinesis import InitialPositionInStream, KinesisUtils
 from kinesis_emulator import ACCESS_KEY, SECRET_KEY, KinesisEmulator
@@ -126,3 +127,33 @@ def test_the_receiver_reads_with_the_assumed_roles_credentials(
     assert reads, "no GetRecords call went through the endpoint"
     # ...and Kinesis is read with the role's temporary credentials, never the given ones.
     assert {signer for _, signer, _ in reads} - {ACCESS_KEY} == {s for _, s, _ in reads}
+
+
+def test_no_credentials_anywhere_fails_start_saying_so(
+    kinesis: KinesisEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """Neither arguments nor the SDK's default chain (environment, profile files, web identity,
+    instance metadata) give credentials: ``start()`` fails naming the problem."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("AWS_WEB_IDENTITY_TOKEN_FILE", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    stream = kinesis.new_stream(shards=1, prefix="nocreds")
+    sc = SparkContext("local[2]", "kinesis-no-credentials")
+    ssc = StreamingContext(sc, 0.2)
+    try:
+        KinesisUtils.createStream(
+            ssc,
+            "nocreds-" + stream,
+            stream,
+            kinesis.endpoint,
+            kinesis.region,
+            InitialPositionInStream.TRIM_HORIZON,
+            1,
+        ).pprint()
+        with pytest.raises(SparkException, match=rf"{stream}.*no credentials found"):
+            ssc.start()
+    finally:
+        ssc.stop(stopSparkContext=True)
