@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+from collections import Counter
 from collections.abc import Iterable
 from itertools import accumulate
 from pathlib import Path
@@ -138,6 +139,14 @@ def load_lines(
     path = ensure_corpus(n_lines, vocab_size, seed)
     with open(path, encoding="utf-8") as f:
         return f.read().splitlines()
+
+
+def word_counts(n_lines: int = DEFAULT_LINES) -> tuple[Path, Counter[str], int]:
+    """The corpus of ``n_lines`` (written if needed): its path, the count of each word (what a
+    word count must find) and the number of words."""
+    path = ensure_corpus(n_lines)
+    counts = Counter(w for line in load_lines(n_lines) for w in line.split(" "))
+    return path, counts, sum(counts.values())
 
 
 def split_chunks(lines: list[str], k: int) -> list[list[str]]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -50,11 +49,7 @@ def main() -> None:
     ap.add_argument("--variant", choices=["seed", "opaque", "def-tokenizer"], default="seed")
     args = ap.parse_args()
 
-    path = _corpus.ensure_corpus(args.lines)
-    lines = _corpus.load_lines(args.lines)
-    expected = Counter(w for line in lines for w in line.split(" "))
-    total_words = sum(expected.values())
-    del lines
+    path, expected, total_words = _corpus.word_counts(args.lines)
     print(
         f"corpus {path.name}: {args.lines} lines, {total_words} words; {args.chunks} batches "
         f"of {args.batch:g} s; variant {args.variant}; ferrostream {args.ferrostream_python}; "

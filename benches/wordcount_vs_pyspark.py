@@ -181,11 +181,7 @@ def main() -> None:
     args = ap.parse_args()
     engines, pythons = _harness.engine_pythons(ap, args)
 
-    path = _corpus.ensure_corpus(args.lines)
-    lines = _corpus.load_lines(args.lines)
-    expected = Counter(w for line in lines for w in line.split(" "))
-    total_words = sum(expected.values())
-    del lines
+    path, expected, total_words = _corpus.word_counts(args.lines)
     print(
         f"corpus {path.name}: {args.lines} lines, {total_words} words, {len(expected)} distinct; "
         f"{args.chunks} batches of {args.batch:g} s; variant {args.variant}; "

@@ -37,3 +37,14 @@ def run(
     run_batches(ssc, n)
     assert ssc.awaitTerminationOrTimeout(0.001) is False
     return out
+
+
+class ReceiverErrors(StreamingListener):
+    """The ``lastErrorMessage`` of every ``onReceiverError``, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def onReceiverError(self, receiverError: Any) -> None:
+        self.messages.append(receiverError.receiverInfo().lastErrorMessage())

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from ferrostream import SparkConf, SparkContext
-from ferrostream.streaming import StreamingContext, StreamingListener
+from ferrostream.streaming import StreamingContext
 from ferrostream.streaming.kafka import KafkaUtils
+from streaming_helpers import ReceiverErrors
 from waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -108,15 +109,7 @@ def test_receiver_reports_the_outage_and_resumes(broker: Any, ssc: StreamingCont
     topic = f"faults-{uuid.uuid4().hex[:8]}"
     broker.create_topic(topic)
 
-    class Errors(StreamingListener):
-        def __init__(self) -> None:
-            super().__init__()
-            self.messages: list[str] = []
-
-        def onReceiverError(self, receiverError: Any) -> None:
-            self.messages.append(receiverError.receiverInfo().lastErrorMessage())
-
-    errors = Errors()
+    errors = ReceiverErrors()
     ssc.addStreamingListener(errors)
     got: Counter[str] = Counter()
     stream = KafkaUtils.createStream(

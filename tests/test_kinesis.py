@@ -22,6 +22,7 @@ from ferrostream.streaming.kinesis import (
     utf8_decoder,
 )
 from kinesis_emulator import ACCESS_KEY, SECRET_KEY, KinesisEmulator
+from streaming_helpers import ReceiverErrors
 from waiting import wait_until
 
 pytestmark = pytest.mark.timeout(120)
@@ -54,15 +55,6 @@ def create(
         args.pop("checkpointInterval", 0.2),
         **args,
     )
-
-
-class Errors(StreamingListener):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[str] = []
-
-    def onReceiverError(self, receiverError: Any) -> None:
-        self.messages.append(receiverError.receiverInfo().lastErrorMessage())
 
 
 # ------------------------------------------------------------------------------------------
@@ -370,7 +362,7 @@ def test_the_secret_key_is_never_in_errors_or_checkpoints(
     sc = SparkContext("local[2]", "secret")
     ssc = StreamingContext(sc, 0.2)
     ssc.checkpoint(str(tmp_path / "cp"))
-    errors = Errors()
+    errors = ReceiverErrors()
     ssc.addStreamingListener(errors)
     try:
         stream = kinesis.new_stream()
@@ -390,7 +382,7 @@ def test_service_errors_are_receiver_errors_not_fatal(
     ssc: StreamingContext, kinesis: KinesisEmulator
 ) -> None:
     stream = kinesis.new_stream()
-    errors = Errors()
+    errors = ReceiverErrors()
     ssc.addStreamingListener(errors)
     got: list[str] = []
     create(ssc, kinesis, stream, "gone-" + stream).foreachRDD(lambda rdd: got.extend(rdd.collect()))

@@ -12,20 +12,19 @@ throttling; the stream never fails.
 
 from __future__ import annotations
 
-import http.client
 import json
 import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from ferrostream import SparkContext
-from ferrostream.streaming import StreamingContext, StreamingListener
+from ferrostream.streaming import StreamingContext
 from ferrostream.streaming.kinesis import InitialPositionInStream, KinesisUtils
+from http_proxy import DROP, Answer, ForwardingProxy
 from kinesis_emulator import ACCESS_KEY, SECRET_KEY, KinesisEmulator
+from streaming_helpers import ReceiverErrors
 from waiting import wait_until
 
 pytestmark = pytest.mark.timeout(180)
@@ -40,81 +39,39 @@ class FaultProxy:
     closed unanswered)."""
 
     def __init__(self, upstream: str) -> None:
-        self.upstream = urlsplit(upstream)
         self.lock = threading.Lock()
         self.get_records = 0
         self.faults: Counter[str] = Counter()
-        proxy = self
+        self.proxy = ForwardingProxy(upstream, self.intercept)
+        self.endpoint = self.proxy.endpoint
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                fault = proxy.fault(self.headers.get("X-Amz-Target", ""))
-                if fault == "drop":
-                    self.close_connection = True
-                    self.connection.shutdown(2)
-                    return
-                if fault is not None:
-                    data = json.dumps({"__type": fault, "message": f"injected {fault}"}).encode()
-                    self.send_response(400)
-                    self.send_header("Content-Type", "application/x-amz-json-1.1")
-                    self.send_header("x-amzn-ErrorType", fault)
-                    self.send_header("x-amzn-RequestId", "fault-injected")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                    return
-                conn = http.client.HTTPConnection(
-                    proxy.upstream.hostname, proxy.upstream.port, timeout=30
-                )
-                try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                    conn.request("POST", self.path, body=body, headers=headers)
-                    answer = conn.getresponse()
-                    data = answer.read()
-                finally:
-                    conn.close()
-                self.send_response(answer.status)
-                for k, v in answer.getheaders():
-                    if k.lower() not in ("content-length", "transfer-encoding", "connection"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    def intercept(self, headers: Any, _body: bytes) -> Answer | str | None:
+        fault = self.fault(headers.get("X-Amz-Target", ""))
+        if fault is None or fault == DROP:
+            return fault
+        data = json.dumps({"__type": fault, "message": f"injected {fault}"}).encode()
+        return Answer(
+            400,
+            {
+                "Content-Type": "application/x-amz-json-1.1",
+                "x-amzn-ErrorType": fault,
+                "x-amzn-RequestId": "fault-injected",
+            },
+            data,
+        )
 
     def fault(self, target: str) -> str | None:
         if not target.endswith(".GetRecords"):
             return None
         with self.lock:
             self.get_records += 1
-            kind = {2: THROTTLED, 3: THROTTLED, 6: EXPIRED, 8: "drop"}.get(self.get_records % 10)
+            kind = {2: THROTTLED, 3: THROTTLED, 6: EXPIRED, 8: DROP}.get(self.get_records % 10)
             if kind is not None:
                 self.faults[kind] += 1
             return kind
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class Errors(StreamingListener):
-    def __init__(self) -> None:
-        super().__init__()
-        self.messages: list[str] = []
-
-    def onReceiverError(self, receiverError: Any) -> None:
-        self.messages.append(receiverError.receiverInfo().lastErrorMessage())
+        self.proxy.close()
 
 
 def test_throttling_expired_iterators_and_dropped_connections_lose_nothing(
@@ -124,7 +81,7 @@ def test_throttling_expired_iterators_and_dropped_connections_lose_nothing(
     proxy = FaultProxy(kinesis.endpoint)
     sc = SparkContext("local[2]", "kinesis-faults")
     ssc = StreamingContext(sc, 0.2)
-    errors = Errors()
+    errors = ReceiverErrors()
     ssc.addStreamingListener(errors)
     got: list[list[str]] = []
     try:
@@ -181,6 +138,6 @@ def test_throttling_expired_iterators_and_dropped_connections_lose_nothing(
             per_shard.setdefault(shard_of[r], []).append(r)
     for shard, records in per_shard.items():
         assert records == sorted(records), f"{shard} out of order"
-    assert proxy.faults[THROTTLED] >= 4 and proxy.faults[EXPIRED] >= 2 and proxy.faults["drop"] >= 2
+    assert proxy.faults[THROTTLED] >= 4 and proxy.faults[EXPIRED] >= 2 and proxy.faults[DROP] >= 2
     assert any(THROTTLED in m for m in errors.messages), errors.messages[-5:]
     assert any(EXPIRED in m for m in errors.messages), errors.messages[-5:]

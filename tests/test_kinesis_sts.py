@@ -8,12 +8,10 @@ access key id that signed it."""
 
 from __future__ import annotations
 
-import http.client
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import pytest
 
@@ -21,6 +19,7 @@ from ferrostream import SparkContext
 from ferrostream.errors import SparkException
 from ferrostream.streaming import StreamingContext
 from ferrostream.streaming.kinesis import InitialPositionInStream, KinesisUtils
+from http_proxy import ForwardingProxy
 from kinesis_emulator import ACCESS_KEY, SECRET_KEY, KinesisEmulator
 from waiting import wait_until
 
@@ -33,55 +32,27 @@ class RecordingProxy:
     """Forwards every call to ``upstream``, noting ``(action, signing key id, form fields)``."""
 
     def __init__(self, upstream: str) -> None:
-        target = urlsplit(upstream)
         self.calls: list[tuple[str, str, dict[str, list[str]]]] = []
         self.lock = threading.Lock()
-        proxy = self
+        self.proxy = ForwardingProxy(upstream, self.note)
+        self.endpoint = self.proxy.endpoint
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                key = re.search(r"Credential=([^/]+)/", self.headers.get("Authorization", ""))
-                form: dict[str, list[str]] = {}
-                action = self.headers.get("X-Amz-Target", "").rsplit(".", 1)[-1]
-                if not action and body:
-                    form = parse_qs(body.decode("utf-8", "replace"))
-                    action = form.get("Action", [""])[0]
-                with proxy.lock:
-                    proxy.calls.append((action, key.group(1) if key else "", form))
-                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
-                try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                    conn.request("POST", self.path, body=body, headers=headers)
-                    answer = conn.getresponse()
-                    data = answer.read()
-                finally:
-                    conn.close()
-                self.send_response(answer.status)
-                for k, v in answer.getheaders():
-                    if k.lower() not in ("content-length", "transfer-encoding", "connection"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def note(self, headers: Any, body: bytes) -> None:
+        key = re.search(r"Credential=([^/]+)/", headers.get("Authorization", ""))
+        form: dict[str, list[str]] = {}
+        action = headers.get("X-Amz-Target", "").rsplit(".", 1)[-1]
+        if not action and body:
+            form = parse_qs(body.decode("utf-8", "replace"))
+            action = form.get("Action", [""])[0]
+        with self.lock:
+            self.calls.append((action, key.group(1) if key else "", form))
 
     def seen(self, action: str) -> list[tuple[str, str, dict[str, list[str]]]]:
         with self.lock:
             return [c for c in self.calls if c[0] == action]
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.proxy.close()
 
 
 def test_the_receiver_reads_with_the_assumed_roles_credentials(
