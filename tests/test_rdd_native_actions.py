@@ -269,6 +269,19 @@ def test_histogram_of_python_objects_matches_pyspark(sc: SparkContext) -> None:
         sc.parallelize([Decimal("1"), "a"], 2).histogram([0, 1])
 
 
+class Token:
+    """A key that is an arbitrary Python object: equal by name, hashed by name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Token) and other.name == self.name
+
+
 def test_sample_by_key_is_native_repeatable_and_per_key(sc: SparkContext) -> None:
     pairs = [(k, i) for k in ("a", "b", ("t", 1)) for i in range(2000)]
     rdd = sc.parallelize(pairs, 4)
@@ -297,16 +310,6 @@ def test_sample_by_key_bad_input(sc: SparkContext) -> None:
     with pytest.raises(ValueError, match="Negative fraction value"):
         rdd.sampleByKey(False, {"a": -0.5})
 
-    class Token:
-        def __init__(self, name: str) -> None:
-            self.name = name
-
-        def __hash__(self) -> int:
-            return hash(self.name)
-
-        def __eq__(self, other: object) -> bool:
-            return isinstance(other, Token) and other.name == self.name
-
     objects = sc.parallelize([(Token("x"), i) for i in range(100)], 2)
     before = _native.python_partition_calls()
     kept = objects.sampleByKey(False, {Token("x"): 1.0}, 3).count()
@@ -316,16 +319,6 @@ def test_sample_by_key_bad_input(sc: SparkContext) -> None:
 
 def test_sample_by_key_with_python_object_keys(sc: SparkContext) -> None:
     from decimal import Decimal
-
-    class Token:
-        def __init__(self, name: str) -> None:
-            self.name = name
-
-        def __hash__(self) -> int:
-            return hash(self.name)
-
-        def __eq__(self, other: object) -> bool:
-            return isinstance(other, Token) and other.name == self.name
 
     pairs = [(k, i) for i in range(1000) for k in (Token("x"), "a", 2, Decimal(3))]
     rdd = sc.parallelize(pairs, 4)
