@@ -178,3 +178,75 @@ def test_ctrl_c_stops_the_running_python_function(tmp_path: Path, workers: str) 
         # The functions themselves got KeyboardInterrupt (their ``finally`` ran); worker
         # processes running them are killed instead.
         assert "STOPPED 2" in out, out
+
+
+# A stream whose batch is busy in a function that never returns: Ctrl+C during
+# awaitTermination() stops that function too, and the context stops.
+ENDLESS_BATCH = r"""
+import sys, threading, time, warnings
+warnings.simplefilter("ignore")
+from ferrostream import SparkConf, SparkContext
+from ferrostream.streaming import StreamingContext
+log = sys.argv[1]
+conf = SparkConf().setMaster("local[2]").setAppName("interrupt-batch")
+conf.set("spark.ferrostream.python.workers", sys.argv[2]).set("spark.ui.enabled", "false")
+sc = SparkContext(conf=conf)
+ssc = StreamingContext(sc, 0.2)
+
+
+def spin(x):
+    try:
+        while True:
+            with open(log, "a") as f:
+                f.write(f"{x}\n")
+            time.sleep(0.01)
+    finally:
+        with open(log, "a") as f:
+            f.write("STOPPED\n")
+
+
+def lines():
+    with open(log) as f:
+        return f.read().splitlines()
+
+
+readied = []
+
+
+def ready():
+    while "1" not in lines():
+        time.sleep(0.01)
+    readied.append(time.monotonic())
+    print("READY", flush=True)
+
+
+threading.Thread(target=ready, daemon=True).start()
+ssc.queueStream([[1]]).map(spin).foreachRDD(lambda rdd: rdd.collect())
+ssc.start()
+try:
+    ssc.awaitTermination()
+except KeyboardInterrupt:
+    ssc.stop(stopSparkContext=False)
+    print("INTERRUPTED after %.1f s" % (time.monotonic() - readied[0]), flush=True)
+before = len(lines())
+time.sleep(0.3)
+print("GREW", len(lines()) - before, flush=True)
+print("STOPPED", lines().count("STOPPED"), flush=True)
+print("LATER", sc.parallelize(range(3), 2).map(lambda x: x + 1).collect(), flush=True)
+sc.stop()
+"""
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("workers", ["in-process", "processes"])
+def test_ctrl_c_stops_a_batch_busy_in_a_python_function(tmp_path: Path, workers: str) -> None:
+    log = tmp_path / "spin.log"
+    log.write_text("")
+    out = _interrupt(ENDLESS_BATCH, tmp_path, str(log), workers)
+    assert "INTERRUPTED after" in out, out
+    # The stream stopped within seconds, though its batch's function never returns.
+    assert float(out.split("INTERRUPTED after")[1].split()[0]) < 5, out
+    assert "GREW 0" in out, out
+    assert "LATER [1, 2, 3]" in out, out
+    if workers == "in-process":
+        assert "STOPPED 1" in out, out

@@ -136,3 +136,32 @@ pub fn interrupt_scope(py: Python<'_>, scope_id: u64) -> PyResult<usize> {
     }
     Ok(interrupted)
 }
+
+/// Raise `KeyboardInterrupt` in every user function running now on another thread, whatever
+/// job it serves (cancelling those jobs): Ctrl+C while a stream runs stops the batch busy in a
+/// Python function (its output function included). How many were interrupted.
+pub fn interrupt_all(py: Python<'_>) -> PyResult<usize> {
+    let me = thread_id(py)?;
+    let scopes: Vec<u64> = {
+        let running = lock_running(py);
+        let mut scopes: Vec<u64> = running.iter().map(|r| r.scope).collect();
+        scopes.sort_unstable();
+        scopes.dedup();
+        scopes
+    };
+    for scope_id in scopes.iter().filter(|s| **s != 0) {
+        scope::cancel(*scope_id);
+    }
+    let raise = RAISE.import(py, "ferrostream._interrupt", "raise_in")?;
+    CLEAR.import(py, "ferrostream._interrupt", "clear_in")?;
+    let keyboard_interrupt = py.get_type::<PyKeyboardInterrupt>();
+    let mut running = lock_running(py);
+    let mut interrupted = 0;
+    for r in running.iter_mut().filter(|r| r.thread != me && !r.interrupted) {
+        r.interrupted = true;
+        interrupted += raise
+            .call1((r.thread, &keyboard_interrupt))?
+            .extract::<usize>()?;
+    }
+    Ok(interrupted)
+}

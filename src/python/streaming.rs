@@ -439,7 +439,7 @@ impl PyStreamingEngine {
         let deadline =
             timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms.max(0) as u64));
         let engine = &self.inner;
-        wait_detached(py, || {
+        let waited = wait_detached(py, || {
             let slice = match deadline {
                 Some(d) => {
                     let now = Instant::now();
@@ -452,7 +452,18 @@ impl PyStreamingEngine {
                 None => SIGNAL_POLL,
             };
             engine.await_slice(slice)
-        })
+        });
+        if let Err(e) = &waited {
+            if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
+                // Ctrl+C while the stream runs: a batch busy in a Python function stops too
+                // (the function gets KeyboardInterrupt, workers running it are replaced).
+                if let Err(e) = crate::python::interrupt::interrupt_all(py) {
+                    log::warn!("cannot interrupt the running batch's Python functions: {e}");
+                }
+                crate::engine::exec::cancel_running_tasks();
+            }
+        }
+        waited
     }
 
     fn clock_ms(&self) -> i64 {
