@@ -157,7 +157,10 @@ pub fn interrupt_all(py: Python<'_>) -> PyResult<usize> {
     let keyboard_interrupt = py.get_type::<PyKeyboardInterrupt>();
     let mut running = lock_running(py);
     let mut interrupted = 0;
-    for r in running.iter_mut().filter(|r| r.thread != me && !r.interrupted) {
+    for r in running
+        .iter_mut()
+        .filter(|r| r.thread != me && !r.interrupted)
+    {
         r.interrupted = true;
         interrupted += raise
             .call1((r.thread, &keyboard_interrupt))?
