@@ -106,12 +106,12 @@ def test_ctrl_c_interrupts_a_long_action(tmp_path: Path) -> None:
     assert seconds < 10, out
 
 
-# A function that never returns: it appends a line to a file every 10 ms and, when
-# interrupted, says so (its ``finally``). After Ctrl+C the program checks that both partitions'
-# functions stopped, that the file no longer grows while a later job runs in the same
-# SparkContext, and that the later job works.
-ENDLESS = r"""
-import os, sys, threading, time
+# Shared by the programs below: a function that never returns (it appends its argument to the
+# log file argv[1] every 10 ms and writes STOPPED in its ``finally``), and READY printed once the
+# values in ``WAIT_FOR`` appear in the log. argv[2] is the Python worker mode.
+SPINNING = r"""
+import sys, threading, time, warnings
+warnings.simplefilter("ignore")
 from ferrostream import SparkConf, SparkContext
 log = sys.argv[1]
 conf = SparkConf().setMaster("local[2]").setAppName("interrupt")
@@ -139,14 +139,23 @@ readied = []
 
 
 def ready():
-    # READY once both partitions' functions are running.
-    while not {"1", "2"} <= set(lines()):
+    while not WAIT_FOR <= set(lines()):
         time.sleep(0.01)
     readied.append(time.monotonic())
     print("READY", flush=True)
 
 
 threading.Thread(target=ready, daemon=True).start()
+"""
+
+
+# A function that never returns in both partitions of an action. After Ctrl+C the program
+# checks that both stopped, that the log no longer grows while a later job runs in the same
+# SparkContext, and that the later job works.
+ENDLESS = (
+    'WAIT_FOR = {"1", "2"}\n'
+    + SPINNING
+    + r"""
 try:
     sc.parallelize([1, 2], 2).map(spin).count()
 except KeyboardInterrupt:
@@ -159,6 +168,7 @@ print("GREW", len(after) - before, flush=True)
 print("STOPPED", after.count("STOPPED"), flush=True)
 sc.stop()
 """
+)
 
 
 @pytest.mark.timeout(90)
@@ -182,45 +192,12 @@ def test_ctrl_c_stops_the_running_python_function(tmp_path: Path, workers: str) 
 
 # A stream whose batch is busy in a function that never returns: Ctrl+C during
 # awaitTermination() stops that function too, and the context stops.
-ENDLESS_BATCH = r"""
-import sys, threading, time, warnings
-warnings.simplefilter("ignore")
-from ferrostream import SparkConf, SparkContext
+ENDLESS_BATCH = (
+    'WAIT_FOR = {"1"}\n'
+    + SPINNING
+    + r"""
 from ferrostream.streaming import StreamingContext
-log = sys.argv[1]
-conf = SparkConf().setMaster("local[2]").setAppName("interrupt-batch")
-conf.set("spark.ferrostream.python.workers", sys.argv[2]).set("spark.ui.enabled", "false")
-sc = SparkContext(conf=conf)
 ssc = StreamingContext(sc, 0.2)
-
-
-def spin(x):
-    try:
-        while True:
-            with open(log, "a") as f:
-                f.write(f"{x}\n")
-            time.sleep(0.01)
-    finally:
-        with open(log, "a") as f:
-            f.write("STOPPED\n")
-
-
-def lines():
-    with open(log) as f:
-        return f.read().splitlines()
-
-
-readied = []
-
-
-def ready():
-    while "1" not in lines():
-        time.sleep(0.01)
-    readied.append(time.monotonic())
-    print("READY", flush=True)
-
-
-threading.Thread(target=ready, daemon=True).start()
 ssc.queueStream([[1]]).map(spin).foreachRDD(lambda rdd: rdd.collect())
 ssc.start()
 try:
@@ -235,6 +212,7 @@ print("STOPPED", lines().count("STOPPED"), flush=True)
 print("LATER", sc.parallelize(range(3), 2).map(lambda x: x + 1).collect(), flush=True)
 sc.stop()
 """
+)
 
 
 @pytest.mark.timeout(90)
