@@ -123,12 +123,17 @@ pub fn interrupt_scope(py: Python<'_>, scope_id: u64) -> PyResult<usize> {
         return Ok(0);
     }
     scope::cancel(scope_id);
+    raise_where(py, |r| r.scope == scope_id)
+}
+
+/// Raise `KeyboardInterrupt` in the thread of every running call `which` selects; how many.
+fn raise_where(py: Python<'_>, which: impl Fn(&Running) -> bool) -> PyResult<usize> {
     let raise = RAISE.import(py, "ferrostream._interrupt", "raise_in")?;
     CLEAR.import(py, "ferrostream._interrupt", "clear_in")?;
     let keyboard_interrupt = py.get_type::<PyKeyboardInterrupt>();
     let mut running = lock_running(py);
     let mut interrupted = 0;
-    for r in running.iter_mut().filter(|r| r.scope == scope_id) {
+    for r in running.iter_mut().filter(|r| which(r)) {
         r.interrupted = true;
         interrupted += raise
             .call1((r.thread, &keyboard_interrupt))?
@@ -152,19 +157,5 @@ pub fn interrupt_all(py: Python<'_>) -> PyResult<usize> {
     for scope_id in scopes.iter().filter(|s| **s != 0) {
         scope::cancel(*scope_id);
     }
-    let raise = RAISE.import(py, "ferrostream._interrupt", "raise_in")?;
-    CLEAR.import(py, "ferrostream._interrupt", "clear_in")?;
-    let keyboard_interrupt = py.get_type::<PyKeyboardInterrupt>();
-    let mut running = lock_running(py);
-    let mut interrupted = 0;
-    for r in running
-        .iter_mut()
-        .filter(|r| r.thread != me && !r.interrupted)
-    {
-        r.interrupted = true;
-        interrupted += raise
-            .call1((r.thread, &keyboard_interrupt))?
-            .extract::<usize>()?;
-    }
-    Ok(interrupted)
+    raise_where(py, |r| r.thread != me && !r.interrupted)
 }
