@@ -295,7 +295,7 @@ enum Reply {
 struct WorkerPool {
     config: PoolConfig,
     host: Arc<dyn WorkerHost>,
-    socket_dir: PathBuf,
+    socket_dir: tempfile::TempDir,
     idle: Mutex<Idle>,
     available: Condvar,
     stopped: AtomicBool,
@@ -341,15 +341,23 @@ static POOLS: AtomicU64 = AtomicU64::new(0);
 
 impl WorkerPool {
     fn new(config: PoolConfig, host: Arc<dyn WorkerHost>) -> Result<WorkerPool> {
-        let socket_dir = std::env::temp_dir().join(format!(
-            "ferrostream-{}-{}",
+        // A unique directory: a driver killed by a signal leaves its own behind, and its pid
+        // is soon another driver's.
+        let prefix = format!(
+            "ferrostream-{}-{}-",
             std::process::id(),
             POOLS.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&socket_dir).map_err(|e| EngineError::Io {
-            context: format!("cannot create {}", socket_dir.display()),
-            source: e,
-        })?;
+        );
+        let socket_dir = tempfile::Builder::new()
+            .prefix(&prefix)
+            .tempdir()
+            .map_err(|e| EngineError::Io {
+                context: format!(
+                    "cannot create a directory for worker sockets in {}",
+                    std::env::temp_dir().display()
+                ),
+                source: e,
+            })?;
         Ok(WorkerPool {
             config,
             host,
@@ -462,12 +470,12 @@ impl WorkerPool {
             self.discard(w);
         }
         self.available.notify_all();
-        let _ = std::fs::remove_dir_all(&self.socket_dir);
+        let _ = std::fs::remove_dir_all(self.socket_dir.path());
     }
 
     fn start_worker(&self) -> Result<Worker> {
         let n = self.next_worker.fetch_add(1, Ordering::Relaxed);
-        let path = self.socket_dir.join(format!("worker-{n}.sock"));
+        let path = self.socket_dir.path().join(format!("worker-{n}.sock"));
         let cannot = |what: &str, e: io::Error| EngineError::Worker(format!("{what}: {e}"));
         let listener = UnixListener::bind(&path)
             .map_err(|e| cannot(&format!("cannot listen on {}", path.display()), e))?;
