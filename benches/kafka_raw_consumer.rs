@@ -21,6 +21,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "ferrostream-bench-raw")
         .set("enable.auto.commit", "false")
+        // As the engine's consumers (src/engine/source/kafka/params.rs): with librdkafka's
+        // default of 1 s, a drained prefetch queue waits up to a second to be refilled.
+        .set("fetch.queue.backoff.ms", "10")
         .create()?;
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
     let mut assignment = TopicPartitionList::new();

@@ -151,32 +151,28 @@ impl ConsumerPool {
         let group = self
             .params
             .get("group.id")
-            .map_or_else(|| "ferrostream-direct".to_string(), str::to_string);
-        // A range ends at a known offset: waiting up to librdkafka's default 500 ms for more
-        // data at every fetch would make each range read take half a second.
-        let wait = self
-            .params
-            .get("fetch.wait.max.ms")
-            .unwrap_or("10")
-            .to_string();
-        // Each partition's reader fetches ahead between batches: at most 16 MiB each.
-        let ahead = self
-            .params
-            .get("queued.max.messages.kbytes")
-            .unwrap_or("16384")
+            .unwrap_or("ferrostream-direct")
             .to_string();
         self.params
-            .client_config(&[
-                ("group.id", &group),
-                ("fetch.wait.max.ms", &wait),
-                ("queued.max.messages.kbytes", &ahead),
-                ("enable.auto.commit", "false"),
-                ("enable.auto.offset.store", "false"),
-                ("enable.partition.eof", "true"),
-                // A range that is no longer (or not yet) on the broker is an error, never a
-                // silent jump to another offset.
-                ("auto.offset.reset", "error"),
-            ])
+            .consumer_config(
+                &[
+                    // A range ends at a known offset: waiting up to librdkafka's default
+                    // 500 ms for more data at every fetch would make each range read take
+                    // half a second.
+                    ("fetch.wait.max.ms", "10"),
+                    // Each partition's reader fetches ahead between batches: at most 16 MiB.
+                    ("queued.max.messages.kbytes", "16384"),
+                ],
+                &[
+                    ("group.id", &group),
+                    ("enable.auto.commit", "false"),
+                    ("enable.auto.offset.store", "false"),
+                    ("enable.partition.eof", "true"),
+                    // A range that is no longer (or not yet) on the broker is an error, never a
+                    // silent jump to another offset.
+                    ("auto.offset.reset", "error"),
+                ],
+            )
             .create_with_context(EngineClientContext::default())
             .map_err(|e| match e {
                 KafkaError::ClientConfig(..) => config_error(&e),

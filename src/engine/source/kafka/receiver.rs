@@ -128,12 +128,15 @@ impl KafkaReceiver {
         let consumer: GroupConsumer = self
             .params
             .with_bootstrap(&brokers)
-            .client_config(&[
-                ("group.id", &self.group),
-                ("enable.auto.commit", "false"),
-                ("enable.auto.offset.store", "false"),
-                ("auto.offset.reset", &reset),
-            ])
+            .consumer_config(
+                &[],
+                &[
+                    ("group.id", &self.group),
+                    ("enable.auto.commit", "false"),
+                    ("enable.auto.offset.store", "false"),
+                    ("auto.offset.reset", &reset),
+                ],
+            )
             .create_with_context(EngineClientContext::keeping_errors())
             .map_err(|e| match e {
                 KafkaError::ClientConfig(..) => config_error(&e).to_string(),
