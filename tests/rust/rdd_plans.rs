@@ -265,7 +265,9 @@ fn keyed_operations_joins_and_set_operations() {
     let left = pairs(&ctx, 20, 6, 3);
     let right = pairs(&ctx, 7, 9, 2);
     let target = Partitioning::Hash(3);
-    assert_round_trips(&Rdd::keyed(&[left.clone()], KeyOp::GroupByKey, &target).unwrap());
+    assert_round_trips(
+        &Rdd::keyed(std::slice::from_ref(&left), KeyOp::GroupByKey, &target).unwrap(),
+    );
     assert_round_trips(
         &Rdd::keyed(&[left.clone(), right.clone()], KeyOp::CoGroup, &target).unwrap(),
     );
@@ -515,5 +517,86 @@ fn a_host_partitioner_keeps_datasets_co_partitioned() {
         err.to_string()
             .contains("no host partition function for handle 0"),
         "{err}"
+    );
+}
+
+/// A host object: a named point, as Python objects are to the engine.
+#[derive(Debug)]
+struct Point(String);
+
+impl ferrostream::engine::value::HostObject for Point {
+    fn portable_hash(&self) -> Result<i64> {
+        Ok(self.0.len() as i64)
+    }
+    fn host_eq(&self, other: &dyn ferrostream::engine::value::HostObject) -> Result<bool> {
+        Ok(other
+            .as_any()
+            .downcast_ref::<Point>()
+            .is_some_and(|p| p.0 == self.0))
+    }
+    fn to_str(&self) -> Result<String> {
+        Ok(self.0.clone())
+    }
+    fn to_repr(&self) -> Result<String> {
+        Ok(format!("Point({})", self.0))
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// The host's pickler for points: their names, one per line.
+struct PointCodec(AtomicUsize);
+
+impl ferrostream::engine::host::HostCodec for PointCodec {
+    fn pickle(&self, values: &[&Value]) -> Result<Vec<u8>> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        let names: Vec<String> = values
+            .iter()
+            .map(|v| match v {
+                Value::Host(h) => h.to_str(),
+                _ => Err(EngineError::Internal("not a host value".into())),
+            })
+            .collect::<Result<_>>()?;
+        Ok(names.join("\n").into_bytes())
+    }
+    fn unpickle(&self, bytes: &[u8]) -> Result<Vec<Value>> {
+        Ok(String::from_utf8_lossy(bytes)
+            .split('\n')
+            .map(|name| Value::Host(Arc::new(Point(name.to_string()))))
+            .collect())
+    }
+}
+
+#[test]
+fn host_objects_in_data_are_pickled_by_the_host_once_per_partition() {
+    let ctx = EngineContext::new(2).unwrap();
+    let point = |n: &str| Value::Host(Arc::new(Point(n.to_string())));
+    let rdd = Rdd::from_partitions(
+        &ctx,
+        vec![
+            vec![Value::pair(point("a"), Value::Int(1)), point("b")],
+            vec![Value::Int(3)],
+        ],
+    )
+    .with_step(Step::Glom);
+    let err = rdd.to_plan(None).err().expect("no codec");
+    assert!(err.to_string().contains("without a host codec"), "{err}");
+
+    let codec = PointCodec(AtomicUsize::new(0));
+    let (plan, fns) = rdd.to_plan(Some(&codec)).unwrap();
+    assert_eq!(
+        codec.0.load(Ordering::Relaxed),
+        1,
+        "one partition holds host objects"
+    );
+    let bytes = plan.to_bytes().unwrap();
+    let ctx2 = EngineContext::new(1).unwrap();
+    let shipped = RddPlan::from_bytes(&bytes).unwrap();
+    assert!(Rdd::from_plan(&ctx2, &shipped, &fns, None).is_err());
+    let rebuilt = Rdd::from_plan(&ctx2, &shipped, &fns, Some(&codec)).unwrap();
+    assert_eq!(
+        partitions(&rebuilt),
+        [vec!["[(Point(a), 1), Point(b)]"], vec!["[3]"]]
     );
 }
