@@ -108,6 +108,22 @@ pub struct Rdd {
     cache: Mutex<Option<Vec<Option<Partition>>>>,
 }
 
+impl Drop for Rdd {
+    /// Large data this node holds alone (its source partitions, its cache) is freed off this
+    /// thread (see [`crate::engine::reclaim`]).
+    fn drop(&mut self) {
+        if let Some(cache) = self.cache.get_mut().take() {
+            crate::engine::reclaim::drop_later(cache.into_iter().flatten().collect());
+        }
+        if let Node::Source(parts) = &mut self.node {
+            let parts = std::mem::replace(parts, Arc::new(Vec::new()));
+            if let Ok(parts) = Arc::try_unwrap(parts) {
+                crate::engine::reclaim::drop_later(parts);
+            }
+        }
+    }
+}
+
 impl Rdd {
     fn new(ctx: Arc<EngineContext>, node: Node, num_partitions: usize) -> Arc<Rdd> {
         Rdd::new_partitioned(ctx, node, num_partitions, None)
