@@ -2,4 +2,5 @@
 
 mod keyed;
 mod plans;
+mod rdd_plans;
 mod streaming;

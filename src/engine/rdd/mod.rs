@@ -24,9 +24,14 @@ use crate::engine::value::Value;
 mod limit;
 mod partition;
 mod plans;
+mod serial;
 mod template;
 
 pub use partition::{Partitioner, Partitioning, RangeBounds};
+pub use serial::{
+    EncodedPartition, KeyOpPlan, NodeId, PartitionerPlan, PartitioningPlan, PlanFns, PlanNode,
+    PlanOp, PlanPayloads, PlanSource, RddPlan, SampleModePlan, SplitPlan, PLAN_VERSION,
+};
 use template::template_input;
 
 pub type Partition = Vec<Value>;
