@@ -4,3 +4,4 @@ mod keyed;
 mod plans;
 mod rdd_plans;
 mod streaming;
+mod support;

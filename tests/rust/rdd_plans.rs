@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use ferrostream::engine::context::EngineContext;
 use ferrostream::engine::error::{EngineError, Result};
-use ferrostream::engine::expr::Expr;
 use ferrostream::engine::host::{KeyPartitioner, PartitionFn, Payload};
 use ferrostream::engine::ops::keyed::KeyOp;
 use ferrostream::engine::ops::sample::{Fractions, SampleMode};
@@ -17,18 +16,7 @@ use ferrostream::engine::rdd::{
 use ferrostream::engine::step::{NativeKind, Step, StepPlan};
 use ferrostream::engine::value::Value;
 
-fn s(x: &str) -> Value {
-    Value::str(x)
-}
-fn t(items: Vec<Value>) -> Value {
-    Value::Tuple(items.into())
-}
-fn arg(k: i64) -> Value {
-    t(vec![s("arg"), Value::Int(k)])
-}
-fn cnst(v: Value) -> Value {
-    t(vec![s("const"), v])
-}
+use crate::support::{arg, cnst, expr, s, t};
 
 /// A host step counting its calls; upper-cases strings, keeps other records.
 struct Upper(AtomicUsize);
@@ -101,7 +89,7 @@ impl KeyPartitioner for Halves {
 fn native(kind: NativeKind, e: Value) -> Step {
     Step::Native {
         kind,
-        expr: Arc::new(Expr::from_value(&e).expect("valid encoding")),
+        expr: expr(e),
         fallback: Arc::new(NoFallback),
     }
 }
