@@ -125,8 +125,9 @@ pub fn sort_by_key<T>(
 
 /// The stable sorting permutation of native keys. Keys are sorted as a decorated vector
 /// (their `str`/`int` payloads when all keys are of one such type), not through the records.
+/// The typed decorations end with the key's index, so an unstable sort of them is stable in
+/// the keys (ties in input order, also when descending, as Python's `reverse=True` keeps them).
 fn native_permutation(keys: Vec<&Value>, reverse: bool) -> Result<Vec<usize>> {
-    let order = |o: Ordering| if reverse { o.reverse() } else { o };
     if keys.iter().all(|k| matches!(k, Value::Str(_))) {
         // The first 8 bytes as a big-endian number decide most comparisons without reading
         // the strings (UTF-8 byte order is code point order; ties compare in full).
@@ -144,21 +145,30 @@ fn native_permutation(keys: Vec<&Value>, reverse: bool) -> Result<Vec<usize>> {
                 _ => (0, "", i),
             })
             .collect();
-        dec.sort_by(|a, b| order(a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1))));
+        if reverse {
+            dec.sort_unstable_by(|a, b| {
+                b.0.cmp(&a.0).then_with(|| b.1.cmp(a.1)).then(a.2.cmp(&b.2))
+            });
+        } else {
+            dec.sort_unstable();
+        }
         return Ok(dec.into_iter().map(|(_, _, i)| i).collect());
     }
     if keys.iter().all(|k| matches!(k, Value::Int(_))) {
+        // `!x` orders the ints in reverse (it is `-x - 1`, never overflowing).
         let mut dec: Vec<(i64, usize)> = keys
             .iter()
             .enumerate()
             .map(|(i, k)| match k {
+                Value::Int(x) if reverse => (!*x, i),
                 Value::Int(x) => (*x, i),
                 _ => (0, i),
             })
             .collect();
-        dec.sort_by(|a, b| order(a.0.cmp(&b.0)));
+        dec.sort_unstable();
         return Ok(dec.into_iter().map(|(_, i)| i).collect());
     }
+    let order = |o: Ordering| if reverse { o.reverse() } else { o };
     let mut dec: Vec<(&Value, usize)> = keys.into_iter().enumerate().map(|(i, k)| (k, i)).collect();
     let mut error: Option<CmpError> = None;
     dec.sort_by(|x, y| {
@@ -179,24 +189,72 @@ fn native_permutation(keys: Vec<&Value>, reverse: bool) -> Result<Vec<usize>> {
     }
 }
 
-/// Reorder `items` so that position `j` holds the item that was at `perm[j]`.
-fn apply_permutation<T>(items: &mut Vec<T>, perm: Vec<usize>) -> Result<()> {
+/// Reorder `items` in place so that position `j` holds the item that was at `perm[j]`
+/// (following the permutation's cycles with swaps; `perm` is checked first).
+fn apply_permutation<T>(items: &mut [T], mut perm: Vec<usize>) -> Result<()> {
     if perm.len() != items.len() {
         return Err(EngineError::Internal(
             "a sort permutation of the wrong size".into(),
         ));
     }
-    let mut slots: Vec<Option<T>> = std::mem::take(items).into_iter().map(Some).collect();
-    for i in perm {
-        let item = slots
-            .get_mut(i)
-            .and_then(Option::take)
-            .ok_or_else(|| EngineError::Internal("a sort permutation repeats an index".into()))?;
-        items.push(item);
+    let mut seen = vec![false; perm.len()];
+    for &i in &perm {
+        match seen.get_mut(i) {
+            Some(s) if !*s => *s = true,
+            _ => {
+                return Err(EngineError::Internal(
+                    "a sort permutation repeats or misses an index".into(),
+                ))
+            }
+        }
+    }
+    drop(seen);
+    for start in 0..perm.len() {
+        let mut j = start;
+        loop {
+            let k = perm[j];
+            perm[j] = j;
+            if k == start || k == j {
+                break;
+            }
+            items.swap(j, k);
+            j = k;
+        }
     }
     Ok(())
 }
 
+/// Ints and strs compared without [`py_cmp`] when bounds and keys are all one of them.
+enum Typed<'a> {
+    Int(Vec<i64>),
+    Str(Vec<&'a str>),
+}
+
+fn typed_bounds(bounds: &[Value]) -> Option<Typed<'_>> {
+    if bounds.iter().all(|b| matches!(b, Value::Int(_))) {
+        return Some(Typed::Int(
+            bounds
+                .iter()
+                .map(|b| if let Value::Int(x) = b { *x } else { 0 })
+                .collect(),
+        ));
+    }
+    if bounds.iter().all(|b| matches!(b, Value::Str(_))) {
+        return Some(Typed::Str(
+            bounds
+                .iter()
+                .map(|b| {
+                    if let Value::Str(s) = b {
+                        s.as_ref()
+                    } else {
+                        ""
+                    }
+                })
+                .collect(),
+        ));
+    }
+    None
+}
 /// `bisect.bisect_left(bounds, k)` for each key (`bounds` sorted ascending); host keys are
 /// placed by the host in one call.
 pub fn bisect_left_all(
@@ -212,6 +270,27 @@ pub fn bisect_left_all(
                 "ordering host values needs the host runtime".into(),
             )),
         };
+    }
+    match typed_bounds(bounds) {
+        Some(Typed::Int(b)) if keys.iter().all(|k| matches!(k, Value::Int(_))) => {
+            return Ok(keys
+                .iter()
+                .map(|k| match k {
+                    Value::Int(x) => b.partition_point(|y| y < x),
+                    _ => 0,
+                })
+                .collect());
+        }
+        Some(Typed::Str(b)) if keys.iter().all(|k| matches!(k, Value::Str(_))) => {
+            return Ok(keys
+                .iter()
+                .map(|k| match k {
+                    Value::Str(x) => b.partition_point(|y| *y < x.as_ref()),
+                    _ => 0,
+                })
+                .collect());
+        }
+        _ => {}
     }
     keys.iter()
         .map(|k| {

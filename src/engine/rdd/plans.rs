@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Node, Partitioner, Partitioning, RangeBounds, Rdd};
+use super::{Node, Partition, PartitionSource, Partitioner, Partitioning, RangeBounds, Rdd};
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::ops::keyed::KeyOp;
@@ -117,16 +117,21 @@ impl Rdd {
     }
 
     /// `zipWithIndex`: each record paired with its position; runs a job counting the
-    /// partitions (all but the last) when there is more than one.
+    /// partitions (all but the last) when there is more than one, unless their sizes are
+    /// known without computing them (see [`Rdd::known_len`]).
     pub fn zip_with_index(self: &Arc<Self>) -> Result<Arc<Rdd>> {
         let n = self.num_partitions;
         let mut starts = vec![0i64; n];
         if n > 1 {
             let head: Vec<usize> = (0..n - 1).collect();
             self.prepare()?;
-            let sizes: Vec<usize> = self
-                .ctx
-                .map_tasks(head.len(), |j| self.compute(head[j]).map(|p| p.len()))?;
+            let known: Option<Vec<usize>> = head.iter().map(|&i| self.known_len(i)).collect();
+            let sizes: Vec<usize> = match known {
+                Some(sizes) => sizes,
+                None => self
+                    .ctx
+                    .map_tasks(head.len(), |j| self.compute(head[j]).map(|p| p.len()))?,
+            };
             for (i, size) in sizes.into_iter().enumerate() {
                 starts[i + 1] = starts[i] + size as i64;
             }
@@ -139,6 +144,62 @@ impl Rdd {
             },
             n,
         ))
+    }
+
+    /// The number of records of partition `i` (after [`Rdd::prepare`]) when it is known
+    /// without computing the partition and computing it could neither fail nor do anything
+    /// else, so skipping the computation cannot change a result or an error:
+    /// - a finished shuffle's reduce partition: its records are already materialised;
+    /// - `kv[c]` (a native map, e.g. `values()`/`keys()`, with `c` in `-2..2`) over a range
+    ///   shuffle: the range partitioner took every record as a `(key, value)` pair of two
+    ///   items (bucketing fails on anything else), so `kv[c]` succeeds once per record,
+    ///   natively or in its Python fallback (the same `lambda kv: kv[c]`), and a map keeps
+    ///   the count.
+    ///
+    /// Anything else (Python functions, filters, cached data still to be filled) is None: the
+    /// partition is computed, as Spark's job does.
+    fn known_len(&self, i: usize) -> Option<usize> {
+        if self.is_cached() {
+            return None;
+        }
+        match &self.node {
+            Node::Shuffle { output, .. } => output.get()?.partition_len(i),
+            Node::Narrow { parent, step, .. } => {
+                let (kind, expr) = step.native()?;
+                let item = expr.as_item_of_arg0()?;
+                let ranged = matches!(
+                    &parent.node,
+                    Node::Shuffle {
+                        partitioner: Partitioner::Range(_),
+                        ..
+                    }
+                );
+                if kind == crate::engine::step::NativeKind::Map && (-2..2).contains(&item) && ranged
+                {
+                    parent.known_len(i)
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether computing this dataset a second time would give the same records and do
+    /// nothing else that could be seen: native steps (proven lambdas, whose Python fallback
+    /// is the same pure function) over source data, a cache or a shuffle (whose output is
+    /// computed once). Such a dataset read by two jobs may be read once.
+    fn recomputes_purely(&self) -> bool {
+        if self.is_cached() {
+            return true;
+        }
+        match &self.node {
+            Node::Source(_) | Node::Shuffle { .. } => true,
+            Node::Narrow { parent, step, .. } => {
+                step.native().is_some() && parent.recomputes_purely()
+            }
+            _ => false,
+        }
     }
 
     /// `zipWithUniqueId`: item `j` of partition `i` of `n` gets `j * n + i` (no job).
@@ -215,7 +276,7 @@ impl Rdd {
         // partition in all, as Spark's RangePartitioner samples), weighted by how many records
         // each stands for.
         let per_part = (60 * n).div_ceil(self.num_partitions.max(1)).max(1);
-        let parts = crate::engine::ops::actions::per_partition(self, |p| {
+        let sample = |p: &Partition| -> Result<(usize, Vec<Value>)> {
             let stride = (p.len() / per_part).max(1);
             let keys = p
                 .iter()
@@ -223,7 +284,34 @@ impl Rdd {
                 .map(|r| r.as_pair().map(|(k, _)| k.clone()))
                 .collect::<Result<Vec<_>>>()?;
             Ok((p.len(), keys))
-        })?;
+        };
+        // A dataset of native steps (`keyBy` with a provable function, say) is computed once:
+        // its partitions are sampled, then handed to the shuffle, instead of computed again
+        // by it. Computing it twice could not differ (see `recomputes_purely`); source data
+        // and caches are read twice, as that costs nothing.
+        let reuse = matches!(self.node, Node::Narrow { .. })
+            && !self.is_cached()
+            && self.recomputes_purely();
+        let (parts, input) = if reuse {
+            self.prepare()?;
+            let computed = self.ctx.map_tasks(self.num_partitions, |i| {
+                let p = self.compute(i)?;
+                let s = sample(&p)?;
+                Ok((s, p))
+            })?;
+            let (parts, kept): (Vec<_>, Vec<_>) = computed.into_iter().unzip();
+            let input = Rdd::lazy(
+                &self.ctx,
+                Arc::new(Computed {
+                    parts: parking_lot::Mutex::new(kept.into_iter().map(Some).collect()),
+                    parent: self.clone(),
+                }),
+            );
+            (parts, input)
+        } else {
+            let parts = crate::engine::ops::actions::per_partition(self, |p| sample(&p))?;
+            (parts, self.clone())
+        };
         let size: usize = parts.iter().map(|(len, _)| len).sum();
         if size == 0 {
             return Ok(self.clone());
@@ -241,10 +329,38 @@ impl Rdd {
             bounds = range_bounds(candidates, n);
         }
         // The shuffle sorts each range when it materialises (see `Rdd::prepare`).
-        self.shuffle(
+        input.shuffle(
             n,
             Partitioner::Range(Arc::new(RangeBounds { bounds, ascending })),
         )
+    }
+}
+
+/// Partitions already computed for a sort's sample, moved into its shuffle when it reads them
+/// (once); read again (the shuffle never does), they are computed again from `parent`.
+struct Computed {
+    parts: parking_lot::Mutex<Vec<Option<Partition>>>,
+    parent: Arc<Rdd>,
+}
+
+impl PartitionSource for Computed {
+    fn num_partitions(&self) -> usize {
+        self.parent.num_partitions
+    }
+
+    fn compute(&self, i: usize) -> Result<Partition> {
+        let taken = self.parts.lock().get_mut(i).and_then(Option::take);
+        match taken {
+            Some(p) => Ok(p),
+            None => self.parent.compute(i),
+        }
+    }
+}
+
+impl Drop for Computed {
+    fn drop(&mut self) {
+        let parts = std::mem::take(self.parts.get_mut());
+        crate::engine::reclaim::drop_later(parts.into_iter().flatten().collect());
     }
 }
 

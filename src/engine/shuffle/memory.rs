@@ -116,6 +116,10 @@ impl ShuffleReader for MemoryReader {
         self.parts.len()
     }
 
+    fn partition_len(&self, i: usize) -> Option<usize> {
+        self.parts.get(i).map(Vec::len)
+    }
+
     fn fetch(&self, i: usize) -> Result<Partition> {
         Ok(self.part(i)?.clone())
     }

@@ -77,6 +77,11 @@ pub trait ShuffleReader: Send + Sync {
     /// Reduce partition `i`: its records from every map output, in map order.
     fn fetch(&self, i: usize) -> Result<Partition>;
 
+    /// How many records reduce partition `i` holds, when known without fetching it.
+    fn partition_len(&self, _i: usize) -> Option<usize> {
+        None
+    }
+
     /// [`fetch`](Self::fetch), with the keys' hashes when the partitioner computed them.
     fn fetch_hashed(&self, i: usize) -> Result<Fetched> {
         Ok(Fetched {
