@@ -150,3 +150,71 @@ fn count_by_value_merges_partitions_in_first_seen_order_with_pythons_equality() 
         assert_eq!(c, ec, "count of {v:?}");
     }
 }
+
+/// A native step's fallback that must not run.
+struct NoFallback;
+
+impl ferrostream::engine::host::PartitionFn for NoFallback {
+    fn call(
+        &self,
+        _split: usize,
+        _input: Vec<Value>,
+    ) -> ferrostream::engine::error::Result<Vec<Value>> {
+        panic!("the native step fell back")
+    }
+}
+
+fn native_map(e: Value) -> ferrostream::engine::step::Step {
+    ferrostream::engine::step::Step::Native {
+        kind: ferrostream::engine::step::NativeKind::Map,
+        expr: crate::support::expr(e),
+        fallback: Arc::new(NoFallback),
+    }
+}
+
+/// `rdd.sortBy(lambda kv: kv[1], asc, n).zipWithIndex()` as the facade plans it (`keyBy`,
+/// `sortByKey`, `values()`), over uneven and empty partitions with repeated sort keys: the
+/// records come out stably sorted and numbered from 0, whether the sizes are read from the
+/// shuffle or not, and the same as `zipWithIndex` over the collected order.
+#[test]
+fn sort_by_then_zip_with_index_numbers_a_stable_order() {
+    use crate::support::{arg, cnst, t};
+    let ctx = EngineContext::new(2).unwrap();
+    let record = |i: i64| Value::pair(Value::str(&format!("r{i}")), Value::Int((i * 7) % 5));
+    let parts: Vec<Vec<Value>> = vec![
+        (0..13).map(record).collect(),
+        Vec::new(),
+        (13..14).map(record).collect(),
+        (14..40).map(record).collect(),
+    ];
+    let all: Vec<Value> = parts.iter().flatten().cloned().collect();
+    let item = |i: i64| t(vec![Value::str("getitem"), arg(0), cnst(Value::Int(i))]);
+    for ascending in [true, false] {
+        for n in [1usize, 3, 7] {
+            let data = Rdd::from_partitions(&ctx, parts.clone());
+            let keyed = data.with_step(native_map(t(vec![
+                Value::str("tuple"),
+                t(vec![item(1), arg(0)]),
+            ])));
+            let sorted = keyed.sort_by_key(ascending, n).unwrap();
+            let values = sorted.with_step(native_map(item(1)));
+            let indexed = values.zip_with_index().unwrap().collect().unwrap();
+            let mut expected = all.clone();
+            let key = |v: &Value| match v.as_pair().unwrap().1 {
+                Value::Int(k) => *k,
+                _ => panic!("int keys"),
+            };
+            if ascending {
+                expected.sort_by_key(key);
+            } else {
+                expected.sort_by_key(|v| std::cmp::Reverse(key(v)));
+            }
+            assert_eq!(indexed.len(), expected.len());
+            for (j, (got, want)) in indexed.iter().zip(&expected).enumerate() {
+                let (x, idx) = got.as_pair().unwrap();
+                assert_eq!(x.to_py_repr().unwrap(), want.to_py_repr().unwrap());
+                assert!(matches!(idx, Value::Int(i) if *i == j as i64));
+            }
+        }
+    }
+}

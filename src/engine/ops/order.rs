@@ -367,4 +367,101 @@ mod tests {
             vec![0, 0, 2]
         );
     }
+
+    /// The generic bisection, for comparison with the typed ones.
+    fn bisect_generic(bounds: &[Value], k: &Value) -> usize {
+        let (mut lo, mut hi) = (0, bounds.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if py_cmp(&bounds[mid], k).unwrap() == Ordering::Less {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    #[test]
+    fn typed_bisection_matches_python_ordering() {
+        let ctx = EngineContext::new(1).unwrap();
+        let ints: Vec<Value> = [-5i64, 0, 0, 3, 9, i64::MAX].map(Value::Int).to_vec();
+        let int_keys: Vec<Value> = [i64::MIN, -6, -5, -1, 0, 1, 3, 4, 9, 10, i64::MAX]
+            .map(Value::Int)
+            .to_vec();
+        let strs: Vec<Value> = ["", "a", "b\u{e9}", "bb", "z"].map(Value::str).to_vec();
+        let str_keys: Vec<Value> = ["", "\0", "a", "a\0", "b", "b\u{e9}", "bz", "\u{e9}", "zz"]
+            .map(Value::str)
+            .to_vec();
+        let mixed: Vec<Value> = vec![Value::Int(1), Value::Float(2.5), Value::Bool(true)];
+        for (bounds, keys) in [
+            (&ints, &int_keys),
+            (&strs, &str_keys),
+            (&ints, &mixed),
+            (&mixed, &int_keys),
+        ] {
+            let refs: Vec<&Value> = keys.iter().collect();
+            let got = bisect_left_all(&ctx, bounds, &refs).unwrap();
+            let want: Vec<usize> = keys.iter().map(|k| bisect_generic(bounds, k)).collect();
+            assert_eq!(got, want);
+        }
+        // Strs against int bounds still raise Python's TypeError.
+        let refs: Vec<&Value> = str_keys.iter().collect();
+        assert!(matches!(
+            bisect_left_all(&ctx, &ints, &refs),
+            Err(EngineError::Type(_))
+        ));
+    }
+
+    #[test]
+    fn typed_sorts_keep_ties_in_order_both_ways() {
+        let ctx = EngineContext::new(1).unwrap();
+        for reverse in [false, true] {
+            let mut ints: Vec<(Value, usize)> = [3i64, 1, 3, i64::MIN, 1, i64::MAX, 3]
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (Value::Int(*k), i))
+                .collect();
+            let mut want: Vec<(i64, usize)> = ints
+                .iter()
+                .map(|(k, i)| (if let Value::Int(x) = k { *x } else { 0 }, *i))
+                .collect();
+            if reverse {
+                want.sort_by(|a, b| b.0.cmp(&a.0));
+            } else {
+                want.sort_by(|a, b| a.0.cmp(&b.0));
+            }
+            sort_by_key(&ctx, &mut ints, |x| &x.0, reverse).unwrap();
+            let got: Vec<usize> = ints.iter().map(|x| x.1).collect();
+            assert_eq!(got, want.iter().map(|x| x.1).collect::<Vec<_>>());
+
+            let words = ["abcdefghZ", "b", "abcdefghA", "b", "", "abcdefghZ"];
+            let mut strs: Vec<(Value, usize)> = words
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (Value::str(w), i))
+                .collect();
+            let mut want: Vec<(&str, usize)> =
+                words.iter().enumerate().map(|(i, w)| (*w, i)).collect();
+            if reverse {
+                want.sort_by(|a, b| b.0.cmp(a.0));
+            } else {
+                want.sort_by(|a, b| a.0.cmp(b.0));
+            }
+            sort_by_key(&ctx, &mut strs, |x| &x.0, reverse).unwrap();
+            let got: Vec<usize> = strs.iter().map(|x| x.1).collect();
+            assert_eq!(got, want.iter().map(|x| x.1).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn permutations_are_applied_in_place_and_checked() {
+        let mut items: Vec<usize> = (0..9).collect();
+        let perm = vec![3, 0, 1, 2, 4, 8, 7, 6, 5];
+        apply_permutation(&mut items, perm.clone()).unwrap();
+        assert_eq!(items, perm);
+        assert!(apply_permutation(&mut items, vec![0, 0, 1, 2, 3, 4, 5, 6, 7]).is_err());
+        assert!(apply_permutation(&mut items, vec![0, 1]).is_err());
+        assert!(apply_permutation(&mut items, vec![0, 1, 2, 3, 4, 5, 6, 7, 9]).is_err());
+    }
 }
