@@ -102,7 +102,7 @@ pub fn py_cmp(a: &Value, b: &Value) -> Result<Ordering, CmpError> {
 /// are ordered by the host in one call.
 pub fn sort_by_key<T>(
     ctx: &EngineContext,
-    items: &mut Vec<T>,
+    items: &mut [T],
     key: impl Fn(&T) -> &Value,
     reverse: bool,
 ) -> Result<()> {
@@ -427,9 +427,9 @@ mod tests {
                 .map(|(k, i)| (if let Value::Int(x) = k { *x } else { 0 }, *i))
                 .collect();
             if reverse {
-                want.sort_by(|a, b| b.0.cmp(&a.0));
+                want.sort_by_key(|a| std::cmp::Reverse(a.0));
             } else {
-                want.sort_by(|a, b| a.0.cmp(&b.0));
+                want.sort_by_key(|a| a.0);
             }
             sort_by_key(&ctx, &mut ints, |x| &x.0, reverse).unwrap();
             let got: Vec<usize> = ints.iter().map(|x| x.1).collect();
