@@ -215,6 +215,17 @@ impl Expr {
             if matches!(**a, Node::Arg(0)) && matches!(**b, Node::Arg(1)))
     }
 
+    /// `arg0[i]` with a constant int index `i` (as in `lambda kv: kv[1]`).
+    pub fn as_index_of_arg0(&self) -> Option<i64> {
+        match &self.node {
+            Node::GetItem(c, i) if matches!(**c, Node::Arg(0)) => match **i {
+                Node::Const(Value::Int(i)) => Some(i),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// Is this just the first argument?
     pub fn is_arg0(&self) -> bool {
         matches!(self.node, Node::Arg(0))
