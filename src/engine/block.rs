@@ -44,15 +44,19 @@ pub enum Block {
 #[derive(Clone, Debug)]
 pub enum Data {
     Rows(Partition),
-    Block(Block),
+    Block(Box<Block>),
 }
 
 impl Data {
+    pub fn block(block: Block) -> Data {
+        Data::Block(Box::new(block))
+    }
+
     /// The rows form (a block converted, and counted as such).
     pub fn into_rows(self) -> Partition {
         match self {
             Data::Rows(rows) => rows,
-            Data::Block(block) => block.into_values(),
+            Data::Block(block) => (*block).into_values(),
         }
     }
 

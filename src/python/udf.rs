@@ -6,13 +6,13 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
+use crate::engine::block::Block;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::host::{KeyPartitioner, PartitionFn};
 use crate::engine::rdd::Rdd;
 use crate::engine::stream::graph::{OutputFn, TransformFn};
 use crate::engine::stream::listener::{Info, Listener};
 use crate::engine::value::Value;
-use crate::engine::block::Block;
 use crate::python::conv::{
     block_to_py, partition_to_py, py_to_partition, py_to_value, value_to_py,
 };

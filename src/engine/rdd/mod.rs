@@ -406,7 +406,7 @@ impl Rdd {
         }
         match &self.node {
             Node::Lazy(source) => source.compute_data(i),
-            Node::TextFile(splits) => textio::read_split_block(&splits[i]).map(Data::Block),
+            Node::TextFile(splits) => textio::read_split_block(&splits[i]).map(Data::block),
             Node::Union(parts) => {
                 let (rdd, j) = &parts[i];
                 rdd.compute_data(*j)
@@ -429,7 +429,7 @@ impl Rdd {
                     Step::GroupLocal => group_local_in(&self.ctx, parent.compute(i)?),
                     // A host step and a count read a native block as it is.
                     Step::Host(f) => match parent.compute_data(i)? {
-                        Data::Block(block) => f.call_block(i, block),
+                        Data::Block(block) => f.call_block(i, *block),
                         Data::Rows(rows) => f.call(i, rows),
                     },
                     Step::Count => match parent.compute_data(i)? {
@@ -561,8 +561,8 @@ impl Rdd {
             // them becomes rows (and, when a record needs Python, runs step by step below).
             Data::Block(block) => match crate::engine::step::run_fused_block(&steps, &block) {
                 Some(Ok(out)) => Ok(out),
-                Some(Err(_)) => run_chain(i, chain, block.into_values()),
-                None => run_chain_fused(i, chain, &steps, block.into_values()),
+                Some(Err(_)) => run_chain(i, chain, (*block).into_values()),
+                None => run_chain_fused(i, chain, &steps, (*block).into_values()),
             },
             Data::Rows(rows) => run_chain_fused(i, chain, &steps, rows),
         }
@@ -595,9 +595,9 @@ impl Rdd {
 
     pub fn count(&self) -> Result<usize> {
         self.prepare()?;
-        let sizes = self
-            .ctx
-            .map_tasks(self.num_partitions, |i| self.compute_data(i).map(|p| p.len()))?;
+        let sizes = self.ctx.map_tasks(self.num_partitions, |i| {
+            self.compute_data(i).map(|p| p.len())
+        })?;
         Ok(sizes.into_iter().sum())
     }
 

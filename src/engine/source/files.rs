@@ -179,7 +179,7 @@ impl PartitionSource for TextSplits {
 
     /// The lines as a native block.
     fn compute_data(&self, i: usize) -> Result<Data> {
-        let block = textio::read_split_block(&self.0[i]).map(Data::Block);
+        let block = textio::read_split_block(&self.0[i]).map(Data::block);
         self.skip_vanished(i, block, || Data::Rows(Vec::new()))
     }
 }

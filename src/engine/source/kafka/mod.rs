@@ -167,7 +167,7 @@ impl Records {
     pub fn finish(self) -> Data {
         match self {
             Records::Rows(_, rows) => Data::Rows(rows),
-            Records::Block(_, b) => Data::Block(b.finish()),
+            Records::Block(_, b) => Data::block(b.finish()),
         }
     }
 }
