@@ -112,9 +112,7 @@ def test_a_python_step_gets_the_tuples_built_from_the_buffers(
     assert got["blocks_to_python"] == 2 and got["blocks_to_rows"] == 0, got
 
 
-def test_byte_records_reach_python_decoders_from_the_buffers(
-    kafka: Any, sc: SparkContext
-) -> None:
+def test_byte_records_reach_python_decoders_from_the_buffers(kafka: Any, sc: SparkContext) -> None:
     topic = new_topic(kafka)
     kafka.produce(topic, [b"\x01\x02", b"\xff", None], keys=[b"x", None, b""])
     rdd = kafka_rdd(
