@@ -58,6 +58,12 @@ pub trait KeyPartitioner: Send + Sync {
 
     /// For the bindings to get their own type back.
     fn as_any(&self) -> &dyn Any;
+
+    /// The function as bytes another process of the host can load (as
+    /// [`PartitionFn::payload`]), or `None` when it can only run in this process.
+    fn payload(&self) -> Option<Result<Payload>> {
+        None
+    }
 }
 
 /// Batch operations on keys and values that contain host objects. Each method attaches to the

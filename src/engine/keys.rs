@@ -168,6 +168,29 @@ pub fn group_hashed(ctx: &EngineContext, keys: &[&Value], hashes: Vec<i64>) -> R
     })
 }
 
+/// Native keys (no host objects: see [`Value::has_host`]) tallied under Python's equality:
+/// for each distinct key, in first-seen order, the index of its first occurrence and the sum
+/// of `weight(i)` over its occurrences. `hashes[i]` is the portable hash of `keys[i]`.
+pub fn tally_native(
+    keys: &[&Value],
+    hashes: &[i64],
+    weight: impl Fn(usize) -> i64,
+) -> Vec<(usize, i64)> {
+    let mut slots: HashMap<KRef<'_>, usize, KeyBuildHasher> =
+        HashMap::with_capacity_and_hasher(keys.len().min(1 << 16), KeyBuildHasher::default());
+    let mut out: Vec<(usize, i64)> = Vec::new();
+    for (i, (key, &hash)) in keys.iter().zip(hashes).enumerate() {
+        let next = out.len();
+        let slot = *slots.entry(KRef { hash, value: key }).or_insert(next);
+        if slot == next {
+            out.push((i, weight(i)));
+        } else {
+            out[slot].1 += weight(i);
+        }
+    }
+    out
+}
+
 /// Without a host runtime (pure-Rust use): compare with the host objects' own methods.
 fn first_equal_slow(keys: &[&Value]) -> Vec<usize> {
     let mut out: Vec<usize> = Vec::with_capacity(keys.len());

@@ -13,6 +13,7 @@ pub mod ops;
 pub mod paths;
 pub mod pyhash;
 pub mod rdd;
+pub mod reclaim;
 pub mod shuffle;
 pub mod source;
 pub mod step;

@@ -113,6 +113,12 @@ impl KeyPartitioner for PyKeyPartitioner {
     fn as_any(&self) -> &dyn std::any::Any {
         self
     }
+
+    fn payload(&self) -> Option<Result<crate::engine::host::Payload>> {
+        Some(Python::attach(|py| {
+            crate::python::workers::pickle_function(py, &self.0)
+        }))
+    }
 }
 
 /// `func(time_ms, [rdd or None, ...]) -> rdd or None`.

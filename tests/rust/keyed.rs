@@ -115,3 +115,38 @@ fn a_hash_shuffle_hands_key_hashes_only_to_readers_that_ask() {
     .unwrap();
     assert_eq!(grouped.collect().unwrap().len(), 10);
 }
+
+#[test]
+fn count_by_value_merges_partitions_in_first_seen_order_with_pythons_equality() {
+    let ctx = EngineContext::new(2).unwrap();
+    // Every value occurs in several of the 7 partitions; 1, 1.0 and True are one value.
+    let records: Vec<Value> = (0..5000)
+        .map(|i| match i % 7 {
+            0 => Value::Int(1),
+            1 => Value::Float(1.0),
+            2 => Value::Bool(true),
+            _ => Value::str(&format!("w{}", (i * 31) % 997)),
+        })
+        .collect();
+    let parts: Vec<Vec<Value>> = records.chunks(700).map(<[Value]>::to_vec).collect();
+    let rdd = Rdd::from_partitions(&ctx, parts);
+    let counts = ferrostream::engine::ops::actions::count_by_value(&rdd).unwrap();
+
+    // What a Python dict does over the records in order.
+    let mut expected: Vec<(Value, i64)> = Vec::new();
+    for r in &records {
+        match expected.iter_mut().find(|(v, _)| v.py_eq(r)) {
+            Some((_, c)) => *c += 1,
+            None => expected.push((r.clone(), 1)),
+        }
+    }
+    assert_eq!(counts.len(), expected.len());
+    for ((v, c), (ev, ec)) in counts.iter().zip(&expected) {
+        assert!(v.py_eq(ev), "{v:?} where {ev:?} was first seen");
+        assert!(matches!(
+            (v, ev),
+            (Value::Int(_), Value::Int(_)) | (Value::Str(_), Value::Str(_))
+        ));
+        assert_eq!(c, ec, "count of {v:?}");
+    }
+}

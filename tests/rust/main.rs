@@ -3,4 +3,6 @@
 mod blocks;
 mod keyed;
 mod plans;
+mod rdd_plans;
 mod streaming;
+mod support;

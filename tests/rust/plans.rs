@@ -5,26 +5,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use ferrostream::engine::error::Result;
-use ferrostream::engine::expr::Expr;
 use ferrostream::engine::host::PartitionFn;
 use ferrostream::engine::step::{run_steps, HostFns, NativeKind, Step, StepPlan};
 use ferrostream::engine::value::Value;
 
-fn s(x: &str) -> Value {
-    Value::str(x)
-}
-fn t(items: Vec<Value>) -> Value {
-    Value::Tuple(items.into())
-}
-fn arg(k: i64) -> Value {
-    t(vec![s("arg"), Value::Int(k)])
-}
-fn cnst(v: Value) -> Value {
-    t(vec![s("const"), v])
-}
-fn expr(encoded: Value) -> Arc<Expr> {
-    Arc::new(Expr::from_value(&encoded).expect("valid encoding"))
-}
+use crate::support::{arg, cnst, expr, s, t};
 
 /// A host step: upper-cases `str` records; counts its calls.
 struct Upper(AtomicUsize);

@@ -27,40 +27,93 @@ pub fn per_partition<R: Send>(
 }
 
 /// How many times each distinct value occurs, in first-seen order (Python's equality).
+///
+/// Each partition is tallied in its task; the partitions' tallies are then merged in
+/// parallel, split by key hash (a key's occurrences all land in one split), and put back in
+/// first-seen order. Host objects are compared by the host, in one merge.
 pub fn count_by_value(rdd: &Rdd) -> Result<Vec<(Value, i64)>> {
     let ctx = rdd.context().clone();
     let parts = per_partition(rdd, |p| count_local(&ctx, p))?;
-    let (values, counts): (Vec<Value>, Vec<i64>) = parts.into_iter().flatten().unzip();
-    let refs: Vec<&Value> = values.iter().collect();
-    let groups = keys::group_keys(&ctx, &refs)?;
-    let mut totals = vec![0i64; groups.count()];
-    for (id, c) in groups.ids.iter().zip(counts) {
-        totals[*id] += c;
+    let mut values = Vec::new();
+    let mut hashes = Vec::new();
+    let mut counts = Vec::new();
+    for part in parts {
+        values.extend(part.values);
+        hashes.extend(part.hashes);
+        counts.extend(part.counts);
     }
-    Ok(groups
-        .firsts
-        .iter()
+    if values.iter().any(Value::has_host) {
+        let refs: Vec<&Value> = values.iter().collect();
+        let groups = keys::group_hashed(&ctx, &refs, hashes)?;
+        let mut totals = vec![0i64; groups.count()];
+        for (id, c) in groups.ids.iter().zip(counts) {
+            totals[*id] += c;
+        }
+        return Ok(groups
+            .firsts
+            .iter()
+            .zip(totals)
+            .map(|(&i, t)| (values[i].clone(), t))
+            .collect());
+    }
+    // Split by hash; within a split, entries stay in first-seen order.
+    let splits = (ctx.parallelism() * 4).max(1);
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); splits];
+    for (i, h) in hashes.iter().enumerate() {
+        members[(h.unsigned_abs() % splits as u64) as usize].push(i);
+    }
+    let merged = ctx.map_items(members, |_, idx| {
+        let refs: Vec<&Value> = idx.iter().map(|&i| &values[i]).collect();
+        let hs: Vec<i64> = idx.iter().map(|&i| hashes[i]).collect();
+        Ok(keys::tally_native(&refs, &hs, |j| counts[idx[j]])
+            .into_iter()
+            .map(|(j, total)| (idx[j], total))
+            .collect::<Vec<_>>())
+    })?;
+    // The total of each distinct value at its first occurrence; 0 elsewhere.
+    let mut totals = vec![0i64; values.len()];
+    for (first, total) in merged.into_iter().flatten() {
+        totals[first] = total;
+    }
+    Ok(values
+        .into_iter()
         .zip(totals)
-        .map(|(&i, t)| (values[i].clone(), t))
+        .filter(|(_, t)| *t > 0)
         .collect())
 }
 
-fn count_local(
-    ctx: &crate::engine::context::EngineContext,
-    p: Partition,
-) -> Result<Vec<(Value, i64)>> {
+/// One partition's distinct values (first-seen order) with their hashes and counts.
+struct Tally {
+    values: Vec<Value>,
+    hashes: Vec<i64>,
+    counts: Vec<i64>,
+}
+
+fn count_local(ctx: &crate::engine::context::EngineContext, p: Partition) -> Result<Tally> {
     let refs: Vec<&Value> = p.iter().collect();
-    let groups = keys::group_keys(ctx, &refs)?;
-    let mut counts = vec![0i64; groups.count()];
-    for id in &groups.ids {
-        counts[*id] += 1;
+    let hashes = keys::hash_keys(ctx, &refs)?;
+    let firsts: Vec<(usize, i64)> = if p.iter().any(Value::has_host) {
+        let groups = keys::group_hashed(ctx, &refs, hashes.clone())?;
+        let mut counts = vec![0i64; groups.count()];
+        for id in &groups.ids {
+            counts[*id] += 1;
+        }
+        groups.firsts.into_iter().zip(counts).collect()
+    } else {
+        keys::tally_native(&refs, &hashes, |_| 1)
+    };
+    drop(refs);
+    let mut tally = Tally {
+        values: Vec::with_capacity(firsts.len()),
+        hashes: Vec::with_capacity(firsts.len()),
+        counts: Vec::with_capacity(firsts.len()),
+    };
+    for (i, count) in firsts {
+        tally.values.push(p[i].clone());
+        tally.hashes.push(hashes[i]);
+        tally.counts.push(count);
     }
-    Ok(groups
-        .firsts
-        .iter()
-        .zip(counts)
-        .map(|(&i, c)| (p[i].clone(), c))
-        .collect())
+    Ok(tally)
 }
 
 fn native_order(values: &[Value]) -> bool {

@@ -57,6 +57,11 @@ impl Fractions {
         })
     }
 
+    /// The `(key, fraction)` items, in the order given.
+    pub fn items(&self) -> impl Iterator<Item = (&Value, f64)> {
+        self.keys.iter().zip(self.values.iter().copied())
+    }
+
     /// The fraction of each record's key (records that are not pairs: their error), in order;
     /// the first record without one is the `KeyError`.
     fn of_records(&self, ctx: &EngineContext, records: &[Value]) -> Result<Vec<f64>> {

@@ -25,9 +25,14 @@ use crate::engine::value::Value;
 mod limit;
 mod partition;
 mod plans;
+mod serial;
 mod template;
 
 pub use partition::{Partitioner, Partitioning, RangeBounds};
+pub use serial::{
+    EncodedPartition, KeyOpPlan, NodeId, PartitionerPlan, PartitioningPlan, PlanFns, PlanNode,
+    PlanOp, PlanPayloads, PlanSource, RddPlan, SampleModePlan, SplitPlan, PLAN_VERSION,
+};
 use template::template_input;
 
 pub type Partition = Vec<Value>;
@@ -110,6 +115,22 @@ pub struct Rdd {
     num_partitions: usize,
     partitioning: Option<Partitioning>,
     cache: Mutex<Option<Vec<Option<Partition>>>>,
+}
+
+impl Drop for Rdd {
+    /// Large data this node holds alone (its source partitions, its cache) is freed off this
+    /// thread (see [`crate::engine::reclaim`]).
+    fn drop(&mut self) {
+        if let Some(cache) = self.cache.get_mut().take() {
+            crate::engine::reclaim::drop_later(cache.into_iter().flatten().collect());
+        }
+        if let Node::Source(parts) = &mut self.node {
+            let parts = std::mem::replace(parts, Arc::new(Vec::new()));
+            if let Ok(parts) = Arc::try_unwrap(parts) {
+                crate::engine::reclaim::drop_later(parts);
+            }
+        }
+    }
 }
 
 impl Rdd {

@@ -97,6 +97,12 @@ pub struct MemoryReader {
     hashes: Option<Vec<Vec<Vec<i64>>>>,
 }
 
+impl Drop for MemoryReader {
+    fn drop(&mut self) {
+        crate::engine::reclaim::drop_later(std::mem::take(&mut self.parts));
+    }
+}
+
 impl MemoryReader {
     fn part(&self, i: usize) -> Result<&Partition> {
         self.parts
