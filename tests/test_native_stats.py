@@ -36,14 +36,14 @@ def test_a_record_that_needs_python_is_counted_as_a_fallback(sc: SparkContext, s
     rdd = sc.parallelize([1, 2, Decimal("1.5")], 1).map(lambda x: x + 1)
     assert rdd.collect() == [2, 3, Decimal("2.5")]
     got = _native.native_stats()
-    assert got == {"native_partitions": 0, "fallback_partitions": 1}, got
+    assert (got["native_partitions"], got["fallback_partitions"]) == (0, 1), got
 
 
 def test_reset(sc: SparkContext, stats: None) -> None:
     assert sc.parallelize([1, 2], 1).map(lambda x: x * 2).collect() == [2, 4]
     assert _native.native_stats()["native_partitions"] == 1
     _native.reset_native_stats()
-    assert _native.native_stats() == {"native_partitions": 0, "fallback_partitions": 0}
+    assert set(_native.native_stats().values()) == {0}
 
 
 def test_streaming_word_count_runs_natively(stats: None) -> None:

@@ -442,8 +442,11 @@ def local_path(spec: str) -> str:
     IllegalArgumentException naming the scheme for any other URL (``hdfs://``, ``s3a://``)."""
 
 def native_stats() -> dict[str, int]:
-    """``{"native_partitions": n, "fallback_partitions": m}``: partitions that native steps
-    computed themselves and that they handed to their Python fallback, since the last reset."""
+    """Counters since the last reset: ``native_partitions`` and ``fallback_partitions``
+    (partitions that native steps computed themselves and that they handed to their Python
+    fallback); ``blocks_fused``, ``blocks_to_python`` and ``blocks_to_rows`` (native blocks:
+    partitions of text lines or Kafka records read into Arrow buffers, then read in place by
+    fused native steps, turned into a Python step's input directly, or converted to rows)."""
 
 def reset_native_stats() -> None:
     """Set the counters of :func:`native_stats` to zero."""

@@ -3,6 +3,7 @@
 
 use std::any::Any;
 
+use crate::engine::block::Block;
 use crate::engine::error::Result;
 use crate::engine::value::Value;
 
@@ -22,6 +23,13 @@ pub trait PartitionFn: Send + Sync {
         let mut out = self.call(split, input)?;
         out.truncate(limit);
         Ok(out)
+    }
+
+    /// [`PartitionFn::call`] over a native block (see `engine::block`). Hosts that can build
+    /// their input straight from the block's buffers override this; by default the block is
+    /// converted to rows.
+    fn call_block(&self, split: usize, input: Block) -> Result<Vec<Value>> {
+        self.call(split, input.into_values())
     }
 
     /// The function as bytes a worker process of the same host can load (Python: the

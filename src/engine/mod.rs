@@ -1,6 +1,7 @@
 //! The pure-Rust engine: no Python here (`cargo check --no-default-features` proves it).
 
 pub mod args;
+pub mod block;
 pub mod checkpoint;
 pub mod context;
 pub mod error;

@@ -15,6 +15,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use arrow_array::{Array, LargeStringArray};
+
+use crate::engine::block::Block;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::expr::{Expr, Fallback, SplitOn};
 use crate::engine::host::PartitionFn;
@@ -82,12 +85,7 @@ impl Step {
                 count_native(true);
                 Ok(vec![Value::List(Arc::from(input))])
             }
-            Step::Count => {
-                count_native(true);
-                let n = i64::try_from(input.len())
-                    .map_err(|_| EngineError::Internal("a partition too large to count".into()))?;
-                Ok(vec![Value::Int(n)])
-            }
+            Step::Count => Step::count_of(input.len()),
             Step::Native {
                 kind,
                 expr,
@@ -103,6 +101,16 @@ impl Step {
                 }
             },
         }
+    }
+}
+
+impl Step {
+    /// What [`Step::Count`] gives for a partition of `n` records.
+    pub fn count_of(n: usize) -> Result<Partition> {
+        count_native(true);
+        let n = i64::try_from(n)
+            .map_err(|_| EngineError::Internal("a partition too large to count".into()))?;
+        Ok(vec![Value::Int(n)])
     }
 }
 
@@ -130,9 +138,12 @@ pub fn native_stats() -> (u64, u64) {
     )
 }
 
+/// Reset the step counters and the native block counters
+/// ([`block_stats`](crate::engine::block::block_stats)).
 pub fn reset_native_stats() {
     NATIVE_PARTITIONS.store(0, Ordering::Relaxed);
     FALLBACK_PARTITIONS.store(0, Ordering::Relaxed);
+    crate::engine::block::reset_block_stats();
 }
 
 fn run_native(kind: NativeKind, expr: &Expr, input: &[Value]) -> Result<Partition, Fallback> {
@@ -419,6 +430,52 @@ fn split_push(
     Ok(())
 }
 
+/// The records a fused chain reads, one [`Rec`] at a time.
+trait Feed {
+    fn len(&self) -> usize;
+    fn each(&self, f: &mut dyn FnMut(Rec<'_>) -> Result<(), Fallback>) -> Result<(), Fallback>;
+}
+
+impl Feed for [Value] {
+    fn len(&self) -> usize {
+        <[Value]>::len(self)
+    }
+
+    fn each(&self, f: &mut dyn FnMut(Rec<'_>) -> Result<(), Fallback>) -> Result<(), Fallback> {
+        for x in self {
+            f(Rec::V(x.clone()))?;
+        }
+        Ok(())
+    }
+}
+
+/// A column of strings read in place: each a borrowed `&str`, a null None.
+struct StrColumn<'a>(&'a LargeStringArray);
+
+impl Feed for StrColumn<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn each(&self, f: &mut dyn FnMut(Rec<'_>) -> Result<(), Fallback>) -> Result<(), Fallback> {
+        let a = self.0;
+        if a.null_count() == 0 {
+            for i in 0..a.len() {
+                f(Rec::S(a.value(i)))?;
+            }
+            return Ok(());
+        }
+        for i in 0..a.len() {
+            if a.is_null(i) {
+                f(Rec::V(Value::None))?;
+            } else {
+                f(Rec::S(a.value(i)))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Run a chain of native steps (at most one combine, last) over a partition in one pass per
 /// record: no intermediate partitions, and (see [`CombineSink`]) no per-record allocation for
 /// the word-count shape. `Err(Fallback)` means: run the steps one by one instead.
@@ -430,7 +487,42 @@ pub fn run_fused(steps: &[(NativeKind, &Expr)], input: &[Value]) -> Result<Parti
     out
 }
 
-fn run_fused_chain(steps: &[(NativeKind, &Expr)], input: &[Value]) -> Result<Partition, Fallback> {
+/// [`run_fused`] over a native block, reading its buffers in place: each line of a block of
+/// lines is fed as a borrowed `&str`; for a block of UTF-8 pairs, a first step that is
+/// `kv[1]` (`kv[0]`) is done by feeding the values (keys) column. `None`: the chain does not
+/// start in a way the block can feed (the caller converts it to rows); `Err(Fallback)`: a
+/// record needs Python (the caller runs the steps one by one over rows).
+pub fn run_fused_block(
+    steps: &[(NativeKind, &Expr)],
+    block: &Block,
+) -> Option<Result<Partition, Fallback>> {
+    let out = match block {
+        Block::Lines(lines) => run_fused_chain(steps, &StrColumn(lines)),
+        Block::StrPairs { keys, values } => {
+            let (&(kind, first), rest) = steps.split_first()?;
+            if kind != NativeKind::Map {
+                return None;
+            }
+            let column = match first.as_item_of_arg0()? {
+                0 | -2 => keys,
+                1 | -1 => values,
+                _ => return None,
+            };
+            run_fused_chain(rest, &StrColumn(column))
+        }
+        Block::BytePairs { .. } => return None,
+    };
+    if out.is_ok() {
+        count_native(true);
+        crate::engine::block::count_fused();
+    }
+    Some(out)
+}
+
+fn run_fused_chain<F: Feed + ?Sized>(
+    steps: &[(NativeKind, &Expr)],
+    input: &F,
+) -> Result<Partition, Fallback> {
     match steps.split_last() {
         Some((&(NativeKind::Combine, reducer), before)) => {
             let (pre, pair) = match before.split_last() {
@@ -445,9 +537,7 @@ fn run_fused_chain(steps: &[(NativeKind, &Expr)], input: &[Value]) -> Result<Par
                 reducer,
                 adds: reducer.is_add_of_args(),
             };
-            for x in input {
-                push(pre, Rec::V(x.clone()), &mut sink)?;
-            }
+            input.each(&mut |rec| push(pre, rec, &mut sink))?;
             Ok(sink
                 .acc
                 .into_iter()
@@ -456,9 +546,7 @@ fn run_fused_chain(steps: &[(NativeKind, &Expr)], input: &[Value]) -> Result<Par
         }
         _ => {
             let mut sink = Collect(Vec::with_capacity(input.len()));
-            for x in input {
-                push(steps, Rec::V(x.clone()), &mut sink)?;
-            }
+            input.each(&mut |rec| push(steps, rec, &mut sink))?;
             Ok(sink.0)
         }
     }

@@ -6,11 +6,13 @@
 //! Writing: `part-NNNNN` per partition plus `_SUCCESS`, produced in a hidden temporary
 //! directory next to the target and renamed into place, so a reader never sees a partial result.
 
+use std::borrow::Cow;
 use std::fs;
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::engine::block::{Block, LinesBuilder};
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::paths;
@@ -101,15 +103,37 @@ pub fn plan_splits(paths: &[String], min_partitions: usize) -> Result<Vec<Split>
 }
 
 /// Decode one line: UTF-8 with invalid bytes replaced; a trailing `\r` removed.
-pub fn decode_line(mut bytes: &[u8]) -> Value {
+pub fn decode_line(bytes: &[u8]) -> Value {
+    Value::Str(Arc::from(line_text(bytes).as_ref()))
+}
+
+/// The text of one line (without its `\n`): UTF-8 with invalid bytes replaced, a trailing
+/// `\r` removed. Borrowed when the bytes are valid UTF-8.
+fn line_text(mut bytes: &[u8]) -> Cow<'_, str> {
     if bytes.last() == Some(&b'\r') {
         bytes = &bytes[..bytes.len() - 1];
     }
-    Value::Str(Arc::from(String::from_utf8_lossy(bytes).as_ref()))
+    String::from_utf8_lossy(bytes)
 }
 
 /// The lines of one split.
 pub fn read_split(split: &Split) -> Result<Partition> {
+    let mut lines = Vec::new();
+    for_each_line(split, |line| lines.push(decode_line(line)))?;
+    Ok(lines)
+}
+
+/// The lines of one split as a native block (the same lines as [`read_split`], in one buffer).
+pub fn read_split_block(split: &Split) -> Result<Block> {
+    let bytes = usize::try_from(split.end.saturating_sub(split.start)).unwrap_or(0);
+    // About 64 bytes a line until the buffers grow to fit.
+    let mut lines = LinesBuilder::with_capacity(bytes / 64 + 1, bytes.min(1 << 30));
+    for_each_line(split, |line| lines.push(&line_text(line)))?;
+    Ok(lines.finish())
+}
+
+/// Call `f` with the bytes of each line of `split` (without the `\n`), in order.
+fn for_each_line(split: &Split, mut f: impl FnMut(&[u8])) -> Result<()> {
     let ctx = || format!("cannot read {}", split.path.display());
     let mut file = fs::File::open(&split.path).map_err(|e| EngineError::io(ctx(), e))?;
     let mut pos = split.start;
@@ -121,7 +145,6 @@ pub fn read_split(split: &Split) -> Result<Partition> {
         pos = split.start - 1;
     }
     let mut reader = BufReader::with_capacity(1 << 16, file);
-    let mut lines = Vec::new();
     let mut buf = Vec::new();
     if split.start > 0 {
         let n = reader
@@ -138,11 +161,10 @@ pub fn read_split(split: &Split) -> Result<Partition> {
             break;
         }
         pos += n as u64;
-        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
-        lines.push(decode_line(line));
+        f(buf.strip_suffix(b"\n").unwrap_or(&buf));
         buf.clear();
     }
-    Ok(lines)
+    Ok(())
 }
 
 /// Write `num_partitions` partitions (computed by `compute`) under `path` in Hadoop's layout.
@@ -232,6 +254,30 @@ mod tests {
             let expected: Vec<String> = (0..200).map(|i| format!("line {i}")).collect();
             assert_eq!(lines, expected, "with {parts} partitions");
         }
+    }
+
+    #[test]
+    fn a_block_holds_the_lines_the_rows_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.txt");
+        fs::write(&f, b"one\r\n\ntw\xffo\n\xc3\xa9\r\nlast").unwrap();
+        let p = vec![f.to_string_lossy().into_owned()];
+        for parts in [1, 2, 5] {
+            for split in plan_splits(&p, parts).unwrap() {
+                let rows = read_split(&split).unwrap();
+                let block = read_split_block(&split).unwrap();
+                assert_eq!(block.len(), rows.len());
+                let from_block = block.into_values();
+                assert_eq!(format!("{from_block:?}"), format!("{rows:?}"));
+            }
+        }
+        let all = read_split_block(&plan_splits(&p, 1).unwrap()[0]).unwrap();
+        let texts: Vec<String> = all
+            .into_values()
+            .iter()
+            .map(|v| v.to_py_str().unwrap())
+            .collect();
+        assert_eq!(texts, ["one", "", "tw\u{fffd}o", "é", "last"]);
     }
 
     #[test]

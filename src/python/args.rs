@@ -38,14 +38,21 @@ pub fn local_path(py: Python<'_>, spec: &str) -> PyResult<String> {
     Ok(path.to_string_lossy().into_owned())
 }
 
-/// `{"native_partitions": n, "fallback_partitions": m}`: partitions native steps computed
-/// themselves and partitions they handed to their Python fallback, since the last reset.
+/// `{"native_partitions": n, "fallback_partitions": m, "blocks_fused": ...,
+/// "blocks_to_python": ..., "blocks_to_rows": ...}`: partitions native steps computed
+/// themselves and partitions they handed to their Python fallback; native blocks (partitions
+/// of lines or Kafka records read into Arrow buffers) read by fused native steps, turned into a
+/// Python step's input directly, and converted to rows; all since the last reset.
 #[pyfunction]
 pub fn native_stats(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
     let (native, fallback) = crate::engine::step::native_stats();
+    let blocks = crate::engine::block::block_stats();
     let d = pyo3::types::PyDict::new(py);
     d.set_item("native_partitions", native)?;
     d.set_item("fallback_partitions", fallback)?;
+    d.set_item("blocks_fused", blocks.fused)?;
+    d.set_item("blocks_to_python", blocks.to_host)?;
+    d.set_item("blocks_to_rows", blocks.to_rows)?;
     Ok(d)
 }
 

@@ -7,6 +7,9 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
+use arrow_array::{Array, LargeBinaryArray, LargeStringArray};
+
+use crate::engine::block::Block;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::host::HostRuntime;
 use crate::engine::pyhash;
@@ -318,6 +321,44 @@ pub fn partition_to_py<'py>(py: Python<'py>, records: &[Value]) -> PyResult<Boun
         .map(|x| value_to_py(py, x))
         .collect::<PyResult<Vec<_>>>()?;
     PyList::new(py, items)
+}
+
+/// A native block as a Python list, built straight from its buffers: `str` lines, or
+/// `(key, value)` tuples of `str` (`bytes`) or None, exactly what [`partition_to_py`] gives
+/// for the block's rows.
+pub fn block_to_py<'py>(py: Python<'py>, block: &Block) -> PyResult<Bound<'py, PyList>> {
+    fn opt_str<'py>(py: Python<'py>, a: &LargeStringArray, i: usize) -> Bound<'py, PyAny> {
+        if a.is_null(i) {
+            py.None().into_bound(py)
+        } else {
+            PyString::new(py, a.value(i)).into_any()
+        }
+    }
+    fn opt_bytes<'py>(py: Python<'py>, a: &LargeBinaryArray, i: usize) -> Bound<'py, PyAny> {
+        if a.is_null(i) {
+            py.None().into_bound(py)
+        } else {
+            PyBytes::new(py, a.value(i)).into_any()
+        }
+    }
+    match block {
+        Block::Lines(lines) => PyList::new(
+            py,
+            (0..lines.len()).map(|i| PyString::new(py, lines.value(i))),
+        ),
+        Block::StrPairs { keys, values } => {
+            let items = (0..values.len())
+                .map(|i| PyTuple::new(py, [opt_str(py, keys, i), opt_str(py, values, i)]))
+                .collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, items)
+        }
+        Block::BytePairs { keys, values } => {
+            let items = (0..values.len())
+                .map(|i| PyTuple::new(py, [opt_bytes(py, keys, i), opt_bytes(py, values, i)]))
+                .collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, items)
+        }
+    }
 }
 
 /// Any Python iterable as a partition.

@@ -6,13 +6,16 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
+use crate::engine::block::Block;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::host::{KeyPartitioner, PartitionFn};
 use crate::engine::rdd::Rdd;
 use crate::engine::stream::graph::{OutputFn, TransformFn};
 use crate::engine::stream::listener::{Info, Listener};
 use crate::engine::value::Value;
-use crate::python::conv::{partition_to_py, py_to_partition, py_to_value, value_to_py};
+use crate::python::conv::{
+    block_to_py, partition_to_py, py_to_partition, py_to_value, value_to_py,
+};
 use crate::python::errors::user;
 use crate::python::interrupt::UserCall;
 use crate::python::rdd::PyRdd;
@@ -22,13 +25,17 @@ use crate::engine::host::HOST_PARTITION_CALLS as PARTITION_CALLS;
 /// `func(split_index, iterator) -> iterable`.
 pub struct PyPartitionFn(pub Py<PyAny>);
 
-impl PartitionFn for PyPartitionFn {
-    fn call(&self, split: usize, input: Vec<Value>) -> Result<Vec<Value>> {
+impl PyPartitionFn {
+    /// `func(split, iter(list))` with the list `make` builds from the partition.
+    fn call_with(
+        &self,
+        split: usize,
+        make: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyList>>,
+    ) -> Result<Vec<Value>> {
         PARTITION_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Python::attach(|py| {
             let _call = UserCall::start(py)?;
-            let list = partition_to_py(py, &input).map_err(user)?;
-            drop(input);
+            let list = make(py).map_err(user)?;
             let iter = list.try_iter().map_err(user)?;
             let out = self.0.bind(py).call1((split, iter)).map_err(user)?;
             if out.is_none() {
@@ -36,6 +43,18 @@ impl PartitionFn for PyPartitionFn {
             }
             py_to_partition(&out)
         })
+    }
+}
+
+impl PartitionFn for PyPartitionFn {
+    fn call(&self, split: usize, input: Vec<Value>) -> Result<Vec<Value>> {
+        self.call_with(split, move |py| partition_to_py(py, &input))
+    }
+
+    /// The input list is built straight from the block's buffers (no value per record).
+    fn call_block(&self, split: usize, input: Block) -> Result<Vec<Value>> {
+        crate::engine::block::count_to_host();
+        self.call_with(split, move |py| block_to_py(py, &input))
     }
 
     fn call_limited(&self, split: usize, input: Vec<Value>, limit: usize) -> Result<Vec<Value>> {

@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use super::{Executor, LocalExecutor};
+use crate::engine::block::Block;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::host::{HostCodec, PartitionFn, Payload};
 use crate::engine::value::Value;
@@ -176,10 +177,21 @@ impl PooledFn {
             };
         };
         let payload = payload?;
+        let data = wire::encode_partition(&input, Some(self.pool.host.codec()))?;
+        drop(input);
+        self.run_encoded(&payload, split, data, limit)
+    }
+
+    /// Run the function on a worker over an encoded partition.
+    fn run_encoded(
+        &self,
+        payload: &Shipped,
+        split: usize,
+        data: Vec<u8>,
+        limit: u64,
+    ) -> Result<Vec<Value>> {
         crate::engine::host::HOST_PARTITION_CALLS.fetch_add(1, Ordering::Relaxed);
         let host = &self.pool.host;
-        let data = wire::encode_partition(&input, Some(host.codec()))?;
-        drop(input);
         let attempts = self.pool.config.attempts;
         let epoch = self.pool.epoch.load(Ordering::SeqCst);
         let mut last = String::new();
@@ -249,6 +261,18 @@ impl PartitionFn for PooledFn {
 
     fn call_limited(&self, split: usize, input: Vec<Value>, limit: usize) -> Result<Vec<Value>> {
         self.run(split, input, limit as u64)
+    }
+
+    /// A native block is encoded for the worker straight from its buffers.
+    fn call_block(&self, split: usize, input: Block) -> Result<Vec<Value>> {
+        let Some(payload) = self.payload() else {
+            return self.local.call_block(split, input);
+        };
+        let payload = payload?;
+        let data = wire::encode_block(&input)?;
+        drop(input);
+        crate::engine::block::count_to_host();
+        self.run_encoded(&payload, split, data, NO_LIMIT)
     }
 
     fn payload(&self) -> Option<Result<Payload>> {

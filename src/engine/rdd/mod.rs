@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
+use crate::engine::block::Data;
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::host::PartitionFn;
@@ -41,6 +42,14 @@ pub trait PartitionSource: Send + Sync {
     fn num_partitions(&self) -> usize;
     /// Partition `i` (`i < num_partitions()`).
     fn compute(&self, i: usize) -> Result<Partition>;
+
+    /// Partition `i` in the form the source reads it: a native
+    /// [`Block`](crate::engine::block::Block) for sources of
+    /// lines or records that have one (see `engine::block`), else rows. Its rows form must be
+    /// exactly what [`PartitionSource::compute`] returns.
+    fn compute_data(&self, i: usize) -> Result<Data> {
+        self.compute(i).map(Data::Rows)
+    }
 }
 
 enum Node {
@@ -408,6 +417,25 @@ impl Rdd {
         Ok(result)
     }
 
+    /// Partition `i` (after [`Rdd::prepare`]) as its source reads it: a native block where
+    /// the dataset is a source of one (not cached), rows otherwise. Consumers that can read a
+    /// block directly (fused native steps, host steps) ask for this instead of
+    /// [`Rdd::compute`].
+    pub fn compute_data(&self, i: usize) -> Result<Data> {
+        if self.is_cached() {
+            return self.compute(i).map(Data::Rows);
+        }
+        match &self.node {
+            Node::Lazy(source) => source.compute_data(i),
+            Node::TextFile(splits) => textio::read_split_block(&splits[i]).map(Data::block),
+            Node::Union(parts) => {
+                let (rdd, j) = &parts[i];
+                rdd.compute_data(*j)
+            }
+            _ => self.compute_uncached(i).map(Data::Rows),
+        }
+    }
+
     fn compute_uncached(&self, i: usize) -> Result<Partition> {
         match &self.node {
             Node::Source(parts) => Ok(parts[i].clone()),
@@ -418,11 +446,19 @@ impl Rdd {
                 if step.native().is_some() {
                     return self.compute_fused(i);
                 }
-                let input = parent.compute(i)?;
-                if let Step::GroupLocal = step {
-                    return group_local_in(&self.ctx, input);
+                match step {
+                    Step::GroupLocal => group_local_in(&self.ctx, parent.compute(i)?),
+                    // A host step and a count read a native block as it is.
+                    Step::Host(f) => match parent.compute_data(i)? {
+                        Data::Block(block) => f.call_block(i, *block),
+                        Data::Rows(rows) => f.call(i, rows),
+                    },
+                    Step::Count => match parent.compute_data(i)? {
+                        Data::Block(block) => Step::count_of(block.len()),
+                        Data::Rows(rows) => step.apply(i, rows),
+                    },
+                    _ => step.apply(i, parent.compute(i)?),
                 }
-                step.apply(i, input)
             }
             Node::Keyed { inputs, op } => {
                 if op.keys_are_records() {
@@ -532,7 +568,7 @@ impl Rdd {
             chain.push(next);
         }
         // `base` is the first node that is not part of the chain.
-        let input = base.compute(i)?;
+        let input = base.compute_data(i)?;
         chain.reverse();
         let steps: Vec<(NativeKind, &crate::engine::expr::Expr)> = chain
             .iter()
@@ -541,16 +577,16 @@ impl Rdd {
                 _ => None,
             })
             .collect();
-        if let Ok(out) = crate::engine::step::run_fused(&steps, &input) {
-            return Ok(out);
+        match input {
+            // A native block feeds the steps from its buffers; one whose records do not fit
+            // them becomes rows (and, when a record needs Python, runs step by step below).
+            Data::Block(block) => match crate::engine::step::run_fused_block(&steps, &block) {
+                Some(Ok(out)) => Ok(out),
+                Some(Err(_)) => run_chain(i, chain, (*block).into_values()),
+                None => run_chain_fused(i, chain, &steps, (*block).into_values()),
+            },
+            Data::Rows(rows) => run_chain_fused(i, chain, &steps, rows),
         }
-        let mut data = input;
-        for r in chain {
-            if let Node::Narrow { step, .. } = &r.node {
-                data = step.apply(i, data)?;
-            }
-        }
-        Ok(data)
     }
 
     /// Compute the given partitions in parallel, in the order given.
@@ -580,9 +616,9 @@ impl Rdd {
 
     pub fn count(&self) -> Result<usize> {
         self.prepare()?;
-        let sizes = self
-            .ctx
-            .map_tasks(self.num_partitions, |i| self.compute(i).map(|p| p.len()))?;
+        let sizes = self.ctx.map_tasks(self.num_partitions, |i| {
+            self.compute_data(i).map(|p| p.len())
+        })?;
         Ok(sizes.into_iter().sum())
     }
 
@@ -591,6 +627,30 @@ impl Rdd {
         self.prepare()?;
         textio::save(path, self.num_partitions, |i| self.compute(i), &self.ctx)
     }
+}
+
+/// The chain fused over rows; step by step when a record needs Python.
+fn run_chain_fused(
+    i: usize,
+    chain: Vec<&Rdd>,
+    steps: &[(NativeKind, &crate::engine::expr::Expr)],
+    input: Partition,
+) -> Result<Partition> {
+    if let Ok(out) = crate::engine::step::run_fused(steps, &input) {
+        return Ok(out);
+    }
+    run_chain(i, chain, input)
+}
+
+/// The chain's steps one by one, each with its own fallback.
+fn run_chain(i: usize, chain: Vec<&Rdd>, input: Partition) -> Result<Partition> {
+    let mut data = input;
+    for r in chain {
+        if let Node::Narrow { step, .. } = &r.node {
+            data = step.apply(i, data)?;
+        }
+    }
+    Ok(data)
 }
 
 /// Group `(k, v)` records by key into `(k, [v...])`, keys in first-seen order.

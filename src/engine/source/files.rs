@@ -17,6 +17,7 @@ use std::time::UNIX_EPOCH;
 
 use parking_lot::Mutex;
 
+use crate::engine::block::Data;
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::paths;
@@ -173,7 +174,20 @@ impl PartitionSource for TextSplits {
     }
 
     fn compute(&self, i: usize) -> Result<Partition> {
-        match textio::read_split(&self.0[i]) {
+        self.skip_vanished(i, textio::read_split(&self.0[i]), Vec::new)
+    }
+
+    /// The lines as a native block.
+    fn compute_data(&self, i: usize) -> Result<Data> {
+        let block = textio::read_split_block(&self.0[i]).map(Data::block);
+        self.skip_vanished(i, block, || Data::Rows(Vec::new()))
+    }
+}
+
+impl TextSplits {
+    /// A split whose file vanished before it could be read is empty (and logged).
+    fn skip_vanished<T>(&self, i: usize, read: Result<T>, empty: impl FnOnce() -> T) -> Result<T> {
+        match read {
             Err(EngineError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
@@ -181,7 +195,7 @@ impl PartitionSource for TextSplits {
                     "file {} vanished before it could be read; skipped",
                     self.0[i].path.display()
                 );
-                Ok(Vec::new())
+                Ok(empty())
             }
             other => other,
         }

@@ -16,7 +16,9 @@ use crate::engine::error::{EngineError, Result};
 use crate::engine::host::HostCodec;
 use crate::engine::value::Value;
 
+mod block;
 mod pairs;
+pub use block::encode_block;
 pub use pairs::{decode_pairs, decode_pairs_into, encode_pairs, PairSink};
 
 /// Encode the host values collected while encoding records (none: no codec needed).

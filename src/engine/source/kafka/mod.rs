@@ -24,6 +24,7 @@ use rdkafka::message::Message;
 use rdkafka::TopicPartitionList;
 use serde::{Deserialize, Serialize};
 
+use crate::engine::block::{Data, PairsBuilder};
 use crate::engine::error::{EngineError, Result};
 use crate::engine::value::Value;
 
@@ -85,27 +86,10 @@ impl RecordFormat {
         let bytes = |b: Option<&[u8]>| b.map_or(Value::None, |b| Value::Bytes(Arc::from(b)));
         match self {
             RecordFormat::Utf8Pairs => {
-                let text = |b: Option<&[u8]>, what: &str| -> Result<Value> {
-                    match b {
-                        None => Ok(Value::None),
-                        Some(b) => match std::str::from_utf8(b) {
-                            Ok(s) => Ok(Value::Str(Arc::from(s))),
-                            Err(_) => Err(EngineError::Utf8 {
-                                context: format!(
-                                    "the {what} of the record at offset {} of {}-{} is not \
-                                     UTF-8",
-                                    m.offset(),
-                                    m.topic(),
-                                    m.partition()
-                                ),
-                                bytes: b.to_vec(),
-                            }),
-                        },
-                    }
-                };
+                let text = |s: Option<&str>| s.map_or(Value::None, Value::str);
                 Ok(Value::pair(
-                    text(m.key(), "key")?,
-                    text(m.payload(), "value")?,
+                    text(utf8_field(m, m.key(), "key")?),
+                    text(utf8_field(m, m.payload(), "value")?),
                 ))
             }
             RecordFormat::BytePairs => Ok(Value::pair(bytes(m.key()), bytes(m.payload()))),
@@ -116,6 +100,74 @@ impl RecordFormat {
                 bytes(m.key()),
                 bytes(m.payload()),
             ]))),
+        }
+    }
+
+    /// Whether records of this format can be read into a native block ([`Records`]).
+    pub fn has_block(self) -> bool {
+        matches!(self, RecordFormat::Utf8Pairs | RecordFormat::BytePairs)
+    }
+}
+
+/// The key (value) of a record as UTF-8 text: None when absent, the `utf8_decoder`'s error
+/// (`UnicodeDecodeError`, naming the record) when not UTF-8.
+fn utf8_field<'a, M: Message>(m: &M, b: Option<&'a [u8]>, what: &str) -> Result<Option<&'a str>> {
+    match b {
+        None => Ok(None),
+        Some(b) => match std::str::from_utf8(b) {
+            Ok(s) => Ok(Some(s)),
+            Err(_) => Err(EngineError::Utf8 {
+                context: format!(
+                    "the {what} of the record at offset {} of {}-{} is not UTF-8",
+                    m.offset(),
+                    m.topic(),
+                    m.partition()
+                ),
+                bytes: b.to_vec(),
+            }),
+        },
+    }
+}
+
+/// The records of one read, as they are decoded: rows, or a native block (for the formats
+/// that have one, when the reader asked for it).
+pub enum Records {
+    Rows(RecordFormat, Vec<Value>),
+    Block(RecordFormat, PairsBuilder),
+}
+
+impl Records {
+    /// Room for `expected` records (capped: a range may promise more than it holds).
+    pub fn new(format: RecordFormat, block: bool, expected: usize) -> Records {
+        let n = expected.min(1 << 20);
+        match format {
+            RecordFormat::Utf8Pairs if block => {
+                Records::Block(format, PairsBuilder::strings(n, n * 64))
+            }
+            RecordFormat::BytePairs if block => {
+                Records::Block(format, PairsBuilder::bytes(n, n * 64))
+            }
+            _ => Records::Rows(format, Vec::with_capacity(n)),
+        }
+    }
+
+    /// Decode one record into the rows or the block.
+    pub fn push<M: Message>(&mut self, m: &M) -> Result<()> {
+        match self {
+            Records::Rows(format, rows) => rows.push(format.decode(m)?),
+            Records::Block(RecordFormat::Utf8Pairs, b) => b.push_str(
+                utf8_field(m, m.key(), "key")?,
+                utf8_field(m, m.payload(), "value")?,
+            ),
+            Records::Block(_, b) => b.push_bytes(m.key(), m.payload()),
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> Data {
+        match self {
+            Records::Rows(_, rows) => Data::Rows(rows),
+            Records::Block(_, b) => Data::block(b.finish()),
         }
     }
 }

@@ -13,10 +13,11 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::params::{config_error, KafkaParams};
-use super::{kafka_err, EngineClientContext, OffsetRange, RecordFormat};
+use super::{kafka_err, EngineClientContext, OffsetRange, RecordFormat, Records};
 
 /// A consumer of the engine's sources.
 pub type EngineConsumer = BaseConsumer<EngineClientContext>;
+use crate::engine::block::Data;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::rdd::{Partition, PartitionSource};
 
@@ -109,7 +110,8 @@ impl ConsumerPool {
         range: &OffsetRange,
         format: RecordFormat,
         poll_timeout: Duration,
-    ) -> Result<Partition> {
+        block: bool,
+    ) -> Result<Data> {
         let key = (range.topic.clone(), range.partition);
         let taken = self.readers.lock().remove(&key);
         let mut reader = match taken {
@@ -129,7 +131,8 @@ impl ConsumerPool {
                 .assign(&assignment)
                 .map_err(|e| kafka_err(format!("assigning {range}"), e))?;
         }
-        let (out, next) = read_range(&reader.consumer, range, format, poll_timeout)?;
+        let records = Records::new(format, block, usize::try_from(range.count()).unwrap_or(0));
+        let (out, next) = read_range(&reader.consumer, range, records, poll_timeout)?;
         // Only a healthy reader goes back (a failed one may hold a broken session).
         if !self.closed.load(std::sync::atomic::Ordering::SeqCst) {
             reader.next = next;
@@ -292,14 +295,25 @@ impl PartitionSource for RangeReader {
     }
 
     fn compute(&self, i: usize) -> Result<Partition> {
+        self.read(i, false).map(Data::into_rows)
+    }
+
+    /// `utf8` and `bytes` records are read into a native block of `(key, value)` pairs.
+    fn compute_data(&self, i: usize) -> Result<Data> {
+        self.read(i, self.format.has_block())
+    }
+}
+
+impl RangeReader {
+    fn read(&self, i: usize, block: bool) -> Result<Data> {
         let range = self
             .ranges
             .get(i)
             .ok_or_else(|| EngineError::Internal(format!("no Kafka range {i}")))?;
         if range.count() == 0 {
-            return Ok(Vec::new());
+            return Ok(Data::Rows(Vec::new()));
         }
-        self.pool.read(range, self.format, self.poll_timeout)
+        self.pool.read(range, self.format, self.poll_timeout, block)
     }
 }
 
@@ -309,11 +323,9 @@ impl PartitionSource for RangeReader {
 fn read_range(
     consumer: &EngineConsumer,
     range: &OffsetRange,
-    format: RecordFormat,
+    mut out: Records,
     poll_timeout: Duration,
-) -> Result<(Partition, i64)> {
-    let expected = usize::try_from(range.count()).unwrap_or(0);
-    let mut out = Vec::with_capacity(expected.min(1 << 20));
+) -> Result<(Data, i64)> {
     let mut next = range.from;
     let mut taken = range.from;
     // Since when nothing has been received (None while records arrive: reading the clock for
@@ -336,7 +348,7 @@ fn read_range(
                 if offset >= range.until {
                     break;
                 }
-                out.push(format.decode(&m)?);
+                out.push(&m)?;
                 next = offset + 1;
                 idle_since = None;
                 continue;
@@ -378,7 +390,7 @@ fn read_range(
             )));
         }
     }
-    Ok((out, taken.max(next)))
+    Ok((out.finish(), taken.max(next)))
 }
 
 /// The consumer's fetch position in `range`'s partition, if it has one.
