@@ -8,7 +8,7 @@
 //! channel send would cost more than the drop.
 
 use std::sync::mpsc::{channel, Sender};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use crate::engine::rdd::Partition;
 
@@ -17,8 +17,8 @@ pub const IN_PLACE_RECORDS: usize = 16 * 1024;
 
 type Garbage = Box<dyn Send>;
 
-fn reclaimer() -> Option<Sender<Garbage>> {
-    static SENDER: OnceLock<Option<Mutex<Sender<Garbage>>>> = OnceLock::new();
+fn reclaimer() -> Option<&'static Sender<Garbage>> {
+    static SENDER: OnceLock<Option<Sender<Garbage>>> = OnceLock::new();
     SENDER
         .get_or_init(|| {
             let (tx, rx) = channel::<Garbage>();
@@ -30,7 +30,7 @@ fn reclaimer() -> Option<Sender<Garbage>> {
                     }
                 });
             match started {
-                Ok(_) => Some(Mutex::new(tx)),
+                Ok(_) => Some(tx),
                 Err(e) => {
                     log::debug!("datasets are freed in place: no reclaim thread ({e})");
                     None
@@ -38,7 +38,6 @@ fn reclaimer() -> Option<Sender<Garbage>> {
             }
         })
         .as_ref()
-        .and_then(|tx| tx.lock().ok().map(|tx| tx.clone()))
 }
 
 /// Drop `partitions` on the reclaim thread when they hold many records, else here.
