@@ -138,6 +138,10 @@ class Rdd:
         ``filter``, ``map_values``, ``flat_map_values`` and ``combine`` unless
         ``preserves_partitioning`` says otherwise.
         """
+    def reduce_by_key(self, expr: Any, fallback: _PartitionFunc, num_partitions: int) -> Rdd:
+        """``reduceByKey`` with a native reducer ``expr``: combined per partition, shuffled
+        by key hash into ``num_partitions`` and combined again; ``fallback`` runs a
+        partition's combine in Python when a record needs it."""
     @property
     def partitioner(self) -> Optional[tuple[str, int, Optional[Callable[[Any], int]]]]:
         """``(kind, num_partitions, func)`` when the partitioning by key is known: kind

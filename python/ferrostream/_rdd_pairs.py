@@ -454,9 +454,7 @@ def _native_reduce(rdd: RDD[Any], func: Callable[[Any, Any], Any], n: int) -> RD
         return None
     fallback = _reduce_local(func)
     try:
-        plan = rdd._plan.native_step("combine", expr, fallback)
-        plan = plan.partition_by(n, None)
-        plan = plan.native_step("combine", expr, fallback)
+        plan = rdd._plan.reduce_by_key(expr, fallback, n)
     except ValueError:
         return None
     return rdd._wrap(plan, "ShuffledRDD", "reduceByKey")

@@ -118,6 +118,14 @@ impl Step {
 /// fallback (process-wide; tests read them to prove which path ran).
 static NATIVE_PARTITIONS: AtomicU64 = AtomicU64::new(0);
 static FALLBACK_PARTITIONS: AtomicU64 = AtomicU64::new(0);
+/// Records that map-side combines passed on uncombined (see [`PARTIAL_PROBE_RECORDS`]).
+static PASSED_UNCOMBINED: AtomicU64 = AtomicU64::new(0);
+
+/// Records that map-side combines passed on uncombined since the last
+/// [`reset_native_stats`] (process-wide; tests read it to prove the path ran).
+pub fn passed_uncombined() -> u64 {
+    PASSED_UNCOMBINED.load(Ordering::Relaxed)
+}
 
 /// Count one partition computed natively (`true`) or handed to the host fallback (`false`).
 /// Every native path with a fallback calls this (steps here; state and window updates too).
@@ -143,6 +151,7 @@ pub fn native_stats() -> (u64, u64) {
 pub fn reset_native_stats() {
     NATIVE_PARTITIONS.store(0, Ordering::Relaxed);
     FALLBACK_PARTITIONS.store(0, Ordering::Relaxed);
+    PASSED_UNCOMBINED.store(0, Ordering::Relaxed);
     crate::engine::block::reset_block_stats();
 }
 
@@ -279,6 +288,28 @@ struct CombineSink<'e> {
     reducer: &'e Expr,
     /// The reducer is `a + b`: ints are added here directly.
     adds: bool,
+    /// A map-side combine that may stop combining (see [`Partial`]); None: every record is
+    /// combined.
+    partial: Option<Partial>,
+}
+
+/// Records a map-side combine looks at before it decides whether combining pays: when most
+/// of them were new keys (a key space much larger than a partition, as with ids), combining
+/// only costs a map insert per record that the reduce side does again, so the rest of the
+/// partition goes to the shuffle as it is. Results do not change: the reduce side combines
+/// every key's values (a combine's function is associative), and the order in which keys
+/// are first seen is kept, since every key combined so far was seen before any record
+/// passed on.
+const PARTIAL_PROBE_RECORDS: usize = 65_536;
+
+/// The state of a map-side combine that may stop combining.
+#[derive(Default)]
+struct Partial {
+    seen: usize,
+    passing: bool,
+    /// `(key, value)` records passed on uncombined, and their keys' portable hashes.
+    records: Vec<Value>,
+    hashes: Vec<i64>,
 }
 
 /// `reducer(acc, value)`; ints are added directly when the reducer is `a + b`.
@@ -293,12 +324,60 @@ fn reduce_with(adds: bool, reducer: &Expr, acc: &Value, value: &Value) -> Result
     reducer.eval(&[acc, value])
 }
 
+/// The output of a fused chain that ends in a combine: `(key, value)` records and the
+/// portable hashes of their keys (what a hash shuffle partitions by).
+pub struct Combined {
+    pub records: Partition,
+    pub hashes: Vec<i64>,
+}
+
 impl CombineSink<'_> {
-    fn reduce(&self, acc: &Value, value: &Value) -> Result<Value, Fallback> {
-        reduce_with(self.adds, self.reducer, acc, value)
+    fn new<'e>(
+        reducer: &'e Expr,
+        pair: Option<(Expr, Expr)>,
+        records: usize,
+        partial: bool,
+    ) -> CombineSink<'e> {
+        CombineSink {
+            acc: combine_map(records),
+            pair,
+            reducer,
+            adds: reducer.is_add_of_args(),
+            partial: partial.then(Partial::default),
+        }
     }
 
-    fn merge(&mut self, key: Key, value: Value) -> Result<(), Fallback> {
+    fn passing(&self) -> bool {
+        self.partial.as_ref().is_some_and(|p| p.passing)
+    }
+
+    /// One more record combined: a map-side combine decides, once, whether to go on.
+    fn combined_one(&mut self) {
+        if let Some(p) = &mut self.partial {
+            p.seen += 1;
+            if p.seen == PARTIAL_PROBE_RECORDS && self.acc.len() * 5 >= p.seen * 4 {
+                p.passing = true;
+                log::debug!(
+                    "map-side combine: {} keys in {} records, passing the rest on uncombined",
+                    self.acc.len(),
+                    p.seen
+                );
+            }
+        }
+    }
+
+    fn pass(&mut self, hash: i64, key: Value, value: Value) {
+        if let Some(p) = &mut self.partial {
+            p.records.push(Value::pair(key, value));
+            p.hashes.push(hash);
+        }
+    }
+
+    fn add(&mut self, key: Key, value: Value) -> Result<(), Fallback> {
+        if self.passing() {
+            self.pass(key.hash(), key.value, value);
+            return Ok(());
+        }
         let (adds, reducer) = (self.adds, self.reducer);
         match self.acc.entry(key) {
             indexmap::map::Entry::Occupied(mut slot) => {
@@ -309,7 +388,56 @@ impl CombineSink<'_> {
                 slot.insert(value);
             }
         }
+        self.combined_one();
         Ok(())
+    }
+
+    /// A string key, looked up without building a [`Key`]; `owned` is the key as a value
+    /// when the record already holds one (no new string is allocated for it).
+    fn add_str(&mut self, s: &str, owned: Option<&Value>, value: Value) -> Result<(), Fallback> {
+        let probe = StrKey::new(s);
+        let key = || owned.cloned().unwrap_or_else(|| Value::str(s));
+        if self.passing() {
+            self.pass(probe.hash, key(), value);
+            return Ok(());
+        }
+        match self.acc.get_index_of(&probe) {
+            Some(i) => {
+                let merged = reduce_with(self.adds, self.reducer, &self.acc[i], &value)?;
+                self.acc[i] = merged;
+            }
+            None => {
+                self.acc.insert(Key::with_hash(probe.hash, key()), value);
+            }
+        }
+        self.combined_one();
+        Ok(())
+    }
+
+    /// The combined records (then those passed on), with their keys' hashes.
+    fn finish(self) -> Combined {
+        let passed = self.partial.unwrap_or_default();
+        let n = self.acc.len() + passed.records.len();
+        let mut records = Vec::with_capacity(n);
+        let mut hashes = Vec::with_capacity(n);
+        for (k, v) in self.acc {
+            hashes.push(k.hash());
+            records.push(Value::pair(k.value, v));
+        }
+        if !passed.records.is_empty() {
+            PASSED_UNCOMBINED.fetch_add(passed.records.len() as u64, Ordering::Relaxed);
+        }
+        records.extend(passed.records);
+        hashes.extend(passed.hashes);
+        Combined { records, hashes }
+    }
+
+    /// The combined records, without hashes (no combine gave up: `partial` was off).
+    fn into_records(self) -> Partition {
+        self.acc
+            .into_iter()
+            .map(|(k, v)| Value::pair(k.value, v))
+            .collect()
     }
 }
 
@@ -318,7 +446,7 @@ impl Sink for CombineSink<'_> {
         let Some((key_expr, value_expr)) = &self.pair else {
             let v = rec.into_value();
             let (k, x) = v.as_pair().map_err(|_| Fallback)?;
-            return self.merge(native_key(k)?, x.clone());
+            return self.add(native_key(k)?, x.clone());
         };
         let value = if value_expr.arity() == 0 {
             value_expr.eval(&[])?
@@ -326,24 +454,39 @@ impl Sink for CombineSink<'_> {
             rec.with(|x| value_expr.eval(&[x]))?
         };
         if key_expr.is_arg0() {
-            if let Rec::S(s) = rec {
-                let probe = StrKey::new(s);
-                return match self.acc.get_index_of(&probe) {
-                    Some(i) => {
-                        let merged = self.reduce(&self.acc[i], &value)?;
-                        self.acc[i] = merged;
-                        Ok(())
-                    }
-                    None => {
-                        self.acc.insert(Key::from_str_hashed(probe.hash, s), value);
-                        Ok(())
-                    }
-                };
+            match &rec {
+                Rec::S(s) => return self.add_str(s, None, value),
+                Rec::V(v @ Value::Str(s)) => return self.add_str(s, Some(v), value),
+                Rec::V(_) => {}
             }
         }
         let key = rec.with(|x| key_expr.eval(&[x]))?;
-        self.merge(native_key(&key)?, value)
+        self.add(native_key(&key)?, value)
     }
+}
+
+/// The reduce side of a combine over a hash shuffle's `(key, value)` records, whose keys'
+/// portable hashes the shuffle handed over (`hashes[j]` is the hash of record `j`'s key):
+/// no key is hashed again, and the map is sized for every record being a new key.
+pub fn combine_hashed(
+    reducer: &Expr,
+    records: &[Value],
+    hashes: &[i64],
+) -> Result<Partition, Fallback> {
+    if records.len() != hashes.len() {
+        return Err(Fallback);
+    }
+    let mut sink = CombineSink::new(reducer, None, 0, false);
+    sink.acc.reserve(records.len());
+    for (record, &h) in records.iter().zip(hashes) {
+        let (k, v) = record.as_pair().map_err(|_| Fallback)?;
+        if k.has_host() {
+            return Err(Fallback);
+        }
+        sink.add(Key::with_hash(h, k.clone()), v.clone())?;
+    }
+    count_native(true);
+    Ok(sink.into_records())
 }
 
 fn push(steps: &[(NativeKind, &Expr)], rec: Rec<'_>, sink: &mut dyn Sink) -> Result<(), Fallback> {
@@ -496,8 +639,22 @@ pub fn run_fused_block(
     steps: &[(NativeKind, &Expr)],
     block: &Block,
 ) -> Option<Result<Partition, Fallback>> {
-    let out = match block {
-        Block::Lines(lines) => run_fused_chain(steps, &StrColumn(lines)),
+    let (steps, column) = block_feed(steps, block)?;
+    let out = run_fused_chain(steps, &column);
+    if out.is_ok() {
+        count_native(true);
+        crate::engine::block::count_fused();
+    }
+    Some(out)
+}
+
+/// The steps left and the column to feed them when `block` can feed `steps` in place.
+fn block_feed<'s, 'b, 'e>(
+    steps: &'s [(NativeKind, &'e Expr)],
+    block: &'b Block,
+) -> Option<(&'s [(NativeKind, &'e Expr)], StrColumn<'b>)> {
+    match block {
+        Block::Lines(lines) => Some((steps, StrColumn(lines))),
         Block::StrPairs { keys, values } => {
             let (&(kind, first), rest) = steps.split_first()?;
             if kind != NativeKind::Map {
@@ -508,48 +665,85 @@ pub fn run_fused_block(
                 1 | -1 => values,
                 _ => return None,
             };
-            run_fused_chain(rest, &StrColumn(column))
+            Some((rest, StrColumn(column)))
         }
-        Block::BytePairs { .. } => return None,
+        Block::BytePairs { .. } => None,
+    }
+}
+
+/// The map side of a shuffle, for a chain that ends in a combine: [`run_fused`] (or
+/// [`run_fused_block`] when the input is a block the chain can read in place) with the keys'
+/// portable hashes kept for a hash partitioner. When `partial` (the shuffle's reader combines
+/// again), the combine passes records on uncombined when combining does not pay (see
+/// [`PARTIAL_PROBE_RECORDS`]), so a key may come more than once. `None`: the chain does not
+/// end in a combine, or the block cannot feed it.
+pub fn run_fused_map_side(
+    steps: &[(NativeKind, &Expr)],
+    input: &crate::engine::block::Data,
+    partial: bool,
+) -> Option<Result<Combined, Fallback>> {
+    use crate::engine::block::Data;
+    let out = match input {
+        Data::Rows(rows) => combine_chain(steps, rows.as_slice(), partial)?,
+        Data::Block(block) => {
+            let (steps, column) = block_feed(steps, block)?;
+            let out = combine_chain(steps, &column, partial)?;
+            if out.is_ok() {
+                crate::engine::block::count_fused();
+            }
+            out
+        }
     };
     if out.is_ok() {
         count_native(true);
-        crate::engine::block::count_fused();
     }
     Some(out)
+}
+
+/// A chain ending in a combine, over `input`. `None`: the chain does not end in a combine.
+fn combine_chain<F: Feed + ?Sized>(
+    steps: &[(NativeKind, &Expr)],
+    input: &F,
+    partial: bool,
+) -> Option<Result<Combined, Fallback>> {
+    let sink = combine_sink(steps, input, partial)?;
+    Some(sink.map(CombineSink::finish))
+}
+
+/// Feed `input` through the steps before the last (a combine) into the combine's sink.
+/// `None`: the last step is not a combine.
+fn combine_sink<'e, F: Feed + ?Sized>(
+    steps: &[(NativeKind, &'e Expr)],
+    input: &F,
+    partial: bool,
+) -> Option<Result<CombineSink<'e>, Fallback>> {
+    let (&(NativeKind::Combine, reducer), before) = steps.split_last()? else {
+        return None;
+    };
+    let (pre, pair) = match before.split_last() {
+        Some((&(NativeKind::Map, map), pre)) if map.pair_parts().is_some() => {
+            (pre, map.pair_parts())
+        }
+        _ => (before, None),
+    };
+    let mut sink = CombineSink::new(reducer, pair, input.len(), partial);
+    Some(
+        input
+            .each(&mut |rec| push(pre, rec, &mut sink))
+            .map(|()| sink),
+    )
 }
 
 fn run_fused_chain<F: Feed + ?Sized>(
     steps: &[(NativeKind, &Expr)],
     input: &F,
 ) -> Result<Partition, Fallback> {
-    match steps.split_last() {
-        Some((&(NativeKind::Combine, reducer), before)) => {
-            let (pre, pair) = match before.split_last() {
-                Some((&(NativeKind::Map, map), pre)) if map.pair_parts().is_some() => {
-                    (pre, map.pair_parts())
-                }
-                _ => (before, None),
-            };
-            let mut sink = CombineSink {
-                acc: combine_map(input.len()),
-                pair,
-                reducer,
-                adds: reducer.is_add_of_args(),
-            };
-            input.each(&mut |rec| push(pre, rec, &mut sink))?;
-            Ok(sink
-                .acc
-                .into_iter()
-                .map(|(k, v)| Value::pair(k.value, v))
-                .collect())
-        }
-        _ => {
-            let mut sink = Collect(Vec::with_capacity(input.len()));
-            input.each(&mut |rec| push(steps, rec, &mut sink))?;
-            Ok(sink.0)
-        }
+    if let Some(sink) = combine_sink(steps, input, false) {
+        return Ok(sink?.into_records());
     }
+    let mut sink = Collect(Vec::with_capacity(input.len()));
+    input.each(&mut |rec| push(steps, rec, &mut sink))?;
+    Ok(sink.0)
 }
 
 impl Step {

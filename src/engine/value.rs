@@ -52,7 +52,7 @@ impl Value {
     }
 
     pub fn pair(k: Value, v: Value) -> Value {
-        Value::Tuple(Arc::from(vec![k, v]))
+        Value::Tuple(Arc::from([k, v]))
     }
 
     /// The Python type name, for error messages.

@@ -125,6 +125,12 @@ pub fn py_to_value(obj: &Bound<'_, PyAny>) -> Result<Value> {
     }
     if obj.is_exact_instance_of::<PyTuple>() {
         let t = obj.cast::<PyTuple>().map_err(|e| user(e.into()))?;
+        if t.len() == 2 {
+            // Pairs, the common tuple: one allocation, not a vector copied into one.
+            let k = py_to_value(&t.get_item(0).map_err(user)?)?;
+            let v = py_to_value(&t.get_item(1).map_err(user)?)?;
+            return Ok(Value::pair(k, v));
+        }
         let items = t
             .iter()
             .map(|x| py_to_value(&x))

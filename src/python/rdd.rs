@@ -153,6 +153,30 @@ impl PyRdd {
         let f: Arc<dyn PartitionFn> = Arc::new(PyPartitionFn(f));
         self.inner.context().executor().place_host_fn(f)
     }
+
+    /// A native step of `kind` from an encoded expression, with its host fallback.
+    fn native(
+        &self,
+        py: Python<'_>,
+        kind: NativeKind,
+        expr: &Bound<'_, PyAny>,
+        fallback: &Bound<'_, PyAny>,
+    ) -> PyResult<Step> {
+        let encoded = py_to_value(expr).py_err(py)?;
+        let expr = Expr::from_value(&encoded).py_err(py)?;
+        if expr.arity() > kind.arity() {
+            return Err(PyValueError::new_err(format!(
+                "expression takes {} arguments, the step gives {}",
+                expr.arity(),
+                kind.arity()
+            )));
+        }
+        Ok(Step::Native {
+            kind,
+            expr: Arc::new(expr),
+            fallback: self.host_fn(callable(fallback, "fallback")?),
+        })
+    }
 }
 
 #[pymethods]
@@ -322,25 +346,27 @@ impl PyRdd {
     ) -> PyResult<Self> {
         let kind = NativeKind::parse(kind)
             .ok_or_else(|| PyValueError::new_err(format!("unknown native step kind {kind:?}")))?;
-        let encoded = py_to_value(expr).py_err(py)?;
-        let expr = Expr::from_value(&encoded).py_err(py)?;
-        if expr.arity() > kind.arity() {
-            return Err(PyValueError::new_err(format!(
-                "expression takes {} arguments, the step gives {}",
-                expr.arity(),
-                kind.arity()
-            )));
-        }
-        let fallback = self.host_fn(callable(fallback, "fallback")?);
-        let step = Step::Native {
-            kind,
-            expr: Arc::new(expr),
-            fallback,
-        };
+        let step = self.native(py, kind, expr, fallback)?;
         Ok(wrap(match preserves_partitioning {
             Some(keep) => self.inner.with_step_keeping(step, keep),
             None => self.inner.with_step(step),
         }))
+    }
+
+    /// `reduceByKey` with a native reducer: combined per partition, shuffled by key hash into
+    /// `num_partitions` and combined again (see `Rdd::reduce_by_key`).
+    fn reduce_by_key(
+        &self,
+        py: Python<'_>,
+        expr: &Bound<'_, PyAny>,
+        fallback: &Bound<'_, PyAny>,
+        num_partitions: usize,
+    ) -> PyResult<Self> {
+        let step = self.native(py, NativeKind::Combine, expr, fallback)?;
+        self.inner
+            .reduce_by_key(step, num_partitions)
+            .py_err(py)
+            .map(wrap)
     }
 
     /// `glom`: each partition as one list.

@@ -218,3 +218,65 @@ fn sort_by_then_zip_with_index_numbers_a_stable_order() {
         }
     }
 }
+
+fn native_combine(e: Value) -> ferrostream::engine::step::Step {
+    ferrostream::engine::step::Step::Native {
+        kind: ferrostream::engine::step::NativeKind::Combine,
+        expr: crate::support::expr(e),
+        fallback: Arc::new(NoFallback),
+    }
+}
+
+/// `reduceByKey` over partitions much larger than the map-side combine's probe whose keys
+/// are mostly new: the map side passes records on uncombined, and the result is the same,
+/// record for record and in the same order, as the plan whose map side always combines;
+/// a shuffle of that result that does not combine again (`partitionBy`) gets every key once.
+#[test]
+fn reduce_by_key_passes_records_on_when_combining_does_not_pay_with_the_same_result() {
+    use crate::support::{arg, s, t};
+    let ctx = EngineContext::new(2).unwrap();
+    let key = |i: i64| Value::str(&format!("k{i}"));
+    let one = |i: i64| Value::pair(key(i), Value::Int(1));
+    // Partition 0: k0..k99999, then k0..k9999 again (after the probe); partition 1:
+    // k50000..k149999.
+    let p0: Vec<Value> = (0..100_000).chain(0..10_000).map(one).collect();
+    let p1: Vec<Value> = (50_000..150_000).map(one).collect();
+    let data = Rdd::from_partitions(&ctx, vec![p0, p1]);
+    let add = t(vec![s("binop"), s("+"), arg(0), arg(1)]);
+
+    let passed_before = ferrostream::engine::step::passed_uncombined();
+    let reduced = data.reduce_by_key(native_combine(add.clone()), 2).unwrap();
+    let out = reduced.collect().unwrap();
+    assert!(
+        ferrostream::engine::step::passed_uncombined() > passed_before,
+        "the map side combined everything"
+    );
+
+    let always_combined = data
+        .with_step(native_combine(add.clone()))
+        .partition_by_hash(2)
+        .unwrap()
+        .with_step(native_combine(add));
+    let expected = always_combined.collect().unwrap();
+    let show = |v: &Value| v.repr_lossy();
+    assert_eq!(out.len(), 150_000);
+    assert_eq!(
+        out.iter().map(show).collect::<Vec<_>>(),
+        expected.iter().map(show).collect::<Vec<_>>()
+    );
+    for record in &out {
+        let (k, v) = record.as_pair().unwrap();
+        let Value::Str(k) = k else {
+            panic!("a str key")
+        };
+        let i: i64 = k[1..].parse().unwrap();
+        let twice = i < 10_000 || (50_000..100_000).contains(&i);
+        assert!(
+            matches!(v, Value::Int(c) if *c == if twice { 2 } else { 1 }),
+            "{k}: {v:?}"
+        );
+    }
+
+    let repartitioned = reduced.partition_by_hash(3).unwrap().collect().unwrap();
+    assert_eq!(repartitioned.len(), 150_000, "every key exactly once");
+}

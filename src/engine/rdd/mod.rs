@@ -17,8 +17,8 @@ use crate::engine::error::{EngineError, Result};
 use crate::engine::host::PartitionFn;
 use crate::engine::keys;
 use crate::engine::ops::keyed::KeyOp;
-use crate::engine::shuffle::ShuffleReader;
-use crate::engine::step::{NativeKind, Step};
+use crate::engine::shuffle::{SharedFetch, ShuffleReader};
+use crate::engine::step::{Combined, NativeKind, Step};
 use crate::engine::textio;
 use crate::engine::value::Value;
 
@@ -99,6 +99,9 @@ enum Node {
         lock: Mutex<()>,
         /// A reader wants the keys' hashes with the records (see [`Rdd::want_key_hashes`]).
         keep_hashes: std::sync::atomic::AtomicBool,
+        /// Its only reader combines every key's records again ([`Rdd::reduce_by_key`]), so a
+        /// combine feeding it may pass records on uncombined.
+        recombined: bool,
     },
     Union(Vec<(Arc<Rdd>, usize)>),
     Coalesce {
@@ -280,10 +283,57 @@ impl Rdd {
                 output: OnceLock::new(),
                 lock: Mutex::new(()),
                 keep_hashes: Default::default(),
+                recombined: false,
             },
             n,
             partitioning,
         ))
+    }
+
+    /// `reduceByKey` with a native combine step: combined per map partition, shuffled by key
+    /// hash into `n` partitions (not when already partitioned so) and combined again. The
+    /// shuffle between the two is this plan's own, read by the second combine only: the
+    /// first may pass records on uncombined when combining does not pay, and the keys'
+    /// hashes go from the first to the second with the records.
+    pub fn reduce_by_key(self: &Arc<Self>, combine: Step, n: usize) -> Result<Arc<Rdd>> {
+        if !matches!(combine.native(), Some((NativeKind::Combine, _))) {
+            return Err(EngineError::Internal(
+                "reduce_by_key takes a native combine step".into(),
+            ));
+        }
+        let map_side = self.with_step(combine.clone());
+        let shuffled = map_side.shuffle(n, Partitioner::PortableHash)?;
+        let shuffled = if Arc::ptr_eq(&shuffled, &map_side) {
+            shuffled
+        } else {
+            shuffled.rebuilt_recombined()
+        };
+        Ok(shuffled.want_key_hashes().with_step(combine))
+    }
+
+    /// This new shuffle node, marked as read only by a combine of every key's records.
+    fn rebuilt_recombined(self: Arc<Self>) -> Arc<Rdd> {
+        let Node::Shuffle {
+            parent,
+            partitioner,
+            ..
+        } = &self.node
+        else {
+            return self;
+        };
+        Rdd::new_partitioned(
+            self.ctx.clone(),
+            Node::Shuffle {
+                parent: parent.clone(),
+                partitioner: partitioner.clone(),
+                output: OnceLock::new(),
+                lock: Mutex::new(()),
+                keep_hashes: Default::default(),
+                recombined: true,
+            },
+            self.num_partitions,
+            self.partitioning.clone(),
+        )
     }
 
     /// This dataset hash-partitioned into `n` partitions (`portable_hash(k) % n`): itself when
@@ -381,6 +431,7 @@ impl Rdd {
                 output,
                 lock,
                 keep_hashes,
+                recombined,
             } => {
                 if output.get().is_some() {
                     return Ok(());
@@ -395,7 +446,7 @@ impl Rdd {
                     .shuffles
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let keep = keep_hashes.load(std::sync::atomic::Ordering::Relaxed);
-                let _ = output.set(self.run_shuffle(parent, partitioner, keep)?);
+                let _ = output.set(self.run_shuffle(parent, partitioner, keep, *recombined)?);
                 Ok(())
             }
         }
@@ -546,10 +597,10 @@ impl Rdd {
         }
     }
 
-    /// A native step and the native steps right above it (not cached, no combine before the
-    /// last) run as one fused pass per record; if a record needs Python, the steps run one by
-    /// one instead, each with its own fallback.
-    fn compute_fused(&self, i: usize) -> Result<Partition> {
+    /// The fused chain ending at this native step: this node and the native steps right
+    /// above it (not cached, no combine before the last), first step first, and the node it
+    /// reads (the first one not in the chain).
+    fn fused_chain(&self) -> (Vec<&Rdd>, &Rdd) {
         let mut chain: Vec<&Rdd> = vec![self];
         let mut base: &Rdd = self;
         while let Node::Narrow { parent, .. } = &base.node {
@@ -567,17 +618,32 @@ impl Rdd {
             }
             chain.push(next);
         }
-        // `base` is the first node that is not part of the chain.
-        let input = base.compute_data(i)?;
         chain.reverse();
-        let steps: Vec<(NativeKind, &crate::engine::expr::Expr)> = chain
-            .iter()
-            .filter_map(|r| match &r.node {
-                Node::Narrow { step, .. } => step.native(),
-                _ => None,
-            })
-            .collect();
-        match input {
+        (chain, base)
+    }
+
+    /// A native step and the native steps right above it run as one fused pass per record;
+    /// if a record needs Python, the steps run one by one instead, each with its own fallback.
+    fn compute_fused(&self, i: usize) -> Result<Partition> {
+        let (chain, base) = self.fused_chain();
+        let steps = native_steps(&chain);
+        // Read from a shuffle: its partition is shared, not copied, and a combine right after
+        // a hash shuffle uses the keys' hashes the shuffle handed over.
+        if let Some(fetched) = base.shuffle_output_shared(i)? {
+            if let (Some(hashes), [(NativeKind::Combine, reducer)]) = (&fetched.hashes, &steps[..])
+            {
+                if let Ok(out) =
+                    crate::engine::step::combine_hashed(reducer, &fetched.records, hashes)
+                {
+                    return Ok(out);
+                }
+            } else if let Ok(out) = crate::engine::step::run_fused(&steps, &fetched.records) {
+                return Ok(out);
+            }
+            let rows = Arc::try_unwrap(fetched.records).unwrap_or_else(|shared| (*shared).clone());
+            return run_chain(i, chain, rows);
+        }
+        match base.compute_data(i)? {
             // A native block feeds the steps from its buffers; one whose records do not fit
             // them becomes rows (and, when a record needs Python, runs step by step below).
             Data::Block(block) => match crate::engine::step::run_fused_block(&steps, &block) {
@@ -586,6 +652,54 @@ impl Rdd {
                 None => run_chain_fused(i, chain, &steps, (*block).into_values()),
             },
             Data::Rows(rows) => run_chain_fused(i, chain, &steps, rows),
+        }
+    }
+
+    /// Partition `i` of this shuffle's output, shared with the shuffle (with the keys' hashes
+    /// when it kept them); None when this is not an uncached shuffle.
+    fn shuffle_output_shared(&self, i: usize) -> Result<Option<SharedFetch>> {
+        let Node::Shuffle { output, .. } = &self.node else {
+            return Ok(None);
+        };
+        if self.is_cached() {
+            return Ok(None);
+        }
+        if output.get().is_none() {
+            self.prepare()?;
+        }
+        match output.get() {
+            Some(reader) => reader.fetch_shared(i).map(Some),
+            None => Err(EngineError::Internal("shuffle output missing".into())),
+        }
+    }
+
+    /// Partition `i` as the map side of a shuffle computes it: when this node ends a fused
+    /// native chain with a combine, with its keys' portable hashes (and, when `partial`
+    /// because the shuffle's reader combines again, the combine may pass records on
+    /// uncombined); as [`Rdd::compute`] otherwise.
+    pub(super) fn compute_map_side(&self, i: usize, partial: bool) -> Result<MapOutput> {
+        let combines = matches!(
+            &self.node,
+            Node::Narrow { step, .. } if matches!(step.native(), Some((NativeKind::Combine, _)))
+        );
+        if !combines || self.is_cached() {
+            return self.compute(i).map(MapOutput::Rows);
+        }
+        let (chain, base) = self.fused_chain();
+        let steps = native_steps(&chain);
+        let mut input = base.compute_data(i)?;
+        if matches!(input, Data::Block(_)) {
+            match crate::engine::step::run_fused_map_side(&steps, &input, partial) {
+                Some(Ok(out)) => return Ok(MapOutput::Hashed(out)),
+                Some(Err(_)) => return run_chain(i, chain, input.into_rows()).map(MapOutput::Rows),
+                // A block the chain cannot read in place: as rows.
+                None => input = Data::Rows(input.into_rows()),
+            }
+        }
+        match crate::engine::step::run_fused_map_side(&steps, &input, partial) {
+            Some(Ok(out)) => Ok(MapOutput::Hashed(out)),
+            // A record needs Python: step by step.
+            Some(Err(_)) | None => run_chain(i, chain, input.into_rows()).map(MapOutput::Rows),
         }
     }
 
@@ -627,6 +741,23 @@ impl Rdd {
         self.prepare()?;
         textio::save(path, self.num_partitions, |i| self.compute(i), &self.ctx)
     }
+}
+
+/// A map task's output: records, or `(key, value)` records with their keys' portable hashes.
+pub(super) enum MapOutput {
+    Rows(Partition),
+    Hashed(Combined),
+}
+
+/// The native steps of a fused chain, first step first.
+fn native_steps<'r>(chain: &[&'r Rdd]) -> Vec<(NativeKind, &'r crate::engine::expr::Expr)> {
+    chain
+        .iter()
+        .filter_map(|r| match &r.node {
+            Node::Narrow { step, .. } => step.native(),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The chain fused over rows; step by step when a record needs Python.

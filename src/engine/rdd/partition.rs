@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{Node, Partition, Rdd};
+use super::{MapOutput, Node, Partition, Rdd};
 use crate::engine::error::Result;
 use crate::engine::host::KeyPartitioner;
 use crate::engine::shuffle::{self, Fetched, ShuffleReader};
@@ -84,13 +84,24 @@ impl Rdd {
         parent: &Arc<Rdd>,
         partitioner: &Partitioner,
         keep_hashes: bool,
+        recombined: bool,
     ) -> Result<Arc<dyn ShuffleReader>> {
         let n = self.num_partitions;
         let ctx = &self.ctx;
         let writer = ctx.shuffle().create(self.id, parent.num_partitions, n)?;
         ctx.map_tasks(parent.num_partitions, |i| {
-            let records = parent.compute(i)?;
-            let buckets = shuffle::bucket(ctx, records, i, n, partitioner, keep_hashes)?;
+            let buckets = match parent.compute_map_side(i, recombined)? {
+                // A fused combine computed its keys' hashes: partitioned by them.
+                MapOutput::Hashed(out) if matches!(partitioner, Partitioner::PortableHash) => {
+                    shuffle::bucket_hashed(out.records, out.hashes, n, keep_hashes)
+                }
+                MapOutput::Hashed(out) => {
+                    shuffle::bucket(ctx, out.records, i, n, partitioner, keep_hashes)?
+                }
+                MapOutput::Rows(records) => {
+                    shuffle::bucket(ctx, records, i, n, partitioner, keep_hashes)?
+                }
+            };
             writer.write(i, buckets)
         })?;
         match partitioner {

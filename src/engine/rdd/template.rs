@@ -98,6 +98,7 @@ impl Rdd {
                 parent,
                 partitioner,
                 keep_hashes,
+                recombined,
                 ..
             } => match parent.rebuild(inputs, done)? {
                 None => None,
@@ -106,6 +107,11 @@ impl Rdd {
                 }
                 Some(p) => {
                     let shuffled = p.shuffle(self.num_partitions, partitioner.clone())?;
+                    let shuffled = if *recombined && !Arc::ptr_eq(&shuffled, &p) {
+                        shuffled.rebuilt_recombined()
+                    } else {
+                        shuffled
+                    };
                     Some(if keep_hashes.load(std::sync::atomic::Ordering::Relaxed) {
                         shuffled.want_key_hashes()
                     } else {

@@ -125,3 +125,29 @@ pub fn bucket(
         hashes: None,
     })
 }
+
+/// Split a map partition of `(key, value)` records whose keys' portable hashes are known
+/// (`hashes[j]` for record `j`, as a fused combine computes them) into `n` buckets by
+/// `hash % n`, handing the hashes over when `keep_hashes`.
+pub fn bucket_hashed(records: Partition, hashes: Vec<i64>, n: usize, keep_hashes: bool) -> Buckets {
+    debug_assert_eq!(records.len(), hashes.len());
+    let even = records.len().div_ceil(n.max(1));
+    let expected = even + even / 16;
+    let mut parts: Vec<Partition> = (0..n).map(|_| Vec::with_capacity(expected)).collect();
+    let mut kept: Vec<Vec<i64>> = if keep_hashes {
+        (0..n).map(|_| Vec::with_capacity(expected)).collect()
+    } else {
+        Vec::new()
+    };
+    for (record, h) in records.into_iter().zip(hashes) {
+        let b = h.rem_euclid(n as i64) as usize;
+        parts[b].push(record);
+        if keep_hashes {
+            kept[b].push(h);
+        }
+    }
+    Buckets {
+        parts,
+        hashes: keep_hashes.then_some(kept),
+    }
+}

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::{Buckets, Fetched, Finisher, Shuffle, ShuffleReader, ShuffleWriter};
+use super::{Buckets, Fetched, Finisher, SharedFetch, Shuffle, ShuffleReader, ShuffleWriter};
 use crate::engine::error::{EngineError, Result};
 use crate::engine::exec::Executor;
 use crate::engine::rdd::Partition;
@@ -86,25 +86,35 @@ impl ShuffleWriter for MemoryWriter {
             })?;
             hashes = None;
         }
-        Ok(Arc::new(MemoryReader { parts, hashes }))
+        Ok(Arc::new(MemoryReader {
+            parts: parts.into_iter().map(Arc::new).collect(),
+            hashes,
+        }))
     }
 }
 
 /// The reduce partitions of a finished in-memory shuffle.
 pub struct MemoryReader {
-    parts: Vec<Partition>,
+    /// Shared with readers that only read them ([`ShuffleReader::fetch_shared`]).
+    parts: Vec<Arc<Partition>>,
     /// Per reduce partition, the hashes of each map output's piece, in map order.
     hashes: Option<Vec<Vec<Vec<i64>>>>,
 }
 
 impl Drop for MemoryReader {
     fn drop(&mut self) {
-        crate::engine::reclaim::drop_later(std::mem::take(&mut self.parts));
+        let parts = std::mem::take(&mut self.parts);
+        crate::engine::reclaim::drop_later(
+            parts
+                .into_iter()
+                .filter_map(|p| Arc::try_unwrap(p).ok())
+                .collect(),
+        );
     }
 }
 
 impl MemoryReader {
-    fn part(&self, i: usize) -> Result<&Partition> {
+    fn part(&self, i: usize) -> Result<&Arc<Partition>> {
         self.parts
             .get(i)
             .ok_or_else(|| EngineError::Internal(format!("shuffle partition {i} out of range")))
@@ -117,15 +127,22 @@ impl ShuffleReader for MemoryReader {
     }
 
     fn partition_len(&self, i: usize) -> Option<usize> {
-        self.parts.get(i).map(Vec::len)
+        self.parts.get(i).map(|p| p.len())
     }
 
     fn fetch(&self, i: usize) -> Result<Partition> {
-        Ok(self.part(i)?.clone())
+        Ok(self.part(i)?.as_ref().clone())
     }
 
     fn fetch_hashed(&self, i: usize) -> Result<Fetched> {
         Ok(Fetched {
+            records: self.part(i)?.as_ref().clone(),
+            hashes: self.hashes.as_ref().map(|h| h[i].concat()),
+        })
+    }
+
+    fn fetch_shared(&self, i: usize) -> Result<SharedFetch> {
+        Ok(SharedFetch {
             records: self.part(i)?.clone(),
             hashes: self.hashes.as_ref().map(|h| h[i].concat()),
         })

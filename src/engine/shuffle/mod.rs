@@ -18,7 +18,7 @@
 mod bucket;
 mod memory;
 
-pub use bucket::bucket;
+pub use bucket::{bucket, bucket_hashed};
 pub use memory::MemoryShuffle;
 
 use std::sync::Arc;
@@ -39,6 +39,13 @@ pub struct Buckets {
 /// portable hash of each record's key.
 pub struct Fetched {
     pub records: Partition,
+    pub hashes: Option<Vec<i64>>,
+}
+
+/// A reduce partition shared with the shuffle (readers that only read it need no copy), with
+/// its keys' hashes when the shuffle was by key hash and kept them.
+pub struct SharedFetch {
+    pub records: Arc<Partition>,
     pub hashes: Option<Vec<i64>>,
 }
 
@@ -87,6 +94,16 @@ pub trait ShuffleReader: Send + Sync {
         Ok(Fetched {
             records: self.fetch(i)?,
             hashes: None,
+        })
+    }
+
+    /// [`fetch_hashed`](Self::fetch_hashed) for a reader that only reads the records: a
+    /// reader that keeps them (in memory) shares them instead of copying.
+    fn fetch_shared(&self, i: usize) -> Result<SharedFetch> {
+        let fetched = self.fetch_hashed(i)?;
+        Ok(SharedFetch {
+            records: Arc::new(fetched.records),
+            hashes: fetched.hashes,
         })
     }
 }

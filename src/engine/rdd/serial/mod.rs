@@ -34,7 +34,7 @@ mod read;
 mod write;
 
 /// The plan format this engine writes, and the newest it reads.
-pub const PLAN_VERSION: u32 = 1;
+pub const PLAN_VERSION: u32 = 2;
 
 /// The first bytes of a plan written by [`RddPlan::to_bytes`].
 const MAGIC: &[u8; 4] = b"FSRP";
@@ -101,6 +101,8 @@ pub enum PlanOp {
         parent: NodeId,
         partitioner: PartitionerPlan,
         keep_hashes: bool,
+        /// Its reader combines every key's records again (`reduceByKey`'s reduce side).
+        recombined: bool,
     },
     /// Partition `j` of node `i`, for each `(i, j)`, in order.
     Union(Vec<(NodeId, u64)>),

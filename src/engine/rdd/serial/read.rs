@@ -147,6 +147,7 @@ impl Reader<'_> {
                 parent,
                 partitioner,
                 keep_hashes,
+                recombined,
             } => {
                 if n == 0 {
                     return Err(bad_plan(format!("node {at}: a shuffle into 0 partitions")));
@@ -170,6 +171,7 @@ impl Reader<'_> {
                     output: OnceLock::new(),
                     lock: Mutex::new(()),
                     keep_hashes: AtomicBool::new(*keep_hashes),
+                    recombined: *recombined,
                 }
             }
             PlanOp::Union(parts) => {

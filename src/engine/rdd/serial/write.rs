@@ -89,6 +89,7 @@ impl Writer<'_> {
                 parent,
                 partitioner,
                 keep_hashes,
+                recombined,
                 ..
             } => PlanOp::Shuffle {
                 parent: self.node(parent)?,
@@ -103,6 +104,7 @@ impl Writer<'_> {
                     },
                 },
                 keep_hashes: keep_hashes.load(std::sync::atomic::Ordering::Relaxed),
+                recombined: *recombined,
             },
             Node::Union(parts) => PlanOp::Union(
                 parts
