@@ -291,6 +291,65 @@ struct CombineSink<'e> {
     /// A map-side combine that may stop combining (see [`Partial`]); None: every record is
     /// combined.
     partial: Option<Partial>,
+    /// The value of every record when the pair's value is a constant (`(w, 1)`).
+    constant: Option<Value>,
+    /// String keys found by a fast hash of their bytes (see [`StrIndex`]).
+    strs: StrIndex,
+}
+
+/// String keys of a combine's accumulator by a fast hash of their bytes, to their index in
+/// it: a word already seen is found without computing its portable hash (SipHash, what
+/// the accumulator is keyed by). Only a cache: a key missing here is looked up in the
+/// accumulator, then added (indices never change, nothing is removed).
+#[derive(Default)]
+struct StrIndex {
+    /// `(index in the accumulator, the key)`: the key is compared here, without reading
+    /// the accumulator's entry.
+    table: hashbrown::HashTable<(usize, Arc<str>)>,
+    hasher: foldhash::fast::FixedState,
+}
+
+impl StrIndex {
+    fn hash(&self, s: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(s)
+    }
+
+    fn find(&self, hash: u64, s: &str) -> Option<usize> {
+        self.table
+            .find(hash, |(_, k)| short_eq(k.as_bytes(), s.as_bytes()))
+            .map(|&(i, _)| i)
+    }
+
+    /// Entry `i` of `acc`, if its key is a string.
+    fn insert(&mut self, hash: u64, i: usize, acc: &KeyMap<Value>) {
+        let Some((
+            Key {
+                value: Value::Str(k),
+                ..
+            },
+            _,
+        )) = acc.get_index(i)
+        else {
+            return;
+        };
+        let hasher = &self.hasher;
+        self.table.insert_unique(hash, (i, k.clone()), |(_, k)| {
+            use std::hash::BuildHasher;
+            hasher.hash_one(&**k)
+        });
+    }
+}
+
+/// Byte equality, without a library call for the short strings that words are.
+fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        false
+    } else if a.len() <= 16 {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    } else {
+        a == b
+    }
 }
 
 /// Records a map-side combine looks at before it decides whether combining pays: when most
@@ -344,6 +403,8 @@ impl CombineSink<'_> {
             reducer,
             adds: reducer.is_add_of_args(),
             partial: partial.then(Partial::default),
+            constant: None,
+            strs: StrIndex::default(),
         }
     }
 
@@ -395,21 +456,35 @@ impl CombineSink<'_> {
     /// A string key, looked up without building a [`Key`]; `owned` is the key as a value
     /// when the record already holds one (no new string is allocated for it).
     fn add_str(&mut self, s: &str, owned: Option<&Value>, value: Value) -> Result<(), Fallback> {
-        let probe = StrKey::new(s);
         let key = || owned.cloned().unwrap_or_else(|| Value::str(s));
         if self.passing() {
+            let probe = StrKey::new(s);
             self.pass(probe.hash, key(), value);
             return Ok(());
         }
-        match self.acc.get_index_of(&probe) {
-            Some(i) => {
-                let merged = reduce_with(self.adds, self.reducer, &self.acc[i], &value)?;
-                self.acc[i] = merged;
-            }
+        let fast = self.strs.hash(s);
+        let i = match self.strs.find(fast, s) {
+            Some(i) => i,
             None => {
-                self.acc.insert(Key::with_hash(probe.hash, key()), value);
+                let probe = StrKey::new(s);
+                match self.acc.get_index_of(&probe) {
+                    Some(i) => {
+                        self.strs.insert(fast, i, &self.acc);
+                        i
+                    }
+                    None => {
+                        let (i, _) = self
+                            .acc
+                            .insert_full(Key::with_hash(probe.hash, key()), value);
+                        self.strs.insert(fast, i, &self.acc);
+                        self.combined_one();
+                        return Ok(());
+                    }
+                }
             }
-        }
+        };
+        let merged = reduce_with(self.adds, self.reducer, &self.acc[i], &value)?;
+        self.acc[i] = merged;
         self.combined_one();
         Ok(())
     }
@@ -449,7 +524,14 @@ impl Sink for CombineSink<'_> {
             return self.add(native_key(k)?, x.clone());
         };
         let value = if value_expr.arity() == 0 {
-            value_expr.eval(&[])?
+            match &self.constant {
+                Some(c) => c.clone(),
+                None => {
+                    let c = value_expr.eval(&[])?;
+                    self.constant = Some(c.clone());
+                    c
+                }
+            }
         } else {
             rec.with(|x| value_expr.eval(&[x]))?
         };

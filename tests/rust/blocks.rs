@@ -207,3 +207,43 @@ fn blocks_that_do_not_fit_or_need_the_host_give_the_rows_results() {
     let counted = Rdd::lazy(&ctx, Arc::new(Blocks(lines(&[&["a", "b"], &[]]))));
     assert_eq!(counted.count().unwrap(), 2);
 }
+
+/// A word count over many distinct words, short and long (past 16 bytes, some differing only
+/// at the end), read in place from lines: every word counted once per occurrence, keys in
+/// first-seen order, as over rows.
+#[test]
+fn fused_word_counts_find_every_word_again_whatever_its_length() {
+    let ctx = EngineContext::new(2).unwrap();
+    let host = Arc::new(Host {
+        calls: AtomicUsize::new(0),
+        upper: false,
+    });
+    let word = |i: usize| match i % 3 {
+        0 => format!("w{i}"),
+        1 => format!("a-rather-long-word-{i:08}"),
+        _ => format!("{}{i}", "x".repeat(i % 40)),
+    };
+    let text: Vec<String> = (0..30_000)
+        .map(|j| {
+            (0..5)
+                .map(|k| word((j * 7 + k * 13) % 12_000))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let mut expected: indexmap::IndexMap<String, i64> = indexmap::IndexMap::new();
+    for line in &text {
+        for w in line.split(' ') {
+            *expected.entry(w.to_string()).or_default() += 1;
+        }
+    }
+    let refs: Vec<&str> = text.iter().map(String::as_str).collect();
+    let (native, plain) = both(&ctx, lines(&[&refs]), |r| word_count(r, None, &host));
+    assert_eq!(native, plain);
+    let want: Vec<String> = expected
+        .iter()
+        .map(|(w, c)| format!("('{w}', {c})"))
+        .collect();
+    assert_eq!(native, want);
+    assert_eq!(host.calls.load(Ordering::Relaxed), 0, "nothing fell back");
+}
