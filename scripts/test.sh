@@ -40,6 +40,7 @@ WHEEL="$(ls -t dist/ferrostream-*-manylinux2014_x86_64*.whl | head -n 1)"
 
 step "Python lint, types, and the native module's stubs checked against the built module"
 .venv/bin/ruff check python tests benches examples
+.venv/bin/ruff format --check python tests benches examples
 .venv/bin/python -m mypy python/ferrostream
 .venv/bin/python -m mypy.stubtest ferrostream._native
 

@@ -252,8 +252,9 @@ def test_histogram_of_python_objects_matches_pyspark(sc: SparkContext) -> None:
     before = _native.python_partition_calls()
     for edges in ([-4, 0, Decimal("2.5"), 10], [Fraction(-5), 1, 3, Decimal("7.5")], [0, 10]):
         assert rdd.histogram(edges) == (edges, _reference_histogram(values, edges))
-    lo, hi = min(v for v in values if v == v and v is not None), max(
-        v for v in values if v == v and v is not None
+    lo, hi = (
+        min(v for v in values if v == v and v is not None),
+        max(v for v in values if v == v and v is not None),
     )
     edges, counts = rdd.histogram(3)
     assert edges[0] == lo and edges[-1] == hi and type(edges[0]) is type(lo)

@@ -103,8 +103,7 @@ def _run(fn: Any, split: int, limit: int, data: bytes, native: Any, w: BinaryIO)
         except Exception as e:
             why = e.__cause__ or e  # the codec's own error, not the engine's wrapper
             raise pickle.PicklingError(
-                f"a task's output could not be sent back to the driver: "
-                f"{type(why).__name__}: {why}"
+                f"a task's output could not be sent back to the driver: {type(why).__name__}: {why}"
             ) from e
     except BaseException as e:
         sys.stdout = stdout

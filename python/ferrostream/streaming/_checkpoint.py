@@ -211,8 +211,7 @@ class RecordingEngine:
 def _is_settings(arg: Any) -> bool:
     """Whether ``arg`` is a list of ``(key, value)`` settings that may hold secrets."""
     return isinstance(arg, list) and any(
-        isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Secret)
-        for item in arg
+        isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], Secret) for item in arg
     )
 
 
