@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use super::{MapOutput, Node, Partition, Rdd};
+use super::fused::MapOutput;
+use super::{Node, Partition, Rdd};
 use crate::engine::error::Result;
 use crate::engine::host::KeyPartitioner;
 use crate::engine::shuffle::{self, Fetched, ShuffleReader};

@@ -1,0 +1,310 @@
+//! The per-partition reduce by key (a combine) at the end of a fused chain, and the reduce
+//! side of `reduceByKey` over a hash shuffle.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::fused::{Rec, Sink};
+use super::{count_native, native_key, PASSED_UNCOMBINED};
+use crate::engine::expr::{Expr, Fallback};
+use crate::engine::rdd::Partition;
+use crate::engine::value::{Key, KeyMap, StrKey, Value};
+
+/// The accumulator of a combine over `records` input records: sized for up to 64 Ki distinct
+/// keys at once (growing a map key by key rehashes it about 17 times on the way to 100 K keys),
+/// never more than the input can hold.
+pub(super) fn combine_map(records: usize) -> KeyMap<Value> {
+    KeyMap::with_capacity_and_hasher(records.min(1 << 16), Default::default())
+}
+
+/// The per-partition reduce by key at the end of a fused chain. When the step before it builds
+/// the pair (`lambda w: (w, 1)`), key and value are computed directly, without the tuple, and a
+/// borrowed string key is looked up without allocating.
+pub(super) struct CombineSink<'e> {
+    acc: KeyMap<Value>,
+    pair: Option<(Expr, Expr)>,
+    reducer: &'e Expr,
+    /// The reducer is `a + b`: ints are added here directly.
+    adds: bool,
+    /// A map-side combine that may stop combining (see [`Partial`]); None: every record is
+    /// combined.
+    partial: Option<Partial>,
+    /// The value of every record when the pair's value is a constant (`(w, 1)`).
+    constant: Option<Value>,
+    /// String keys found by a fast hash of their bytes (see [`StrIndex`]).
+    strs: StrIndex,
+}
+
+/// String keys of a combine's accumulator by a fast hash of their bytes, to their index in
+/// it: a word already seen is found without computing its portable hash (SipHash, what
+/// the accumulator is keyed by). Only a cache: a key missing here is looked up in the
+/// accumulator, then added (indices never change, nothing is removed).
+#[derive(Default)]
+struct StrIndex {
+    /// `(index in the accumulator, the key)`: the key is compared here, without reading
+    /// the accumulator's entry.
+    table: hashbrown::HashTable<(usize, Arc<str>)>,
+    hasher: foldhash::fast::FixedState,
+}
+
+impl StrIndex {
+    fn hash(&self, s: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(s)
+    }
+
+    fn find(&self, hash: u64, s: &str) -> Option<usize> {
+        self.table
+            .find(hash, |(_, k)| short_eq(k.as_bytes(), s.as_bytes()))
+            .map(|&(i, _)| i)
+    }
+
+    /// Entry `i` of `acc`, if its key is a string.
+    fn insert(&mut self, hash: u64, i: usize, acc: &KeyMap<Value>) {
+        let Some((
+            Key {
+                value: Value::Str(k),
+                ..
+            },
+            _,
+        )) = acc.get_index(i)
+        else {
+            return;
+        };
+        let hasher = &self.hasher;
+        self.table.insert_unique(hash, (i, k.clone()), |(_, k)| {
+            use std::hash::BuildHasher;
+            hasher.hash_one(&**k)
+        });
+    }
+}
+
+/// Byte equality, without a library call for the short strings that words are.
+fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        false
+    } else if a.len() <= 16 {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    } else {
+        a == b
+    }
+}
+
+/// Records a map-side combine looks at before it decides whether combining pays: when most
+/// of them were new keys (a key space much larger than a partition, as with ids), combining
+/// only costs a map insert per record that the reduce side does again, so the rest of the
+/// partition goes to the shuffle as it is. Results do not change: the reduce side combines
+/// every key's values (a combine's function is associative), and the order in which keys
+/// are first seen is kept, since every key combined so far was seen before any record
+/// passed on.
+const PARTIAL_PROBE_RECORDS: usize = 65_536;
+
+/// The state of a map-side combine that may stop combining.
+#[derive(Default)]
+struct Partial {
+    seen: usize,
+    passing: bool,
+    /// `(key, value)` records passed on uncombined, and their keys' portable hashes.
+    records: Vec<Value>,
+    hashes: Vec<i64>,
+}
+
+/// `reducer(acc, value)`; ints are added directly when the reducer is `a + b`.
+fn reduce_with(adds: bool, reducer: &Expr, acc: &Value, value: &Value) -> Result<Value, Fallback> {
+    if adds {
+        if let (Value::Int(a), Value::Int(b)) = (acc, value) {
+            if let Some(sum) = a.checked_add(*b) {
+                return Ok(Value::Int(sum));
+            }
+        }
+    }
+    reducer.eval(&[acc, value])
+}
+
+/// The output of a fused chain that ends in a combine: `(key, value)` records and the
+/// portable hashes of their keys (what a hash shuffle partitions by).
+pub struct Combined {
+    pub records: Partition,
+    pub hashes: Vec<i64>,
+}
+
+impl CombineSink<'_> {
+    pub(super) fn new<'e>(
+        reducer: &'e Expr,
+        pair: Option<(Expr, Expr)>,
+        records: usize,
+        partial: bool,
+    ) -> CombineSink<'e> {
+        CombineSink {
+            acc: combine_map(records),
+            pair,
+            reducer,
+            adds: reducer.is_add_of_args(),
+            partial: partial.then(Partial::default),
+            constant: None,
+            strs: StrIndex::default(),
+        }
+    }
+
+    fn passing(&self) -> bool {
+        self.partial.as_ref().is_some_and(|p| p.passing)
+    }
+
+    /// One more record combined: a map-side combine decides, once, whether to go on.
+    fn combined_one(&mut self) {
+        if let Some(p) = &mut self.partial {
+            p.seen += 1;
+            if p.seen == PARTIAL_PROBE_RECORDS && self.acc.len() * 5 >= p.seen * 4 {
+                p.passing = true;
+                log::debug!(
+                    "map-side combine: {} keys in {} records, passing the rest on uncombined",
+                    self.acc.len(),
+                    p.seen
+                );
+            }
+        }
+    }
+
+    fn pass(&mut self, hash: i64, key: Value, value: Value) {
+        if let Some(p) = &mut self.partial {
+            p.records.push(Value::pair(key, value));
+            p.hashes.push(hash);
+        }
+    }
+
+    fn add(&mut self, key: Key, value: Value) -> Result<(), Fallback> {
+        if self.passing() {
+            self.pass(key.hash(), key.value, value);
+            return Ok(());
+        }
+        let (adds, reducer) = (self.adds, self.reducer);
+        match self.acc.entry(key) {
+            indexmap::map::Entry::Occupied(mut slot) => {
+                let merged = reduce_with(adds, reducer, slot.get(), &value)?;
+                *slot.get_mut() = merged;
+            }
+            indexmap::map::Entry::Vacant(slot) => {
+                slot.insert(value);
+            }
+        }
+        self.combined_one();
+        Ok(())
+    }
+
+    /// A string key, looked up without building a [`Key`]; `owned` is the key as a value
+    /// when the record already holds one (no new string is allocated for it).
+    fn add_str(&mut self, s: &str, owned: Option<&Value>, value: Value) -> Result<(), Fallback> {
+        let key = || owned.cloned().unwrap_or_else(|| Value::str(s));
+        if self.passing() {
+            let probe = StrKey::new(s);
+            self.pass(probe.hash, key(), value);
+            return Ok(());
+        }
+        let fast = self.strs.hash(s);
+        let i = match self.strs.find(fast, s) {
+            Some(i) => i,
+            None => {
+                let probe = StrKey::new(s);
+                match self.acc.get_index_of(&probe) {
+                    Some(i) => {
+                        self.strs.insert(fast, i, &self.acc);
+                        i
+                    }
+                    None => {
+                        let (i, _) = self
+                            .acc
+                            .insert_full(Key::with_hash(probe.hash, key()), value);
+                        self.strs.insert(fast, i, &self.acc);
+                        self.combined_one();
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        let merged = reduce_with(self.adds, self.reducer, &self.acc[i], &value)?;
+        self.acc[i] = merged;
+        self.combined_one();
+        Ok(())
+    }
+
+    /// The combined records (then those passed on), with their keys' hashes.
+    pub(super) fn finish(self) -> Combined {
+        let passed = self.partial.unwrap_or_default();
+        let n = self.acc.len() + passed.records.len();
+        let mut records = Vec::with_capacity(n);
+        let mut hashes = Vec::with_capacity(n);
+        for (k, v) in self.acc {
+            hashes.push(k.hash());
+            records.push(Value::pair(k.value, v));
+        }
+        if !passed.records.is_empty() {
+            PASSED_UNCOMBINED.fetch_add(passed.records.len() as u64, Ordering::Relaxed);
+        }
+        records.extend(passed.records);
+        hashes.extend(passed.hashes);
+        Combined { records, hashes }
+    }
+
+    /// The combined records, without hashes (no combine gave up: `partial` was off).
+    pub(super) fn into_records(self) -> Partition {
+        self.acc
+            .into_iter()
+            .map(|(k, v)| Value::pair(k.value, v))
+            .collect()
+    }
+}
+
+impl Sink for CombineSink<'_> {
+    fn accept(&mut self, rec: Rec<'_>) -> Result<(), Fallback> {
+        let Some((key_expr, value_expr)) = &self.pair else {
+            let v = rec.into_value();
+            let (k, x) = v.as_pair().map_err(|_| Fallback)?;
+            return self.add(native_key(k)?, x.clone());
+        };
+        let value = if value_expr.arity() == 0 {
+            match &self.constant {
+                Some(c) => c.clone(),
+                None => {
+                    let c = value_expr.eval(&[])?;
+                    self.constant = Some(c.clone());
+                    c
+                }
+            }
+        } else {
+            rec.with(|x| value_expr.eval(&[x]))?
+        };
+        if key_expr.is_arg0() {
+            match &rec {
+                Rec::S(s) => return self.add_str(s, None, value),
+                Rec::V(v @ Value::Str(s)) => return self.add_str(s, Some(v), value),
+                Rec::V(_) => {}
+            }
+        }
+        let key = rec.with(|x| key_expr.eval(&[x]))?;
+        self.add(native_key(&key)?, value)
+    }
+}
+
+/// The reduce side of a combine over a hash shuffle's `(key, value)` records, whose keys'
+/// portable hashes the shuffle handed over (`hashes[j]` is the hash of record `j`'s key):
+/// no key is hashed again, and the map is sized for every record being a new key.
+pub fn combine_hashed(
+    reducer: &Expr,
+    records: &[Value],
+    hashes: &[i64],
+) -> Result<Partition, Fallback> {
+    if records.len() != hashes.len() {
+        return Err(Fallback);
+    }
+    let mut sink = CombineSink::new(reducer, None, 0, false);
+    sink.acc.reserve(records.len());
+    for (record, &h) in records.iter().zip(hashes) {
+        let (k, v) = record.as_pair().map_err(|_| Fallback)?;
+        if k.has_host() {
+            return Err(Fallback);
+        }
+        sink.add(Key::with_hash(h, k.clone()), v.clone())?;
+    }
+    count_native(true);
+    Ok(sink.into_records())
+}
