@@ -14,6 +14,7 @@
 mod local;
 pub mod process;
 pub mod scope;
+mod worker;
 
 pub use local::LocalExecutor;
 pub use process::{cancel_running_tasks, PoolConfig, ProcessExecutor, WorkerCommand, WorkerHost};
