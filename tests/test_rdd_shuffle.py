@@ -207,6 +207,16 @@ def test_sort_by(sc: SparkContext) -> None:
         48,
         47,
     ]
+    # The sorted ranges hold the records themselves: no partitioner (as PySpark's values()),
+    # descending and Python-computed keys too, empty inputs and empty ranges.
+    by_value = sc.parallelize(tmp, 2).sortBy(lambda x: x[1], ascending=False, numPartitions=3)
+    assert by_value.partitioner is None
+    ranges = by_value.glom().collect()
+    assert len(ranges) == 3
+    assert [r for part in ranges for r in part] == sorted(tmp, key=lambda x: -x[1])
+    assert sc.parallelize(tmp, 2).sortBy(lambda x: x[0].upper() * 2).collect()[0] == ("1", 3)
+    assert sc.parallelize([], 2).sortBy(lambda x: x).collect() == []
+    assert sc.parallelize(tmp, 2).sortByKey(keyfunc=lambda k: k.lower()).partitioner is None
 
 
 def test_repartition_and_coalesce(sc: SparkContext) -> None:

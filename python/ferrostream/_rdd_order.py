@@ -118,8 +118,8 @@ class OrderMixin:
         expr = _native_expr(keyfunc, 1)
         composed = None if expr is None else ("tuple", (_on_key(expr), ("arg", 0)))
         tagged = self._native_step_expr("map", composed, tag) or self.mapPartitionsWithIndex(tag)
-        plan = tagged._plan.sort_by_key(bool(ascending), n)
-        return self._wrap(plan, "PythonRDD", "sortByKey").map(lambda kv: kv[1])
+        plan = tagged._plan.sort_by_key(bool(ascending), n, values_only=True)
+        return self._wrap(plan, "PythonRDD", "sortByKey")
 
     def sortBy(
         self: RDD[Any],
@@ -136,7 +136,12 @@ class OrderMixin:
         [('a', 1), ('b', 2), ('1', 3), ('d', 4), ('2', 5)]
         """
         check_callable(keyfunc, "keyfunc")
-        return self.keyBy(keyfunc).sortByKey(ascending, numPartitions).values()
+        n = self._reduce_partitions(numPartitions)
+        if n == 0:  # no partitions: nothing to sort
+            return self
+        # keyBy, then a sort by key whose sorted ranges keep only the records.
+        plan = self.keyBy(keyfunc)._plan.sort_by_key(bool(ascending), n, values_only=True)
+        return self._wrap(plan, "PythonRDD", "sortBy")
 
     def repartitionAndSortWithinPartitions(
         self: RDD[Any],

@@ -516,14 +516,23 @@ impl PyRdd {
         wrap(self.inner.cartesian(&other.inner))
     }
 
+    #[pyo3(signature = (ascending, num_partitions, values_only=false))]
     fn sort_by_key(
         &self,
         py: Python<'_>,
         ascending: bool,
         num_partitions: usize,
+        values_only: bool,
     ) -> PyResult<Self> {
         let rdd = self.inner.clone();
-        run_detached(py, move || rdd.sort_by_key(ascending, num_partitions)).map(wrap)
+        run_detached(py, move || {
+            if values_only {
+                rdd.sort_values_by_key(ascending, num_partitions)
+            } else {
+                rdd.sort_by_key(ascending, num_partitions)
+            }
+        })
+        .map(wrap)
     }
 
     fn count_by_value<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

@@ -199,6 +199,15 @@ fn sort_by_then_zip_with_index_numbers_a_stable_order() {
             let sorted = keyed.sort_by_key(ascending, n).unwrap();
             let values = sorted.with_step(native_map(item(1)));
             let indexed = values.zip_with_index().unwrap().collect().unwrap();
+            // `sortBy` as the facade plans it now: the sorted ranges hold the records.
+            let records = keyed.sort_values_by_key(ascending, n).unwrap();
+            assert!(records.partitioning().is_none(), "sortBy's result has no partitioner");
+            let indexed_records = records.zip_with_index().unwrap().collect().unwrap();
+            let show = |v: &Value| v.to_py_repr().unwrap();
+            assert_eq!(
+                indexed_records.iter().map(show).collect::<Vec<_>>(),
+                indexed.iter().map(show).collect::<Vec<_>>()
+            );
             let mut expected = all.clone();
             let key = |v: &Value| match v.as_pair().unwrap().1 {
                 Value::Int(k) => *k,

@@ -310,6 +310,12 @@ fn sort_by_key_keeps_its_ranges_and_unique_partitioning() {
     ));
     assert_round_trips(&both);
     assert_round_trips(&sorted.sort_within_partitions(true));
+    // sortBy's form: the ranges keep only the values, with no partitioner, also when shipped.
+    let values = data.sort_values_by_key(false, 3).unwrap();
+    let rebuilt = ship(&values);
+    assert_eq!(partitions(&rebuilt), partitions(&values));
+    assert!(rebuilt.partitioning().is_none());
+    assert_round_trips(&values);
 }
 
 #[test]

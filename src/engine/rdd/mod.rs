@@ -270,6 +270,7 @@ impl Rdd {
         let partitioning = match &partitioner {
             Partitioner::PortableHash => Some(Partitioning::Hash(n)),
             Partitioner::Host(f) => Some(Partitioning::Func(n, f.clone())),
+            Partitioner::Range(r) if r.values_only => None,
             Partitioner::Range(_) => Some(Partitioning::Unique(n, self.ctx.next_rdd_id())),
             Partitioner::RoundRobin | Partitioner::RecordHash => None,
         };

@@ -31,6 +31,9 @@ pub enum Partitioner {
 pub struct RangeBounds {
     pub bounds: Vec<Value>,
     pub ascending: bool,
+    /// Each sorted range keeps only the values of its `(key, value)` records (`sortBy`: the
+    /// records, sorted by the keys `keyBy` gave them), so no reader unpacks the pairs again.
+    pub values_only: bool,
 }
 
 /// How the `(k, v)` records of a dataset are known to be spread over its partitions (Spark's
@@ -115,7 +118,14 @@ impl Rdd {
                         part,
                         |r| r.as_pair().map(|(k, _)| k).unwrap_or(r),
                         !range.ascending,
-                    )
+                    )?;
+                    if range.values_only {
+                        for record in part.iter_mut() {
+                            let value = record.as_pair().map(|(_, v)| v.clone())?;
+                            *record = value;
+                        }
+                    }
+                    Ok(())
                 }),
             ),
             _ => writer.finish(ctx.executor(), None),

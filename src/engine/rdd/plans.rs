@@ -267,6 +267,22 @@ impl Rdd {
     /// ordering of the keys (bounds from a sample, as Spark's RangePartitioner), each partition
     /// sorted stably. An empty dataset is returned as it is. Runs a job to sample the keys.
     pub fn sort_by_key(self: &Arc<Self>, ascending: bool, n: usize) -> Result<Arc<Rdd>> {
+        self.sort_pairs(ascending, n, false)
+    }
+
+    /// [`Rdd::sort_by_key`] keeping only the values: `sortBy(f)` is `keyBy(f)` then this, and
+    /// the sorted ranges hold the records themselves (the pairs are unpacked once, when the
+    /// ranges are sorted). Not partitioned by key, as PySpark's `sortBy` result is not.
+    pub fn sort_values_by_key(self: &Arc<Self>, ascending: bool, n: usize) -> Result<Arc<Rdd>> {
+        self.sort_pairs(ascending, n, true)
+    }
+
+    fn sort_pairs(
+        self: &Arc<Self>,
+        ascending: bool,
+        n: usize,
+        values_only: bool,
+    ) -> Result<Arc<Rdd>> {
         if n == 0 {
             return Err(EngineError::InvalidArgument(
                 "numPartitions must be positive".into(),
@@ -313,7 +329,7 @@ impl Rdd {
             (parts, self.clone())
         };
         let size: usize = parts.iter().map(|(len, _)| len).sum();
-        if size == 0 {
+        if size == 0 && !values_only {
             return Ok(self.clone());
         }
         let mut bounds = Vec::new();
@@ -331,7 +347,11 @@ impl Rdd {
         // The shuffle sorts each range when it materialises (see `Rdd::prepare`).
         input.shuffle(
             n,
-            Partitioner::Range(Arc::new(RangeBounds { bounds, ascending })),
+            Partitioner::Range(Arc::new(RangeBounds {
+                bounds,
+                ascending,
+                values_only,
+            })),
         )
     }
 }

@@ -146,6 +146,8 @@ pub enum PartitionerPlan {
     Range {
         bounds: EncodedPartition,
         ascending: bool,
+        /// The sorted ranges keep only the values (`sortBy`).
+        values_only: bool,
     },
 }
 

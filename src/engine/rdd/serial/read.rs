@@ -161,12 +161,15 @@ impl Reader<'_> {
                         }
                         PartitionerPlan::RoundRobin => Partitioner::RoundRobin,
                         PartitionerPlan::RecordHash => Partitioner::RecordHash,
-                        PartitionerPlan::Range { bounds, ascending } => {
-                            Partitioner::Range(Arc::new(RangeBounds {
-                                bounds: self.decode(bounds)?,
-                                ascending: *ascending,
-                            }))
-                        }
+                        PartitionerPlan::Range {
+                            bounds,
+                            ascending,
+                            values_only,
+                        } => Partitioner::Range(Arc::new(RangeBounds {
+                            bounds: self.decode(bounds)?,
+                            ascending: *ascending,
+                            values_only: *values_only,
+                        })),
                     },
                     output: OnceLock::new(),
                     lock: Mutex::new(()),

@@ -101,6 +101,7 @@ impl Writer<'_> {
                     Partitioner::Range(r) => PartitionerPlan::Range {
                         bounds: self.encode(&r.bounds)?,
                         ascending: r.ascending,
+                        values_only: r.values_only,
                     },
                 },
                 keep_hashes: keep_hashes.load(std::sync::atomic::Ordering::Relaxed),
