@@ -97,7 +97,7 @@ fn short_eq(a: &[u8], b: &[u8]) -> bool {
 /// every key's values (a combine's function is associative), and the order in which keys
 /// are first seen is kept, since every key combined so far was seen before any record
 /// passed on.
-const PARTIAL_PROBE_RECORDS: usize = 65_536;
+const PARTIAL_PROBE_RECORDS: usize = 16_384;
 
 /// The state of a map-side combine that may stop combining.
 #[derive(Default)]
