@@ -201,7 +201,10 @@ fn sort_by_then_zip_with_index_numbers_a_stable_order() {
             let indexed = values.zip_with_index().unwrap().collect().unwrap();
             // `sortBy` as the facade plans it now: the sorted ranges hold the records.
             let records = keyed.sort_values_by_key(ascending, n).unwrap();
-            assert!(records.partitioning().is_none(), "sortBy's result has no partitioner");
+            assert!(
+                records.partitioning().is_none(),
+                "sortBy's result has no partitioner"
+            );
             let indexed_records = records.zip_with_index().unwrap().collect().unwrap();
             let show = |v: &Value| v.to_py_repr().unwrap();
             assert_eq!(
