@@ -223,9 +223,7 @@ class Rdd:
         without one); Python-object keys are matched in bulk, per partition."""
     def cartesian(self, other: Rdd) -> Rdd:
         """Every pair; partition ``i * other_partitions + j`` pairs partitions ``i`` and ``j``."""
-    def sort_by_key(
-        self, ascending: bool, num_partitions: int, values_only: bool = False
-    ) -> Rdd:
+    def sort_by_key(self, ascending: bool, num_partitions: int, values_only: bool = False) -> Rdd:
         """``(k, v)`` records sorted stably by key with Python's ordering, range-partitioned
         (bounds from a sample of the keys: runs jobs now). An empty dataset is returned as it
         is. Keys with Python objects are ordered by Python, one call per partition. Raises
