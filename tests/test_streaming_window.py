@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import pytest
 
+from ferrostream._native import native_stats
 from ferrostream.errors import IllegalArgumentException, IllegalStateException, SparkException
 from ferrostream.rdd import RDD
 from ferrostream.resultiterable import ResultIterable
@@ -455,3 +456,24 @@ def test_windowed_rdds_feed_transforms(ssc: StreamingContext) -> None:
         3,
     )
     assert out == [[1], [3], [3]]
+
+
+def test_inverse_window_reduces_each_batch_before_it_moves(ssc: StreamingContext) -> None:
+    # Batches reduced per key within a partition first (natively; by Python where a value
+    # needs it: Fractions), then merged into the window: the same windows either way.
+    from fractions import Fraction
+
+    data = [
+        [("a", 1), ("a", 2), ("b", 1), ("a", 3)],
+        [("a", Fraction(1, 2)), ("a", Fraction(1, 2)), ("b", 2)],
+        [("b", 4), ("b", 4)],
+    ]
+    before = native_stats()
+    out = run(ssc, data, lambda s: s.reduceByKeyAndWindow(operator.add, operator.sub, 2, 1), 4)
+    assert sort_all(out) == [
+        [("a", 6), ("b", 1)],
+        [("a", 7), ("b", 3)],
+        [("a", 1), ("b", 10)],
+        [("b", 8)],
+    ]
+    assert native_stats()["fallback_partitions"] > before["fallback_partitions"]

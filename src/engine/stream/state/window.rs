@@ -11,7 +11,9 @@ use super::{
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::expr::Fallback;
+use crate::engine::host::PartitionFn;
 use crate::engine::rdd::Rdd;
+use crate::engine::step::{NativeKind, Step};
 use crate::engine::value::{Key, KeyMap, Value};
 
 /// Below this ratio of window to slide, Spark recomputes the window from its batches instead of
@@ -99,6 +101,7 @@ impl WindowStream {
         while t <= end {
             if t > zero_time {
                 if let Some(rdd) = parent(t)? {
+                    let rdd = combined_per_partition(ctx, &rdd, &self.func);
                     batches.push(bucket(ctx, &rdd, self.num_partitions)?);
                 }
             }
@@ -225,6 +228,55 @@ fn apply_pairs(
         ));
     }
     Ok(out)
+}
+
+/// A batch's pairs reduced per key within each partition before they are shuffled into the
+/// window's partitioning (as Spark's `reduceByKeyAndWindow` reduces each batch first): a slide
+/// moves one record per key and partition, not one per input pair. Natively when `f` is
+/// native; a partition the native combine cannot handle is reduced by the host function.
+fn combined_per_partition(
+    ctx: &Arc<EngineContext>,
+    rdd: &Arc<Rdd>,
+    f: &UserFn<dyn HostPairFn>,
+) -> Arc<Rdd> {
+    let Some(expr) = &f.native else {
+        return rdd.clone();
+    };
+    rdd.with_step(Step::Native {
+        kind: NativeKind::Combine,
+        expr: expr.clone(),
+        fallback: Arc::new(HostCombine {
+            ctx: ctx.clone(),
+            f: f.host.clone(),
+        }),
+    })
+}
+
+/// A partition's `(key, value)` pairs reduced per key by the host function (keys in
+/// first-seen order): the fallback of [`combined_per_partition`]'s native combine.
+struct HostCombine {
+    ctx: Arc<EngineContext>,
+    f: Arc<dyn HostPairFn>,
+}
+
+impl PartitionFn for HostCombine {
+    fn call(&self, _split: usize, input: Vec<Value>) -> Result<Vec<Value>> {
+        let (keys, groups): (Vec<Value>, Vec<Vec<Value>>) =
+            crate::engine::keys::group_pairs(&self.ctx, &input)?
+                .into_iter()
+                .unzip();
+        let reduced = self.f.reduce(groups)?;
+        if reduced.len() != keys.len() {
+            return Err(EngineError::Internal(
+                "a window function returned the wrong number of values".into(),
+            ));
+        }
+        Ok(keys
+            .into_iter()
+            .zip(reduced)
+            .map(|(k, v)| Value::pair(k, v))
+            .collect())
+    }
 }
 
 /// Reduce `records` per key with `f` into a new map (keys in first-seen order).
