@@ -262,6 +262,17 @@ impl Rdd {
     /// A dataset already partitioned that way is returned as it is (no shuffle), as PySpark's
     /// `partitionBy` does.
     pub fn shuffle(self: &Arc<Self>, n: usize, partitioner: Partitioner) -> Result<Arc<Rdd>> {
+        self.shuffle_read_by(n, partitioner, false)
+    }
+
+    /// [`Rdd::shuffle`]; `recombined`: the new shuffle's only reader combines every key's
+    /// records again (see [`Rdd::reduce_by_key`]).
+    fn shuffle_read_by(
+        self: &Arc<Self>,
+        n: usize,
+        partitioner: Partitioner,
+        recombined: bool,
+    ) -> Result<Arc<Rdd>> {
         if n == 0 {
             return Err(EngineError::InvalidArgument(
                 "numPartitions must be positive".into(),
@@ -285,7 +296,7 @@ impl Rdd {
                 output: OnceLock::new(),
                 lock: Mutex::new(()),
                 keep_hashes: Default::default(),
-                recombined: false,
+                recombined,
             },
             n,
             partitioning,
@@ -304,38 +315,8 @@ impl Rdd {
             ));
         }
         let map_side = self.with_step(combine.clone());
-        let shuffled = map_side.shuffle(n, Partitioner::PortableHash)?;
-        let shuffled = if Arc::ptr_eq(&shuffled, &map_side) {
-            shuffled
-        } else {
-            shuffled.rebuilt_recombined()
-        };
+        let shuffled = map_side.shuffle_read_by(n, Partitioner::PortableHash, true)?;
         Ok(shuffled.want_key_hashes().with_step(combine))
-    }
-
-    /// This new shuffle node, marked as read only by a combine of every key's records.
-    fn rebuilt_recombined(self: Arc<Self>) -> Arc<Rdd> {
-        let Node::Shuffle {
-            parent,
-            partitioner,
-            ..
-        } = &self.node
-        else {
-            return self;
-        };
-        Rdd::new_partitioned(
-            self.ctx.clone(),
-            Node::Shuffle {
-                parent: parent.clone(),
-                partitioner: partitioner.clone(),
-                output: OnceLock::new(),
-                lock: Mutex::new(()),
-                keep_hashes: Default::default(),
-                recombined: true,
-            },
-            self.num_partitions,
-            self.partitioning.clone(),
-        )
     }
 
     /// This dataset hash-partitioned into `n` partitions (`portable_hash(k) % n`): itself when

@@ -106,12 +106,8 @@ impl Rdd {
                     return Err(not_templatable("a range partitioning (sortByKey)"))
                 }
                 Some(p) => {
-                    let shuffled = p.shuffle(self.num_partitions, partitioner.clone())?;
-                    let shuffled = if *recombined && !Arc::ptr_eq(&shuffled, &p) {
-                        shuffled.rebuilt_recombined()
-                    } else {
-                        shuffled
-                    };
+                    let shuffled =
+                        p.shuffle_read_by(self.num_partitions, partitioner.clone(), *recombined)?;
                     Some(if keep_hashes.load(std::sync::atomic::Ordering::Relaxed) {
                         shuffled.want_key_hashes()
                     } else {
