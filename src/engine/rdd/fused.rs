@@ -1,8 +1,6 @@
 //! Fused chains of native steps over a dataset's partitions, and the map side of shuffles
 //! that read them.
 
-use std::sync::Arc;
-
 use super::{Node, Partition, Rdd};
 use crate::engine::block::Data;
 use crate::engine::error::{EngineError, Result};
@@ -45,16 +43,19 @@ impl Rdd {
         if let Some(fetched) = base.shuffle_output_shared(i)? {
             if let (Some(hashes), [(NativeKind::Combine, reducer)]) = (&fetched.hashes, &steps[..])
             {
+                let values = fetched.values.as_deref().map(Vec::as_slice);
                 if let Ok(out) =
-                    crate::engine::step::combine_hashed(reducer, &fetched.records, hashes)
+                    crate::engine::step::combine_hashed(reducer, &fetched.records, values, hashes)
                 {
                     return Ok(out);
                 }
+            } else if fetched.values.is_some() {
+                // Keyed columns for other steps: as pairs.
+                return run_chain_fused(i, chain, &steps, fetched.into_rows());
             } else if let Ok(out) = crate::engine::step::run_fused(&steps, &fetched.records) {
                 return Ok(out);
             }
-            let rows = Arc::try_unwrap(fetched.records).unwrap_or_else(|shared| (*shared).clone());
-            return run_chain(i, chain, rows);
+            return run_chain(i, chain, fetched.into_rows());
         }
         match base.compute_data(i)? {
             // A native block feeds the steps from its buffers; one whose records do not fit

@@ -96,11 +96,19 @@ impl Rdd {
         ctx.map_tasks(parent.num_partitions, |i| {
             let buckets = match parent.compute_map_side(i, recombined)? {
                 // A fused combine computed its keys' hashes: partitioned by them.
+                // Read only by the reduce side's combine: kept as keyed columns.
+                MapOutput::Hashed(out)
+                    if recombined && matches!(partitioner, Partitioner::PortableHash) =>
+                {
+                    shuffle::bucket_keyed(out.keys, out.values, out.hashes, n)
+                }
                 MapOutput::Hashed(out) if matches!(partitioner, Partitioner::PortableHash) => {
-                    shuffle::bucket_hashed(out.records, out.hashes, n, keep_hashes)
+                    let (records, hashes) = out.into_pairs();
+                    shuffle::bucket_hashed(records, hashes, n, keep_hashes)
                 }
                 MapOutput::Hashed(out) => {
-                    shuffle::bucket(ctx, out.records, i, n, partitioner, keep_hashes)?
+                    let (records, _) = out.into_pairs();
+                    shuffle::bucket(ctx, records, i, n, partitioner, keep_hashes)?
                 }
                 MapOutput::Rows(records) => {
                     shuffle::bucket(ctx, records, i, n, partitioner, keep_hashes)?

@@ -54,6 +54,7 @@ pub fn bucket(
                 return Ok(Buckets {
                     parts: buckets,
                     hashes: Some(hashes),
+                    values: None,
                 });
             }
         }
@@ -81,6 +82,7 @@ pub fn bucket(
                 return Ok(Buckets {
                     parts: buckets,
                     hashes: Some(kept),
+                    values: None,
                 });
             }
         }
@@ -120,10 +122,7 @@ pub fn bucket(
             }
         }
     }
-    Ok(Buckets {
-        parts: buckets,
-        hashes: None,
-    })
+    Ok(Buckets::rows(buckets))
 }
 
 /// Split a map partition of `(key, value)` records whose keys' portable hashes are known
@@ -149,5 +148,29 @@ pub fn bucket_hashed(records: Partition, hashes: Vec<i64>, n: usize, keep_hashes
     Buckets {
         parts,
         hashes: keep_hashes.then_some(kept),
+        values: None,
+    }
+}
+
+/// Split a map partition of `(key, value)` records held as keyed columns (`keys[j]`,
+/// `values[j]`, and `hashes[j]` the key's portable hash) into `n` buckets by `hash % n`,
+/// kept as keyed columns (see [`Buckets::values`]), with the hashes.
+pub fn bucket_keyed(keys: Partition, values: Partition, hashes: Vec<i64>, n: usize) -> Buckets {
+    debug_assert!(keys.len() == values.len() && keys.len() == hashes.len());
+    let even = keys.len().div_ceil(n.max(1));
+    let expected = even + even / 16;
+    let mut key_parts: Vec<Partition> = (0..n).map(|_| Vec::with_capacity(expected)).collect();
+    let mut value_parts: Vec<Partition> = (0..n).map(|_| Vec::with_capacity(expected)).collect();
+    let mut kept: Vec<Vec<i64>> = (0..n).map(|_| Vec::with_capacity(expected)).collect();
+    for ((k, v), h) in keys.into_iter().zip(values).zip(hashes) {
+        let b = h.rem_euclid(n as i64) as usize;
+        key_parts[b].push(k);
+        value_parts[b].push(v);
+        kept[b].push(h);
+    }
+    Buckets {
+        parts: key_parts,
+        hashes: Some(kept),
+        values: Some(value_parts),
     }
 }

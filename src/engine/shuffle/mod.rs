@@ -18,7 +18,7 @@
 mod bucket;
 mod memory;
 
-pub use bucket::{bucket, bucket_hashed};
+pub use bucket::{bucket, bucket_hashed, bucket_keyed};
 pub use memory::MemoryShuffle;
 
 use std::sync::Arc;
@@ -26,6 +26,7 @@ use std::sync::Arc;
 use crate::engine::error::Result;
 use crate::engine::exec::Executor;
 use crate::engine::rdd::Partition;
+use crate::engine::value::Value;
 
 /// One map partition split by reduce partition: `parts[r]` goes to reduce partition `r`.
 pub struct Buckets {
@@ -33,6 +34,47 @@ pub struct Buckets {
     /// When the partitioner hashed the keys (`portable_hash(key) % n`): `hashes[r][j]` is the
     /// hash of the key of `parts[r][j]`.
     pub hashes: Option<Vec<Vec<i64>>>,
+    /// Keyed columns: when set, the records are `(key, value)` pairs held apart, `parts[r][j]`
+    /// the key and `values[r][j]` the value. The pairs are built only for a reader that asks
+    /// for records: a map-side combine's output read by a reduce-side combine never is.
+    pub values: Option<Vec<Partition>>,
+}
+
+impl Buckets {
+    /// Records without keys' hashes.
+    pub fn rows(parts: Vec<Partition>) -> Buckets {
+        Buckets {
+            parts,
+            hashes: None,
+            values: None,
+        }
+    }
+
+    /// The same buckets with their records as rows: keyed columns zipped into pairs.
+    pub fn into_rows(self) -> Buckets {
+        let Some(values) = self.values else {
+            return self;
+        };
+        let parts = self
+            .parts
+            .into_iter()
+            .zip(values)
+            .map(|(keys, values)| zip_pairs(keys, values))
+            .collect();
+        Buckets {
+            parts,
+            hashes: self.hashes,
+            values: None,
+        }
+    }
+}
+
+/// Keys and values zipped into `(key, value)` records.
+pub fn zip_pairs(keys: Partition, values: Partition) -> Partition {
+    keys.into_iter()
+        .zip(values)
+        .map(|(k, v)| Value::pair(k, v))
+        .collect()
 }
 
 /// A reduce partition as fetched: its records and, when the shuffle was by key hash, the
@@ -47,6 +89,20 @@ pub struct Fetched {
 pub struct SharedFetch {
     pub records: Arc<Partition>,
     pub hashes: Option<Vec<i64>>,
+    /// Keyed columns (see [`Buckets::values`]): record `j` is the pair
+    /// `(records[j], values[j])`.
+    pub values: Option<Arc<Partition>>,
+}
+
+impl SharedFetch {
+    /// The records as rows (keyed columns zipped into pairs), copied when still shared.
+    pub fn into_rows(self) -> Partition {
+        let unshare = |p: Arc<Partition>| Arc::try_unwrap(p).unwrap_or_else(|p| (*p).clone());
+        match self.values {
+            Some(values) => zip_pairs(unshare(self.records), unshare(values)),
+            None => unshare(self.records),
+        }
+    }
 }
 
 /// Applied once to every reduce partition when a shuffle finishes (a sort's ranges are
@@ -104,6 +160,7 @@ pub trait ShuffleReader: Send + Sync {
         Ok(SharedFetch {
             records: Arc::new(fetched.records),
             hashes: fetched.hashes,
+            values: None,
         })
     }
 }
@@ -215,6 +272,67 @@ mod tests {
         // Whole-record hashes are not key hashes: never handed over.
         let by_record = bucket(&ctx, records, 0, 2, &Partitioner::RecordHash, true);
         assert!(by_record.unwrap().hashes.is_none());
+    }
+
+    #[test]
+    fn keyed_columns_reach_a_shared_reader_as_columns_and_others_as_pairs() {
+        let ctx = EngineContext::new(2).unwrap();
+        let keys: Partition = ["a", "b", "c", "a"].iter().map(|k| Value::str(k)).collect();
+        let values: Partition = (0..4).map(Value::Int).collect();
+        let hashes: Vec<i64> = keys.iter().map(|k| k.portable_hash().unwrap()).collect();
+        let expected = |r: usize| -> Vec<(String, i64)> {
+            keys.iter()
+                .zip(0..)
+                .filter(|(k, _)| k.portable_hash().unwrap().rem_euclid(2) as usize == r)
+                .map(|(k, v)| (k.to_py_str().unwrap(), v))
+                .collect()
+        };
+        let as_pairs = |records: &[Value]| -> Vec<(String, i64)> {
+            records
+                .iter()
+                .map(|r| {
+                    let (k, v) = r.as_pair().unwrap();
+                    let Value::Int(v) = v else {
+                        panic!("value {v:?}")
+                    };
+                    (k.to_py_str().unwrap(), *v)
+                })
+                .collect()
+        };
+        // Both map outputs keyed: a shared fetch gets the columns, a plain fetch the pairs.
+        let writer = ctx.shuffle().create(3, 2, 2).unwrap();
+        for map in 0..2 {
+            let (k, v, h) = if map == 0 {
+                (keys.clone(), values.clone(), hashes.clone())
+            } else {
+                (Vec::new(), Vec::new(), Vec::new())
+            };
+            writer.write(map, bucket_keyed(k, v, h, 2)).unwrap();
+        }
+        let reader = writer.finish(ctx.executor(), None).unwrap();
+        for r in 0..2 {
+            let shared = reader.fetch_shared(r).unwrap();
+            let column = shared.values.clone().expect("keyed columns kept");
+            assert_eq!(column.len(), shared.records.len());
+            assert_eq!(shared.hashes.as_ref().unwrap().len(), column.len());
+            assert_eq!(as_pairs(&shared.into_rows()), expected(r));
+            let fetched = reader.fetch_hashed(r).unwrap();
+            assert_eq!(as_pairs(&fetched.records), expected(r));
+            assert_eq!(reader.partition_len(r), Some(expected(r).len()));
+        }
+        // One map output as rows (a map task that fell back): every output becomes pairs.
+        let writer = ctx.shuffle().create(4, 2, 2).unwrap();
+        writer
+            .write(0, bucket_keyed(keys.clone(), values.clone(), hashes, 2))
+            .unwrap();
+        let b = bucket(&ctx, Vec::new(), 1, 2, &Partitioner::PortableHash, true).unwrap();
+        writer.write(1, b).unwrap();
+        let reader = writer.finish(ctx.executor(), None).unwrap();
+        for r in 0..2 {
+            let shared = reader.fetch_shared(r).unwrap();
+            assert!(shared.values.is_none());
+            assert_eq!(as_pairs(&shared.records), expected(r));
+        }
     }
 
     #[test]

@@ -104,9 +104,8 @@ const PARTIAL_PROBE_RECORDS: usize = 16_384;
 struct Partial {
     seen: usize,
     passing: bool,
-    /// `(key, value)` records passed on uncombined, and their keys' portable hashes.
-    records: Vec<Value>,
-    hashes: Vec<i64>,
+    /// The `(key, value)` records passed on uncombined, as columns (no pair is built).
+    passed: Combined,
 }
 
 /// `reducer(acc, value)`; ints are added directly when the reducer is `a + b`.
@@ -121,11 +120,55 @@ fn reduce_with(adds: bool, reducer: &Expr, acc: &Value, value: &Value) -> Result
     reducer.eval(&[acc, value])
 }
 
-/// The output of a fused chain that ends in a combine: `(key, value)` records and the
-/// portable hashes of their keys (what a hash shuffle partitions by).
+/// The output of a fused chain that ends in a combine: `(key, value)` records as keyed
+/// columns (`keys[j]`, `values[j]`), with the portable hashes of their keys (what a hash
+/// shuffle partitions by). The pairs are built only for a reader that needs records.
+#[derive(Default)]
 pub struct Combined {
-    pub records: Partition,
+    pub keys: Partition,
+    pub values: Partition,
     pub hashes: Vec<i64>,
+}
+
+impl Combined {
+    fn with_capacity(n: usize) -> Combined {
+        Combined {
+            keys: Vec::with_capacity(n),
+            values: Vec::with_capacity(n),
+            hashes: Vec::with_capacity(n),
+        }
+    }
+
+    fn push(&mut self, hash: i64, key: Value, value: Value) {
+        self.keys.push(key);
+        self.values.push(value);
+        self.hashes.push(hash);
+    }
+
+    fn extend(&mut self, other: Combined) {
+        self.keys.extend(other.keys);
+        self.values.extend(other.values);
+        self.hashes.extend(other.hashes);
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The `(key, value)` records, and their keys' hashes.
+    pub fn into_pairs(self) -> (Partition, Vec<i64>) {
+        let pairs = self
+            .keys
+            .into_iter()
+            .zip(self.values)
+            .map(|(k, v)| Value::pair(k, v))
+            .collect();
+        (pairs, self.hashes)
+    }
 }
 
 impl CombineSink<'_> {
@@ -167,8 +210,7 @@ impl CombineSink<'_> {
 
     fn pass(&mut self, hash: i64, key: Value, value: Value) {
         if let Some(p) = &mut self.partial {
-            p.records.push(Value::pair(key, value));
-            p.hashes.push(hash);
+            p.passed.push(hash, key, value);
         }
     }
 
@@ -229,20 +271,16 @@ impl CombineSink<'_> {
 
     /// The combined records (then those passed on), with their keys' hashes.
     pub(super) fn finish(self) -> Combined {
-        let passed = self.partial.unwrap_or_default();
-        let n = self.acc.len() + passed.records.len();
-        let mut records = Vec::with_capacity(n);
-        let mut hashes = Vec::with_capacity(n);
+        let passed = self.partial.unwrap_or_default().passed;
+        let mut out = Combined::with_capacity(self.acc.len() + passed.len());
         for (k, v) in self.acc {
-            hashes.push(k.hash());
-            records.push(Value::pair(k.value, v));
+            out.push(k.hash(), k.value, v);
         }
-        if !passed.records.is_empty() {
-            PASSED_UNCOMBINED.fetch_add(passed.records.len() as u64, Ordering::Relaxed);
+        if !passed.is_empty() {
+            PASSED_UNCOMBINED.fetch_add(passed.len() as u64, Ordering::Relaxed);
         }
-        records.extend(passed.records);
-        hashes.extend(passed.hashes);
-        Combined { records, hashes }
+        out.extend(passed);
+        out
     }
 
     /// The combined records, without hashes (no combine gave up: `partial` was off).
@@ -287,19 +325,24 @@ impl Sink for CombineSink<'_> {
 
 /// The reduce side of a combine over a hash shuffle's `(key, value)` records, whose keys'
 /// portable hashes the shuffle handed over (`hashes[j]` is the hash of record `j`'s key):
-/// no key is hashed again, and the map is sized for every record being a new key.
+/// no key is hashed again, and the map is sized for every record being a new key. With
+/// `values`, the records are keyed columns: `records[j]` is the key, `values[j]` the value.
 pub fn combine_hashed(
     reducer: &Expr,
     records: &[Value],
+    values: Option<&[Value]>,
     hashes: &[i64],
 ) -> Result<Partition, Fallback> {
-    if records.len() != hashes.len() {
+    if records.len() != hashes.len() || values.is_some_and(|v| v.len() != records.len()) {
         return Err(Fallback);
     }
     let mut sink = CombineSink::new(reducer, None, 0, false);
     sink.acc.reserve(records.len());
-    for (record, &h) in records.iter().zip(hashes) {
-        let (k, v) = record.as_pair().map_err(|_| Fallback)?;
+    for (j, (record, &h)) in records.iter().zip(hashes).enumerate() {
+        let (k, v) = match values {
+            Some(values) => (record, &values[j]),
+            None => record.as_pair().map_err(|_| Fallback)?,
+        };
         if k.has_host() {
             return Err(Fallback);
         }
