@@ -51,6 +51,12 @@ pub trait PartitionSource: Send + Sync {
     fn compute_data(&self, i: usize) -> Result<Data> {
         self.compute(i).map(Data::Rows)
     }
+
+    /// How many records partition `i` holds, when the source knows without computing it
+    /// (`count()` then builds no records).
+    fn len(&self, _i: usize) -> Option<usize> {
+        None
+    }
 }
 
 enum Node {
@@ -608,6 +614,11 @@ impl Rdd {
     pub fn count(&self) -> Result<usize> {
         self.prepare()?;
         let sizes = self.ctx.map_tasks(self.num_partitions, |i| {
+            if let (Node::Lazy(source), false) = (&self.node, self.is_cached()) {
+                if let Some(n) = source.len(i) {
+                    return Ok(n);
+                }
+            }
             self.compute_data(i).map(|p| p.len())
         })?;
         Ok(sizes.into_iter().sum())

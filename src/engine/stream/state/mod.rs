@@ -58,6 +58,10 @@ impl PartitionSource for SnapshotReader {
             .map(|(k, v)| Value::pair(k.value.clone(), v.clone()))
             .collect())
     }
+
+    fn len(&self, i: usize) -> Option<usize> {
+        self.0.parts.get(i).map(|p| p.len())
+    }
 }
 
 /// The RDD of a snapshot.

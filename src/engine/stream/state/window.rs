@@ -10,7 +10,7 @@ use super::{
 };
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
-use crate::engine::expr::Fallback;
+use crate::engine::expr::{Expr, Fallback};
 use crate::engine::host::PartitionFn;
 use crate::engine::rdd::Rdd;
 use crate::engine::step::{NativeKind, Step};
@@ -186,6 +186,10 @@ impl WindowStream {
         let leaving = leaving.filter(|d| d.rdds > 0);
         let parts = ctx.map_tasks(self.num_partitions, |p| {
             let mut map = start.map(|s| (*s.parts[p]).clone()).unwrap_or_default();
+            if gained {
+                // Room for every entering key: the map grows once, not key by key.
+                map.reserve(entering.iter().map(|d| d.parts[p].len()).sum());
+            }
             if let Some(old) = &leaving {
                 apply_to_present(&self.inv, &mut map, &old.parts[p])?;
             }
@@ -338,6 +342,13 @@ fn apply_to_present(
 /// [`apply_to_present`], then the keys of `delta` not in `map` are appended in `delta`'s
 /// order.
 fn merge_into(f: &UserFn<dyn HostPairFn>, map: &mut StateMap, delta: &StateMap) -> Result<()> {
+    // Natively in one pass: each key of the delta is looked up once.
+    if let Some(expr) = &f.native {
+        if let Some(merged) = merge_native(expr, map, delta) {
+            *map = count_native(true, merged);
+            return Ok(());
+        }
+    }
     apply_to_present(f, map, delta)?;
     for (k, v) in delta {
         if !map.contains_key(k) {
@@ -345,6 +356,30 @@ fn merge_into(f: &UserFn<dyn HostPairFn>, map: &mut StateMap, delta: &StateMap) 
         }
     }
     Ok(())
+}
+
+/// [`merge_into`] with a native function: the merged map, or None (and `map` untouched) when
+/// a value needs the host.
+fn merge_native(expr: &Expr, map: &mut StateMap, delta: &StateMap) -> Option<StateMap> {
+    // The values that change, computed first, so nothing is written if one fails.
+    let mut updates: Vec<(usize, Value)> = Vec::new();
+    let mut fresh: Vec<usize> = Vec::new();
+    for (j, (k, v)) in delta.iter().enumerate() {
+        match map.get_full(k) {
+            Some((i, _, cur)) => updates.push((i, expr.eval(&[cur, v]).ok()?)),
+            None => fresh.push(j),
+        }
+    }
+    let mut merged = std::mem::take(map);
+    for (i, r) in updates {
+        merged[i] = r;
+    }
+    for j in fresh {
+        if let Some((k, v)) = delta.get_index(j) {
+            merged.insert(k.clone(), v.clone());
+        }
+    }
+    Some(merged)
 }
 
 fn apply_filter(f: &UserFn<dyn HostPredicate>, map: &mut StateMap) -> Result<()> {
