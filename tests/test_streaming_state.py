@@ -193,6 +193,28 @@ def test_state_after_reduce_by_key(ssc: StreamingContext, engine_mode: str) -> N
     assert sort_all(out) == [[("x", 2), ("y", 1)], [("x", 2), ("y", 2)]]
 
 
+def test_sum_of_new_values_is_exact_for_bools_floats_and_big_ints(ssc: StreamingContext) -> None:
+    # The engine adds up the new values as they come when the function reads them only
+    # through sum(): exact for ints and bools; floats and sums past 64 bits go the whole
+    # list's way, so every state is what Python computes.
+    data = [
+        [("a", True), ("b", 0.1), ("a", True), ("b", 0.2), ("c", 2**62)],
+        [("a", 3), ("b", 0.3), ("c", 2**62), ("c", 1), ("d", False)],
+    ]
+    expected: list[list[Any]] = []
+    state: dict[Any, Any] = {}
+    for batch in data:
+        new: dict[Any, list[Any]] = {}
+        for k, v in batch:
+            new.setdefault(k, []).append(v)
+        state = {k: sum(new.get(k, [])) + (state.get(k) or 0) for k in {*state, *new}}
+        expected.append(sorted(state.items()))
+    out = run(ssc, data, lambda s: s.updateStateByKey(lambda vs, st: sum(vs) + (st or 0)), 2)
+    assert sort_all(out) == expected
+    assert [type(v) for _, v in sorted(out[1])] == [type(v) for _, v in expected[1]]
+    assert dict(out[1])["c"] == 2**63 + 1
+
+
 @pytest.mark.in_process
 def test_failed_update_fails_only_its_batch(ssc: StreamingContext) -> None:
     calls: list[list[Any]] = []

@@ -231,6 +231,12 @@ impl Expr {
         matches!(self.node, Node::Arg(0))
     }
 
+    /// Argument 0 is read only as `sum(arg0)` (as in `lambda new, old: sum(new) + (old or
+    /// 0)`): the result depends on argument 0's items only through their sum.
+    pub fn reads_arg0_only_as_sum(&self) -> bool {
+        self.node.arg0_only_summed()
+    }
+
     fn from_node(node: Node) -> Expr {
         let arity = node.max_arg().map_or(0, |m| m + 1);
         Expr { node, arity }
@@ -435,6 +441,28 @@ fn parse(v: &Value, depth: usize) -> Result<Node> {
 }
 
 impl Node {
+    /// See [`Expr::reads_arg0_only_as_sum`].
+    fn arg0_only_summed(&self) -> bool {
+        let all = |ns: &[Node]| ns.iter().all(Node::arg0_only_summed);
+        match self {
+            Node::Call(Builtin::Sum, ns) if matches!(ns.as_slice(), [Node::Arg(0)]) => true,
+            Node::Arg(i) => *i != 0,
+            Node::Const(_) => true,
+            Node::Tuple(ns) | Node::List(ns) | Node::Call(_, ns) => all(ns),
+            Node::Slice(parts) => all(&parts[..]),
+            Node::GetItem(a, b)
+            | Node::BinOp(_, a, b)
+            | Node::Cmp(_, a, b)
+            | Node::And(a, b)
+            | Node::Or(a, b) => a.arg0_only_summed() && b.arg0_only_summed(),
+            Node::Unary(_, a) => a.arg0_only_summed(),
+            Node::Cond(a, b, c) => {
+                a.arg0_only_summed() && b.arg0_only_summed() && c.arg0_only_summed()
+            }
+            Node::Method(_, recv, ns) => recv.arg0_only_summed() && all(ns),
+        }
+    }
+
     fn max_arg(&self) -> Option<usize> {
         let many = |ns: &[Node]| ns.iter().filter_map(Node::max_arg).max();
         match self {

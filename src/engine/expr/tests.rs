@@ -424,3 +424,27 @@ fn bad_encodings_are_rejected() {
         );
     }
 }
+
+#[test]
+fn reads_arg0_only_as_sum_sees_every_use_of_the_new_values() {
+    let reads = |e: &Value| Expr::from_value(e).unwrap().reads_arg0_only_as_sum();
+    let total = call_e("sum", vec![arg(0)]);
+    let old_or_0 = t(vec![s("or"), arg(1), cnst(i(0))]);
+    // lambda new, old: sum(new) + (old or 0)
+    assert!(reads(&binop_e("+", total.clone(), old_or_0.clone())));
+    // lambda new, old: (old or 0) + sum(new) * 2
+    assert!(reads(&binop_e(
+        "+",
+        old_or_0.clone(),
+        binop_e("*", total.clone(), cnst(i(2)))
+    )));
+    // len(new), new[0], bare new: the items matter, not only their sum.
+    assert!(!reads(&binop_e(
+        "+",
+        call_e("len", vec![arg(0)]),
+        old_or_0.clone()
+    )));
+    let first = t(vec![s("getitem"), arg(0), cnst(i(0))]);
+    assert!(!reads(&binop_e("+", first, old_or_0.clone())));
+    assert!(!reads(&t(vec![s("or"), arg(0), arg(1)])));
+}

@@ -134,13 +134,19 @@ fn update_partition(
     if host_keys {
         return evaluate(f, items_by_host_equality(ctx, old, records)?);
     }
+    if let Some(expr) = f.native.as_ref().filter(|e| e.reads_arg0_only_as_sum()) {
+        if let Some(out) = summed_update(expr, old, &records) {
+            return Ok(count_native(true, out));
+        }
+    }
     let mut groups: KeyMap<Vec<Value>> =
         KeyMap::with_capacity_and_hasher(records.len(), Default::default());
     for (k, v) in records {
         groups.entry(k).or_default().push(v);
     }
     if let Some(expr) = &f.native {
-        if let Ok(out) = native_update(expr, old, &groups) {
+        let lists = ValueLists::new();
+        if let Ok(out) = native_update(expr, old, &groups, |new| lists.of(new)) {
             return Ok(count_native(true, out));
         }
     }
@@ -264,14 +270,16 @@ impl ValueLists {
     }
 }
 
-/// The native path, in one pass over the old state and the new keys; `Fallback` when any key
-/// needs the host (nothing is kept of a partial pass).
-fn native_update(
+/// The native path, in one pass over the old state and the new keys (`new(group)` is the
+/// list of a key's new values the function gets); `Fallback` when any key needs the host
+/// (nothing is kept of a partial pass).
+fn native_update<T>(
     expr: &Expr,
     old: Option<&StateMap>,
-    groups: &KeyMap<Vec<Value>>,
+    groups: &KeyMap<T>,
+    new: impl Fn(&T) -> Value,
 ) -> Result<StateMap, Fallback> {
-    let lists = ValueLists::new();
+    let empty = ValueLists::new().empty;
     let old_len = old.map_or(0, |o| o.len());
     let mut out = StateMap::with_capacity_and_hasher(old_len + groups.len(), Default::default());
     let mut taken = vec![false; groups.len()];
@@ -280,22 +288,48 @@ fn native_update(
             let state = match groups.get_index_of(k) {
                 Some(i) => {
                     taken[i] = true;
-                    expr.eval(&[&lists.of(&groups[i]), s])?
+                    expr.eval(&[&new(&groups[i]), s])?
                 }
-                None => expr.eval(&[&lists.empty, s])?,
+                None => expr.eval(&[&empty, s])?,
             };
             if !matches!(state, Value::None) {
                 out.insert(k.clone(), state);
             }
         }
     }
-    for (i, (k, new)) in groups.iter().enumerate() {
+    for (i, (k, group)) in groups.iter().enumerate() {
         if !taken[i] {
-            let state = expr.eval(&[&lists.of(new), &Value::None])?;
+            let state = expr.eval(&[&new(group), &Value::None])?;
             if !matches!(state, Value::None) {
                 out.insert(k.clone(), state);
             }
         }
     }
     Ok(out)
+}
+
+/// The native path for a function that reads the new values only through their sum
+/// ([`Expr::reads_arg0_only_as_sum`]): each key's int (or bool) values are added up as they
+/// come, with no list of them kept, and the function gets the one-item list `[sum]`, whose
+/// sum is the same exact int. None (nothing kept) when a value is not an int or bool, or a
+/// sum overflows: the general path then runs.
+fn summed_update(expr: &Expr, old: Option<&StateMap>, records: &Keyed) -> Option<StateMap> {
+    let mut sums: KeyMap<i64> = KeyMap::with_capacity_and_hasher(records.len(), Default::default());
+    for (k, v) in records {
+        let x = match v {
+            Value::Int(i) => *i,
+            Value::Bool(b) => i64::from(*b),
+            _ => return None,
+        };
+        match sums.get_index_of(k) {
+            Some(i) => sums[i] = sums[i].checked_add(x)?,
+            None => {
+                sums.insert(k.clone(), x);
+            }
+        }
+    }
+    native_update(expr, old, &sums, |s| {
+        Value::List(Arc::from([Value::Int(*s)]))
+    })
+    .ok()
 }
