@@ -342,10 +342,10 @@ fn apply_to_present(
 /// [`apply_to_present`], then the keys of `delta` not in `map` are appended in `delta`'s
 /// order.
 fn merge_into(f: &UserFn<dyn HostPairFn>, map: &mut StateMap, delta: &StateMap) -> Result<()> {
-    // Natively in one pass: each key of the delta is looked up once.
+    // Natively: a key already in the map is looked up once, a new one twice (find, insert).
     if let Some(expr) = &f.native {
-        if let Some(merged) = merge_native(expr, map, delta) {
-            *map = count_native(true, merged);
+        if merge_native(expr, map, delta) {
+            crate::engine::step::count_native(true);
             return Ok(());
         }
     }
@@ -358,28 +358,30 @@ fn merge_into(f: &UserFn<dyn HostPairFn>, map: &mut StateMap, delta: &StateMap) 
     Ok(())
 }
 
-/// [`merge_into`] with a native function: the merged map, or None (and `map` untouched) when
-/// a value needs the host.
-fn merge_native(expr: &Expr, map: &mut StateMap, delta: &StateMap) -> Option<StateMap> {
-    // The values that change, computed first, so nothing is written if one fails.
+/// [`merge_into`] with a native function; false (and `map` untouched) when a value needs the
+/// host.
+fn merge_native(expr: &Expr, map: &mut StateMap, delta: &StateMap) -> bool {
+    // Every new value is computed before anything is written.
     let mut updates: Vec<(usize, Value)> = Vec::new();
     let mut fresh: Vec<usize> = Vec::new();
     for (j, (k, v)) in delta.iter().enumerate() {
         match map.get_full(k) {
-            Some((i, _, cur)) => updates.push((i, expr.eval(&[cur, v]).ok()?)),
+            Some((i, _, cur)) => match expr.eval(&[cur, v]) {
+                Ok(r) => updates.push((i, r)),
+                Err(Fallback) => return false,
+            },
             None => fresh.push(j),
         }
     }
-    let mut merged = std::mem::take(map);
     for (i, r) in updates {
-        merged[i] = r;
+        map[i] = r;
     }
     for j in fresh {
         if let Some((k, v)) = delta.get_index(j) {
-            merged.insert(k.clone(), v.clone());
+            map.insert(k.clone(), v.clone());
         }
     }
-    Some(merged)
+    true
 }
 
 fn apply_filter(f: &UserFn<dyn HostPredicate>, map: &mut StateMap) -> Result<()> {
