@@ -242,6 +242,40 @@ def test_failed_update_fails_only_its_batch(ssc: StreamingContext) -> None:
     assert sum(1 for c in calls if "boom" in c) == 1
 
 
+def test_failed_batch_leaves_every_partition_as_it_was(ssc: StreamingContext) -> None:
+    # Key 0 is in partition 0 and key 1 in partition 1. In batch 2, partition 0 updates
+    # natively; partition 1 meets a str, goes to Python and fails: neither partition changes.
+    data = [[(0, 1), (1, 1)], [(0, 2), (1, "x")], [(0, 4), (1, 8)]]
+    outcomes = OutputOutcomes()
+    ssc.addStreamingListener(outcomes)
+    state = ssc.queueStream(data).updateStateByKey(lambda new, old: sum(new) + (old or 0), 2)
+    out = collect_stream(state)
+    ssc.start()
+    run_batches(ssc, 4)
+    with pytest.raises(SparkException) as info:
+        ssc.awaitTerminationOrTimeout(1)
+    assert type(info.value.__cause__) is TypeError
+    assert (outcomes.ok, outcomes.failed) == ([1, 3, 4], [2])
+    assert sort_all(out) == [[(0, 1), (1, 1)], [(0, 5), (1, 9)], [(0, 5), (1, 9)]]
+
+
+@pytest.mark.in_process
+def test_rdds_of_earlier_batches_keep_their_state(ssc: StreamingContext) -> None:
+    # The store is updated in place only where nothing else holds it: an RDD the program kept
+    # from an earlier batch still reads the state of that batch.
+    kept: list[Any] = []
+    data = [[("a", 1), ("b", 1)], [("a", 2)], [("b", 5), ("c", 1)]]
+    state = ssc.queueStream(data).updateStateByKey(lambda new, old: sum(new) + (old or 0))
+    state.foreachRDD(lambda rdd: kept.append(rdd))
+    ssc.start()
+    run_batches(ssc, 3)
+    assert [sorted(rdd.collect()) for rdd in kept] == [
+        [("a", 1), ("b", 1)],
+        [("a", 3), ("b", 1)],
+        [("a", 3), ("b", 6), ("c", 1)],
+    ]
+
+
 def test_failure_in_first_batch_keeps_the_initial_state(ssc: StreamingContext) -> None:
     def update(values: list[Any], state: Optional[int]) -> int:
         if "boom" in values:

@@ -304,6 +304,10 @@ impl Graph {
                 Some(Rdd::union(ctx, &rdds))
             }
             StreamKind::State(state) => {
+                // The store is updated in place when nothing else holds it: the stream's own
+                // RDDs that no operation can ask for any more (the previous batch's, as a rule)
+                // are let go now rather than after this batch.
+                self.forget_generated(node, time);
                 let parent = node.parents[0];
                 let get = |t| self.get_or_compute(ctx, parent, t, zero_time);
                 state
@@ -351,17 +355,27 @@ impl Graph {
         Ok(out)
     }
 
+    /// How long `node` keeps its RDDs.
+    fn keep_ms(&self, node: &StreamNode) -> i64 {
+        let floor = self.remember_ms.unwrap_or(0);
+        node.remember_ms.load(Ordering::Relaxed).max(floor)
+    }
+
+    /// Forget the RDDs of `node` that no operation can ask for at or after `time`.
+    fn forget_generated(&self, node: &StreamNode, time: i64) {
+        let keep = self.keep_ms(node);
+        let mut generated = node.generated.lock();
+        let old: Vec<i64> = generated.range(..=time - keep).map(|(t, _)| *t).collect();
+        for t in old {
+            generated.remove(&t);
+        }
+    }
+
     /// Forget RDDs that no operation can ask for any more after the batch at `time`.
     pub fn forget_old(&self, time: i64) {
-        let floor = self.remember_ms.unwrap_or(0);
         for node in &self.streams {
-            let keep = node.remember_ms.load(Ordering::Relaxed).max(floor);
-            let mut generated = node.generated.lock();
-            let old: Vec<i64> = generated.range(..=time - keep).map(|(t, _)| *t).collect();
-            for t in old {
-                generated.remove(&t);
-            }
-            drop(generated);
+            let keep = self.keep_ms(node);
+            self.forget_generated(node, time);
             let keep_positions = keep.max(node.position_keep_ms.load(Ordering::Relaxed));
             let mut positions = node.positions.lock();
             positions.retain(|t, _| *t > time - keep_positions);

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::engine::context::EngineContext;
-use crate::engine::error::{EngineError, Result};
+use crate::engine::error::Result;
 use crate::engine::expr::Expr;
 use crate::engine::rdd::{Partition, PartitionSource, Rdd};
 use crate::engine::value::{Key, KeyMap, Value};
@@ -149,39 +149,46 @@ fn bucket(ctx: &Arc<EngineContext>, rdd: &Arc<Rdd>, n: usize) -> Result<Vec<Keye
 type Progress = Mutex<Option<(i64, Option<Arc<Snapshot>>)>>;
 
 /// Bring a keyed stream from its last computed batch to `time`, one slide at a time (more than
-/// one only after a recovery, or when a batch did not ask for the stream). `step(t, prev)` is
-/// the store at `t`; on failure it gives the error and what stands for the store at `t`.
+/// one only after a recovery, or when a batch did not ask for the stream).
+///
+/// `step(t, store)` turns the store before `t` into the store at `t`. The store is handed over,
+/// not shared, so that a step can update it in place; on failure the step leaves in `store`
+/// what stands for the store at `t` and returns the error. The store stays with `progress`
+/// whatever happens, a panic included.
 fn catch_up(
     progress: &Progress,
     time: i64,
     slide: i64,
     zero_time: i64,
-    mut step: impl FnMut(
-        i64,
-        Option<&Arc<Snapshot>>,
-    ) -> std::result::Result<
-        Option<Arc<Snapshot>>,
-        (EngineError, Option<Arc<Snapshot>>),
-    >,
+    mut step: impl FnMut(i64, &mut Option<Arc<Snapshot>>) -> Result<()>,
 ) -> Result<Option<Arc<Snapshot>>> {
-    let last = progress.lock().clone();
-    let (mut t, mut store) = match last {
-        Some((t, s)) if t == time => return Ok(s),
-        Some((t, s)) if t < time && t >= zero_time => (t, s),
+    let last = progress.lock().take();
+    let mut held = Held { progress, last };
+    let (mut t, mut store) = match &mut held.last {
+        Some((t, s)) if *t == time => return Ok(s.clone()),
+        Some((t, s)) if *t < time && *t >= zero_time => (*t, s.take()),
         _ => (zero_time, None),
     };
     while t < time {
         t += slide;
-        match step(t, store.as_ref()) {
-            Ok(next) => store = next,
-            Err((e, kept)) => {
-                *progress.lock() = Some((t, kept));
-                return Err(e);
-            }
-        }
-        *progress.lock() = Some((t, store.clone()));
+        let (_, slot) = held.last.insert((t, store.take()));
+        step(t, slot)?;
+        store = slot.clone();
     }
     Ok(store)
+}
+
+/// The store of a keyed stream while a batch works on it: put back into `progress` when
+/// dropped, on every way out.
+struct Held<'a> {
+    progress: &'a Progress,
+    last: Option<(i64, Option<Arc<Snapshot>>)>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        *self.progress.lock() = self.last.take();
+    }
 }
 
 fn relabel(s: &Arc<Snapshot>, time: i64) -> Arc<Snapshot> {

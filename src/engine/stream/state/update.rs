@@ -67,45 +67,158 @@ impl StateStream {
         zero_time: i64,
         parent: &dyn Fn(i64) -> Result<Option<Arc<Rdd>>>,
     ) -> Result<Option<Arc<Snapshot>>> {
-        catch_up(&self.current, time, slide, zero_time, |t, state| {
-            let step = parent(t).and_then(|rdd| match rdd {
+        catch_up(&self.current, time, slide, zero_time, |t, store| {
+            match parent(t) {
+                Ok(Some(rdd)) => self.apply(ctx, t, store, &rdd),
                 // No parent RDD: the state stays as it was (none before the first batch, even
                 // with an initial RDD), as Spark's StateDStream.
-                None => Ok(state.map(|s| relabel(s, t))),
-                Some(rdd) => self.apply(ctx, t, state.map(|s| &**s), &rdd).map(Some),
-            });
-            // A failed batch keeps the state as it was; the next batch goes on from it.
-            step.map_err(|e| (e, state.map(|s| relabel(s, t))))
+                Ok(None) => {
+                    relabel_in(store, t);
+                    Ok(())
+                }
+                // A failed batch keeps the state as it was; the next batch goes on from it.
+                Err(e) => {
+                    relabel_in(store, t);
+                    Err(e)
+                }
+            }
         })
     }
 
+    /// The store at `time`: `store` (the one before it) with the batch applied. Each partition
+    /// is worked out in full first; only then are the store's partitions changed, in place
+    /// where nothing else holds them (an RDD of an earlier batch still being read keeps its
+    /// own). On failure `store` is left as it was, labelled `time`.
     fn apply(
         &self,
         ctx: &Arc<EngineContext>,
         time: i64,
-        prev: Option<&Snapshot>,
+        store: &mut Option<Arc<Snapshot>>,
         batch: &Arc<Rdd>,
-    ) -> Result<Arc<Snapshot>> {
+    ) -> Result<()> {
+        let n = self.num_partitions;
+        let had_state = store.is_some();
+        let parts: Vec<Arc<StateMap>> = match store.take() {
+            Some(prev) => Arc::try_unwrap(prev).map_or_else(|s| s.parts.clone(), |s| s.parts),
+            None => (0..n).map(|_| Arc::default()).collect(),
+        };
+        let changes = self.changes(ctx, had_state.then_some(&parts[..]), batch);
+        let changes = match changes {
+            Ok(changes) => changes,
+            Err(e) => {
+                *store = had_state.then(|| Arc::new(Snapshot { time, parts }));
+                return Err(e);
+            }
+        };
+        let items: Vec<_> = parts.into_iter().zip(changes).collect();
+        let parts = ctx.map_items(items, |_, (mut part, change)| {
+            Ok(match change {
+                Change::Replace(map) => Arc::new(map),
+                Change::InPlace { states, fresh } => {
+                    write_in_place(Arc::make_mut(&mut part), states, fresh);
+                    part
+                }
+            })
+        })?;
+        *store = Some(Arc::new(Snapshot { time, parts }));
+        Ok(())
+    }
+
+    /// What the batch does to each partition of the store (`prev`: None before the first
+    /// batch). Nothing is changed yet.
+    fn changes(
+        &self,
+        ctx: &Arc<EngineContext>,
+        prev: Option<&[Arc<StateMap>]>,
+        batch: &Arc<Rdd>,
+    ) -> Result<Vec<Change>> {
         let n = self.num_partitions;
         let batch = bucket(ctx, batch, n)?;
         let initial = match (prev, &self.initial) {
             (None, Some(rdd)) => Some(bucket(ctx, rdd, n)?),
             _ => None,
         };
-        let parts: Vec<Arc<StateMap>> = ctx.map_items(batch, |p, records| {
-            let from_initial;
-            let old: Option<&StateMap> = match (prev, &initial) {
-                (Some(s), _) => Some(&s.parts[p]),
-                (None, Some(init)) => {
-                    from_initial = first_wins(&init[p]);
-                    Some(&from_initial)
-                }
-                (None, None) => None,
-            };
-            update_partition(ctx, &self.update, old, records).map(Arc::new)
-        })?;
-        Ok(Arc::new(Snapshot { time, parts }))
+        ctx.map_items(batch, |p, records| match (prev, &initial) {
+            // Nothing else holds a partition the store alone refers to: it changes in place.
+            (Some(parts), _) => {
+                let in_place = Arc::strong_count(&parts[p]) == 1;
+                update_partition(ctx, &self.update, Some(&parts[p]), records, in_place)
+            }
+            (None, Some(init)) => {
+                let from_initial = first_wins(&init[p]);
+                update_partition(ctx, &self.update, Some(&from_initial), records, false)
+            }
+            (None, None) => update_partition(ctx, &self.update, None, records, false),
+        })
     }
+}
+
+/// `store` relabelled as the store at `time` (the same partitions).
+fn relabel_in(store: &mut Option<Arc<Snapshot>>, time: i64) {
+    if let Some(s) = store.take() {
+        *store = Some(match Arc::try_unwrap(s) {
+            Ok(mut s) => {
+                s.time = time;
+                Arc::new(s)
+            }
+            Err(shared) => relabel(&shared, time),
+        });
+    }
+}
+
+/// The new states of a partition's keys, in order, and its new keys with their states.
+type NewStates = (Vec<Value>, Vec<(Key, Value)>);
+
+/// What a batch does to one partition of the store.
+enum Change {
+    /// The partition's keys take `states`, in order (None removes a key), then the keys of
+    /// `fresh` are appended.
+    InPlace {
+        states: Vec<Value>,
+        fresh: Vec<(Key, Value)>,
+    },
+    /// The partition is replaced.
+    Replace(StateMap),
+}
+
+impl Change {
+    /// The change that gives `old`'s keys `states` (in order) and appends `fresh`: in place,
+    /// or as a new partition.
+    fn new(
+        old: Option<&StateMap>,
+        states: Vec<Value>,
+        fresh: Vec<(Key, Value)>,
+        in_place: bool,
+    ) -> Change {
+        if in_place {
+            return Change::InPlace { states, fresh };
+        }
+        let mut out =
+            StateMap::with_capacity_and_hasher(states.len() + fresh.len(), Default::default());
+        if let Some(old) = old {
+            for (k, s) in old.keys().zip(states) {
+                if !matches!(s, Value::None) {
+                    out.insert(k.clone(), s);
+                }
+            }
+        }
+        out.extend(fresh);
+        Change::Replace(out)
+    }
+}
+
+/// [`Change::InPlace`] applied to `map`.
+fn write_in_place(map: &mut StateMap, states: Vec<Value>, fresh: Vec<(Key, Value)>) {
+    let mut removed = false;
+    for (slot, state) in map.values_mut().zip(states) {
+        removed |= matches!(state, Value::None);
+        *slot = state;
+    }
+    if removed {
+        map.retain(|_, v| !matches!(v, Value::None));
+    }
+    map.reserve(fresh.len());
+    map.extend(fresh);
 }
 
 /// An initial state partition; for a key given twice the first value is kept.
@@ -122,21 +235,27 @@ type Items = Vec<(Key, Vec<Value>, Value)>;
 
 /// One partition of `updateStateByKey`: every key with a state or new values gets
 /// `update(new_values, old_state)`; a None result removes the key. Keys with a state come first,
-/// in their order, then new keys in the order they first appear.
+/// in their order, then new keys in the order they first appear. `in_place`: the change may
+/// be written into `old` (else the partition is replaced).
 fn update_partition(
     ctx: &EngineContext,
     f: &UserFn<dyn HostUpdateFn>,
     old: Option<&StateMap>,
     records: Keyed,
-) -> Result<StateMap> {
+    in_place: bool,
+) -> Result<Change> {
     let host_keys = records.iter().any(|(k, _)| k.value.has_host())
         || old.is_some_and(|o| o.keys().any(|k| k.value.has_host()));
     if host_keys {
-        return evaluate(f, items_by_host_equality(ctx, old, records)?);
+        let items = items_by_host_equality(ctx, old, records)?;
+        return evaluate(f, items).map(Change::Replace);
     }
     if let Some(expr) = f.native.as_ref().filter(|e| e.reads_arg0_only_as_sum()) {
-        if let Some(out) = summed_update(expr, old, &records) {
-            return Ok(count_native(true, out));
+        if let Some((states, fresh)) = summed_update(expr, old, &records) {
+            return Ok(count_native(
+                true,
+                Change::new(old, states, fresh, in_place),
+            ));
         }
     }
     let mut groups: KeyMap<Vec<Value>> =
@@ -146,11 +265,15 @@ fn update_partition(
     }
     if let Some(expr) = &f.native {
         let lists = ValueLists::new();
-        if let Ok(out) = native_update(expr, old, &groups, |new| lists.of(new)) {
-            return Ok(count_native(true, out));
+        if let Ok((states, fresh)) = native_update(expr, old, &groups, |new| lists.of(new)) {
+            return Ok(count_native(
+                true,
+                Change::new(old, states, fresh, in_place),
+            ));
         }
     }
-    // The items of the native one-pass path, for the host.
+    // The items of the native one-pass path, for the host: the old keys in order, then the
+    // new ones.
     let empty = StateMap::default();
     let old = old.unwrap_or(&empty);
     let mut taken = vec![false; groups.len()];
@@ -170,8 +293,14 @@ fn update_partition(
             items.push((k, vs, Value::None));
         }
     }
-    let states = count_host(f, host_states(f, &items)?);
-    Ok(into_store(items, states))
+    let mut states = count_host(f, host_states(f, &items)?);
+    let fresh = items
+        .drain(old.len()..)
+        .zip(states.drain(old.len()..))
+        .filter(|(_, s)| !matches!(s, Value::None))
+        .map(|((k, _, _), s)| (k, s))
+        .collect();
+    Ok(Change::new(Some(old), states, fresh, in_place))
 }
 
 /// The items of a partition whose keys are host objects: the old keys and the batch's keys are
@@ -271,41 +400,38 @@ impl ValueLists {
 }
 
 /// The native path, in one pass over the old state and the new keys (`new(group)` is the
-/// list of a key's new values the function gets); `Fallback` when any key needs the host
-/// (nothing is kept of a partial pass).
+/// list of a key's new values the function gets): the new state of every old key, in order,
+/// and the new keys with their states (those whose state is None left out); `Fallback` when
+/// any key needs the host (nothing is kept of a partial pass).
 fn native_update<T>(
     expr: &Expr,
     old: Option<&StateMap>,
     groups: &KeyMap<T>,
     new: impl Fn(&T) -> Value,
-) -> Result<StateMap, Fallback> {
+) -> Result<NewStates, Fallback> {
     let empty = ValueLists::new().empty;
-    let old_len = old.map_or(0, |o| o.len());
-    let mut out = StateMap::with_capacity_and_hasher(old_len + groups.len(), Default::default());
     let mut taken = vec![false; groups.len()];
-    if let Some(old) = old {
-        for (k, s) in old {
-            let state = match groups.get_index_of(k) {
-                Some(i) => {
-                    taken[i] = true;
-                    expr.eval(&[&new(&groups[i]), s])?
-                }
-                None => expr.eval(&[&empty, s])?,
-            };
-            if !matches!(state, Value::None) {
-                out.insert(k.clone(), state);
+    let mut states = Vec::with_capacity(old.map_or(0, |o| o.len()));
+    for (k, s) in old.into_iter().flatten() {
+        let state = match groups.get_index_of(k) {
+            Some(i) => {
+                taken[i] = true;
+                expr.eval(&[&new(&groups[i]), s])?
             }
-        }
+            None => expr.eval(&[&empty, s])?,
+        };
+        states.push(state);
     }
+    let mut fresh = Vec::with_capacity(groups.len() - states.len().min(groups.len()));
     for (i, (k, group)) in groups.iter().enumerate() {
         if !taken[i] {
             let state = expr.eval(&[&new(group), &Value::None])?;
             if !matches!(state, Value::None) {
-                out.insert(k.clone(), state);
+                fresh.push((k.clone(), state));
             }
         }
     }
-    Ok(out)
+    Ok((states, fresh))
 }
 
 /// The native path for a function that reads the new values only through their sum
@@ -313,7 +439,7 @@ fn native_update<T>(
 /// come, with no list of them kept, and the function gets the one-item list `[sum]`, whose
 /// sum is the same exact int. None (nothing kept) when a value is not an int or bool, or a
 /// sum overflows: the general path then runs.
-fn summed_update(expr: &Expr, old: Option<&StateMap>, records: &Keyed) -> Option<StateMap> {
+fn summed_update(expr: &Expr, old: Option<&StateMap>, records: &Keyed) -> Option<NewStates> {
     let mut sums: KeyMap<i64> = KeyMap::with_capacity_and_hasher(records.len(), Default::default());
     for (k, v) in records {
         let x = match v {

@@ -130,13 +130,15 @@ impl WindowStream {
         zero_time: i64,
         parent: &dyn Fn(i64) -> Result<Option<Arc<Rdd>>>,
     ) -> Result<Option<Arc<Snapshot>>> {
-        catch_up(&self.current, time, slide, zero_time, |t, prev| {
+        catch_up(&self.current, time, slide, zero_time, |t, store| {
+            let prev = store.as_ref();
             let step = self.compute_one(ctx, t, slide, parent_slide, zero_time, prev, parent);
             // Deltas that no later window can need.
             let keep_after = t - self.window_ms;
             self.deltas.lock().retain(|end, _| *end > keep_after);
             // After a failure, the next batch recomputes its whole window.
-            step.map_err(|e| (e, None))
+            *store = step.as_ref().ok().cloned().flatten();
+            step.map(drop)
         })
     }
 
