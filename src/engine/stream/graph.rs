@@ -315,6 +315,9 @@ impl Graph {
                     .map(|snap| snapshot_rdd(ctx, &snap))
             }
             StreamKind::ReducedWindow(window) => {
+                // As for State: the previous window is updated in place when nothing else
+                // holds it.
+                self.forget_generated(node, time);
                 let parent = node.parents[0];
                 let parent_slide = self.streams[parent].slide_ms;
                 let get = |t| self.get_or_compute(ctx, parent, t, zero_time);

@@ -131,7 +131,9 @@ impl WindowStream {
         parent: &dyn Fn(i64) -> Result<Option<Arc<Rdd>>>,
     ) -> Result<Option<Arc<Snapshot>>> {
         catch_up(&self.current, time, slide, zero_time, |t, store| {
-            let prev = store.as_ref();
+            // The previous window is handed over: its partitions are updated in place where
+            // nothing else holds them.
+            let prev = store.take();
             let step = self.compute_one(ctx, t, slide, parent_slide, zero_time, prev, parent);
             // Deltas that no later window can need.
             let keep_after = t - self.window_ms;
@@ -150,7 +152,7 @@ impl WindowStream {
         slide: i64,
         parent_slide: i64,
         zero_time: i64,
-        prev: Option<&Arc<Snapshot>>,
+        prev: Option<Arc<Snapshot>>,
         parent: &dyn Fn(i64) -> Result<Option<Arc<Rdd>>>,
     ) -> Result<Option<Arc<Snapshot>>> {
         let w = self.window_ms;
@@ -186,8 +188,16 @@ impl WindowStream {
         // RDDs (even empty ones).
         let gained = entering.iter().any(|d| d.rdds > 0);
         let leaving = leaving.filter(|d| d.rdds > 0);
-        let parts = ctx.map_tasks(self.num_partitions, |p| {
-            let mut map = start.map(|s| (*s.parts[p]).clone()).unwrap_or_default();
+        let starts: Vec<Option<Arc<StateMap>>> = match start {
+            Some(s) => Arc::try_unwrap(s)
+                .map_or_else(|s| s.parts.clone(), |s| s.parts)
+                .into_iter()
+                .map(Some)
+                .collect(),
+            None => vec![None; self.num_partitions],
+        };
+        let parts = ctx.map_items(starts, |p, start| {
+            let mut map = start.map(Arc::unwrap_or_clone).unwrap_or_default();
             if gained {
                 // Room for every entering key: the map grows once, not key by key.
                 map.reserve(entering.iter().map(|d| d.parts[p].len()).sum());
