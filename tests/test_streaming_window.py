@@ -194,6 +194,27 @@ def test_inverse_incremental_path_keeps_zero_keys(ssc: StreamingContext, engine_
     ]
 
 
+@pytest.mark.in_process
+def test_rdds_of_earlier_windows_keep_their_contents(ssc: StreamingContext) -> None:
+    # A window is updated in place only where nothing else holds it: an RDD the program kept
+    # from an earlier window still reads that window.
+    kept: list[RDD[Any]] = []
+    data = [[("a", 1)], [("a", 2), ("b", 1)], [("b", 2)]]
+    windows = ssc.queueStream(data).reduceByKeyAndWindow(operator.add, operator.sub, 5, 1)
+    windows.foreachRDD(lambda rdd: kept.append(rdd))
+    ssc.start()
+    run_batches(ssc, 7)
+    assert [sorted(rdd.collect()) for rdd in kept] == [
+        [("a", 1)],
+        [("a", 3), ("b", 1)],
+        [("a", 3), ("b", 3)],
+        [("a", 3), ("b", 3)],
+        [("a", 3), ("b", 3)],
+        [("a", 2), ("b", 3)],
+        [("a", 0), ("b", 2)],
+    ]
+
+
 def test_inverse_incremental_path_with_filter(ssc: StreamingContext) -> None:
     data = [[("a", 1)], [("a", 2), ("b", 1)], [("b", 2)]]
 
