@@ -217,7 +217,11 @@ fn write_in_place(map: &mut StateMap, states: Vec<Value>, fresh: Vec<(Key, Value
     if removed {
         map.retain(|_, v| !matches!(v, Value::None));
     }
-    map.reserve(fresh.len());
+    // Grown by an eighth at least, not as `IndexMap::reserve` grows it (its entries to the
+    // capacity of its index: up to twice the keys held, for a store that lives on).
+    if fresh.len() > map.capacity() - map.len() {
+        map.reserve_exact(fresh.len().max(map.len() / 8));
+    }
     map.extend(fresh);
 }
 
