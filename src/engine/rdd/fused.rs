@@ -71,7 +71,7 @@ impl Rdd {
 
     /// Partition `i` of this shuffle's output, shared with the shuffle (with the keys' hashes
     /// when it kept them); None when this is not an uncached shuffle.
-    fn shuffle_output_shared(&self, i: usize) -> Result<Option<SharedFetch>> {
+    pub fn shuffle_output_shared(&self, i: usize) -> Result<Option<SharedFetch>> {
         let Node::Shuffle { output, .. } = &self.node else {
             return Ok(None);
         };

@@ -115,24 +115,44 @@ type Keyed = Vec<(Key, Value)>;
 
 /// The `(key, value)` records of `rdd` in the store's partitioning (`portable_hash(key) % n`):
 /// shuffled once, or not at all when the RDD is already partitioned that way (e.g. the output
-/// of `reduceByKey(func, n)`). The shuffle hands over the keys' hashes; keys of an RDD that
-/// needed no shuffle are hashed in bulk here (host keys in one call per partition).
+/// of `reduceByKey(func, n)`). A shuffle's output is read where it lies (not copied), with the
+/// keys' hashes it handed over; keys of an RDD that needed no shuffle are hashed in bulk here
+/// (host keys in one call per partition).
 fn bucket(ctx: &Arc<EngineContext>, rdd: &Arc<Rdd>, n: usize) -> Result<Vec<Keyed>> {
     let rdd = rdd.partition_by_hash(n)?.want_key_hashes();
     rdd.prepare()?;
     ctx.map_tasks(rdd.num_partitions(), |i| {
-        let fetched = rdd.compute_hashed(i)?;
-        let part = fetched.records;
-        if let Some(hashes) = fetched.hashes.filter(|h| h.len() == part.len()) {
-            return part
-                .iter()
-                .zip(hashes)
-                .map(|(record, h)| {
-                    let (k, v) = record.as_pair()?;
-                    Ok((Key::with_hash(h, k.clone()), v.clone()))
-                })
-                .collect();
+        let shared = rdd.shuffle_output_shared(i)?;
+        if let Some(fetched) = &shared {
+            let records = &fetched.records;
+            let hashes = fetched.hashes.as_ref().filter(|h| h.len() == records.len());
+            match (hashes, &fetched.values) {
+                // Keyed columns: `records` are the keys.
+                (Some(hashes), Some(values)) => {
+                    return Ok(records
+                        .iter()
+                        .zip(values.iter())
+                        .zip(hashes)
+                        .map(|((k, v), &h)| (Key::with_hash(h, k.clone()), v.clone()))
+                        .collect());
+                }
+                (Some(hashes), None) => {
+                    return records
+                        .iter()
+                        .zip(hashes)
+                        .map(|(record, &h)| {
+                            let (k, v) = record.as_pair()?;
+                            Ok((Key::with_hash(h, k.clone()), v.clone()))
+                        })
+                        .collect();
+                }
+                _ => {}
+            }
         }
+        let part = match shared {
+            Some(fetched) => fetched.into_rows(),
+            None => rdd.compute(i)?,
+        };
         let mut keys = Vec::with_capacity(part.len());
         let mut values = Vec::with_capacity(part.len());
         for record in &part {
