@@ -60,9 +60,9 @@ mod tests {
 
     #[test]
     fn large_datasets_are_freed_on_the_reclaim_thread() {
-        let shared: Arc<str> = Arc::from("x");
+        let shared: Arc<[u8]> = Arc::from(&b"x"[..]);
         let big: Partition = (0..IN_PLACE_RECORDS)
-            .map(|_| Value::Str(shared.clone()))
+            .map(|_| Value::Bytes(shared.clone()))
             .collect();
         drop_later(vec![big]);
         // Freed eventually (by another thread), not leaked.
@@ -72,7 +72,7 @@ mod tests {
         }
         assert_eq!(Arc::strong_count(&shared), 1);
 
-        let small: Partition = vec![Value::Str(shared.clone())];
+        let small: Partition = vec![Value::Bytes(shared.clone())];
         drop_later(vec![small]);
         assert_eq!(
             Arc::strong_count(&shared),

@@ -10,14 +10,13 @@ use std::borrow::Cow;
 use std::fs;
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use crate::engine::block::{Block, LinesBuilder};
 use crate::engine::context::EngineContext;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::paths;
 use crate::engine::rdd::Partition;
-use crate::engine::value::Value;
+use crate::engine::value::{Text, Value};
 
 /// A byte range of one file.
 #[derive(Clone, Debug)]
@@ -104,7 +103,7 @@ pub fn plan_splits(paths: &[String], min_partitions: usize) -> Result<Vec<Split>
 
 /// Decode one line: UTF-8 with invalid bytes replaced; a trailing `\r` removed.
 pub fn decode_line(bytes: &[u8]) -> Value {
-    Value::Str(Arc::from(line_text(bytes).as_ref()))
+    Value::Str(Text::from(line_text(bytes).as_ref()))
 }
 
 /// The text of one line (without its `\n`): UTF-8 with invalid bytes replaced, a trailing

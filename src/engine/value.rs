@@ -14,6 +14,9 @@ use std::sync::Arc;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::pyhash;
 
+/// A string value: inline up to 15 bytes, otherwise a shared buffer.
+pub type Text = ecow::EcoString;
+
 /// An object of the host language that has no native representation.
 pub trait HostObject: Send + Sync + fmt::Debug {
     /// PySpark's `portable_hash(obj)`; an error for unhashable objects.
@@ -35,7 +38,8 @@ pub enum Value {
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(Arc<str>),
+    /// A `str`: up to 15 bytes inline, longer ones shared (clones count references).
+    Str(Text),
     Bytes(Arc<[u8]>),
     Tuple(Arc<[Value]>),
     /// A Python list, copied in (as PySpark pickles records between stages).
@@ -48,7 +52,7 @@ pub enum Value {
 
 impl Value {
     pub fn str(s: &str) -> Value {
-        Value::Str(Arc::from(s))
+        Value::Str(Text::from(s))
     }
 
     pub fn pair(k: Value, v: Value) -> Value {

@@ -112,7 +112,7 @@ pub fn py_to_value(obj: &Bound<'_, PyAny>) -> Result<Value> {
     if obj.is_exact_instance_of::<PyString>() {
         let s = obj.cast::<PyString>().map_err(|e| user(e.into()))?;
         return match s.to_cow() {
-            Ok(s) => Ok(Value::Str(Arc::from(s.as_ref()))),
+            Ok(s) => Ok(Value::str(&s)),
             // Lone surrogates cannot be UTF-8: keep the Python object.
             Err(_) => Ok(host(obj)),
         };

@@ -80,7 +80,7 @@ pub fn py_cmp(a: &Value, b: &Value) -> Result<Ordering, CmpError> {
     }
     match (a, b) {
         (Host(_), _) | (_, Host(_)) => Err(CmpError::Host),
-        (Str(x), Str(y)) => Ok(x.as_ref().cmp(y.as_ref())),
+        (Str(x), Str(y)) => Ok(x.as_str().cmp(y.as_str())),
         (Bytes(x), Bytes(y)) => Ok(x.as_ref().cmp(y.as_ref())),
         (Tuple(x), Tuple(y)) | (List(x), List(y)) => {
             for (p, q) in x.iter().zip(y.iter()) {
@@ -285,7 +285,7 @@ pub fn bisect_left_all(
             return Ok(keys
                 .iter()
                 .map(|k| match k {
-                    Value::Str(x) => b.partition_point(|y| *y < x.as_ref()),
+                    Value::Str(x) => b.partition_point(|y| *y < x.as_str()),
                     _ => 0,
                 })
                 .collect());

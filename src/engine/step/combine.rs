@@ -2,13 +2,12 @@
 //! side of `reduceByKey` over a hash shuffle.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use super::fused::{Rec, Sink};
 use super::{count_native, native_key, PASSED_UNCOMBINED};
 use crate::engine::expr::{Expr, Fallback};
 use crate::engine::rdd::Partition;
-use crate::engine::value::{Key, KeyMap, StrKey, Value};
+use crate::engine::value::{Key, KeyMap, StrKey, Text, Value};
 
 /// The accumulator of a combine over `records` input records: sized for up to 64 Ki distinct
 /// keys at once (growing a map key by key rehashes it about 17 times on the way to 100 K keys),
@@ -43,7 +42,7 @@ pub(super) struct CombineSink<'e> {
 struct StrIndex {
     /// `(index in the accumulator, the key)`: the key is compared here, without reading
     /// the accumulator's entry.
-    table: hashbrown::HashTable<(usize, Arc<str>)>,
+    table: hashbrown::HashTable<(usize, Text)>,
     hasher: foldhash::fast::FixedState,
 }
 

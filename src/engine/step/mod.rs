@@ -19,7 +19,7 @@ use crate::engine::error::{EngineError, Result};
 use crate::engine::expr::{Expr, Fallback};
 use crate::engine::host::PartitionFn;
 use crate::engine::rdd::{group_local, Partition};
-use crate::engine::value::{Key, KeyMap, Value};
+use crate::engine::value::{Key, KeyMap, Text, Value};
 
 mod combine;
 mod fused;
@@ -235,7 +235,7 @@ fn extend_iterable(out: &mut Vec<Value>, v: Value) -> Result<(), Fallback> {
         Value::Tuple(items) | Value::List(items) | Value::Group(items) => {
             out.extend(items.iter().cloned())
         }
-        Value::Str(s) => out.extend(s.chars().map(|c| Value::Str(Arc::from(c.to_string())))),
+        Value::Str(s) => out.extend(s.chars().map(|c| Value::Str(Text::from(c)))),
         Value::Bytes(b) => out.extend(b.iter().map(|&x| Value::Int(i64::from(x)))),
         _ => return Err(Fallback),
     }

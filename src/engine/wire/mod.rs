@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::error::{EngineError, Result};
 use crate::engine::host::HostCodec;
-use crate::engine::value::Value;
+use crate::engine::value::{Text, Value};
 
 mod block;
 mod pairs;
@@ -290,7 +290,7 @@ impl Builder for ValueBuilder {
         Ok(Value::Float(f))
     }
     fn str(&self, s: &str) -> std::result::Result<Value, String> {
-        Ok(Value::Str(Arc::from(s)))
+        Ok(Value::Str(Text::from(s)))
     }
     fn bytes(&self, b: &[u8]) -> std::result::Result<Value, String> {
         Ok(Value::Bytes(Arc::from(b)))

@@ -36,7 +36,7 @@ use crate::engine::source::receiver::{
     BlockSink, Receiver, ReceiverConfig, ReceiverInput, Session,
 };
 use crate::engine::source::Position;
-use crate::engine::value::Value;
+use crate::engine::value::{Text, Value};
 
 /// `createStream`'s input: the Kinesis receiver in the receiver framework.
 pub type KinesisInput = ReceiverInput<KinesisReceiver>;
@@ -472,8 +472,8 @@ impl Receiver for KinesisReceiver {
         let owned: HashSet<i64> = self.owned.lock().values().map(|h| h.ordinal).collect();
         let mut dropped = 0usize;
         let mut by_shard: BTreeMap<i64, Partition> = BTreeMap::new();
-        let mut last: HashMap<i64, Arc<str>> = HashMap::new();
-        let mut first: BTreeMap<i64, Arc<str>> = BTreeMap::new();
+        let mut last: HashMap<i64, Text> = HashMap::new();
+        let mut first: BTreeMap<i64, Text> = BTreeMap::new();
         for record in records {
             let Value::Tuple(t) = record else {
                 continue;

@@ -9,7 +9,7 @@ use aws_sdk_kinesis::types::ShardIteratorType;
 use super::receiver::{KinesisReceiver, BACKOFF_MAX, BACKOFF_MIN};
 use super::{describe, error_code, is_transient, seq_le, DataFormat, SequenceRange};
 use crate::engine::error::EngineError;
-use crate::engine::value::Value;
+use crate::engine::value::{Text, Value};
 
 impl KinesisReceiver {
     /// The records `range.first..=range.last` of a shard, read again.
@@ -79,7 +79,7 @@ impl KinesisReceiver {
         match self.config.format {
             DataFormat::Bytes => Value::Bytes(Arc::from(data)),
             DataFormat::Utf8 => match std::str::from_utf8(data) {
-                Ok(s) => Value::Str(Arc::from(s)),
+                Ok(s) => Value::Str(Text::from(s)),
                 Err(_) => {
                     // The message names the record (its context reaches the SparkException's
                     // text); the cause stays a UnicodeDecodeError, as Python's decoder raises.
