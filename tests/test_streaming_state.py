@@ -10,6 +10,7 @@ from typing import Any, Optional
 import cloudpickle  # type: ignore[import-untyped]
 import pytest
 
+from ferrostream import _native
 from ferrostream.errors import IllegalArgumentException, SparkException
 from ferrostream.streaming import DStream, StreamingContext
 from ferrostream.testing import batch_times, collect_stream, run_batches
@@ -191,6 +192,41 @@ def test_state_after_reduce_by_key(ssc: StreamingContext, engine_mode: str) -> N
 
     out = run(ssc, data, op, 2)
     assert sort_all(out) == [[("x", 2), ("y", 1)], [("x", 2), ("y", 2)]]
+
+
+def test_pairs_built_natively_reach_the_state_as_columns(ssc: StreamingContext) -> None:
+    # `map(lambda w: (key, value))` before the state: the map side hands keys and values to
+    # the state's shuffle as columns; states are what Python computes. A partition with a key
+    # native code does not model (a Python object) builds its pairs the general way.
+    data: list[list[Any]] = [
+        ["ab", "c", "ab", "dddddddddddddddddddd"],
+        ["c", Station("s"), "ab"],
+        ["c", "c"],
+    ]
+
+    def expected_states(key: Any, value: Any) -> list[list[Any]]:
+        states: dict[Any, Any] = {}
+        out = []
+        for batch in data:
+            for w in batch:
+                k = key(w)
+                states[k] = states.get(k, 0) + value(w)
+            out.append(sorted((name(k), v) for k, v in states.items()))
+        return out
+
+    def name(key: Any) -> str:
+        w, zero = key
+        return f"{w.name if isinstance(w, Station) else w}/{zero}"
+
+    def named(batches: list[list[Any]]) -> list[list[Any]]:
+        return [sorted((name(k), v) for k, v in batch) for batch in batches]
+
+    _native.reset_native_stats()
+    out = run(ssc, data, lambda s: s.map(lambda w: ((w, 0), 1)).updateStateByKey(running_sum), 3)
+    assert named(out) == expected_states(lambda w: (w, 0), lambda w: 1)
+    stats = _native.native_stats()
+    # Every map partition but the one holding the Python object (3 batches).
+    assert stats["keyed_map_sides"] == 3 * ssc.sparkContext.defaultParallelism - 1, stats
 
 
 def test_sum_of_new_values_is_exact_for_bools_floats_and_big_ints(ssc: StreamingContext) -> None:

@@ -451,7 +451,9 @@ def native_stats() -> dict[str, int]:
     (partitions that native steps computed themselves and that they handed to their Python
     fallback); ``blocks_fused``, ``blocks_to_python`` and ``blocks_to_rows`` (native blocks:
     partitions of text lines or Kafka records read into Arrow buffers, then read in place by
-    fused native steps, turned into a Python step's input directly, or converted to rows)."""
+    fused native steps, turned into a Python step's input directly, or converted to rows);
+    ``keyed_map_sides`` (shuffle map sides that built their ``(key, value)`` pairs natively and
+    handed them to a keyed state's shuffle as key and value columns)."""
 
 def reset_native_stats() -> None:
     """Set the counters of :func:`native_stats` to zero."""

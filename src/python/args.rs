@@ -39,10 +39,11 @@ pub fn local_path(py: Python<'_>, spec: &str) -> PyResult<String> {
 }
 
 /// `{"native_partitions": n, "fallback_partitions": m, "blocks_fused": ...,
-/// "blocks_to_python": ..., "blocks_to_rows": ...}`: partitions native steps computed
+/// "blocks_to_python": ..., "blocks_to_rows": ..., "keyed_map_sides": ...}`: partitions native steps computed
 /// themselves and partitions they handed to their Python fallback; native blocks (partitions
 /// of lines or Kafka records read into Arrow buffers) read by fused native steps, turned into a
-/// Python step's input directly, and converted to rows; all since the last reset.
+/// Python step's input directly, and converted to rows; shuffle map sides that handed the
+/// pairs they built over as keyed columns (`"keyed_map_sides"`); all since the last reset.
 #[pyfunction]
 pub fn native_stats(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
     let (native, fallback) = crate::engine::step::native_stats();
@@ -53,6 +54,7 @@ pub fn native_stats(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> 
     d.set_item("blocks_fused", blocks.fused)?;
     d.set_item("blocks_to_python", blocks.to_host)?;
     d.set_item("blocks_to_rows", blocks.to_rows)?;
+    d.set_item("keyed_map_sides", crate::engine::step::keyed_map_sides())?;
     Ok(d)
 }
 

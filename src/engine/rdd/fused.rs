@@ -88,15 +88,25 @@ impl Rdd {
     }
 
     /// Partition `i` as the map side of a shuffle computes it: when this node ends a fused
-    /// native chain with a combine, with its keys' portable hashes (and, when `partial`
-    /// because the shuffle's reader combines again, the combine may pass records on
+    /// native chain with a combine, or (when the shuffle's readers take keyed `columns`) with
+    /// a map that builds pairs, as keyed columns with their keys' portable hashes (and, when
+    /// `partial` because the shuffle's reader combines again, the combine may pass records on
     /// uncombined); as [`Rdd::compute`] otherwise.
-    pub(super) fn compute_map_side(&self, i: usize, partial: bool) -> Result<MapOutput> {
-        let combines = matches!(
-            &self.node,
-            Node::Narrow { step, .. } if matches!(step.native(), Some((NativeKind::Combine, _)))
-        );
-        if !combines || self.is_cached() {
+    pub(super) fn compute_map_side(
+        &self,
+        i: usize,
+        partial: bool,
+        columns: bool,
+    ) -> Result<MapOutput> {
+        let keyed = match &self.node {
+            Node::Narrow { step, .. } => match step.native() {
+                Some((NativeKind::Combine, _)) => true,
+                Some((NativeKind::Map, map)) => columns && map.pair_parts().is_some(),
+                _ => false,
+            },
+            _ => false,
+        };
+        if !keyed || self.is_cached() {
             return self.compute(i).map(MapOutput::Rows);
         }
         let (chain, base) = self.fused_chain();

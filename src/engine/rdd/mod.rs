@@ -29,6 +29,7 @@ mod plans;
 mod serial;
 mod template;
 
+use partition::ShuffleReads;
 pub use partition::{Partitioner, Partitioning, RangeBounds};
 pub use serial::{
     EncodedPartition, KeyOpPlan, NodeId, PartitionerPlan, PartitioningPlan, PlanFns, PlanNode,
@@ -106,6 +107,9 @@ enum Node {
         lock: Mutex<()>,
         /// A reader wants the keys' hashes with the records (see [`Rdd::want_key_hashes`]).
         keep_hashes: std::sync::atomic::AtomicBool,
+        /// Its readers take keyed columns (see [`Rdd::want_keyed_columns`]): a map side that
+        /// builds `(key, value)` pairs natively hands keys and values over as two columns.
+        keyed_columns: std::sync::atomic::AtomicBool,
         /// Its only reader combines every key's records again ([`Rdd::reduce_by_key`]), so a
         /// combine feeding it may pass records on uncombined.
         recombined: bool,
@@ -302,6 +306,7 @@ impl Rdd {
                 output: OnceLock::new(),
                 lock: Mutex::new(()),
                 keep_hashes: Default::default(),
+                keyed_columns: Default::default(),
                 recombined,
             },
             n,
@@ -420,6 +425,7 @@ impl Rdd {
                 output,
                 lock,
                 keep_hashes,
+                keyed_columns,
                 recombined,
             } => {
                 if output.get().is_some() {
@@ -434,8 +440,13 @@ impl Rdd {
                     .metrics()
                     .shuffles
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let keep = keep_hashes.load(std::sync::atomic::Ordering::Relaxed);
-                let _ = output.set(self.run_shuffle(parent, partitioner, keep, *recombined)?);
+                use std::sync::atomic::Ordering::Relaxed;
+                let reads = ShuffleReads {
+                    hashes: keep_hashes.load(Relaxed),
+                    keyed_columns: keyed_columns.load(Relaxed),
+                    recombined: *recombined,
+                };
+                let _ = output.set(self.run_shuffle(parent, partitioner, reads)?);
                 Ok(())
             }
         }

@@ -80,6 +80,17 @@ impl PartialEq for Partitioning {
     }
 }
 
+/// What a shuffle's readers take besides its records.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ShuffleReads {
+    /// The keys' portable hashes ([`Rdd::want_key_hashes`]).
+    pub hashes: bool,
+    /// Keyed columns ([`Rdd::want_keyed_columns`]).
+    pub keyed_columns: bool,
+    /// Its only reader combines every key's records again ([`Rdd::reduce_by_key`]).
+    pub recombined: bool,
+}
+
 impl Rdd {
     /// The map side as tasks (each computes a parent partition and writes its buckets), then
     /// the reduce side.
@@ -87,19 +98,19 @@ impl Rdd {
         &self,
         parent: &Arc<Rdd>,
         partitioner: &Partitioner,
-        keep_hashes: bool,
-        recombined: bool,
+        reads: ShuffleReads,
     ) -> Result<Arc<dyn ShuffleReader>> {
         let n = self.num_partitions;
         let ctx = &self.ctx;
+        let keep_hashes = reads.hashes;
+        let by_key = matches!(partitioner, Partitioner::PortableHash);
+        let columns = by_key && (reads.recombined || reads.keyed_columns);
         let writer = ctx.shuffle().create(self.id, parent.num_partitions, n)?;
         ctx.map_tasks(parent.num_partitions, |i| {
-            let buckets = match parent.compute_map_side(i, recombined)? {
-                // A fused combine computed its keys' hashes: partitioned by them.
-                // Read only by the reduce side's combine: kept as keyed columns.
-                MapOutput::Hashed(out)
-                    if recombined && matches!(partitioner, Partitioner::PortableHash) =>
-                {
+            let buckets = match parent.compute_map_side(i, reads.recombined, columns)? {
+                // A fused chain computed its keys' hashes: partitioned by them. Kept as keyed
+                // columns for readers that take them (the reduce side's combine, keyed state).
+                MapOutput::Hashed(out) if columns => {
                     shuffle::bucket_keyed(out.keys, out.values, out.hashes, n)
                 }
                 MapOutput::Hashed(out) if matches!(partitioner, Partitioner::PortableHash) => {
@@ -138,6 +149,26 @@ impl Rdd {
             ),
             _ => writer.finish(ctx.executor(), None),
         }
+    }
+
+    /// Ask that, if this dataset is a hash shuffle by key not yet run, its map side hands
+    /// `(key, value)` pairs it builds natively over as keyed columns with the keys' hashes
+    /// (see [`crate::engine::shuffle::SharedFetch::values`]), for readers that take them
+    /// where they lie ([`Rdd::shuffle_output_shared`]). Every reader still gets pairs from
+    /// [`Rdd::compute`]; those built again cost one allocation each, so only readers that
+    /// read the columns ask. Returns itself.
+    pub fn want_keyed_columns(self: Arc<Self>) -> Arc<Rdd> {
+        if let Node::Shuffle {
+            partitioner: Partitioner::PortableHash,
+            keep_hashes,
+            keyed_columns,
+            ..
+        } = &self.node
+        {
+            keep_hashes.store(true, std::sync::atomic::Ordering::Relaxed);
+            keyed_columns.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        self
     }
 
     /// Ask that, if this dataset is a hash shuffle by key not yet run, it keeps the keys'

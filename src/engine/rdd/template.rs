@@ -98,6 +98,7 @@ impl Rdd {
                 parent,
                 partitioner,
                 keep_hashes,
+                keyed_columns,
                 recombined,
                 ..
             } => match parent.rebuild(inputs, done)? {
@@ -108,7 +109,10 @@ impl Rdd {
                 Some(p) => {
                     let shuffled =
                         p.shuffle_read_by(self.num_partitions, partitioner.clone(), *recombined)?;
-                    Some(if keep_hashes.load(std::sync::atomic::Ordering::Relaxed) {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    Some(if keyed_columns.load(Relaxed) {
+                        shuffled.want_keyed_columns()
+                    } else if keep_hashes.load(Relaxed) {
                         shuffled.want_key_hashes()
                     } else {
                         shuffled

@@ -119,9 +119,10 @@ fn reduce_with(adds: bool, reducer: &Expr, acc: &Value, value: &Value) -> Result
     reducer.eval(&[acc, value])
 }
 
-/// The output of a fused chain that ends in a combine: `(key, value)` records as keyed
-/// columns (`keys[j]`, `values[j]`), with the portable hashes of their keys (what a hash
-/// shuffle partitions by). The pairs are built only for a reader that needs records.
+/// The output of a fused chain that ends in a combine (or, for a shuffle's map side, in a map
+/// that builds pairs): `(key, value)` records as keyed columns (`keys[j]`, `values[j]`), with
+/// the portable hashes of their keys (what a hash shuffle partitions by). The pairs are built
+/// only for a reader that needs records.
 #[derive(Default)]
 pub struct Combined {
     pub keys: Partition,
@@ -130,7 +131,7 @@ pub struct Combined {
 }
 
 impl Combined {
-    fn with_capacity(n: usize) -> Combined {
+    pub(super) fn with_capacity(n: usize) -> Combined {
         Combined {
             keys: Vec::with_capacity(n),
             values: Vec::with_capacity(n),
@@ -138,7 +139,7 @@ impl Combined {
         }
     }
 
-    fn push(&mut self, hash: i64, key: Value, value: Value) {
+    pub(super) fn push(&mut self, hash: i64, key: Value, value: Value) {
         self.keys.push(key);
         self.values.push(value);
         self.hashes.push(hash);

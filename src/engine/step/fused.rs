@@ -229,12 +229,13 @@ fn block_feed<'s, 'b, 'e>(
     }
 }
 
-/// The map side of a shuffle, for a chain that ends in a combine: [`run_fused`] (or
-/// [`run_fused_block`] when the input is a block the chain can read in place) with the keys'
-/// portable hashes kept for a hash partitioner. When `partial` (the shuffle's reader combines
-/// again), the combine passes records on uncombined when combining does not pay (see
-/// [`PARTIAL_PROBE_RECORDS`]), so a key may come more than once. `None`: the chain does not
-/// end in a combine, or the block cannot feed it.
+/// The map side of a shuffle, for a chain that ends in a combine or in a map that builds a
+/// pair (`lambda w: (w, 1)`): [`run_fused`] (or [`run_fused_block`] when the input is a block
+/// the chain can read in place) with the keys' portable hashes kept for a hash partitioner,
+/// and the pairs as keyed columns. When `partial` (the shuffle's reader combines again), the
+/// combine passes records on uncombined when combining does not pay (see
+/// [`PARTIAL_PROBE_RECORDS`]), so a key may come more than once. `None`: the chain ends in
+/// neither, or the block cannot feed it.
 pub fn run_fused_map_side(
     steps: &[(NativeKind, &Expr)],
     input: &crate::engine::block::Data,
@@ -258,14 +259,67 @@ pub fn run_fused_map_side(
     Some(out)
 }
 
-/// A chain ending in a combine, over `input`. `None`: the chain does not end in a combine.
+/// A chain ending in a combine, or in a map that builds pairs, over `input`. `None`: the
+/// chain ends in neither.
 fn combine_chain<F: Feed + ?Sized>(
     steps: &[(NativeKind, &Expr)],
     input: &F,
     partial: bool,
 ) -> Option<Result<Combined, Fallback>> {
-    let sink = combine_sink(steps, input, partial)?;
-    Some(sink.map(CombineSink::finish))
+    if let Some(sink) = combine_sink(steps, input, partial) {
+        return Some(sink.map(CombineSink::finish));
+    }
+    let (&(NativeKind::Map, map), pre) = steps.split_last()? else {
+        return None;
+    };
+    let (key, value) = map.pair_parts()?;
+    let mut sink = PairSink {
+        out: Combined::with_capacity(input.len()),
+        key,
+        value,
+        constant: None,
+    };
+    let out = input.each(&mut |rec| push(pre, rec, &mut sink));
+    if out.is_ok() {
+        super::count_keyed_map_side();
+    }
+    Some(out.map(|()| sink.out))
+}
+
+/// The end of a chain whose last map builds a `(key, value)` pair: the key, the value and the
+/// key's portable hash go into three columns, and no tuple is built. A key native code does
+/// not model falls back (the chain then runs over rows).
+struct PairSink {
+    out: Combined,
+    key: Expr,
+    value: Expr,
+    /// The value when it is a constant (`(w, 1)`), evaluated once.
+    constant: Option<Value>,
+}
+
+impl Sink for PairSink {
+    fn accept(&mut self, rec: Rec<'_>) -> Result<(), Fallback> {
+        let value = match &self.constant {
+            Some(c) => c.clone(),
+            None if self.value.arity() == 0 => {
+                let c = self.value.eval(&[])?;
+                self.constant = Some(c.clone());
+                c
+            }
+            None => rec.with(|x| self.value.eval(&[x]))?,
+        };
+        let key = if self.key.is_arg0() {
+            rec.into_value()
+        } else {
+            rec.with(|x| self.key.eval(&[x]))?
+        };
+        if key.has_host() {
+            return Err(Fallback);
+        }
+        let hash = key.portable_hash().map_err(|_| Fallback)?;
+        self.out.push(hash, key, value);
+        Ok(())
+    }
 }
 
 /// Feed `input` through the steps before the last (a combine) into the combine's sink.

@@ -126,11 +126,23 @@ static NATIVE_PARTITIONS: AtomicU64 = AtomicU64::new(0);
 static FALLBACK_PARTITIONS: AtomicU64 = AtomicU64::new(0);
 /// Records that map-side combines passed on uncombined (see [`PARTIAL_PROBE_RECORDS`]).
 static PASSED_UNCOMBINED: AtomicU64 = AtomicU64::new(0);
+/// Map sides that handed the pairs they built to their shuffle as keyed columns.
+static KEYED_MAP_SIDES: AtomicU64 = AtomicU64::new(0);
 
 /// Records that map-side combines passed on uncombined since the last
 /// [`reset_native_stats`] (process-wide; tests read it to prove the path ran).
 pub fn passed_uncombined() -> u64 {
     PASSED_UNCOMBINED.load(Ordering::Relaxed)
+}
+
+/// Map sides that handed their pairs over as keyed columns since the last
+/// [`reset_native_stats`] (process-wide; tests read it to prove the path ran).
+pub fn keyed_map_sides() -> u64 {
+    KEYED_MAP_SIDES.load(Ordering::Relaxed)
+}
+
+fn count_keyed_map_side() {
+    KEYED_MAP_SIDES.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Count one partition computed natively (`true`) or handed to the host fallback (`false`).
@@ -158,6 +170,7 @@ pub fn reset_native_stats() {
     NATIVE_PARTITIONS.store(0, Ordering::Relaxed);
     FALLBACK_PARTITIONS.store(0, Ordering::Relaxed);
     PASSED_UNCOMBINED.store(0, Ordering::Relaxed);
+    KEYED_MAP_SIDES.store(0, Ordering::Relaxed);
     crate::engine::block::reset_block_stats();
 }
 

@@ -174,6 +174,8 @@ impl Reader<'_> {
                     output: OnceLock::new(),
                     lock: Mutex::new(()),
                     keep_hashes: AtomicBool::new(*keep_hashes),
+                    // A reader that takes keyed columns asks for them where the plan runs.
+                    keyed_columns: AtomicBool::new(false),
                     recombined: *recombined,
                 }
             }

@@ -119,7 +119,7 @@ type Keyed = Vec<(Key, Value)>;
 /// keys' hashes it handed over; keys of an RDD that needed no shuffle are hashed in bulk here
 /// (host keys in one call per partition).
 fn bucket(ctx: &Arc<EngineContext>, rdd: &Arc<Rdd>, n: usize) -> Result<Vec<Keyed>> {
-    let rdd = rdd.partition_by_hash(n)?.want_key_hashes();
+    let rdd = rdd.partition_by_hash(n)?.want_keyed_columns();
     rdd.prepare()?;
     ctx.map_tasks(rdd.num_partitions(), |i| {
         let shared = rdd.shuffle_output_shared(i)?;
