@@ -117,6 +117,35 @@ def test_unions_pass_blocks_and_cached_lines_are_rows(ctx: SparkContext, tmp_pat
     assert got["blocks_fused"] == 0 and got["blocks_to_rows"] == 0, got
 
 
+def test_parallelized_strings_are_held_as_blocks(ctx: SparkContext) -> None:
+    # A list of str handed to parallelize is held as blocks of lines: a word count reads them
+    # in place, every other reader sees the same str records as before.
+    lines = [*LINES, "\u00e9t\u00e9 long line of more than fifteen bytes", "\U0001f600"]
+    rdd = ctx.parallelize(lines, 2)
+    expected = sorted(Counter(w for line in lines for w in line.split(" ")).items())
+    assert word_count(rdd) == expected
+    got = _native.native_stats()
+    assert got["blocks_fused"] == 2 and got["blocks_to_rows"] == 0, got
+    assert rdd.collect() == lines
+    assert rdd.take(3) == lines[:3]
+    assert rdd.map(lambda s: s.upper()).collect() == [s.upper() for s in lines]
+    assert rdd.mapPartitions(lambda it: [type(x).__name__ for x in it]).collect() == ["str"] * 7
+    assert rdd.glom().collect() == [lines[:3], lines[3:]]
+
+
+def test_lists_that_are_not_all_valid_str_stay_rows(ctx: SparkContext) -> None:
+    # Another type, or a lone surrogate (not UTF-8), keeps the partition as Python values.
+    mixed = ["a b", 1, "b"]
+    surrogate = ["a \ud800", "a"]
+    assert ctx.parallelize(mixed, 1).collect() == mixed
+    assert ctx.parallelize(surrogate, 1).flatMap(lambda s: s.split(" ")).collect() == [
+        "a",
+        "\ud800",
+        "a",
+    ]
+    assert _native.native_stats()["blocks_fused"] == 0
+
+
 @pytest.mark.parametrize("workers", ["in-process", "processes"])
 def test_text_file_stream_batches_are_blocks(workers: str, tmp_path: Path) -> None:
     conf = manual_clock_conf("blocks").set("spark.ferrostream.python.workers", workers)

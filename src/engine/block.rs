@@ -68,6 +68,14 @@ impl Data {
         }
     }
 
+    /// The first `n` records as rows (a block converts only those).
+    pub fn head(&self, n: usize) -> Partition {
+        match self {
+            Data::Rows(rows) => rows.iter().take(n).cloned().collect(),
+            Data::Block(block) => (0..n.min(block.len())).map(|i| block.value(i)).collect(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -9,7 +9,7 @@ use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyT
 
 use arrow_array::{Array, LargeBinaryArray, LargeStringArray};
 
-use crate::engine::block::Block;
+use crate::engine::block::{Block, Data, LinesBuilder};
 use crate::engine::error::{EngineError, Result};
 use crate::engine::host::HostRuntime;
 use crate::engine::pyhash;
@@ -368,6 +368,39 @@ pub fn block_to_py<'py>(py: Python<'py>, block: &Block) -> PyResult<Bound<'py, P
 }
 
 /// Any Python iterable as a partition.
+/// A partition handed over to be held (`parallelize`, queue batches): a list of `str` only
+/// becomes a block of lines, one buffer with no value per line (PySpark holds such data
+/// pickled, in one buffer too); anything else becomes rows ([`py_to_partition`]).
+pub fn py_to_data(obj: &Bound<'_, PyAny>) -> Result<Data> {
+    if let Ok(list) = obj.cast::<PyList>() {
+        if let Some(bytes) = str_list_bytes(list) {
+            let mut block = LinesBuilder::with_capacity(list.len(), bytes);
+            for item in list.iter() {
+                let s = item.cast::<PyString>().map_err(|e| user(e.into()))?;
+                block.push(&s.to_cow().map_err(user)?);
+            }
+            return Ok(Data::block(block.finish()));
+        }
+    }
+    py_to_partition(obj).map(Data::Rows)
+}
+
+/// The UTF-8 size of a non-empty list of exact `str`; None for any other list, or one with a
+/// string that is not valid UTF-8 (a lone surrogate stays a Python object in rows).
+fn str_list_bytes(list: &Bound<'_, PyList>) -> Option<usize> {
+    if list.is_empty() {
+        return None;
+    }
+    let mut bytes = 0;
+    for item in list.iter() {
+        if !item.is_exact_instance_of::<PyString>() {
+            return None;
+        }
+        bytes += item.cast::<PyString>().ok()?.to_cow().ok()?.len();
+    }
+    Some(bytes)
+}
+
 pub fn py_to_partition(obj: &Bound<'_, PyAny>) -> Result<Vec<Value>> {
     if let Ok(list) = obj.cast::<PyList>() {
         return list.iter().map(|x| py_to_value(&x)).collect();

@@ -18,7 +18,8 @@ use crate::engine::shuffle::MemoryShuffle;
 use crate::engine::step::{NativeKind, Step};
 use crate::engine::value::Value;
 use crate::python::conv::{
-    partition_to_py, py_portable_hash, py_to_partition, py_to_value, value_to_py, PyHostRuntime,
+    partition_to_py, py_portable_hash, py_to_data, py_to_partition, py_to_value, value_to_py,
+    PyHostRuntime,
 };
 use crate::python::detach::run_detached;
 use crate::python::errors::IntoPyResult;
@@ -195,9 +196,9 @@ impl PyRdd {
     ) -> PyResult<Self> {
         let mut parts = Vec::new();
         for p in partitions.try_iter()? {
-            parts.push(py_to_partition(&p?).py_err(py)?);
+            parts.push(py_to_data(&p?).py_err(py)?);
         }
-        Ok(wrap(Rdd::from_partitions(&ctx.inner, parts)))
+        Ok(wrap(Rdd::from_data(&ctx.inner, parts)))
     }
 
     #[staticmethod]

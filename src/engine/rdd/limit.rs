@@ -17,7 +17,7 @@ impl Rdd {
             return Ok(out);
         }
         let mut out = match &self.node {
-            Node::Source(parts) => parts[i].iter().take(limit).cloned().collect(),
+            Node::Source(parts) => parts[i].head(limit),
             Node::Narrow { parent, step, .. } => match step {
                 Step::Host(f) => {
                     let input = parent.compute(i)?;

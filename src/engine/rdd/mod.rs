@@ -61,7 +61,8 @@ pub trait PartitionSource: Send + Sync {
 }
 
 enum Node {
-    Source(Arc<Vec<Partition>>),
+    /// Partitions held in memory (`parallelize`, queue batches): rows, or native blocks.
+    Source(Arc<Vec<Data>>),
     Lazy(Arc<dyn PartitionSource>),
     TextFile(Vec<textio::Split>),
     Narrow {
@@ -141,7 +142,12 @@ impl Drop for Rdd {
         if let Node::Source(parts) = &mut self.node {
             let parts = std::mem::replace(parts, Arc::new(Vec::new()));
             if let Ok(parts) = Arc::try_unwrap(parts) {
-                crate::engine::reclaim::drop_later(parts);
+                // A block is one buffer, freed at once; rows are freed record by record.
+                let rows = parts.into_iter().filter_map(|p| match p {
+                    Data::Rows(rows) => Some(rows),
+                    Data::Block(_) => None,
+                });
+                crate::engine::reclaim::drop_later(rows.collect());
             }
         }
     }
@@ -170,6 +176,12 @@ impl Rdd {
 
     /// A dataset of the given partitions.
     pub fn from_partitions(ctx: &Arc<EngineContext>, partitions: Vec<Partition>) -> Arc<Rdd> {
+        Rdd::from_data(ctx, partitions.into_iter().map(Data::Rows).collect())
+    }
+
+    /// A dataset of the given partitions, each rows or a native block (lines handed over by
+    /// the host as one buffer, see [`crate::engine::block`]).
+    pub fn from_data(ctx: &Arc<EngineContext>, partitions: Vec<Data>) -> Arc<Rdd> {
         let n = partitions.len();
         Rdd::new(ctx.clone(), Node::Source(Arc::new(partitions)), n)
     }
@@ -477,6 +489,7 @@ impl Rdd {
             return self.compute(i).map(Data::Rows);
         }
         match &self.node {
+            Node::Source(parts) => Ok(parts[i].clone()),
             Node::Lazy(source) => source.compute_data(i),
             Node::TextFile(splits) => textio::read_split_block(&splits[i]).map(Data::block),
             Node::Union(parts) => {
@@ -489,7 +502,7 @@ impl Rdd {
 
     fn compute_uncached(&self, i: usize) -> Result<Partition> {
         match &self.node {
-            Node::Source(parts) => Ok(parts[i].clone()),
+            Node::Source(parts) => Ok(parts[i].clone().into_rows()),
             Node::Lazy(source) => source.compute(i),
             Node::TextFile(splits) => textio::read_split(&splits[i]),
             Node::Slot(_) => Err(template_input()),

@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::Mutex;
 
 use super::*;
+use crate::engine::block::Data;
 use crate::engine::context::EngineContext;
 use crate::engine::host::HostCodec;
 use crate::engine::ops::sample::{Fractions, SampleMode};
@@ -58,7 +59,7 @@ impl Reader<'_> {
                     .iter()
                     .map(|p| self.decode(p))
                     .collect::<Result<Vec<_>>>()?;
-                Node::Source(Arc::new(parts))
+                Node::Source(Arc::new(parts.into_iter().map(Data::Rows).collect()))
             }
             PlanOp::TextFile(splits) => {
                 same("text file", splits.len())?;

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use super::*;
+use crate::engine::block::Data;
 use crate::engine::host::HostCodec;
 use crate::engine::ops::sample::SampleMode;
 use crate::engine::rdd::{Node, Partitioner, Partitioning, Rdd};
@@ -32,7 +33,10 @@ impl Writer<'_> {
             Node::Source(parts) => PlanOp::Source(PlanSource::Partitions(
                 parts
                     .iter()
-                    .map(|p| self.encode(p))
+                    .map(|p| match p {
+                        Data::Rows(rows) => self.encode(rows),
+                        Data::Block(block) => wire::encode_block(block).map(EncodedPartition),
+                    })
                     .collect::<Result<_>>()?,
             )),
             Node::Lazy(_) => {
