@@ -39,11 +39,11 @@ pub fn local_path(py: Python<'_>, spec: &str) -> PyResult<String> {
 }
 
 /// `{"native_partitions": n, "fallback_partitions": m, "blocks_fused": ...,
-/// "blocks_to_python": ..., "blocks_to_rows": ..., "keyed_map_sides": ...}`: partitions native steps computed
-/// themselves and partitions they handed to their Python fallback; native blocks (partitions
-/// of lines or Kafka records read into Arrow buffers) read by fused native steps, turned into a
-/// Python step's input directly, and converted to rows; shuffle map sides that handed the
-/// pairs they built over as keyed columns (`"keyed_map_sides"`); all since the last reset.
+/// "blocks_to_python": ..., "blocks_to_rows": ..., "keyed_map_sides": ...}`: partitions
+/// native steps computed themselves and partitions they handed to their Python fallback;
+/// native blocks (partitions of lines or Kafka records read into Arrow buffers) read by fused
+/// native steps, turned into a Python step's input directly, and converted to rows; shuffle
+/// map sides that handed the pairs they built over as keyed columns; all since the last reset.
 #[pyfunction]
 pub fn native_stats(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
     let (native, fallback) = crate::engine::step::native_stats();

@@ -370,35 +370,45 @@ pub fn block_to_py<'py>(py: Python<'py>, block: &Block) -> PyResult<Bound<'py, P
 /// Any Python iterable as a partition.
 /// A partition handed over to be held (`parallelize`, queue batches): a list of `str` only
 /// becomes a block of lines, one buffer with no value per line (PySpark holds such data
-/// pickled, in one buffer too); anything else becomes rows ([`py_to_partition`]).
+/// pickled, in one buffer too); anything else, or a string that is not UTF-8 (a lone
+/// surrogate stays a Python object), becomes rows ([`py_to_partition`]).
 pub fn py_to_data(obj: &Bound<'_, PyAny>) -> Result<Data> {
     if let Ok(list) = obj.cast::<PyList>() {
-        if let Some(bytes) = str_list_bytes(list) {
-            let mut block = LinesBuilder::with_capacity(list.len(), bytes);
+        if let Some(chars) = str_list_chars(list) {
+            // Sized for ASCII text; other text grows the buffer. Each string is encoded once.
+            let mut block = LinesBuilder::with_capacity(list.len(), chars);
+            let mut utf8 = true;
             for item in list.iter() {
                 let s = item.cast::<PyString>().map_err(|e| user(e.into()))?;
-                block.push(&s.to_cow().map_err(user)?);
+                match s.to_cow() {
+                    Ok(s) => block.push(&s),
+                    Err(_) => {
+                        utf8 = false;
+                        break;
+                    }
+                }
             }
-            return Ok(Data::block(block.finish()));
+            if utf8 {
+                return Ok(Data::block(block.finish()));
+            }
         }
     }
     py_to_partition(obj).map(Data::Rows)
 }
 
-/// The UTF-8 size of a non-empty list of exact `str`; None for any other list, or one with a
-/// string that is not valid UTF-8 (a lone surrogate stays a Python object in rows).
-fn str_list_bytes(list: &Bound<'_, PyList>) -> Option<usize> {
+/// The number of characters in a non-empty list of exact `str`; None for any other list.
+fn str_list_chars(list: &Bound<'_, PyList>) -> Option<usize> {
     if list.is_empty() {
         return None;
     }
-    let mut bytes = 0;
+    let mut chars = 0;
     for item in list.iter() {
         if !item.is_exact_instance_of::<PyString>() {
             return None;
         }
-        bytes += item.cast::<PyString>().ok()?.to_cow().ok()?.len();
+        chars += item.len().ok()?;
     }
-    Some(bytes)
+    Some(chars)
 }
 
 pub fn py_to_partition(obj: &Bound<'_, PyAny>) -> Result<Vec<Value>> {

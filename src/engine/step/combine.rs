@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::fused::{Rec, Sink};
+use super::fused::{PairParts, Rec, Sink};
 use super::{count_native, native_key, PASSED_UNCOMBINED};
 use crate::engine::expr::{Expr, Fallback};
 use crate::engine::rdd::Partition;
@@ -21,15 +21,13 @@ pub(super) fn combine_map(records: usize) -> KeyMap<Value> {
 /// borrowed string key is looked up without allocating.
 pub(super) struct CombineSink<'e> {
     acc: KeyMap<Value>,
-    pair: Option<(Expr, Expr)>,
+    pair: Option<PairParts>,
     reducer: &'e Expr,
     /// The reducer is `a + b`: ints are added here directly.
     adds: bool,
     /// A map-side combine that may stop combining (see [`Partial`]); None: every record is
     /// combined.
     partial: Option<Partial>,
-    /// The value of every record when the pair's value is a constant (`(w, 1)`).
-    constant: Option<Value>,
     /// String keys found by a fast hash of their bytes (see [`StrIndex`]).
     strs: StrIndex,
 }
@@ -174,7 +172,7 @@ impl Combined {
 impl CombineSink<'_> {
     pub(super) fn new<'e>(
         reducer: &'e Expr,
-        pair: Option<(Expr, Expr)>,
+        pair: Option<PairParts>,
         records: usize,
         partial: bool,
     ) -> CombineSink<'e> {
@@ -184,7 +182,6 @@ impl CombineSink<'_> {
             reducer,
             adds: reducer.is_add_of_args(),
             partial: partial.then(Partial::default),
-            constant: None,
             strs: StrIndex::default(),
         }
     }
@@ -294,31 +291,20 @@ impl CombineSink<'_> {
 
 impl Sink for CombineSink<'_> {
     fn accept(&mut self, rec: Rec<'_>) -> Result<(), Fallback> {
-        let Some((key_expr, value_expr)) = &self.pair else {
+        let Some(pair) = &mut self.pair else {
             let v = rec.into_value();
             let (k, x) = v.as_pair().map_err(|_| Fallback)?;
             return self.add(native_key(k)?, x.clone());
         };
-        let value = if value_expr.arity() == 0 {
-            match &self.constant {
-                Some(c) => c.clone(),
-                None => {
-                    let c = value_expr.eval(&[])?;
-                    self.constant = Some(c.clone());
-                    c
-                }
-            }
-        } else {
-            rec.with(|x| value_expr.eval(&[x]))?
-        };
-        if key_expr.is_arg0() {
+        let value = pair.value(&rec)?;
+        if pair.key_is_arg0() {
             match &rec {
                 Rec::S(s) => return self.add_str(s, None, value),
                 Rec::V(v @ Value::Str(s)) => return self.add_str(s, Some(v), value),
                 Rec::V(_) => {}
             }
         }
-        let key = rec.with(|x| key_expr.eval(&[x]))?;
+        let key = pair.key(&rec)?;
         self.add(native_key(&key)?, value)
     }
 }

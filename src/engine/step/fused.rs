@@ -272,12 +272,9 @@ fn combine_chain<F: Feed + ?Sized>(
     let (&(NativeKind::Map, map), pre) = steps.split_last()? else {
         return None;
     };
-    let (key, value) = map.pair_parts()?;
     let mut sink = PairSink {
         out: Combined::with_capacity(input.len()),
-        key,
-        value,
-        constant: None,
+        pair: PairParts::of(map)?,
     };
     let out = input.each(&mut |rec| push(pre, rec, &mut sink));
     if out.is_ok() {
@@ -286,32 +283,63 @@ fn combine_chain<F: Feed + ?Sized>(
     Some(out.map(|()| sink.out))
 }
 
-/// The end of a chain whose last map builds a `(key, value)` pair: the key, the value and the
-/// key's portable hash go into three columns, and no tuple is built. A key native code does
-/// not model falls back (the chain then runs over rows).
-struct PairSink {
-    out: Combined,
+/// The key and value expressions of a map that builds a `(key, value)` pair, for sinks that
+/// take the two apart instead of building the tuple.
+pub(super) struct PairParts {
     key: Expr,
     value: Expr,
     /// The value when it is a constant (`(w, 1)`), evaluated once.
     constant: Option<Value>,
 }
 
+impl PairParts {
+    /// None: `map` does not build a 2-tuple.
+    pub(super) fn of(map: &Expr) -> Option<PairParts> {
+        let (key, value) = map.pair_parts()?;
+        Some(PairParts {
+            key,
+            value,
+            constant: None,
+        })
+    }
+
+    pub(super) fn value(&mut self, rec: &Rec<'_>) -> Result<Value, Fallback> {
+        if let Some(c) = &self.constant {
+            return Ok(c.clone());
+        }
+        if self.value.arity() > 0 {
+            return rec.with(|x| self.value.eval(&[x]));
+        }
+        let c = self.value.eval(&[])?;
+        self.constant = Some(c.clone());
+        Ok(c)
+    }
+
+    /// The key is the record itself (`(w, ...)`).
+    pub(super) fn key_is_arg0(&self) -> bool {
+        self.key.is_arg0()
+    }
+
+    pub(super) fn key(&self, rec: &Rec<'_>) -> Result<Value, Fallback> {
+        rec.with(|x| self.key.eval(&[x]))
+    }
+}
+
+/// The end of a chain whose last map builds a `(key, value)` pair: the key, the value and the
+/// key's portable hash go into three columns, and no tuple is built. A key native code does
+/// not model falls back (the chain then runs over rows).
+struct PairSink {
+    out: Combined,
+    pair: PairParts,
+}
+
 impl Sink for PairSink {
     fn accept(&mut self, rec: Rec<'_>) -> Result<(), Fallback> {
-        let value = match &self.constant {
-            Some(c) => c.clone(),
-            None if self.value.arity() == 0 => {
-                let c = self.value.eval(&[])?;
-                self.constant = Some(c.clone());
-                c
-            }
-            None => rec.with(|x| self.value.eval(&[x]))?,
-        };
-        let key = if self.key.is_arg0() {
+        let value = self.pair.value(&rec)?;
+        let key = if self.pair.key_is_arg0() {
             rec.into_value()
         } else {
-            rec.with(|x| self.key.eval(&[x]))?
+            self.pair.key(&rec)?
         };
         if key.has_host() {
             return Err(Fallback);
@@ -333,9 +361,10 @@ fn combine_sink<'e, F: Feed + ?Sized>(
         return None;
     };
     let (pre, pair) = match before.split_last() {
-        Some((&(NativeKind::Map, map), pre)) if map.pair_parts().is_some() => {
-            (pre, map.pair_parts())
-        }
+        Some((&(NativeKind::Map, map), pre)) => match PairParts::of(map) {
+            Some(pair) => (pre, Some(pair)),
+            None => (before, None),
+        },
         _ => (before, None),
     };
     let mut sink = CombineSink::new(reducer, pair, input.len(), partial);
